@@ -1,0 +1,148 @@
+//! The identity layer: turns the verified client certificate of the connection into the
+//! caller's [`AgencyIdentity`], which every handler takes from the request extensions (never
+//! from the message body).
+//!
+//! The certificate is read once per connection, at the handshake ([`PeerCertificate`]); this
+//! layer only looks the result up and checks the certificate is still within its validity, so
+//! a connection that outlives its certificate stops being served.
+
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use futures::future::{Either, Ready, ready};
+use rustls_pki_types::CertificateDer;
+use time::OffsetDateTime;
+use tower::{Layer, Service};
+use yrd_domain::AgencyIdentity;
+use yrd_domain::clock::Clock;
+
+use crate::tls::ConnInfo;
+
+/// The client certificate of a connection, as read at the handshake.
+#[derive(Debug, Clone)]
+pub struct PeerCertificate {
+    /// Who the certificate names, or why it names nobody the exchange knows how to serve.
+    pub identity: Result<AgencyIdentity, String>,
+    /// Serial number, lowercase hex (empty when the certificate could not be read).
+    pub serial: String,
+    /// End of validity.
+    pub not_after: Option<OffsetDateTime>,
+    /// Start of validity.
+    pub not_before: Option<OffsetDateTime>,
+}
+
+impl PeerCertificate {
+    /// Reads the leaf of the chain the client presented. The handshake already verified the
+    /// chain against the exchange CA; this only extracts what the certificate says.
+    pub fn from_session(chain: Option<&[CertificateDer<'_>]>) -> PeerCertificate {
+        let Some(leaf) = chain.and_then(|c| c.first()) else {
+            return PeerCertificate::refused("the connection presented no client certificate");
+        };
+        match yrd_pki::CertInfo::from_der(leaf.as_ref()) {
+            Ok(info) => {
+                let identity = match info.spiffe {
+                    Some(spiffe) => Ok(AgencyIdentity {
+                        agency: spiffe.agency,
+                        profile: spiffe.profile,
+                        cert_fingerprint: info.fingerprint_sha256_hex,
+                    }),
+                    None => Err(
+                        "the client certificate carries no spiffe://yrd-exchange/agency/… identity"
+                            .to_owned(),
+                    ),
+                };
+                PeerCertificate {
+                    identity,
+                    serial: info.serial_hex,
+                    not_after: Some(info.not_after),
+                    not_before: Some(info.not_before),
+                }
+            }
+            Err(e) => {
+                PeerCertificate::refused(&format!("the client certificate is unreadable: {e}"))
+            }
+        }
+    }
+
+    fn refused(why: &str) -> PeerCertificate {
+        PeerCertificate {
+            identity: Err(why.to_owned()),
+            serial: String::new(),
+            not_after: None,
+            not_before: None,
+        }
+    }
+
+    /// The identity, if the certificate names one and is valid at `now`.
+    pub fn identity_at(&self, now: OffsetDateTime) -> Result<&AgencyIdentity, String> {
+        let identity = self.identity.as_ref().map_err(Clone::clone)?;
+        if self.not_after.is_some_and(|t| now > t) {
+            return Err("the client certificate has expired".to_owned());
+        }
+        if self.not_before.is_some_and(|t| now < t) {
+            return Err("the client certificate is not yet valid".to_owned());
+        }
+        Ok(identity)
+    }
+}
+
+/// Puts the caller's [`AgencyIdentity`] into each request, or answers `UNAUTHENTICATED`.
+#[derive(Debug, Clone)]
+pub struct IdentityLayer {
+    clock: Arc<dyn Clock>,
+}
+
+impl IdentityLayer {
+    /// The layer, reading validity against `clock`.
+    pub fn new(clock: Arc<dyn Clock>) -> Self {
+        IdentityLayer { clock }
+    }
+}
+
+impl<S> Layer<S> for IdentityLayer {
+    type Service = IdentityService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        IdentityService {
+            inner,
+            clock: self.clock.clone(),
+        }
+    }
+}
+
+/// The service [`IdentityLayer`] makes.
+#[derive(Debug, Clone)]
+pub struct IdentityService<S> {
+    inner: S,
+    clock: Arc<dyn Clock>,
+}
+
+impl<S, B> Service<http::Request<B>> for IdentityService<S>
+where
+    S: Service<http::Request<B>, Response = http::Response<tonic::body::Body>>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = Either<Ready<Result<Self::Response, Self::Error>>, S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
+        let identity = match request.extensions().get::<ConnInfo>() {
+            Some(conn) => conn.peer.identity_at(self.clock.now()).cloned(),
+            None => Err("the connection carries no TLS client identity".to_owned()),
+        };
+        match identity {
+            Ok(identity) => {
+                request.extensions_mut().insert(identity);
+                Either::Right(self.inner.call(request))
+            }
+            Err(why) => {
+                tracing::info!(reason = %why, path = %request.uri().path(), "call refused: no identity");
+                Either::Left(ready(Ok(tonic::Status::unauthenticated(why).into_http())))
+            }
+        }
+    }
+}

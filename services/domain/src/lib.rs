@@ -1,0 +1,29 @@
+//! Pure types and rules of the exchange: identifiers, validation, routing and the state
+//! machines of a referral and of a licence application.
+//!
+//! No I/O and no async live here, so every rule is a plain function that a table test can
+//! cover. Time comes in through [`clock::Clock`] so deadline rules never read the wall clock.
+//!
+//! # Layout
+//!
+//! * [`ids`] — region codes (GB/T 2260), agency ids, certificate profiles and identities.
+//! * [`uscc`] — the unified social credit code (统一社会信用代码, GB 32100-2015).
+//! * [`clock`] — the injected clock.
+//! * [`calendar`] — working days and statutory deadlines.
+//! * [`spotcheck`] — a spot-check result (监督抽查结果) and its validation.
+//! * [`routing`] — who must see which feed event.
+//! * [`referral`] — the state machine of a disposal referral (不合格产品联动处置).
+//! * [`licensing`] — the state machine of a production-licence application (沪鲁通办).
+
+#![forbid(unsafe_code)]
+
+pub mod calendar;
+pub mod clock;
+pub mod ids;
+pub mod licensing;
+pub mod referral;
+pub mod routing;
+pub mod spotcheck;
+pub mod uscc;
+
+pub use ids::{AgencyId, AgencyIdentity, IdError, Profile, RegionCode, SpiffeId};

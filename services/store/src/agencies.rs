@@ -1,0 +1,163 @@
+//! Agencies known to the exchange (DOMAIN.md §"Parties").
+
+use sqlx::Row;
+use sqlx::any::AnyRow;
+use time::OffsetDateTime;
+use yrd_domain::AgencyId;
+
+use crate::error::is_unique_violation;
+use crate::time_codec::{from_micros, to_micros};
+use crate::{Store, StoreError};
+
+/// Whether an agency may call the exchange.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AgencyState {
+    /// Admitted.
+    Active,
+    /// Registered but not admitted for now.
+    Suspended,
+}
+
+impl AgencyState {
+    fn as_str(self) -> &'static str {
+        match self {
+            AgencyState::Active => "active",
+            AgencyState::Suspended => "suspended",
+        }
+    }
+
+    fn parse(s: &str) -> Result<Self, StoreError> {
+        match s {
+            "active" => Ok(AgencyState::Active),
+            "suspended" => Ok(AgencyState::Suspended),
+            other => Err(StoreError::corrupt("agency state", other)),
+        }
+    }
+}
+
+/// An agency to register.
+#[derive(Debug, Clone)]
+pub struct NewAgency {
+    /// `<GB/T 2260 code>-<short code>`.
+    pub agency_id: AgencyId,
+    /// English name.
+    pub display_name: String,
+    /// Chinese name.
+    pub display_name_zh: String,
+    /// A member of the Yangtze River Delta exchange (receives Delta joint campaign results).
+    pub is_delta_member: bool,
+    /// The province-level market-regulation authority of its province: the agency that
+    /// handles results and referrals for producers located there.
+    pub is_province_authority: bool,
+}
+
+/// A registered agency.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Agency {
+    /// `<GB/T 2260 code>-<short code>`.
+    pub agency_id: AgencyId,
+    /// English name.
+    pub display_name: String,
+    /// Chinese name.
+    pub display_name_zh: String,
+    /// Admitted or suspended.
+    pub state: AgencyState,
+    /// A member of the Delta exchange.
+    pub is_delta_member: bool,
+    /// The province-level authority of its province.
+    pub is_province_authority: bool,
+    /// When it was registered.
+    pub created_at: OffsetDateTime,
+    /// When it last changed.
+    pub updated_at: OffsetDateTime,
+}
+
+impl Agency {
+    fn from_row(row: &AnyRow) -> Result<Agency, StoreError> {
+        let id: String = row.try_get("agency_id")?;
+        Ok(Agency {
+            agency_id: AgencyId::parse(&id).map_err(|e| StoreError::corrupt("agency id", e))?,
+            display_name: row.try_get("display_name")?,
+            display_name_zh: row.try_get("display_name_zh")?,
+            state: AgencyState::parse(&row.try_get::<String, _>("state")?)?,
+            is_delta_member: row.try_get::<i64, _>("is_delta_member")? != 0,
+            is_province_authority: row.try_get::<i64, _>("is_province_authority")? != 0,
+            created_at: from_micros(row.try_get("created_at")?)?,
+            updated_at: from_micros(row.try_get("updated_at")?)?,
+        })
+    }
+}
+
+const AGENCY_COLUMNS: &str = "agency_id, display_name, display_name_zh, state, is_delta_member, \
+                              is_province_authority, created_at, updated_at";
+
+impl Store {
+    /// Registers an agency. Fails with [`StoreError::AlreadyExists`] when the id is taken.
+    pub async fn create_agency(
+        &self,
+        agency: &NewAgency,
+        now: OffsetDateTime,
+    ) -> Result<Agency, StoreError> {
+        let result = sqlx::query(
+            "INSERT INTO agencies (agency_id, region_code, display_name, display_name_zh, state, \
+             is_delta_member, is_province_authority, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
+        )
+        .bind(agency.agency_id.as_str())
+        .bind(agency.agency_id.region().as_str())
+        .bind(&agency.display_name)
+        .bind(&agency.display_name_zh)
+        .bind(AgencyState::Active.as_str())
+        .bind(i64::from(agency.is_delta_member))
+        .bind(i64::from(agency.is_province_authority))
+        .bind(to_micros(now))
+        .execute(&self.write)
+        .await;
+        match result {
+            Ok(_) => {}
+            Err(e) if is_unique_violation(&e) => {
+                return Err(StoreError::AlreadyExists {
+                    what: format!("agency {}", agency.agency_id),
+                });
+            }
+            Err(e) => return Err(e.into()),
+        }
+        self.get_agency(&agency.agency_id)
+            .await?
+            .ok_or_else(|| StoreError::corrupt("agency", "vanished right after insert"))
+    }
+
+    /// Registers an agency unless one with that id exists; answers whether it was created.
+    pub async fn ensure_agency(
+        &self,
+        agency: &NewAgency,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        match self.create_agency(agency, now).await {
+            Ok(_) => Ok(true),
+            Err(StoreError::AlreadyExists { .. }) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// One agency by id.
+    pub async fn get_agency(&self, id: &AgencyId) -> Result<Option<Agency>, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {AGENCY_COLUMNS} FROM agencies WHERE agency_id = $1"
+        ))
+        .bind(id.as_str())
+        .fetch_optional(&self.read)
+        .await?;
+        row.as_ref().map(Agency::from_row).transpose()
+    }
+
+    /// Every registered agency, ordered by id.
+    pub async fn list_agencies(&self) -> Result<Vec<Agency>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {AGENCY_COLUMNS} FROM agencies ORDER BY agency_id"
+        ))
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter().map(Agency::from_row).collect()
+    }
+}

@@ -1,0 +1,211 @@
+//! Opening a store: the backend chosen by the URL, connection settings, migrations.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::migrate::Migrator;
+use sqlx::{AnyPool, ConnectOptions, Executor};
+
+use crate::StoreError;
+
+static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// Which database engine a store runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// The embedded default: one file, one writer.
+    Sqlite,
+    /// The production store, shared by several replicas.
+    Postgres,
+}
+
+impl Backend {
+    /// The backend a database URL selects.
+    pub fn from_url(url: &str) -> Result<Backend, StoreError> {
+        if url.starts_with("sqlite:") {
+            Ok(Backend::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Backend::Postgres)
+        } else {
+            Err(StoreError::UnsupportedUrl(redact_url(url)))
+        }
+    }
+
+    /// The backend's name, for logs.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+}
+
+/// Pool and timeout settings of a store.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// Connections in the read pool (and the write pool on PostgreSQL).
+    pub max_connections: u32,
+    /// How long a call waits for a free connection before it fails.
+    pub acquire_timeout: Duration,
+    /// How long SQLite waits on a lock held by another process before it answers "busy".
+    pub sqlite_busy_timeout: Duration,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            max_connections: 8,
+            acquire_timeout: Duration::from_secs(5),
+            sqlite_busy_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// The exchange's persistence. Cheap to clone: the pools are shared.
+#[derive(Debug, Clone)]
+pub struct Store {
+    /// Reads; on PostgreSQL also writes.
+    pub(crate) read: AnyPool,
+    /// Writes. On SQLite a pool of exactly one connection, because SQLite admits one writer at
+    /// a time and a second would only wait on the file lock (or fail with "busy" when a
+    /// deferred transaction tries to upgrade).
+    pub(crate) write: AnyPool,
+    backend: Backend,
+}
+
+impl Store {
+    /// Opens the database at `url` (`sqlite://PATH` creates the file when missing;
+    /// `postgres://…`), then brings its schema up to date.
+    pub async fn open(url: &str, options: &StoreOptions) -> Result<Store, StoreError> {
+        sqlx::any::install_default_drivers();
+        let backend = Backend::from_url(url)?;
+        let store = match backend {
+            Backend::Sqlite => {
+                let url = sqlite_url_with_create(url);
+                let connect = AnyConnectOptions::from_str(&url)?.disable_statement_logging();
+                let busy_ms = options.sqlite_busy_timeout.as_millis();
+                let pool = |max: u32| {
+                    AnyPoolOptions::new()
+                        .max_connections(max)
+                        .acquire_timeout(options.acquire_timeout)
+                        .after_connect(move |conn, _meta| {
+                            Box::pin(async move {
+                                // WAL lets readers proceed while the writer commits;
+                                // synchronous=FULL makes every acknowledged commit durable.
+                                conn.execute("PRAGMA journal_mode = WAL").await?;
+                                conn.execute("PRAGMA synchronous = FULL").await?;
+                                conn.execute("PRAGMA foreign_keys = ON").await?;
+                                conn.execute(&*format!("PRAGMA busy_timeout = {busy_ms}"))
+                                    .await?;
+                                Ok(())
+                            })
+                        })
+                };
+                let write = pool(1).connect_with(connect.clone()).await?;
+                SQLITE_MIGRATIONS.run(&write).await?;
+                let read = pool(options.max_connections.max(1))
+                    .connect_with(connect)
+                    .await?;
+                Store {
+                    read,
+                    write,
+                    backend,
+                }
+            }
+            Backend::Postgres => {
+                let connect = AnyConnectOptions::from_str(url)?.disable_statement_logging();
+                let pool = AnyPoolOptions::new()
+                    .max_connections(options.max_connections.max(2))
+                    .acquire_timeout(options.acquire_timeout)
+                    .connect_with(connect)
+                    .await?;
+                POSTGRES_MIGRATIONS.run(&pool).await?;
+                Store {
+                    read: pool.clone(),
+                    write: pool,
+                    backend,
+                }
+            }
+        };
+        tracing::info!(backend = backend.as_str(), "store opened and migrated");
+        Ok(store)
+    }
+
+    /// The backend in use.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Checks that the database answers.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.read).await?;
+        Ok(())
+    }
+
+    /// Closes every connection, waiting for those in use to come back.
+    pub async fn close(&self) {
+        self.write.close().await;
+        self.read.close().await;
+    }
+}
+
+/// SQLite opens read-write without creating by default; the exchange creates its file on first
+/// start, so `mode=rwc` is added unless the URL already says otherwise.
+fn sqlite_url_with_create(url: &str) -> String {
+    if url.contains("mode=") || url.contains(":memory:") {
+        url.to_owned()
+    } else if url.contains('?') {
+        format!("{url}&mode=rwc")
+    } else {
+        format!("{url}?mode=rwc")
+    }
+}
+
+/// A URL for logs and errors, with any password replaced.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = &url[scheme_end + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backend_from_url() {
+        assert_eq!(
+            Backend::from_url("sqlite://x.db").ok(),
+            Some(Backend::Sqlite)
+        );
+        assert_eq!(
+            Backend::from_url("postgres://u@h/db").ok(),
+            Some(Backend::Postgres)
+        );
+        assert!(matches!(
+            Backend::from_url("mysql://u:secret@h/db"),
+            Err(StoreError::UnsupportedUrl(u)) if u == "mysql://u:***@h/db"
+        ));
+    }
+
+    #[test]
+    fn sqlite_url_gets_create_mode() {
+        assert_eq!(
+            sqlite_url_with_create("sqlite://a.db"),
+            "sqlite://a.db?mode=rwc"
+        );
+        assert_eq!(
+            sqlite_url_with_create("sqlite://a.db?mode=ro"),
+            "sqlite://a.db?mode=ro"
+        );
+    }
+}

@@ -1,0 +1,48 @@
+//! The store's error type. It separates what the caller can act on (a row that conflicts, a
+//! value the database holds that no longer parses) from the database failing underneath.
+
+/// What went wrong in the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database URL names no backend this build supports.
+    #[error("unsupported database URL {0:?}: use sqlite://PATH or postgres://…")]
+    UnsupportedUrl(String),
+    /// The database could not be reached or answered with an error.
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    /// The schema migrations failed.
+    #[error("database migration failed: {0}")]
+    Migration(#[from] sqlx::migrate::MigrateError),
+    /// A stored value no longer parses as its domain type: the database was changed behind the
+    /// exchange's back.
+    #[error("stored {what} is corrupt: {detail}")]
+    Corrupt {
+        /// Which value.
+        what: &'static str,
+        /// Why it does not parse.
+        detail: String,
+    },
+    /// A unique key is already taken.
+    #[error("{what} already exists")]
+    AlreadyExists {
+        /// What kind of row, and its key.
+        what: String,
+    },
+}
+
+impl StoreError {
+    pub(crate) fn corrupt(what: &'static str, detail: impl ToString) -> Self {
+        StoreError::Corrupt {
+            what,
+            detail: detail.to_string(),
+        }
+    }
+}
+
+/// True when the database error is a unique-constraint violation.
+pub(crate) fn is_unique_violation(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::Database(db) => db.is_unique_violation(),
+        _ => false,
+    }
+}

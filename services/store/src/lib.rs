@@ -1,0 +1,34 @@
+//! Persistence of the exchange for SQLite (the embedded default) and PostgreSQL (production and
+//! scale-out), behind one API.
+//!
+//! Both backends run the same query text through sqlx's `Any` driver: parameters are written
+//! `$1, $2, …` (SQLite accepts that form too), times are Unix microseconds in `BIGINT`
+//! columns and flags are `0/1` `BIGINT`s, so no query needs a second spelling. What does differ
+//! (DDL details, connection pragmas, PostgreSQL-only features) stays inside this crate:
+//! `migrations/sqlite` and `migrations/postgres` hold each backend's schema, and
+//! [`Store::open`] sets SQLite's durability pragmas.
+//!
+//! SQLite allows one writer at a time, so writes go through a pool of exactly one connection
+//! while reads use a wider pool; on PostgreSQL both are the same pool.
+//!
+//! # Layout
+//!
+//! * [`db`] — opening a store, migrations, the backend in use.
+//! * [`agencies`] — agencies known to the exchange.
+//! * [`certificates`] — certificates issued to them.
+//! * [`testing`] — fresh throw-away databases for tests (feature `test-support`).
+
+#![forbid(unsafe_code)]
+
+pub mod agencies;
+pub mod certificates;
+pub mod db;
+mod error;
+#[cfg(any(test, feature = "test-support"))]
+pub mod testing;
+mod time_codec;
+
+pub use agencies::{Agency, AgencyState, NewAgency};
+pub use certificates::{CertificateRecord, CertificateState};
+pub use db::{Backend, Store, StoreOptions};
+pub use error::StoreError;

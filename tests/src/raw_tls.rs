@@ -1,0 +1,96 @@
+//! A bare rustls client, so the handshake matrix can assert *why* the server refused a
+//! connection (the TLS alert it sent), not merely that a gRPC call failed.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use rustls::{ClientConfig, RootCertStore, SupportedProtocolVersion};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+
+/// What happened to a connection attempt.
+#[derive(Debug, PartialEq)]
+pub enum Outcome {
+    /// The handshake completed and the server answered the HTTP/2 preface.
+    Accepted,
+    /// The handshake or the first read failed with this TLS error (usually the server's alert).
+    Refused(rustls::Error),
+    /// The connection closed without a TLS error.
+    Closed,
+}
+
+/// A client identity: certificate chain and key, PEM.
+#[derive(Debug, Clone)]
+pub struct ClientCert {
+    /// Certificate (PEM).
+    pub cert_pem: Vec<u8>,
+    /// PKCS#8 key (PEM).
+    pub key_pem: Vec<u8>,
+}
+
+/// Connects to `addr` trusting `ca_pem`, presenting `client` (or no certificate), offering only
+/// `versions`, and reports how the server answered.
+pub async fn attempt(
+    addr: std::net::SocketAddr,
+    ca_pem: &[u8],
+    client: Option<&ClientCert>,
+    versions: &[&'static SupportedProtocolVersion],
+) -> Outcome {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(ca_pem) {
+        roots.add(cert.expect("CA PEM")).expect("CA certificate");
+    }
+    let builder = ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(versions)
+        .expect("protocol versions")
+        .with_root_certificates(roots);
+    let mut config = match client {
+        Some(c) => {
+            let chain = CertificateDer::pem_slice_iter(&c.cert_pem)
+                .collect::<Result<Vec<_>, _>>()
+                .expect("client certificate PEM");
+            let key = PrivateKeyDer::from_pem_slice(&c.key_pem).expect("client key PEM");
+            builder
+                .with_client_auth_cert(chain, key)
+                .expect("client identity")
+        }
+        None => builder.with_no_client_auth(),
+    };
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    let connector = TlsConnector::from(Arc::new(config));
+    let tcp = TcpStream::connect(addr).await.expect("TCP connect");
+    let name = ServerName::try_from("localhost").expect("server name");
+    let mut stream = match connector.connect(name, tcp).await {
+        Ok(stream) => stream,
+        Err(e) => return tls_error(e),
+    };
+    // In TLS 1.3 the server checks the client certificate after the client thinks the
+    // handshake is done, so the verdict arrives on the first read.
+    if let Err(e) = stream
+        .write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00")
+        .await
+    {
+        return tls_error(e);
+    }
+    let mut buf = [0u8; 64];
+    match tokio::time::timeout(Duration::from_secs(10), stream.read(&mut buf)).await {
+        Ok(Ok(0)) => Outcome::Closed,
+        Ok(Ok(_)) => Outcome::Accepted,
+        Ok(Err(e)) => tls_error(e),
+        Err(_) => Outcome::Closed,
+    }
+}
+
+fn tls_error(e: std::io::Error) -> Outcome {
+    match e
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+    {
+        Some(tls) => Outcome::Refused(tls.clone()),
+        None => Outcome::Closed,
+    }
+}

@@ -1,0 +1,167 @@
+//! The server as a whole: reflection lists the contract, a second start reuses what the first
+//! made, and a shutdown lets calls in flight finish.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_stream::StreamExt;
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
+use tonic_reflection::pb::v1::ServerReflectionRequest;
+use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
+use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
+use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
+use yrd_domain::Profile;
+use yrd_domain::clock::SystemClock;
+use yrd_e2e::{SHANGHAI, StoreKind, TestApp, ZHEJIANG, on_both_stores};
+
+on_both_stores!(
+    reflection_lists_every_v1_service,
+    calls_to_unimplemented_services_say_so
+);
+
+async fn reflection_lists_every_v1_service(app: TestApp) {
+    let mut client = ServerReflectionClient::new(app.channel(ZHEJIANG, Profile::System).await);
+    let request = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut responses = client
+        .server_reflection_info(tokio_stream::iter([request]))
+        .await
+        .expect("reflection stream")
+        .into_inner();
+    let response = responses
+        .next()
+        .await
+        .expect("one response")
+        .expect("reflection answer");
+    let Some(MessageResponse::ListServicesResponse(list)) = response.message_response else {
+        panic!(
+            "expected a service list, got {:?}",
+            response.message_response
+        );
+    };
+    let listed: BTreeSet<String> = list.service.into_iter().map(|s| s.name).collect();
+    for name in yrd_proto::SERVICE_NAMES {
+        assert!(listed.contains(*name), "{name} missing from {listed:?}");
+    }
+    assert!(listed.contains("grpc.health.v1.Health"), "{listed:?}");
+    assert!(
+        listed.contains("grpc.reflection.v1.ServerReflection"),
+        "{listed:?}"
+    );
+}
+
+/// Until their issues land, the business services answer UNIMPLEMENTED (tonic's router does
+/// that for any service not mounted) rather than anything that looks like an answer.
+async fn calls_to_unimplemented_services_say_so(app: TestApp) {
+    let channel = app.channel(SHANGHAI, Profile::System).await;
+    let mut grpc = tonic::client::Grpc::new(channel);
+    grpc.ready().await.expect("ready");
+    let path =
+        http::uri::PathAndQuery::from_static("/yrd.exchange.v1.SpotCheckService/SearchResults");
+    let status = grpc
+        .unary::<(), (), _>(
+            tonic::Request::new(()),
+            path,
+            tonic_prost::ProstCodec::default(),
+        )
+        .await
+        .expect_err("not implemented yet");
+    assert_eq!(status.code(), tonic::Code::Unimplemented);
+}
+
+#[tokio::test]
+async fn a_second_start_reuses_the_data_folder() {
+    let data_dir = tempfile::tempdir().expect("temp");
+    let configure = |dir: std::path::PathBuf| {
+        move |s: &mut yrd_gateway::config::Settings| {
+            s.data_dir = dir;
+            s.database_url = String::new();
+        }
+    };
+    let first = TestApp::spawn_with(
+        StoreKind::Sqlite,
+        configure(data_dir.path().to_owned()),
+        Arc::new(SystemClock),
+    )
+    .await
+    .expect("first start");
+    let ca_before = std::fs::read(first.pki_dir.join("ca.pem")).expect("CA");
+    let cert_before =
+        std::fs::read(first.client_files(SHANGHAI, Profile::System).cert).expect("agency cert");
+    let agencies_before = first.store.list_agencies().await.expect("agencies");
+    first.shutdown().await.expect("first shutdown");
+
+    let second = TestApp::spawn_with(
+        StoreKind::Sqlite,
+        configure(data_dir.path().to_owned()),
+        Arc::new(SystemClock),
+    )
+    .await
+    .expect("second start");
+    assert_eq!(
+        std::fs::read(second.pki_dir.join("ca.pem")).expect("CA"),
+        ca_before
+    );
+    assert_eq!(
+        std::fs::read(second.client_files(SHANGHAI, Profile::System).cert).expect("cert"),
+        cert_before
+    );
+    assert_eq!(
+        second.store.list_agencies().await.expect("agencies"),
+        agencies_before
+    );
+    assert_eq!(agencies_before.len(), 5);
+    // The certificate from the first start still admits its holder.
+    let mut health = HealthClient::new(second.channel(SHANGHAI, Profile::System).await);
+    let status = health
+        .check(HealthCheckRequest::default())
+        .await
+        .expect("health")
+        .into_inner()
+        .status();
+    assert_eq!(status, ServingStatus::Serving);
+}
+
+#[tokio::test]
+async fn shutdown_tells_watchers_and_waits_for_calls_in_flight() {
+    let app = TestApp::spawn(StoreKind::Sqlite).await.expect("sqlite");
+    let addr = app.addr;
+    let files = app.client_files(SHANGHAI, Profile::System);
+    let mut health = HealthClient::new(app.channel_with(&files).await);
+    let mut watch = health
+        .watch(HealthCheckRequest::default())
+        .await
+        .expect("watch")
+        .into_inner();
+    let first = watch.next().await.expect("first status").expect("status");
+    assert_eq!(first.status(), ServingStatus::Serving);
+
+    let shutdown = tokio::spawn(app.shutdown());
+    // The call in flight is still served: it hears that the server is going away.
+    let next = tokio::time::timeout(Duration::from_secs(5), watch.next())
+        .await
+        .expect("an update before the stream ends")
+        .expect("a status")
+        .expect("status");
+    assert_eq!(next.status(), ServingStatus::NotServing);
+    // The server has not finished while the stream is open.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(
+        !shutdown.is_finished(),
+        "shutdown must wait for the open call"
+    );
+    drop(watch);
+    drop(health);
+    tokio::time::timeout(Duration::from_secs(10), shutdown)
+        .await
+        .expect("shutdown finishes once the call is gone")
+        .expect("task")
+        .expect("clean stop");
+    // No new connections afterwards.
+    assert!(tokio::net::TcpStream::connect(addr).await.is_err());
+}
