@@ -198,6 +198,18 @@ pub enum PkiError {
         /// When it expired.
         not_after: OffsetDateTime,
     },
+    /// A signature does not verify (a receipt, a tree head), or its key is unusable.
+    #[error("signature check failed: {detail}")]
+    BadSignature {
+        /// What failed.
+        detail: String,
+    },
+    /// A stored signing key is not a PKCS#8 P-256 private key.
+    #[error("signing key is not a PKCS#8 PEM P-256 private key: {detail}")]
+    BadKey {
+        /// What failed.
+        detail: String,
+    },
     /// The system random number generator failed.
     #[error("the system random number generator failed")]
     Random,
@@ -231,8 +243,10 @@ impl PkiError {
             | PkiError::CertMalformed(_)
             | PkiError::NoIdentity
             | PkiError::SeveralIdentities(_)
-            | PkiError::NotSpiffe { .. } => true,
-            PkiError::CaCertMalformed(_)
+            | PkiError::NotSpiffe { .. }
+            | PkiError::BadSignature { .. } => true,
+            PkiError::BadKey { .. }
+            | PkiError::CaCertMalformed(_)
             | PkiError::CaKeyMalformed(_)
             | PkiError::CaKeyMismatch { .. }
             | PkiError::NotACa { .. }

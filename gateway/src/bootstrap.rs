@@ -12,6 +12,7 @@ use yrd_domain::{AgencyId, Profile};
 use yrd_store::{CertificateRecord, NewAgency, Store, StoreError, StoreOptions};
 
 use crate::config::Settings;
+use crate::rotation::TlsFiles;
 use crate::startup::StartupError;
 use crate::tls::TlsMaterial;
 
@@ -24,6 +25,11 @@ pub struct Prepared {
     pub tls: TlsMaterial,
     /// The dev PKI folder, when the dev PKI is in use.
     pub dev_pki: Option<PathBuf>,
+    /// The files the TLS material was read from (watched for rotation).
+    pub tls_files: TlsFiles,
+    /// The exchange CA with its key, when the key is available: it signs CRLs and the
+    /// certificates admins issue.
+    pub ca: Option<yrd_pki::CertificateAuthority>,
 }
 
 /// Opens the store, seeds the Delta agencies, and loads (or creates) the TLS material.
@@ -42,16 +48,23 @@ pub async fn prepare(settings: &Settings, now: OffsetDateTime) -> Result<Prepare
         let dir = settings.dev_pki_dir();
         let pki = yrd_pki::DevPki::ensure(&dir, &agencies, &settings.tls.server_names)?;
         record_dev_certificates(&store, &pki, &agencies, now).await?;
+        let tls_files = TlsFiles {
+            ca: pki.ca_cert(),
+            cert: pki.server_cert(),
+            key: pki.server_key(),
+        };
         let tls = TlsMaterial {
-            ca_pem: read(&pki.ca_cert())?,
-            server_cert_pem: read(&pki.server_cert())?,
-            server_key_pem: read(&pki.server_key())?,
+            ca_pem: read(&tls_files.ca)?,
+            server_cert_pem: read(&tls_files.cert)?,
+            server_key_pem: read(&tls_files.key)?,
             crls: Vec::new(),
         };
         Ok(Prepared {
             store,
             tls,
             dev_pki: Some(dir),
+            tls_files,
+            ca: Some(pki.ca()?),
         })
     } else {
         let path = |p: &Option<PathBuf>, key: &'static str| {
@@ -61,16 +74,35 @@ pub async fn prepare(settings: &Settings, now: OffsetDateTime) -> Result<Prepare
                     problem: "missing".into(),
                 }))
         };
+        let tls_files = TlsFiles {
+            ca: path(&settings.tls.ca_cert, "tls.ca_cert")?,
+            cert: path(&settings.tls.server_cert, "tls.server_cert")?,
+            key: path(&settings.tls.server_key, "tls.server_key")?,
+        };
         let tls = TlsMaterial {
-            ca_pem: read(&path(&settings.tls.ca_cert, "tls.ca_cert")?)?,
-            server_cert_pem: read(&path(&settings.tls.server_cert, "tls.server_cert")?)?,
-            server_key_pem: read(&path(&settings.tls.server_key, "tls.server_key")?)?,
+            ca_pem: read(&tls_files.ca)?,
+            server_cert_pem: read(&tls_files.cert)?,
+            server_key_pem: read(&tls_files.key)?,
             crls: Vec::new(),
+        };
+        // Without the CA key the exchange cannot issue certificates or sign CRLs; revocation is
+        // then enforced per call only.
+        let ca = match &settings.tls.ca_key {
+            Some(key) => {
+                let cert = String::from_utf8(tls.ca_pem.clone())
+                    .map_err(|_| StartupError::NotPem(tls_files.ca.clone()))?;
+                let key_pem =
+                    String::from_utf8(read(key)?).map_err(|_| StartupError::NotPem(key.clone()))?;
+                Some(yrd_pki::CertificateAuthority::from_pem(&cert, &key_pem)?)
+            }
+            None => None,
         };
         Ok(Prepared {
             store,
             tls,
             dev_pki: None,
+            tls_files,
+            ca,
         })
     }
 }
@@ -138,7 +170,7 @@ async fn record_dev_certificates(
                 revoked_at: None,
                 revocation_reason: None,
             };
-            match store.insert_certificate(&record).await {
+            match store.insert_certificate(&record, None).await {
                 Ok(()) | Err(StoreError::AlreadyExists { .. }) => {}
                 Err(e) => return Err(e.into()),
             }

@@ -31,8 +31,39 @@ pub struct Settings {
     pub tls: TlsSettings,
     /// Bounds on what one connection or call may make the server do.
     pub limits: Limits,
+    /// Access tokens.
+    pub token: TokenConfig,
+    /// Certificates the exchange issues.
+    pub certificates: CertificateConfig,
+    /// The exchange log.
+    pub audit: AuditConfig,
+    /// Feed streams (`FeedService.Subscribe`).
+    pub feed: FeedConfig,
     /// How long a shutdown waits for calls in flight.
     pub shutdown_grace_ms: u64,
+    /// Distributed tracing: where spans are exported, and under which service name.
+    pub telemetry: TelemetrySettings,
+}
+
+/// OpenTelemetry export. With no endpoint nothing is exported and nothing is connected to; the
+/// trace layer still continues partners' trace ids and answers `x-trace-id`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TelemetrySettings {
+    /// The OTLP/gRPC collector, `http://host:4317`. Unset: `YRD_OTLP_ENDPOINT` when that is
+    /// set (the name operators know from the issue), else no export.
+    pub otlp_endpoint: Option<String>,
+    /// `service.name` of the exported resource.
+    pub service_name: String,
+}
+
+impl Default for TelemetrySettings {
+    fn default() -> Self {
+        TelemetrySettings {
+            otlp_endpoint: None,
+            service_name: "yrd-exchange".to_owned(),
+        }
+    }
 }
 
 /// TLS material. Empty paths mean the dev PKI under `<data_dir>/pki`, created on first start.
@@ -53,6 +84,91 @@ pub struct TlsSettings {
     pub handshake_timeout_ms: u64,
 }
 
+/// Access tokens (TokenService).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TokenConfig {
+    /// Lifetime of an access token; at most 600 (ten minutes).
+    pub lifetime_s: u64,
+    /// A new signing key is rotated in when the newest is this old.
+    pub key_rotation_hours: u64,
+    /// `iss` of the tokens.
+    pub issuer: String,
+    /// `aud` of the tokens.
+    pub audience: String,
+}
+
+impl Default for TokenConfig {
+    fn default() -> Self {
+        TokenConfig {
+            lifetime_s: 600,
+            key_rotation_hours: 24 * 7,
+            issuer: "yrd-exchange".to_owned(),
+            audience: "yrd-exchange".to_owned(),
+        }
+    }
+}
+
+/// The exchange log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditConfig {
+    /// The longest a leaf waits for a signed tree head (promised in every receipt).
+    pub max_merge_delay_ms: u64,
+    /// How often the sequencer looks for new leaves.
+    pub sequencer_interval_ms: u64,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        AuditConfig {
+            max_merge_delay_ms: 5_000,
+            sequencer_interval_ms: 200,
+        }
+    }
+}
+
+/// Feed streams: heartbeats and how long a subscriber that stops reading is kept.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FeedConfig {
+    /// An idle stream gets a heartbeat this often; each tick also re-reads the store.
+    pub heartbeat_interval_ms: u64,
+    /// Events read from the store per query while a backlog is delivered.
+    pub read_batch: u32,
+    /// Messages that may wait in the exchange for one subscriber.
+    pub send_buffer: usize,
+    /// A subscriber whose buffer stays full this long is dropped (it resumes from its cursor).
+    pub slow_subscriber_timeout_ms: u64,
+}
+
+impl Default for FeedConfig {
+    fn default() -> Self {
+        FeedConfig {
+            heartbeat_interval_ms: 10_000,
+            read_batch: 256,
+            send_buffer: 64,
+            slow_subscriber_timeout_ms: 30_000,
+        }
+    }
+}
+
+/// Certificates the exchange issues from CSRs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CertificateConfig {
+    /// Longest validity an admin may give a certificate.
+    pub max_validity_days: u64,
+}
+
+impl Default for CertificateConfig {
+    fn default() -> Self {
+        CertificateConfig {
+            max_validity_days: 90,
+        }
+    }
+}
+
 /// Hardening bounds. tonic's defaults are "no limit" for several of these (DESIGN.md, "Known
 /// facts of the stack"), so every one is set explicitly.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -70,6 +186,8 @@ pub struct Limits {
     pub keepalive_interval_ms: u64,
     /// A connection whose keepalive ping is unanswered this long is closed.
     pub keepalive_timeout_ms: u64,
+    /// A connection with no call in flight and none begun for this long is closed.
+    pub idle_timeout_s: u64,
     /// Any connection is closed (gracefully) after this long, so none outlives a revocation
     /// check indefinitely.
     pub max_connection_age_s: u64,
@@ -77,6 +195,12 @@ pub struct Limits {
     pub max_pending_accept_reset_streams: usize,
     /// HTTP/2 reset-flood guard: streams the server had to reset because of client errors.
     pub max_local_error_reset_streams: usize,
+    /// Sustained calls per second one agency may make (all its connections together).
+    pub agency_rate_per_second: u32,
+    /// Calls one agency may make in a burst above its sustained rate.
+    pub agency_burst: u32,
+    /// Calls one agency may have in flight at once.
+    pub agency_concurrency: usize,
 }
 
 impl Default for Settings {
@@ -88,7 +212,12 @@ impl Default for Settings {
             operator_agency: yrd_domain::ids::DEFAULT_OPERATOR.to_owned(),
             tls: TlsSettings::default(),
             limits: Limits::default(),
+            token: TokenConfig::default(),
+            certificates: CertificateConfig::default(),
+            audit: AuditConfig::default(),
+            feed: FeedConfig::default(),
             shutdown_grace_ms: 10_000,
+            telemetry: TelemetrySettings::default(),
         }
     }
 }
@@ -115,9 +244,13 @@ impl Default for Limits {
             request_timeout_ms: 30_000,
             keepalive_interval_ms: 30_000,
             keepalive_timeout_ms: 10_000,
+            idle_timeout_s: 300,
             max_connection_age_s: 3_600,
             max_pending_accept_reset_streams: 32,
             max_local_error_reset_streams: 128,
+            agency_rate_per_second: 500,
+            agency_burst: 1_000,
+            agency_concurrency: 128,
         }
     }
 }
@@ -164,7 +297,8 @@ impl Settings {
             figment = figment.merge(Toml::file(file));
         }
         // YRD_CONFIG names the file, YRD_LOG the log filter and YRD_TEST_* configure the test
-        // suite; none of them is a setting.
+        // suite; none of them is a setting. YRD_OTLP_ENDPOINT is the short name of
+        // `telemetry.otlp_endpoint`, read below.
         figment = figment.merge(
             Env::prefixed("YRD_")
                 .ignore(&[
@@ -172,10 +306,20 @@ impl Settings {
                     "LOG",
                     "TEST_POSTGRES_URL",
                     "TEST_REQUIRE_POSTGRES",
+                    "OTLP_ENDPOINT",
                 ])
                 .split("__"),
         );
         let mut settings: Settings = figment.extract().map_err(Box::new)?;
+        if settings.telemetry.otlp_endpoint.is_none() {
+            settings.telemetry.otlp_endpoint = std::env::var("YRD_OTLP_ENDPOINT").ok();
+        }
+        // An empty endpoint (`YRD_OTLP_ENDPOINT=`) means "no export", as an unset one does.
+        settings.telemetry.otlp_endpoint = settings
+            .telemetry
+            .otlp_endpoint
+            .take()
+            .filter(|e| !e.trim().is_empty());
         if let Some(dir) = &overrides.data_dir {
             settings.data_dir = dir.clone();
         }
@@ -225,6 +369,15 @@ impl Settings {
 
     fn check(&self) -> Result<(), ConfigError> {
         self.operator()?;
+        if let Some(endpoint) = &self.telemetry.otlp_endpoint {
+            check_otlp_endpoint(endpoint)?;
+        }
+        if self.telemetry.service_name.trim().is_empty() {
+            return Err(ConfigError::Invalid {
+                key: "telemetry.service_name",
+                problem: "must not be empty".into(),
+            });
+        }
         if !self.database_url.is_empty() {
             yrd_store::Backend::from_url(&self.database_url).map_err(|e| ConfigError::Invalid {
                 key: "database_url",
@@ -244,7 +397,49 @@ impl Settings {
                     .into(),
             });
         }
-        let positive: [(&'static str, u64); 6] = [
+        if self.token.lifetime_s > 600 {
+            return Err(ConfigError::Invalid {
+                key: "token.lifetime_s",
+                problem: "must be at most 600 (tokens live ten minutes at most)".into(),
+            });
+        }
+        if self.audit.sequencer_interval_ms >= self.audit.max_merge_delay_ms {
+            return Err(ConfigError::Invalid {
+                key: "audit.sequencer_interval_ms",
+                problem: "must be shorter than audit.max_merge_delay_ms".into(),
+            });
+        }
+        let positive: [(&'static str, u64); 18] = [
+            (
+                "feed.heartbeat_interval_ms",
+                self.feed.heartbeat_interval_ms,
+            ),
+            ("feed.read_batch", u64::from(self.feed.read_batch)),
+            ("feed.send_buffer", self.feed.send_buffer as u64),
+            (
+                "feed.slow_subscriber_timeout_ms",
+                self.feed.slow_subscriber_timeout_ms,
+            ),
+            (
+                "audit.sequencer_interval_ms",
+                self.audit.sequencer_interval_ms,
+            ),
+            ("limits.idle_timeout_s", self.limits.idle_timeout_s),
+            ("token.lifetime_s", self.token.lifetime_s),
+            ("token.key_rotation_hours", self.token.key_rotation_hours),
+            (
+                "certificates.max_validity_days",
+                self.certificates.max_validity_days,
+            ),
+            (
+                "limits.agency_rate_per_second",
+                u64::from(self.limits.agency_rate_per_second),
+            ),
+            ("limits.agency_burst", u64::from(self.limits.agency_burst)),
+            (
+                "limits.agency_concurrency",
+                self.limits.agency_concurrency as u64,
+            ),
             ("tls.handshake_timeout_ms", tls.handshake_timeout_ms),
             (
                 "limits.max_message_bytes",
@@ -274,6 +469,36 @@ impl Settings {
         }
         Ok(())
     }
+}
+
+/// The collector endpoint must be a plain-HTTP/2 URI with a host: `http://collector:4317`.
+/// TLS to the collector is not supported yet, so `https://` is refused rather than failing at
+/// the first export.
+fn check_otlp_endpoint(endpoint: &str) -> Result<(), ConfigError> {
+    let invalid = |problem: String| ConfigError::Invalid {
+        key: "telemetry.otlp_endpoint",
+        problem,
+    };
+    let uri: http::Uri = endpoint
+        .parse()
+        .map_err(|e| invalid(format!("{endpoint:?} is not a URI: {e}")))?;
+    match uri.scheme_str() {
+        Some("http") => {}
+        Some("https") => {
+            return Err(invalid(format!(
+                "{endpoint:?}: TLS to the collector is not supported; use an http:// endpoint (a local collector or sidecar)"
+            )));
+        }
+        _ => {
+            return Err(invalid(format!(
+                "{endpoint:?} must start with http:// (e.g. http://127.0.0.1:4317)"
+            )));
+        }
+    }
+    if uri.host().is_none_or(str::is_empty) {
+        return Err(invalid(format!("{endpoint:?} names no host")));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -322,6 +547,53 @@ mod tests {
             assert_eq!(s.listen.port(), 9000, "flags beat everything");
             Ok(())
         });
+    }
+
+    #[test]
+    fn the_otlp_endpoint_comes_from_the_key_or_the_short_variable() {
+        Jail::expect_with(|_jail| {
+            let s = load(None).expect("defaults load");
+            assert_eq!(s.telemetry.otlp_endpoint, None, "no export by default");
+            assert_eq!(s.telemetry.service_name, "yrd-exchange");
+            Ok(())
+        });
+        Jail::expect_with(|jail| {
+            jail.set_env("YRD_OTLP_ENDPOINT", "http://127.0.0.1:4317");
+            let s = load(None).expect("loads");
+            assert_eq!(
+                s.telemetry.otlp_endpoint.as_deref(),
+                Some("http://127.0.0.1:4317")
+            );
+            Ok(())
+        });
+        Jail::expect_with(|jail| {
+            jail.set_env("YRD_OTLP_ENDPOINT", "http://short:4317");
+            jail.set_env("YRD_TELEMETRY__OTLP_ENDPOINT", "http://keyed:4317");
+            let s = load(None).expect("loads");
+            assert_eq!(
+                s.telemetry.otlp_endpoint.as_deref(),
+                Some("http://keyed:4317"),
+                "the config key beats the short variable"
+            );
+            Ok(())
+        });
+        Jail::expect_with(|jail| {
+            jail.set_env("YRD_OTLP_ENDPOINT", "");
+            let s = load(None).expect("loads");
+            assert_eq!(s.telemetry.otlp_endpoint, None, "empty means no export");
+            Ok(())
+        });
+        for bad in ["collector:4317", "https://collector:4317", "http://"] {
+            Jail::expect_with(|jail| {
+                jail.set_env("YRD_TELEMETRY__OTLP_ENDPOINT", bad);
+                let err = load(None).expect_err("bad endpoint refused");
+                assert!(
+                    err.to_string().contains("telemetry.otlp_endpoint"),
+                    "{bad}: {err}"
+                );
+                Ok(())
+            });
+        }
     }
 
     #[test]

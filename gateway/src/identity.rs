@@ -9,14 +9,14 @@
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use futures::future::{Either, Ready, ready};
 use rustls_pki_types::CertificateDer;
 use time::OffsetDateTime;
 use tower::{Layer, Service};
 use yrd_domain::AgencyIdentity;
 use yrd_domain::clock::Clock;
 
-use crate::tls::ConnInfo;
+use crate::revocation::Revocations;
+use crate::tls::{CallGuard, ConnInfo};
 
 /// The client certificate of a connection, as read at the handshake.
 #[derive(Debug, Clone)]
@@ -90,12 +90,13 @@ impl PeerCertificate {
 #[derive(Debug, Clone)]
 pub struct IdentityLayer {
     clock: Arc<dyn Clock>,
+    revocations: Arc<Revocations>,
 }
 
 impl IdentityLayer {
-    /// The layer, reading validity against `clock`.
-    pub fn new(clock: Arc<dyn Clock>) -> Self {
-        IdentityLayer { clock }
+    /// The layer, reading validity against `clock` and revocation from `revocations`.
+    pub fn new(clock: Arc<dyn Clock>, revocations: Arc<Revocations>) -> Self {
+        IdentityLayer { clock, revocations }
     }
 }
 
@@ -106,6 +107,7 @@ impl<S> Layer<S> for IdentityLayer {
         IdentityService {
             inner,
             clock: self.clock.clone(),
+            revocations: self.revocations.clone(),
         }
     }
 }
@@ -115,34 +117,95 @@ impl<S> Layer<S> for IdentityLayer {
 pub struct IdentityService<S> {
     inner: S,
     clock: Arc<dyn Clock>,
+    revocations: Arc<Revocations>,
 }
 
 impl<S, B> Service<http::Request<B>> for IdentityService<S>
 where
     S: Service<http::Request<B>, Response = http::Response<tonic::body::Body>>,
+    S::Future: Send + 'static,
+    B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     type Response = S::Response;
     type Error = S::Error;
-    type Future = Either<Ready<Result<Self::Response, Self::Error>>, S::Future>;
+    type Future = futures::future::BoxFuture<'static, Result<Self::Response, Self::Error>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
+        // The call counts as activity on its connection until its response body is done.
+        let guard = request
+            .extensions()
+            .get::<ConnInfo>()
+            .map(|conn| conn.activity.begin());
         let identity = match request.extensions().get::<ConnInfo>() {
-            Some(conn) => conn.peer.identity_at(self.clock.now()).cloned(),
+            Some(conn) => conn
+                .peer
+                .identity_at(self.clock.now())
+                .and_then(|identity| {
+                    // Checked per call, so a revocation cuts connections already open too.
+                    if self.revocations.is_revoked(&identity.cert_fingerprint) {
+                        Err("the client certificate has been revoked".to_owned())
+                    } else {
+                        Ok(identity)
+                    }
+                })
+                .cloned(),
             None => Err("the connection carries no TLS client identity".to_owned()),
         };
         match identity {
             Ok(identity) => {
                 request.extensions_mut().insert(identity);
-                Either::Right(self.inner.call(request))
+                let response = self.inner.call(request);
+                Box::pin(async move {
+                    let response = response.await?;
+                    Ok(match guard {
+                        Some(guard) => response.map(|body| {
+                            tonic::body::Body::new(GuardedBody {
+                                body,
+                                _guard: guard,
+                            })
+                        }),
+                        None => response,
+                    })
+                })
             }
             Err(why) => {
                 tracing::info!(reason = %why, path = %request.uri().path(), "call refused: no identity");
-                Either::Left(ready(Ok(tonic::Status::unauthenticated(why).into_http())))
+                let status = tonic::Status::unauthenticated(why);
+                Box::pin(async move {
+                    Ok(crate::refuse::after_draining(request.into_body(), status).await)
+                })
             }
         }
+    }
+}
+
+/// A response body that keeps its call counted as in flight until it is finished or dropped.
+struct GuardedBody {
+    body: tonic::body::Body,
+    _guard: CallGuard,
+}
+
+impl http_body::Body for GuardedBody {
+    type Data = bytes::Bytes;
+    type Error = tonic::Status;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        std::pin::Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.body.size_hint()
     }
 }

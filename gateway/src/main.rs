@@ -7,21 +7,29 @@ use clap::Parser;
 use tokio_util::sync::CancellationToken;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_client::HealthClient;
-use tracing_subscriber::EnvFilter;
 use yrd_domain::{AgencyId, Profile};
 use yrd_gateway::Application;
+use yrd_gateway::cert_cli;
 use yrd_gateway::cli::{Cli, Command, HealthArgs, ServeArgs};
 use yrd_gateway::client::{ClientFiles, connect};
 use yrd_gateway::config::{Overrides, Settings};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_env("YRD_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    // Logging (and, when an OTLP endpoint is configured for `serve`, span export) first. A bad
+    // configuration falls back to plain logging here; `serve` then reports it below.
+    let telemetry = match &cli.command {
+        Command::Serve(args) => load_settings(args).map(|s| s.telemetry).unwrap_or_default(),
+        _ => Default::default(),
+    };
+    // Held to the end of `main`: dropping it flushes the spans still queued.
+    let _telemetry = match yrd_gateway::telemetry::init(&telemetry) {
+        Ok(guard) => guard,
+        Err(e) => {
+            eprintln!("yrd: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     // Configuration is parsed completely before the runtime starts anything.
     let outcome = match cli.command {
         Command::Serve(args) => match load_settings(&args) {
@@ -29,6 +37,18 @@ fn main() -> ExitCode {
             Err(e) => Err(e),
         },
         Command::Health(args) => runtime().and_then(|rt| rt.block_on(health(args))),
+        Command::Cert(command) => runtime().and_then(|rt| {
+            let mut stdout = std::io::stdout();
+            Ok(rt.block_on(cert_cli::run(command, &mut stdout))?)
+        }),
+        Command::Agency(command) => runtime().and_then(|rt| {
+            let mut stdout = std::io::stdout();
+            Ok(rt.block_on(cert_cli::run_agency(command, &mut stdout))?)
+        }),
+        Command::Audit(command) => runtime().and_then(|rt| {
+            let mut stdout = std::io::stdout();
+            Ok(rt.block_on(yrd_gateway::audit_cli::run(command, &mut stdout))?)
+        }),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

@@ -17,8 +17,30 @@ use yrd_domain::clock::{Clock, SystemClock};
 use yrd_store::Store;
 
 use crate::config::{ConfigError, Settings};
+use std::num::NonZeroU32;
+
+use tokio::sync::Notify;
+use yrd_admin::token::TokenSettings;
+use yrd_admin::{AdminHandler, TokenHandler, TokenKeys};
+use yrd_proto::v1::admin_service_server::AdminServiceServer;
+use yrd_proto::v1::token_service_server::TokenServiceServer;
+
+use crate::agency_limits::{AgencyLimitLayer, AgencyLimits};
+use crate::audit::AuditLayer;
+use crate::auth::AuthLayer;
 use crate::identity::IdentityLayer;
+use crate::revocation::{RevocationWatcher, Revocations};
+use crate::rotation::TlsFiles;
 use crate::tls::{ServerTls, TlsError, incoming};
+use crate::trace::TraceLayer;
+use yrd_audit::{AuditHandler, Sequencer};
+use yrd_feed::{FeedHandler, FeedOptions};
+use yrd_pki::CertificateAuthority;
+use yrd_pki::{Es256Key, ReceiptSigner};
+use yrd_proto::v1::audit_service_server::AuditServiceServer;
+use yrd_proto::v1::feed_service_server::FeedServiceServer;
+use yrd_proto::v1::spot_check_service_server::SpotCheckServiceServer;
+use yrd_spotcheck::SpotCheckHandler;
 
 /// Why the server could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -62,6 +84,15 @@ pub enum StartupError {
         /// Why.
         source: std::io::Error,
     },
+    /// The revocation list could not be loaded.
+    #[error("revocation list: {0}")]
+    Revocation(#[from] crate::revocation::RefreshError),
+    /// The token signing keys could not be loaded or made.
+    #[error(transparent)]
+    TokenKeys(#[from] yrd_admin::keyring::KeyStoreError),
+    /// The exchange log's signing key could not be loaded or made.
+    #[error(transparent)]
+    LogKey(#[from] yrd_audit::log_key::LogKeyError),
     /// The gRPC server failed.
     #[error("gRPC server: {0}")]
     Serve(#[from] tonic::transport::Error),
@@ -79,6 +110,14 @@ pub struct Application {
     tls: Arc<ServerTls>,
     clock: Arc<dyn Clock>,
     dev_pki: Option<PathBuf>,
+    tls_files: TlsFiles,
+    ca: Option<Arc<CertificateAuthority>>,
+    revocations: Arc<Revocations>,
+    revocation_watcher: Arc<RevocationWatcher>,
+    revoked_poke: Arc<Notify>,
+    token_keys: Arc<TokenKeys>,
+    log_key: Arc<Es256Key>,
+    receipts: Arc<ReceiptSigner>,
 }
 
 impl std::fmt::Debug for Application {
@@ -104,6 +143,32 @@ impl Application {
     ) -> Result<Application, StartupError> {
         let prepared = crate::bootstrap::prepare(&settings, clock.now()).await?;
         let tls = Arc::new(ServerTls::new(&prepared.tls)?);
+        let ca = prepared.ca.map(Arc::new);
+        let revocations = Arc::new(Revocations::new());
+        let revocation_watcher = Arc::new(RevocationWatcher::new(
+            prepared.store.clone(),
+            revocations.clone(),
+            tls.clone(),
+            ca.clone(),
+        ));
+        // Load the revoked set and sign the first CRL before the first handshake.
+        revocation_watcher.refresh().await?;
+        let token_keys = Arc::new(
+            TokenKeys::load_or_create(
+                prepared.store.clone(),
+                clock.clone(),
+                time::Duration::hours(
+                    i64::try_from(settings.token.key_rotation_hours).unwrap_or(i64::MAX),
+                ),
+            )
+            .await?,
+        );
+        let log_key =
+            Arc::new(yrd_audit::log_key::load_or_create(&prepared.store, clock.now()).await?);
+        let receipts = Arc::new(ReceiptSigner::new(
+            log_key.clone(),
+            Duration::from_millis(settings.audit.max_merge_delay_ms),
+        ));
         let listener =
             TcpListener::bind(settings.listen)
                 .await
@@ -123,6 +188,14 @@ impl Application {
             tls,
             clock,
             dev_pki: prepared.dev_pki,
+            tls_files: prepared.tls_files,
+            ca,
+            revocations,
+            revocation_watcher,
+            revoked_poke: Arc::new(Notify::new()),
+            token_keys,
+            receipts,
+            log_key,
         })
     }
 
@@ -139,6 +212,11 @@ impl Application {
     /// The dev PKI folder, when the dev PKI is in use.
     pub fn dev_pki(&self) -> Option<&std::path::Path> {
         self.dev_pki.as_deref()
+    }
+
+    /// The exchange CA with its key, when available.
+    pub fn ca(&self) -> Option<Arc<CertificateAuthority>> {
+        self.ca.clone()
     }
 
     /// The TLS configuration, swappable while serving.
@@ -169,10 +247,26 @@ impl Application {
             .build_v1alpha()?;
 
         let stop = CancellationToken::new();
+        let background = [
+            self.revocation_watcher
+                .clone()
+                .spawn(self.revoked_poke.clone(), stop.clone()),
+            self.token_keys.clone().spawn(stop.clone()),
+            Sequencer::new(
+                self.store.clone(),
+                self.log_key.clone(),
+                self.clock.clone(),
+                Duration::from_millis(self.settings.audit.sequencer_interval_ms),
+            )
+            .spawn(stop.clone()),
+            crate::rotation::spawn(self.tls_files.clone(), self.tls.clone(), stop.clone()),
+            spawn_feed_listener(self.store.clone(), stop.clone()),
+        ];
         let connections = incoming(
             self.listener,
             self.tls.clone(),
             Duration::from_millis(self.settings.tls.handshake_timeout_ms),
+            Duration::from_secs(limits.idle_timeout_s),
             stop.clone(),
         );
         let signal = {
@@ -188,9 +282,81 @@ impl Application {
             }
         };
 
-        // Why the layers sit where they do: identity is outermost of ours so that nothing
-        // runs for a connection whose certificate names no agency. (Token, policy, audit and
-        // trace layers join in the access-control and audit work.)
+        let operator = self.settings.operator()?;
+        let token_settings = TokenSettings {
+            issuer: self.settings.token.issuer.clone(),
+            audience: self.settings.token.audience.clone(),
+        };
+        let token_service = TokenServiceServer::new(
+            TokenHandler::new(
+                self.store.clone(),
+                self.token_keys.clone(),
+                token_settings.clone(),
+                operator.clone(),
+                time::Duration::seconds(
+                    i64::try_from(self.settings.token.lifetime_s).unwrap_or(600),
+                ),
+                self.clock.clone(),
+            )
+            .with_log_key(
+                self.log_key.kid(),
+                self.log_key.public_coordinates().0,
+                self.log_key.public_coordinates().1,
+            ),
+        )
+        .max_decoding_message_size(max_message);
+        let admin_service = AdminServiceServer::new(AdminHandler::new(
+            self.store.clone(),
+            self.ca.clone(),
+            operator,
+            time::Duration::days(
+                i64::try_from(self.settings.certificates.max_validity_days).unwrap_or(90),
+            ),
+            self.clock.clone(),
+            self.revoked_poke.clone(),
+            self.receipts.clone(),
+        ))
+        .max_decoding_message_size(max_message);
+        // Feed streams end when `stop` is cancelled, so graceful shutdown never waits on them.
+        let feed = &self.settings.feed;
+        let feed_service = FeedServiceServer::new(FeedHandler::new(
+            self.store.clone(),
+            self.clock.clone(),
+            self.receipts.clone(),
+            FeedOptions {
+                heartbeat_interval: Duration::from_millis(feed.heartbeat_interval_ms),
+                read_batch: feed.read_batch,
+                send_buffer: feed.send_buffer,
+                slow_subscriber_timeout: Duration::from_millis(feed.slow_subscriber_timeout_ms),
+            },
+            stop.clone(),
+        ))
+        .max_decoding_message_size(max_message);
+        let audit_service = AuditServiceServer::new(AuditHandler::new(self.store.clone()))
+            .max_decoding_message_size(max_message);
+        let spotcheck_service = SpotCheckServiceServer::new(SpotCheckHandler::new(
+            self.store.clone(),
+            self.clock.clone(),
+            self.receipts.clone(),
+        ))
+        .max_decoding_message_size(max_message);
+        let agency_limits = AgencyLimits {
+            rate_per_second: NonZeroU32::new(limits.agency_rate_per_second)
+                .unwrap_or(NonZeroU32::MIN),
+            burst: NonZeroU32::new(limits.agency_burst).unwrap_or(NonZeroU32::MIN),
+            concurrency: limits.agency_concurrency,
+        };
+
+        // Why the layers sit where they do (outermost first):
+        // * trace — every call, refused ones included, gets its span and trace id before any
+        //   layer can answer, and the inner layers' log lines and spans belong to it;
+        // * audit — inside trace (the leaf carries the trace id) and outside everything that
+        //   can refuse, so refused calls are logged too;
+        // * identity — nothing runs for a connection whose certificate names no agency, or
+        //   whose certificate expired or was revoked since the handshake;
+        // * agency limits — before any real work, so a flood (token requests included) is
+        //   refused at the cost of a counter, and one agency's flood leaves the others alone;
+        // * auth — the bearer token bound to this certificate, and the method's role.
         let mut server = Server::builder()
             .max_concurrent_streams(limits.max_concurrent_streams)
             .concurrency_limit_per_connection(limits.concurrency_per_connection)
@@ -201,9 +367,25 @@ impl Application {
             .http2_max_pending_accept_reset_streams(Some(limits.max_pending_accept_reset_streams))
             .http2_max_local_error_reset_streams(Some(limits.max_local_error_reset_streams))
             .load_shed(true)
-            .layer(IdentityLayer::new(self.clock.clone()));
+            .layer(TraceLayer::new())
+            .layer(AuditLayer::new(self.store.clone(), self.clock.clone()))
+            .layer(IdentityLayer::new(
+                self.clock.clone(),
+                self.revocations.clone(),
+            ))
+            .layer(AgencyLimitLayer::new(agency_limits))
+            .layer(AuthLayer::new(
+                self.token_keys.clone(),
+                token_settings,
+                self.clock.clone(),
+            ));
 
         let router = server
+            .add_service(token_service)
+            .add_service(admin_service)
+            .add_service(audit_service)
+            .add_service(feed_service)
+            .add_service(spotcheck_service)
             .add_service(health.max_decoding_message_size(max_message))
             .add_service(reflection_v1.max_decoding_message_size(max_message))
             .add_service(reflection_v1alpha.max_decoding_message_size(max_message));
@@ -212,8 +394,32 @@ impl Application {
         router
             .serve_with_incoming_shutdown(connections, signal)
             .await?;
+        stop.cancel();
+        for task in background {
+            let _ = task.await;
+        }
         self.store.close().await;
         tracing::info!("stopped");
         Ok(())
     }
+}
+
+/// Listens for other replicas' feed wake-ups (PostgreSQL `LISTEN`; nothing to do on SQLite)
+/// until `stop`. Should the listener fail to connect it retries every few seconds; meanwhile
+/// subscribers still see other replicas' events at their next heartbeat re-read.
+fn spawn_feed_listener(store: Store, stop: CancellationToken) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        while !stop.is_cancelled() {
+            match store.listen_feed(stop.clone().cancelled_owned()).await {
+                Ok(()) => return,
+                Err(e) => {
+                    tracing::error!(error = %e, "feed wake-up listener failed; retrying");
+                    tokio::select! {
+                        () = stop.cancelled() => return,
+                        () = tokio::time::sleep(Duration::from_secs(5)) => {}
+                    }
+                }
+            }
+        }
+    })
 }

@@ -10,10 +10,12 @@
 //! cannot hold up the accept loop. The peer certificate is inspected once, at the handshake, and
 //! travels with the connection as [`ConnInfo`], which tonic puts into every request's extensions.
 
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -123,10 +125,14 @@ pub fn server_config(material: &TlsMaterial) -> Result<rustls::ServerConfig, Tls
     Ok(config)
 }
 
-/// The current server configuration, swappable while the server runs.
+/// The current server configuration, swappable while the server runs, and the material it
+/// was built from (so a new CRL or a rotated certificate replaces one part and keeps the rest).
 #[derive(Debug)]
 pub struct ServerTls {
     config: ArcSwap<rustls::ServerConfig>,
+    /// Serialises rebuilds, so a CRL update and a certificate rotation racing each other
+    /// cannot lose one another's change.
+    material: std::sync::Mutex<TlsMaterial>,
 }
 
 impl ServerTls {
@@ -134,13 +140,49 @@ impl ServerTls {
     pub fn new(material: &TlsMaterial) -> Result<ServerTls, TlsError> {
         Ok(ServerTls {
             config: ArcSwap::from_pointee(server_config(material)?),
+            material: std::sync::Mutex::new(material.clone()),
         })
     }
 
-    /// Replaces the configuration for every handshake from now on. Connections already open
-    /// keep theirs; the token layer's per-call checks cover them.
-    pub fn reload(&self, material: &TlsMaterial) -> Result<(), TlsError> {
-        self.config.store(Arc::new(server_config(material)?));
+    /// Replaces the CA bundle and server certificate and key, keeping the CRLs. Every
+    /// handshake from now on uses the new material; connections already open keep theirs.
+    pub fn rotate(
+        &self,
+        ca_pem: Vec<u8>,
+        cert_pem: Vec<u8>,
+        key_pem: Vec<u8>,
+    ) -> Result<(), TlsError> {
+        self.update(|m| {
+            m.ca_pem = ca_pem;
+            m.server_cert_pem = cert_pem;
+            m.server_key_pem = key_pem;
+        })
+    }
+
+    /// Replaces the CRLs, keeping the rest.
+    pub fn set_crls(&self, crls: Vec<Vec<u8>>) -> Result<(), TlsError> {
+        self.update(|m| m.crls = crls)
+    }
+
+    /// The material currently served.
+    pub fn material(&self) -> TlsMaterial {
+        match self.material.lock() {
+            Ok(m) => m.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    fn update(&self, change: impl FnOnce(&mut TlsMaterial)) -> Result<(), TlsError> {
+        let mut guard = match self.material.lock() {
+            Ok(m) => m,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        let mut next = guard.clone();
+        change(&mut next);
+        // Build first: on bad material the old configuration stays in force.
+        let config = server_config(&next)?;
+        self.config.store(Arc::new(config));
+        *guard = next;
         Ok(())
     }
 
@@ -157,6 +199,59 @@ pub struct ConnInfo {
     pub remote_addr: SocketAddr,
     /// The verified client certificate, read once at the handshake.
     pub peer: Arc<PeerCertificate>,
+    /// Calls in flight and the last activity, for the idle timeout.
+    pub activity: Arc<ConnActivity>,
+}
+
+/// Calls in flight on a connection and when the last one began or ended. The identity layer
+/// keeps it; the connection closes itself once it has had no call for the idle timeout.
+#[derive(Debug)]
+pub struct ConnActivity {
+    opened: tokio::time::Instant,
+    in_flight: AtomicUsize,
+    /// Milliseconds after `opened` of the last call start or end.
+    last_active_ms: AtomicU64,
+}
+
+impl ConnActivity {
+    fn new() -> Self {
+        ConnActivity {
+            opened: tokio::time::Instant::now(),
+            in_flight: AtomicUsize::new(0),
+            last_active_ms: AtomicU64::new(0),
+        }
+    }
+
+    fn touch(&self) {
+        let ms = u64::try_from(self.opened.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.last_active_ms.fetch_max(ms, Ordering::SeqCst);
+    }
+
+    /// A call began; the returned guard ends it when dropped (when its response body is done).
+    pub fn begin(self: &Arc<Self>) -> CallGuard {
+        self.in_flight.fetch_add(1, Ordering::SeqCst);
+        self.touch();
+        CallGuard(self.clone())
+    }
+
+    /// When the connection last became idle, if no call is in flight now.
+    fn idle_since(&self) -> Option<tokio::time::Instant> {
+        if self.in_flight.load(Ordering::SeqCst) > 0 {
+            return None;
+        }
+        Some(self.opened + Duration::from_millis(self.last_active_ms.load(Ordering::SeqCst)))
+    }
+}
+
+/// Ends a call on its connection when dropped.
+#[derive(Debug)]
+pub struct CallGuard(Arc<ConnActivity>);
+
+impl Drop for CallGuard {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
+        self.0.touch();
+    }
 }
 
 /// An accepted TLS connection carrying its [`ConnInfo`].
@@ -164,6 +259,9 @@ pub struct ConnInfo {
 pub struct TlsConnection {
     stream: TlsStream<TcpStream>,
     info: ConnInfo,
+    /// The idle timeout and its timer: when it fires with no call in flight and none begun
+    /// for the timeout, the connection reports end-of-stream and the server closes it.
+    idle: (Duration, Pin<Box<tokio::time::Sleep>>),
 }
 
 impl Connected for TlsConnection {
@@ -176,11 +274,26 @@ impl Connected for TlsConnection {
 
 impl AsyncRead for TlsConnection {
     fn poll_read(
-        mut self: Pin<&mut Self>,
+        self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.stream).poll_read(cx, buf)
+        let this = self.get_mut();
+        if let Poll::Ready(outcome) = Pin::new(&mut this.stream).poll_read(cx, buf) {
+            return Poll::Ready(outcome);
+        }
+        let (timeout, timer) = &mut this.idle;
+        while timer.as_mut().poll(cx).is_ready() {
+            match this.info.activity.idle_since() {
+                Some(since) if since.elapsed() >= *timeout => {
+                    tracing::debug!(remote = %this.info.remote_addr, "closing idle connection");
+                    return Poll::Ready(Ok(()));
+                }
+                Some(since) => timer.as_mut().reset(since + *timeout),
+                None => timer.as_mut().reset(tokio::time::Instant::now() + *timeout),
+            }
+        }
+        Poll::Pending
     }
 }
 
@@ -221,6 +334,7 @@ pub fn incoming(
     listener: TcpListener,
     tls: Arc<ServerTls>,
     handshake_timeout: Duration,
+    idle_timeout: Duration,
     stop: CancellationToken,
 ) -> ReceiverStream<Result<TlsConnection, io::Error>> {
     // A small buffer: tonic takes connections as fast as they come, and back-pressure here
@@ -266,7 +380,9 @@ pub fn incoming(
                     info: ConnInfo {
                         remote_addr,
                         peer: Arc::new(peer),
+                        activity: Arc::new(ConnActivity::new()),
                     },
+                    idle: (idle_timeout, Box::pin(tokio::time::sleep(idle_timeout))),
                 };
                 let _ = tx.send(Ok(conn)).await;
             });

@@ -66,8 +66,11 @@ pub struct TestApp {
     pub clock: Arc<dyn Clock>,
     stop: CancellationToken,
     server: Option<JoinHandle<Result<(), StartupError>>>,
-    _data_dir: tempfile::TempDir,
-    _database: TestDatabase,
+    /// The data folder and database this server owns (a replica borrows its primary's).
+    _data_dir: Option<tempfile::TempDir>,
+    _database: Option<TestDatabase>,
+    /// The settings it was built with, so a replica can share its database and PKI.
+    settings: Settings,
 }
 
 impl std::fmt::Debug for TestApp {
@@ -115,7 +118,7 @@ impl TestApp {
             ..Settings::default()
         };
         configure(&mut settings);
-        let app = Application::build_with_clock(settings, clock.clone())
+        let app = Application::build_with_clock(settings.clone(), clock.clone())
             .await
             .expect("the test server builds");
         let addr = app.local_addr();
@@ -134,9 +137,38 @@ impl TestApp {
             clock,
             stop,
             server: Some(server),
-            _data_dir: data_dir,
-            _database: database,
+            _data_dir: Some(data_dir),
+            _database: Some(database),
+            settings,
         })
+    }
+
+    /// A second server on the same database and PKI (another replica behind the same load
+    /// balancer), listening on its own port. The first server must outlive it.
+    pub async fn spawn_replica(&self) -> TestApp {
+        let settings = Settings {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            ..self.settings.clone()
+        };
+        let app = Application::build_with_clock(settings.clone(), self.clock.clone())
+            .await
+            .expect("the replica builds");
+        let addr = app.local_addr();
+        let store = app.store().clone();
+        let stop = CancellationToken::new();
+        let server = tokio::spawn(app.run_until_stopped(stop.clone().cancelled_owned()));
+        TestApp {
+            addr,
+            pki_dir: self.pki_dir.clone(),
+            store_kind: self.store_kind,
+            store,
+            clock: self.clock.clone(),
+            stop,
+            server: Some(server),
+            _data_dir: None,
+            _database: None,
+            settings,
+        }
     }
 
     /// The dev PKI files of `agency` with `profile`.
@@ -223,4 +255,318 @@ macro_rules! on_both_stores {
             }
         )*
     };
+}
+
+/// A gRPC client whose calls carry `authorization: Bearer <token>`.
+pub type Authed = tonic::service::interceptor::InterceptedService<Channel, Bearer>;
+
+/// Adds a bearer token to every call.
+#[derive(Debug, Clone)]
+pub struct Bearer(pub tonic::metadata::MetadataValue<tonic::metadata::Ascii>);
+
+impl tonic::service::Interceptor for Bearer {
+    fn call(
+        &mut self,
+        mut request: tonic::Request<()>,
+    ) -> Result<tonic::Request<()>, tonic::Status> {
+        request
+            .metadata_mut()
+            .insert("authorization", self.0.clone());
+        Ok(request)
+    }
+}
+
+impl Bearer {
+    /// The interceptor for `token`.
+    pub fn new(token: &str) -> Bearer {
+        Bearer(format!("Bearer {token}").parse().expect("a token is ASCII"))
+    }
+}
+
+impl TestApp {
+    /// Issues an access token over `channel` (whose certificate it will be bound to), naming
+    /// `officer` as acting when given.
+    pub async fn token_over(
+        channel: &Channel,
+        officer: Option<&str>,
+    ) -> Result<String, tonic::Status> {
+        let mut tokens =
+            yrd_proto::v1::token_service_client::TokenServiceClient::new(channel.clone());
+        let response = tokens
+            .issue_token(yrd_proto::v1::IssueTokenRequest {
+                officer: officer.unwrap_or_default().to_owned(),
+                audience: String::new(),
+            })
+            .await?;
+        Ok(response.into_inner().access_token)
+    }
+
+    /// A channel presenting `agency`'s dev certificate for `profile`, and a token bound to it.
+    pub async fn session(&self, agency: &str, profile: Profile) -> Session {
+        let channel = self.channel(agency, profile).await;
+        let token = Self::token_over(&channel, None)
+            .await
+            .expect("a token for a dev certificate");
+        Session { channel, token }
+    }
+}
+
+/// A connection with a bound token: hand out typed clients that send it.
+#[derive(Debug, Clone)]
+pub struct Session {
+    /// The mTLS channel.
+    pub channel: Channel,
+    /// The access token bound to its certificate.
+    pub token: String,
+}
+
+impl Session {
+    /// The channel with the bearer interceptor, for any generated client's `with_interceptor`.
+    pub fn authed(&self) -> Authed {
+        tonic::service::interceptor::InterceptedService::new(
+            self.channel.clone(),
+            Bearer::new(&self.token),
+        )
+    }
+
+    /// An `AdminService` client sending the token.
+    pub fn admin(&self) -> yrd_proto::v1::admin_service_client::AdminServiceClient<Authed> {
+        yrd_proto::v1::admin_service_client::AdminServiceClient::new(self.authed())
+    }
+}
+
+// ----------------------------------------------------------------------------------------------
+// Access control (issue 3): raw calls by path, the dev certificates as the identity layer reads
+// them, and the exchange's own signing key, so a test can craft a token that differs from a
+// real one in exactly one defect.
+// ----------------------------------------------------------------------------------------------
+
+/// Calls the unary method at `path` with an empty message over `channel`, sending
+/// `authorization: Bearer <token>` when a token is given. The answer's content is ignored: the
+/// access tests only care whether the call got past the gateway's layers, and with what status.
+pub async fn call_path(
+    channel: &Channel,
+    token: Option<&str>,
+    path: &str,
+) -> Result<(), tonic::Status> {
+    call_path_with_header(
+        channel,
+        token.map(|t| format!("Bearer {t}")).as_deref(),
+        path,
+    )
+    .await
+}
+
+/// As [`call_path`], with the `authorization` header's value given verbatim (or none).
+pub async fn call_path_with_header(
+    channel: &Channel,
+    authorization: Option<&str>,
+    path: &str,
+) -> Result<(), tonic::Status> {
+    let mut grpc = tonic::client::Grpc::new(channel.clone());
+    grpc.ready()
+        .await
+        .map_err(|e| tonic::Status::unavailable(format!("channel not ready: {e}")))?;
+    let path = http::uri::PathAndQuery::try_from(path).expect("a method path in the test");
+    let mut request = tonic::Request::new(());
+    if let Some(value) = authorization {
+        request.metadata_mut().insert(
+            "authorization",
+            value.parse().expect("an ASCII header value"),
+        );
+    }
+    // A server-streaming method (e.g. `FeedService/Subscribe`) called this way stays open after
+    // it was accepted; refusals come at once. So a call still running after a few seconds was
+    // let through, and answers DEADLINE_EXCEEDED here.
+    match tokio::time::timeout(
+        std::time::Duration::from_secs(3),
+        grpc.unary::<(), (), _>(request, path, tonic_prost::ProstCodec::default()),
+    )
+    .await
+    {
+        Ok(outcome) => outcome.map(|_| ()),
+        Err(_) => Err(tonic::Status::deadline_exceeded(
+            "accepted and still streaming after 3 s",
+        )),
+    }
+}
+
+/// Calls `call` every 20 ms until it fails with `code`, and answers that status and how long
+/// it took; panics naming `what` when `within` passes first.
+pub async fn refused_within<F, Fut>(
+    what: &str,
+    within: std::time::Duration,
+    code: tonic::Code,
+    mut call: F,
+) -> (tonic::Status, std::time::Duration)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<(), tonic::Status>>,
+{
+    let started = std::time::Instant::now();
+    loop {
+        let outcome = call().await;
+        match outcome {
+            Err(status) if status.code() == code => return (status, started.elapsed()),
+            other if started.elapsed() > within => {
+                panic!("{what}: still {other:?} after {within:?}, expected {code:?}")
+            }
+            _ => tokio::time::sleep(std::time::Duration::from_millis(20)).await,
+        }
+    }
+}
+
+impl TestApp {
+    /// What the dev certificate of `agency` with `profile` says (serial, fingerprint, …).
+    pub fn cert_info(&self, agency: &str, profile: Profile) -> yrd_pki::CertInfo {
+        let pem = std::fs::read_to_string(self.client_files(agency, profile).cert)
+            .expect("dev certificate");
+        yrd_pki::CertInfo::from_pem(&pem).expect("dev certificate parses")
+    }
+
+    /// The identity the gateway derives from that dev certificate.
+    pub fn identity(&self, agency: &str, profile: Profile) -> yrd_domain::AgencyIdentity {
+        yrd_domain::AgencyIdentity {
+            agency: agency_id(agency),
+            profile,
+            cert_fingerprint: self.cert_info(agency, profile).fingerprint_sha256_hex,
+        }
+    }
+
+    /// The AdminService resource name of that dev certificate, `certificates/<serial>`.
+    pub fn certificate_name(&self, agency: &str, profile: Profile) -> String {
+        format!(
+            "certificates/{}",
+            self.cert_info(agency, profile).serial_hex
+        )
+    }
+
+    /// That dev certificate and key, for [`raw_tls::attempt`].
+    pub fn client_cert(&self, agency: &str, profile: Profile) -> raw_tls::ClientCert {
+        let files = self.client_files(agency, profile);
+        raw_tls::ClientCert {
+            cert_pem: std::fs::read(files.cert).expect("dev certificate"),
+            key_pem: std::fs::read(files.key).expect("dev key"),
+        }
+    }
+
+    /// The key the exchange signs access tokens with now, read from the store.
+    pub async fn exchange_key(&self) -> ExchangeKey {
+        let now = self.clock.now();
+        let records = self
+            .store
+            .signing_keys(yrd_store::KeyPurpose::AccessToken, now)
+            .await
+            .expect("signing keys");
+        let record = records
+            .iter()
+            .rev()
+            .find(|r| r.activates_at <= now)
+            .expect("an active token signing key");
+        ExchangeKey {
+            kid: record.kid.clone(),
+            pkcs8_pem: record.private_key_pem.clone(),
+        }
+    }
+
+    /// The claims the exchange would put in a token for that dev certificate, issued now for
+    /// ten minutes with the default issuer and audience (Shanghai is the operator).
+    pub fn claims_for(&self, agency: &str, profile: Profile) -> yrd_admin::token::Claims {
+        let identity = self.identity(agency, profile);
+        let now = self.clock.now().unix_timestamp();
+        let roles = yrd_domain::roles::granted_roles(profile, agency == SHANGHAI);
+        yrd_admin::token::Claims {
+            iss: yrd_admin::token::DEFAULT_ISSUER.to_owned(),
+            sub: yrd_domain::SpiffeId::new(identity.agency.clone(), profile).to_uri(),
+            aud: yrd_admin::token::DEFAULT_AUDIENCE.to_owned(),
+            exp: now + 600,
+            iat: now,
+            nbf: now,
+            jti: uuid_v4_like(),
+            roles: roles.iter().map(|r| r.as_str().to_owned()).collect(),
+            act: None,
+            cnf: Some(yrd_admin::token::Confirmation {
+                x5t_s256: yrd_admin::token::x5t_s256_from_hex(&identity.cert_fingerprint)
+                    .expect("a SHA-256 fingerprint"),
+            }),
+            agency: identity.agency,
+            profile,
+        }
+    }
+}
+
+/// The exchange's token signing key (PKCS#8 PEM and its `kid`), as the store holds it. Only a
+/// test has it outside the exchange: it signs crafted tokens that are wrong in one way only.
+#[derive(Clone)]
+pub struct ExchangeKey {
+    /// The key id, written in the `kid` header.
+    pub kid: String,
+    /// The private key, PKCS#8 PEM.
+    pub pkcs8_pem: String,
+}
+
+impl std::fmt::Debug for ExchangeKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExchangeKey")
+            .field("kid", &self.kid)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ExchangeKey {
+    /// Signs `claims` as the exchange does: ES256, header `{"typ":"JWT","alg":"ES256","kid":…}`.
+    pub fn sign(&self, claims: &yrd_admin::token::Claims) -> String {
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+        header.kid = Some(self.kid.clone());
+        let key = jsonwebtoken::EncodingKey::from_ec_pem(self.pkcs8_pem.as_bytes())
+            .expect("the exchange key is a P-256 PKCS#8 PEM");
+        jsonwebtoken::encode(&header, claims, &key).expect("signing a token")
+    }
+}
+
+/// A fresh random token id (`jti`).
+fn uuid_v4_like() -> uuid::Uuid {
+    uuid::Uuid::new_v4()
+}
+
+// ----------------------------------------------------------------------------------------------
+// Restarts (issue 5, the feed): stop a server and start a new one on the same database, data
+// folder and PKI, as an operator restarting `yrd serve` would.
+// ----------------------------------------------------------------------------------------------
+
+impl TestApp {
+    /// Shuts this server down gracefully (its calls in flight end first), then starts a new one
+    /// with the same settings, database and data folder, on a new port. Answers the new server.
+    pub async fn restart(mut self) -> TestApp {
+        self.stop.cancel();
+        if let Some(server) = self.server.take() {
+            server
+                .await
+                .expect("server task")
+                .expect("the server stops cleanly");
+        }
+        let settings = Settings {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            ..self.settings.clone()
+        };
+        let app = Application::build_with_clock(settings.clone(), self.clock.clone())
+            .await
+            .expect("the restarted server builds");
+        let addr = app.local_addr();
+        let store = app.store().clone();
+        let stop = CancellationToken::new();
+        let server = tokio::spawn(app.run_until_stopped(stop.clone().cancelled_owned()));
+        TestApp {
+            addr,
+            pki_dir: self.pki_dir.clone(),
+            store_kind: self.store_kind,
+            store,
+            clock: self.clock.clone(),
+            stop,
+            server: Some(server),
+            _data_dir: self._data_dir.take(),
+            _database: self._database.take(),
+            settings,
+        }
+    }
 }

@@ -94,3 +94,83 @@ fn tls_error(e: std::io::Error) -> Outcome {
         None => Outcome::Closed,
     }
 }
+
+/// Completes a handshake and the HTTP/2 preface, then sends nothing and waits up to `limit`
+/// for the server to close the connection; answers how long that took (`None`: still open).
+pub async fn idle_until_closed(
+    addr: std::net::SocketAddr,
+    ca_pem: &[u8],
+    client: &ClientCert,
+    limit: Duration,
+) -> Option<Duration> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(ca_pem) {
+        roots.add(cert.expect("CA PEM")).expect("CA certificate");
+    }
+    let chain = CertificateDer::pem_slice_iter(&client.cert_pem)
+        .collect::<Result<Vec<_>, _>>()
+        .expect("client certificate PEM");
+    let key = PrivateKeyDer::from_pem_slice(&client.key_pem).expect("client key PEM");
+    let mut config = ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .expect("TLS 1.3")
+        .with_root_certificates(roots)
+        .with_client_auth_cert(chain, key)
+        .expect("client identity");
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    let tcp = TcpStream::connect(addr).await.expect("TCP connect");
+    let name = ServerName::try_from("localhost").expect("server name");
+    let mut stream = TlsConnector::from(Arc::new(config))
+        .connect(name, tcp)
+        .await
+        .expect("handshake");
+    stream
+        .write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00")
+        .await
+        .expect("preface");
+    let started = tokio::time::Instant::now();
+    let mut buf = [0u8; 1024];
+    loop {
+        match tokio::time::timeout_at(started + limit, stream.read(&mut buf)).await {
+            Err(_) => return None,
+            Ok(Ok(0)) | Ok(Err(_)) => return Some(started.elapsed()),
+            Ok(Ok(_)) => {} // SETTINGS, pings, GOAWAY: keep reading until the close.
+        }
+    }
+}
+
+/// Completes a TLS 1.3 handshake with `addr` as `client`, trusting `ca_pem`, and answers the
+/// certificate the server presented (its leaf, DER), or `None` when the handshake failed. The
+/// rotation test compares it with the certificate it wrote to disk.
+pub async fn server_certificate(
+    addr: std::net::SocketAddr,
+    ca_pem: &[u8],
+    client: &ClientCert,
+) -> Option<Vec<u8>> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(ca_pem) {
+        roots.add(cert.ok()?).ok()?;
+    }
+    let chain = CertificateDer::pem_slice_iter(&client.cert_pem)
+        .collect::<Result<Vec<_>, _>>()
+        .ok()?;
+    let key = PrivateKeyDer::from_pem_slice(&client.key_pem).ok()?;
+    let mut config = ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .ok()?
+        .with_root_certificates(roots)
+        .with_client_auth_cert(chain, key)
+        .ok()?;
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    let connector = TlsConnector::from(Arc::new(config));
+    let tcp = TcpStream::connect(addr).await.ok()?;
+    let name = ServerName::try_from("localhost").ok()?;
+    let stream = connector.connect(name, tcp).await.ok()?;
+    let (_, session) = stream.get_ref();
+    session
+        .peer_certificates()
+        .and_then(|chain| chain.first())
+        .map(|leaf| leaf.as_ref().to_vec())
+}

@@ -56,13 +56,14 @@ async fn reflection_lists_every_v1_service(app: TestApp) {
 }
 
 /// Until their issues land, the business services answer UNIMPLEMENTED (tonic's router does
-/// that for any service not mounted) rather than anything that looks like an answer.
+/// that for any service not mounted) rather than anything that looks like an answer — to a
+/// caller whose token grants the method's role; without a token the call is refused first.
 async fn calls_to_unimplemented_services_say_so(app: TestApp) {
-    let channel = app.channel(SHANGHAI, Profile::System).await;
-    let mut grpc = tonic::client::Grpc::new(channel);
+    let session = app.session(SHANGHAI, Profile::System).await;
+    let mut grpc = tonic::client::Grpc::new(session.authed());
     grpc.ready().await.expect("ready");
     let path =
-        http::uri::PathAndQuery::from_static("/yrd.exchange.v1.SpotCheckService/SearchResults");
+        http::uri::PathAndQuery::from_static("/yrd.exchange.v1.DisposalService/ListReferrals");
     let status = grpc
         .unary::<(), (), _>(
             tonic::Request::new(()),
@@ -164,4 +165,43 @@ async fn shutdown_tells_watchers_and_waits_for_calls_in_flight() {
         .expect("clean stop");
     // No new connections afterwards.
     assert!(tokio::net::TcpStream::connect(addr).await.is_err());
+}
+
+#[tokio::test]
+async fn an_idle_connection_is_closed_but_a_long_call_is_not() {
+    let app = TestApp::spawn_with(
+        StoreKind::Sqlite,
+        |s| s.limits.idle_timeout_s = 1,
+        Arc::new(SystemClock),
+    )
+    .await
+    .expect("sqlite");
+    // A connection that opens and then does nothing is closed after the idle timeout.
+    let files = app.client_files(SHANGHAI, Profile::System);
+    let cert = yrd_e2e::raw_tls::ClientCert {
+        cert_pem: std::fs::read(&files.cert).expect("cert"),
+        key_pem: std::fs::read(&files.key).expect("key"),
+    };
+    let closed =
+        yrd_e2e::raw_tls::idle_until_closed(app.addr, &app.ca_pem(), &cert, Duration::from_secs(5))
+            .await;
+    let closed_after = closed.expect("the server closes an idle connection");
+    assert!(
+        closed_after >= Duration::from_millis(900),
+        "closed too early: {closed_after:?}"
+    );
+
+    // A call in flight (a health watch) keeps its connection open past the timeout.
+    let mut health = HealthClient::new(app.channel_with(&files).await);
+    let mut watch = health
+        .watch(HealthCheckRequest::default())
+        .await
+        .expect("watch")
+        .into_inner();
+    watch.next().await.expect("first").expect("status");
+    let still_open = tokio::time::timeout(Duration::from_millis(2_500), watch.next()).await;
+    assert!(
+        still_open.is_err(),
+        "the watch stream ended during the idle period: {still_open:?}"
+    );
 }

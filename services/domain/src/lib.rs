@@ -6,6 +6,7 @@
 //!
 //! # Layout
 //!
+//! * [`audit`] — one exchange-log entry and the canonical bytes its Merkle leaf hashes.
 //! * [`ids`] — region codes (GB/T 2260), agency ids, certificate profiles and identities.
 //! * [`uscc`] — the unified social credit code (统一社会信用代码, GB 32100-2015).
 //! * [`clock`] — the injected clock.
@@ -14,14 +15,19 @@
 //! * [`routing`] — who must see which feed event.
 //! * [`referral`] — the state machine of a disposal referral (不合格产品联动处置).
 //! * [`licensing`] — the state machine of a production-licence application (沪鲁通办).
+//! * [`merkle`] — RFC 6962 / RFC 9162 Merkle tree hashing and proofs of the exchange log.
+//! * [`roles`] — roles, what each profile is granted, and the role each method requires.
 
 #![forbid(unsafe_code)]
 
+pub mod audit;
 pub mod calendar;
 pub mod clock;
 pub mod ids;
 pub mod licensing;
+pub mod merkle;
 pub mod referral;
+pub mod roles;
 pub mod routing;
 pub mod spotcheck;
 pub mod uscc;

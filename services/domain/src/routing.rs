@@ -278,6 +278,7 @@ mod tests {
                 name: "可迁移元素".into(),
                 requirement: "≤ 60 mg/kg".into(),
                 measured_value: "75 mg/kg".into(),
+                unit: String::new(),
                 verdict: verdict.wire(),
                 is_safety_item: true,
             }],
@@ -287,10 +288,10 @@ mod tests {
                 Verdict::Conforming => vec![],
             },
             campaign: campaign.map(|kind| CampaignInput {
+                code: "C-1".into(),
                 name: "某抽查".into(),
                 kind: kind.wire(),
                 product_kind: "学生用品".into(),
-                ..Default::default()
             }),
             attachments: vec![],
         };

@@ -23,9 +23,11 @@
 //! * proto3 scalars: an empty string means "not given"; in the optional text fields of a
 //!   published table (trademark, model, production date/batch) "/" also means "none" (DOMAIN.md).
 //! * Surrounding whitespace (including the ideographic space U+3000) is trimmed from every text.
-//! * Enum numbers: [`SamplingWay`], [`Verdict`] and [`CampaignKind`] give theirs in
-//!   `from_wire`/`wire`; `0` is the AIP `_UNSPECIFIED` value and is refused where a value is
-//!   required.
+//! * Enum numbers: [`SamplingWay`], [`Verdict`], [`ItemVerdict`] and [`CampaignKind`] give
+//!   theirs in `from_wire`/`wire`, equal to the numbers of `spotcheck.proto`/`common.proto`;
+//!   `0` is the AIP `_UNSPECIFIED` value and is refused where a value is required.
+//! * Field paths are those of `yrd.exchange.v1.SpotCheckResult` (the proto is the contract):
+//!   `product.production_date`, `product.batch_number`, `producer` is a `Party`, and so on.
 //! * Dates are `YYYY-MM-DD` strings (calendar dates carry no time zone; "today" is the
 //!   caller's, passed in, so tests never read a clock).
 //! * Lengths are counted in characters (Unicode scalar values), not bytes, so a Chinese name
@@ -40,6 +42,8 @@
 //! * Test-item names must be unique within a result, because failed items refer to them by name.
 //! * A Delta joint campaign (长三角联合抽查) names its product kind, since that campaign is
 //!   organised per product kind.
+//! * A test item may be "not judged" (不判定, recorded for information); it never counts as a
+//!   failed item, and the overall verdict is only ever conforming or non-conforming.
 //! * Sampling after the report date is reported on `sampling_date`.
 
 use std::collections::HashMap;
@@ -173,8 +177,12 @@ pub struct ProductInput {
     pub trademark: String,
     /// `model` (规格型号); empty or "/" for none.
     pub model: String,
-    /// `production_batch` (生产日期/批号): a date or free batch text; empty or "/" for none.
-    pub production_batch: String,
+    /// `production_date` (生产日期), `YYYY-MM-DD`; empty or "/" for none; not in the future.
+    pub production_date: String,
+    /// `batch_number` (批号); empty or "/" for none.
+    pub batch_number: String,
+    /// `category`: the product category as the campaign names it; optional.
+    pub category: String,
 }
 
 /// Wire form of the nominal producer (标称生产者).
@@ -197,6 +205,8 @@ pub struct SellerInput {
     pub name: String,
     /// `uscc`, optional.
     pub uscc: String,
+    /// `address`, optional.
+    pub address: String,
     /// `region_code`: GB/T 2260 code of where the seller is.
     pub region_code: String,
     /// `platform` (电商平台).
@@ -216,7 +226,9 @@ pub struct TestItemInput {
     pub requirement: String,
     /// `measured_value` (实测值).
     pub measured_value: String,
-    /// `verdict` (单项结论), a [`Verdict`] number.
+    /// `unit` of the measured value, optional.
+    pub unit: String,
+    /// `verdict` (单项判定), an [`ItemVerdict`] number.
     pub verdict: i32,
     /// `is_safety_item`: whether the item concerns health or safety (安全项目).
     pub is_safety_item: bool,
@@ -225,7 +237,7 @@ pub struct TestItemInput {
 /// Wire form of the campaign (抽查计划/专项) a result belongs to.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CampaignInput {
-    /// `code`, optional: the plan's own number.
+    /// `code`, required: the campaign code the organising agency assigns.
     pub code: String,
     /// `name`, required.
     pub name: String,
@@ -246,6 +258,8 @@ pub struct AttachmentInput {
     pub sha256: String,
     /// `size_bytes`: 1 to [`MAX_ATTACHMENT_BYTES`].
     pub size_bytes: u64,
+    /// `description`: what the file is; optional.
+    pub description: String,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -310,29 +324,26 @@ impl Verdict {
     }
 }
 
-/// Who organised the spot-check campaign.
+/// The verdict on one test item (单项判定): besides conforming and non-conforming, an item may
+/// be measured but not judged (不判定).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum CampaignKind {
-    /// The Yangtze River Delta joint spot-check (长三角联合抽查): every Delta agency sees its
-    /// results. Wire number 1.
-    DeltaJoint,
-    /// A provincial campaign (省级监督抽查). Wire number 2.
-    Provincial,
-    /// A national campaign (国家监督抽查). Wire number 3.
-    National,
-    /// Any other campaign (e.g. a city or district special action). Wire number 4.
-    Other,
+pub enum ItemVerdict {
+    /// Conforming (合格). Wire number 1.
+    Conforming,
+    /// Non-conforming (不合格). Wire number 2.
+    NonConforming,
+    /// Measured but not judged (不判定). Wire number 3.
+    NotJudged,
 }
 
-impl CampaignKind {
+impl ItemVerdict {
     /// The value of a wire number; `None` for 0 (unspecified) and unknown numbers.
     pub fn from_wire(n: i32) -> Option<Self> {
         match n {
-            1 => Some(CampaignKind::DeltaJoint),
-            2 => Some(CampaignKind::Provincial),
-            3 => Some(CampaignKind::National),
-            4 => Some(CampaignKind::Other),
+            1 => Some(ItemVerdict::Conforming),
+            2 => Some(ItemVerdict::NonConforming),
+            3 => Some(ItemVerdict::NotJudged),
             _ => None,
         }
     }
@@ -340,10 +351,51 @@ impl CampaignKind {
     /// The wire number.
     pub fn wire(self) -> i32 {
         match self {
-            CampaignKind::DeltaJoint => 1,
+            ItemVerdict::Conforming => 1,
+            ItemVerdict::NonConforming => 2,
+            ItemVerdict::NotJudged => 3,
+        }
+    }
+}
+
+/// Who organised the spot-check campaign (抽查计划/专项).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CampaignKind {
+    /// A national supervision spot-check organised by SAMR (国家监督抽查). Wire number 1.
+    National,
+    /// A provincial supervision spot-check (省级监督抽查). Wire number 2.
+    Provincial,
+    /// A city or county spot-check (市县级监督抽查). Wire number 3.
+    Local,
+    /// A special campaign on one product or risk (专项抽查). Wire number 4.
+    Special,
+    /// The Yangtze River Delta joint spot-check (长三角联合抽查): every Delta agency sees its
+    /// results. Wire number 5.
+    DeltaJoint,
+}
+
+impl CampaignKind {
+    /// The value of a wire number; `None` for 0 (unspecified) and unknown numbers.
+    pub fn from_wire(n: i32) -> Option<Self> {
+        match n {
+            1 => Some(CampaignKind::National),
+            2 => Some(CampaignKind::Provincial),
+            3 => Some(CampaignKind::Local),
+            4 => Some(CampaignKind::Special),
+            5 => Some(CampaignKind::DeltaJoint),
+            _ => None,
+        }
+    }
+
+    /// The wire number.
+    pub fn wire(self) -> i32 {
+        match self {
+            CampaignKind::National => 1,
             CampaignKind::Provincial => 2,
-            CampaignKind::National => 3,
-            CampaignKind::Other => 4,
+            CampaignKind::Local => 3,
+            CampaignKind::Special => 4,
+            CampaignKind::DeltaJoint => 5,
         }
     }
 }
@@ -357,8 +409,13 @@ pub struct Product {
     pub trademark: Option<String>,
     /// Model / specification (规格型号).
     pub model: Option<String>,
-    /// Production date or batch (生产日期/批号), as printed.
-    pub production_batch: Option<String>,
+    /// Production date (生产日期), when the product shows one.
+    #[serde(serialize_with = "ser_opt_date")]
+    pub production_date: Option<Date>,
+    /// Batch number (批号), as printed.
+    pub batch_number: Option<String>,
+    /// Product category as the campaign names it, e.g. 儿童玩具.
+    pub category: Option<String>,
 }
 
 /// The nominal producer (标称生产者): the one printed on the product. Its region decides
@@ -383,6 +440,8 @@ pub struct Seller {
     pub name: String,
     /// Unified social credit code, where known.
     pub uscc: Option<Uscc>,
+    /// Address, where given.
+    pub address: Option<String>,
     /// GB/T 2260 region where the seller is; its own obligations are handled there.
     #[serde(serialize_with = "ser_region")]
     pub region: RegionCode,
@@ -433,8 +492,10 @@ pub struct TestItem {
     pub requirement: String,
     /// Measured value (实测值).
     pub measured_value: String,
+    /// Unit of the measured value, where given.
+    pub unit: Option<String>,
     /// This item's verdict.
-    pub verdict: Verdict,
+    pub verdict: ItemVerdict,
     /// Whether the item concerns health or safety.
     pub is_safety_item: bool,
 }
@@ -442,8 +503,8 @@ pub struct TestItem {
 /// The campaign (抽查计划/专项) a result belongs to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Campaign {
-    /// The plan's own number, if it has one.
-    pub code: Option<String>,
+    /// The campaign code the organising agency assigned.
+    pub code: String,
     /// Name.
     pub name: String,
     /// Who organised it.
@@ -463,6 +524,8 @@ pub struct Attachment {
     pub sha256: String,
     /// Size in bytes.
     pub size_bytes: u64,
+    /// What the file is, where given.
+    pub description: Option<String>,
 }
 
 /// The provinces whose authorities have jurisdiction over a result.
@@ -499,7 +562,7 @@ impl SpotCheckResult {
 
         let product = c
             .message("product", input.product.as_ref())
-            .and_then(|p| parse_product(&mut c, p));
+            .and_then(|p| parse_product(&mut c, p, today));
         let producer = c
             .message("producer", input.producer.as_ref())
             .and_then(|p| parse_producer(&mut c, p));
@@ -649,7 +712,7 @@ impl SpotCheckResult {
     pub fn failed_items(&self) -> impl Iterator<Item = &TestItem> {
         self.test_items
             .iter()
-            .filter(|t| t.verdict == Verdict::NonConforming)
+            .filter(|t| t.verdict == ItemVerdict::NonConforming)
     }
 
     /// Whether any failed item concerns health or safety.
@@ -705,7 +768,9 @@ impl From<&SpotCheckResult> for ResultInput {
                 name: r.product.name.clone(),
                 trademark: opt(&r.product.trademark),
                 model: opt(&r.product.model),
-                production_batch: opt(&r.product.production_batch),
+                production_date: r.product.production_date.map(iso).unwrap_or_default(),
+                batch_number: opt(&r.product.batch_number),
+                category: opt(&r.product.category),
             }),
             producer: Some(ProducerInput {
                 name: r.producer.name.clone(),
@@ -721,6 +786,7 @@ impl From<&SpotCheckResult> for ResultInput {
                     .as_ref()
                     .map(ToString::to_string)
                     .unwrap_or_default(),
+                address: opt(&r.seller.address),
                 region_code: r.seller.region.to_string(),
                 platform: shop.map(|s| s.platform.clone()).unwrap_or_default(),
                 shop_name: shop.map(|s| s.shop_name.clone()).unwrap_or_default(),
@@ -739,6 +805,7 @@ impl From<&SpotCheckResult> for ResultInput {
                     name: t.name.clone(),
                     requirement: t.requirement.clone(),
                     measured_value: t.measured_value.clone(),
+                    unit: opt(&t.unit),
                     verdict: t.verdict.wire(),
                     is_safety_item: t.is_safety_item,
                 })
@@ -746,7 +813,7 @@ impl From<&SpotCheckResult> for ResultInput {
             verdict: r.verdict.wire(),
             failed_items: r.failed_items().map(|t| t.name.clone()).collect(),
             campaign: r.campaign.as_ref().map(|c| CampaignInput {
-                code: opt(&c.code),
+                code: c.code.clone(),
                 name: c.name.clone(),
                 kind: c.kind.wire(),
                 product_kind: opt(&c.product_kind),
@@ -759,6 +826,7 @@ impl From<&SpotCheckResult> for ResultInput {
                     media_type: a.media_type.clone(),
                     sha256: a.sha256.clone(),
                     size_bytes: a.size_bytes,
+                    description: opt(&a.description),
                 })
                 .collect(),
         }
@@ -770,20 +838,23 @@ impl From<&SpotCheckResult> for ResultInput {
 // `None` never hides a violation that was not reported.
 // ---------------------------------------------------------------------------------------------
 
-fn parse_product(c: &mut Collector, p: &ProductInput) -> Option<Product> {
+fn parse_product(c: &mut Collector, p: &ProductInput, today: Date) -> Option<Product> {
     let name = c.required("product.name", &p.name, LINE_NAME);
     let trademark = c.optional("product.trademark", &p.trademark, LINE_NAME_OR_NONE);
     let model = c.optional("product.model", &p.model, TEXT_OR_NONE);
-    let batch = c.optional(
-        "product.production_batch",
-        &p.production_batch,
-        TEXT_OR_NONE,
-    );
+    let production_date = match p.production_date.trim() {
+        "" | NONE_MARK => Some(None),
+        text => c.date("product.production_date", text, today).map(Some),
+    };
+    let batch = c.optional("product.batch_number", &p.batch_number, TEXT_OR_NONE);
+    let category = c.optional("product.category", &p.category, LINE_NAME);
     Some(Product {
         name: name?,
         trademark: trademark?,
         model: model?,
-        production_batch: batch?,
+        production_date: production_date?,
+        batch_number: batch?,
+        category: category?,
     })
 }
 
@@ -808,6 +879,7 @@ fn parse_seller(c: &mut Collector, s: &SellerInput, way: Option<SamplingWay>) ->
         Some(Some(text)) => c.uscc("seller.uscc", &text).map(Some),
         other => other.map(|_| None),
     };
+    let address = c.optional("seller.address", &s.address, ADDRESS);
     let region = c.region("seller.region_code", &s.region_code);
     let platform = c.optional("seller.platform", &s.platform, LINE_NAME);
     let shop_name = c.optional("seller.shop_name", &s.shop_name, LINE_NAME);
@@ -825,6 +897,7 @@ fn parse_seller(c: &mut Collector, s: &SellerInput, way: Option<SamplingWay>) ->
     Some(Seller {
         name: name?,
         uscc: uscc?,
+        address: address?,
         region: region?,
         online_shop: online_shop?,
     })
@@ -945,18 +1018,20 @@ fn parse_test_items(c: &mut Collector, items: &[TestItemInput]) -> Option<Vec<Te
         }
         let requirement = c.required(&field("requirement"), &t.requirement, TEXT);
         let measured_value = c.required(&field("measured_value"), &t.measured_value, TEXT);
+        let unit = c.optional(&field("unit"), &t.unit, LINE_CODE);
         let verdict = c.enumeration(
             &field("verdict"),
             t.verdict,
-            Verdict::from_wire,
-            "1 (conforming, 合格) or 2 (non-conforming, 不合格)",
+            ItemVerdict::from_wire,
+            "1 (conforming, 合格), 2 (non-conforming, 不合格) or 3 (not judged, 不判定)",
         );
-        match (name, requirement, measured_value, verdict) {
-            (Some(name), Some(requirement), Some(measured_value), Some(verdict)) => {
+        match (name, requirement, measured_value, unit, verdict) {
+            (Some(name), Some(requirement), Some(measured_value), Some(unit), Some(verdict)) => {
                 out.push(TestItem {
                     name,
                     requirement,
                     measured_value,
+                    unit,
                     verdict,
                     is_safety_item: t.is_safety_item,
                 });
@@ -980,11 +1055,11 @@ fn check_failed_items(
         // Already refused as a whole; matching against them would be unbounded work.
         return;
     }
-    let mut by_name: HashMap<&str, (usize, Option<Verdict>)> = HashMap::new();
+    let mut by_name: HashMap<&str, (usize, Option<ItemVerdict>)> = HashMap::new();
     for (i, t) in items.iter().enumerate() {
         by_name
             .entry(t.name.trim())
-            .or_insert((i, Verdict::from_wire(t.verdict)));
+            .or_insert((i, ItemVerdict::from_wire(t.verdict)));
     }
     match verdict {
         Verdict::Conforming => {
@@ -999,7 +1074,7 @@ fn check_failed_items(
                 );
             }
             for (i, t) in items.iter().enumerate() {
-                if Verdict::from_wire(t.verdict) == Some(Verdict::NonConforming) {
+                if ItemVerdict::from_wire(t.verdict) == Some(ItemVerdict::NonConforming) {
                     c.push(
                         format!("test_items[{i}].verdict"),
                         "is non-conforming, but the overall verdict is conforming (合格)",
@@ -1043,16 +1118,23 @@ fn check_failed_items(
                         field,
                         format!("{name:?} names no test item; list test item names only"),
                     ),
-                    Some((k, Some(Verdict::Conforming))) => c.push(
+                    Some((k, Some(ItemVerdict::Conforming))) => c.push(
                         field,
                         format!("test item {name:?} (test_items[{k}]) is conforming, not failed"),
+                    ),
+                    Some((k, Some(ItemVerdict::NotJudged))) => c.push(
+                        field,
+                        format!(
+                            "test item {name:?} (test_items[{k}]) is not judged (不判定), not \
+                             failed"
+                        ),
                     ),
                     Some(_) => {}
                 }
             }
             for (i, t) in items.iter().enumerate() {
                 let name = t.name.trim();
-                if Verdict::from_wire(t.verdict) == Some(Verdict::NonConforming)
+                if ItemVerdict::from_wire(t.verdict) == Some(ItemVerdict::NonConforming)
                     && !name.is_empty()
                     && !listed.contains_key(name)
                 {
@@ -1069,13 +1151,13 @@ fn check_failed_items(
 }
 
 fn parse_campaign(c: &mut Collector, k: &CampaignInput) -> Option<Campaign> {
-    let code = c.optional("campaign.code", &k.code, LINE_CODE);
+    let code = c.required("campaign.code", &k.code, LINE_CODE);
     let name = c.required("campaign.name", &k.name, LINE_NAME);
     let kind = c.enumeration(
         "campaign.kind",
         k.kind,
         CampaignKind::from_wire,
-        "1 (Delta joint), 2 (provincial), 3 (national) or 4 (other)",
+        "1 (national), 2 (provincial), 3 (local), 4 (special) or 5 (Delta joint)",
     );
     let product_kind = match c.optional("campaign.product_kind", &k.product_kind, LINE_NAME) {
         Some(None) if kind == Some(CampaignKind::DeltaJoint) => {
@@ -1145,6 +1227,7 @@ fn parse_attachments(
                 seen.insert(h.clone(), i);
             }
         }
+        let description = c.optional(&field("description"), &a.description, LINE_NAME);
         let size_ok = if a.size_bytes == 0 {
             c.push(
                 field("size_bytes"),
@@ -1163,13 +1246,16 @@ fn parse_attachments(
         } else {
             true
         };
-        match (file_name, media_type, sha256) {
-            (Some(file_name), Some(media_type), Some(sha256)) if size_ok => out.push(Attachment {
-                file_name,
-                media_type,
-                sha256,
-                size_bytes: a.size_bytes,
-            }),
+        match (file_name, media_type, sha256, description) {
+            (Some(file_name), Some(media_type), Some(sha256), Some(description)) if size_ok => {
+                out.push(Attachment {
+                    file_name,
+                    media_type,
+                    sha256,
+                    size_bytes: a.size_bytes,
+                    description,
+                });
+            }
             _ => ok = false,
         }
     }
@@ -1455,6 +1541,17 @@ impl Collector {
     }
 }
 
+/// Parses a calendar date exactly as the contract writes it, `YYYY-MM-DD` (four-digit year,
+/// two-digit month and day), e.g. for a search's date range; the error says what is wrong.
+pub fn parse_date(s: &str) -> Result<Date, String> {
+    parse_iso_date(s)
+}
+
+/// Writes a calendar date as the contract does, `YYYY-MM-DD`.
+pub fn format_date(d: Date) -> String {
+    iso(d)
+}
+
 /// Parses exactly `YYYY-MM-DD` (four-digit year, two-digit month and day).
 fn parse_iso_date(s: &str) -> Result<Date, String> {
     let shape = |s: &str| {
@@ -1491,6 +1588,13 @@ fn ser_date<S: Serializer>(d: &Date, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&iso(*d))
 }
 
+fn ser_opt_date<S: Serializer>(d: &Option<Date>, s: S) -> Result<S::Ok, S::Error> {
+    match d {
+        Some(d) => s.serialize_some(&iso(*d)),
+        None => s.serialize_none(),
+    }
+}
+
 fn ser_region<S: Serializer>(r: &RegionCode, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(r.as_str())
 }
@@ -1519,6 +1623,7 @@ mod tests {
             name: name.into(),
             requirement: "≤ 0.1 %".into(),
             measured_value: "0.35 %".into(),
+            unit: String::new(),
             verdict: verdict.wire(),
             is_safety_item: safety,
         };
@@ -1527,7 +1632,9 @@ mod tests {
                 name: "儿童塑料玩具车".into(),
                 trademark: "/".into(),
                 model: "XK-2000".into(),
-                production_batch: "2024-03-01".into(),
+                production_date: "2024-03-01".into(),
+                batch_number: "B20240301".into(),
+                category: "儿童玩具".into(),
             }),
             producer: Some(ProducerInput {
                 name: "济南某玩具有限公司".into(),
@@ -1538,6 +1645,7 @@ mod tests {
             seller: Some(SellerInput {
                 name: "南京某商贸有限公司".into(),
                 uscc: code("91320106MA1XY0123"),
+                address: "江苏省南京市某区某路2号".into(),
                 region_code: "320106".into(),
                 platform: "某电商平台".into(),
                 shop_name: "某玩具旗舰店".into(),
@@ -1567,6 +1675,7 @@ mod tests {
                 media_type: "application/pdf".into(),
                 sha256: "ab".repeat(32),
                 size_bytes: 123_456,
+                description: "inspection report (检验报告)".into(),
             }],
         }
     }
@@ -1642,6 +1751,18 @@ mod tests {
     }
 
     #[test]
+    fn a_not_judged_item_is_neither_failed_nor_refused() {
+        let mut input = valid();
+        input.test_items[2].verdict = ItemVerdict::NotJudged.wire();
+        let r = SpotCheckResult::parse(input, TODAY).unwrap();
+        assert_eq!(r.failed_items().count(), 2);
+        assert_eq!(r.test_items()[2].verdict, ItemVerdict::NotJudged);
+        let mut conforming = valid_conforming();
+        conforming.test_items[0].verdict = ItemVerdict::NotJudged.wire();
+        assert!(SpotCheckResult::parse(conforming, TODAY).is_ok());
+    }
+
+    #[test]
     fn safety_failure_only_counts_failed_safety_items() {
         let mut input = valid();
         input.test_items[0].is_safety_item = false;
@@ -1662,7 +1783,10 @@ mod tests {
         ("product name two lines", |r| product(r).name = "a\nb".into(), "product.name"),
         ("trademark too long", |r| product(r).trademark = "x".repeat(201), "product.trademark"),
         ("model too long", |r| product(r).model = "x".repeat(2001), "product.model"),
-        ("batch control char", |r| product(r).production_batch = "a\u{0}".into(), "product.production_batch"),
+        ("batch control char", |r| product(r).batch_number = "a\u{0}".into(), "product.batch_number"),
+        ("production date future", |r| product(r).production_date = "2024-07-01".into(), "product.production_date"),
+        ("production date shape", |r| product(r).production_date = "2024-3-1".into(), "product.production_date"),
+        ("category two lines", |r| product(r).category = "a\nb".into(), "product.category"),
         // producer
         ("producer missing", |r| r.producer = None, "producer"),
         ("producer name empty", |r| producer(r).name.clear(), "producer.name"),
@@ -1678,6 +1802,7 @@ mod tests {
         // seller
         ("seller missing", |r| r.seller = None, "seller"),
         ("seller name empty", |r| seller(r).name.clear(), "seller.name"),
+        ("seller address too long", |r| seller(r).address = "路".repeat(501), "seller.address"),
         ("seller uscc check", |r| seller(r).uscc = "91330100799655058C".into(), "seller.uscc"),
         ("seller region unknown", |r| seller(r).region_code = "000000".into(), "seller.region_code"),
         ("online without platform", |r| seller(r).platform.clear(), "seller.platform"),
@@ -1725,11 +1850,16 @@ mod tests {
         ("requirement empty", |r| r.test_items[1].requirement.clear(), "test_items[1].requirement"),
         ("measured value too long", |r| r.test_items[1].measured_value = "1".repeat(2001), "test_items[1].measured_value"),
         ("item verdict unspecified", |r| r.test_items[2].verdict = 0, "test_items[2].verdict"),
-        ("item verdict unknown", |r| r.test_items[2].verdict = 3, "test_items[2].verdict"),
+        ("item verdict unknown", |r| r.test_items[2].verdict = 4, "test_items[2].verdict"),
+        ("unit two lines", |r| r.test_items[2].unit = "mg\nkg".into(), "test_items[2].unit"),
         // verdict and failed items
         ("verdict unspecified", |r| r.verdict = 0, "verdict"),
         ("non-conforming without failed items", |r| r.failed_items.clear(), "failed_items"),
         ("failed item names no test item", |r| r.failed_items.push("重金属".into()), "failed_items[2]"),
+        ("failed item names a not-judged item", |r| {
+            r.test_items[2].verdict = ItemVerdict::NotJudged.wire();
+            r.failed_items.push("可触及的锐利边缘".into());
+        }, "failed_items[2]"),
         ("failed item names a conforming item", |r| r.failed_items.push("可触及的锐利边缘".into()), "failed_items[2]"),
         ("failed item repeated", |r| r.failed_items.push("增塑剂".into()), "failed_items[2]"),
         ("failed item blank", |r| r.failed_items.push(" ".into()), "failed_items[2]"),
@@ -1741,9 +1871,10 @@ mod tests {
         }, "test_items[1].verdict"),
         // campaign
         ("campaign name empty", |r| campaign(r).name.clear(), "campaign.name"),
+        ("campaign code empty", |r| campaign(r).code.clear(), "campaign.code"),
         ("campaign code too long", |r| campaign(r).code = "C".repeat(101), "campaign.code"),
         ("campaign kind unspecified", |r| campaign(r).kind = 0, "campaign.kind"),
-        ("campaign kind unknown", |r| campaign(r).kind = 5, "campaign.kind"),
+        ("campaign kind unknown", |r| campaign(r).kind = 6, "campaign.kind"),
         ("delta campaign without product kind", |r| campaign(r).product_kind.clear(), "campaign.product_kind"),
         // attachments
         ("too many attachments", |r| {
@@ -1763,6 +1894,7 @@ mod tests {
             b.sha256 = b.sha256.to_uppercase();
             r.attachments.push(b);
         }, "attachments[1].sha256"),
+        ("description two lines", |r| attachment(r).description = "a\nb".into(), "attachments[0].description"),
         ("size zero", |r| attachment(r).size_bytes = 0, "attachments[0].size_bytes"),
         ("size too big", |r| attachment(r).size_bytes = MAX_ATTACHMENT_BYTES + 1, "attachments[0].size_bytes"),
     ];
@@ -1907,9 +2039,20 @@ mod tests {
             if let Some(v) = CampaignKind::from_wire(n) {
                 assert_eq!(v.wire(), n);
             }
+            if let Some(v) = ItemVerdict::from_wire(n) {
+                assert_eq!(v.wire(), n);
+            }
         }
         assert_eq!(Verdict::from_wire(0), None);
-        assert_eq!(CampaignKind::from_wire(1), Some(CampaignKind::DeltaJoint));
+        assert_eq!(
+            Verdict::from_wire(3),
+            None,
+            "not judged is never an overall verdict"
+        );
+        assert_eq!(ItemVerdict::from_wire(3), Some(ItemVerdict::NotJudged));
+        // The numbers of spotcheck.proto's CampaignKind.
+        assert_eq!(CampaignKind::from_wire(1), Some(CampaignKind::National));
+        assert_eq!(CampaignKind::from_wire(5), Some(CampaignKind::DeltaJoint));
     }
 
     #[test]

@@ -5,6 +5,9 @@ use sqlx::any::AnyRow;
 use time::OffsetDateTime;
 use yrd_domain::AgencyId;
 
+use yrd_domain::audit::LeafData;
+
+use crate::audit::append_leaf_in;
 use crate::error::is_unique_violation;
 use crate::time_codec::{from_micros, to_micros};
 use crate::{Store, StoreError};
@@ -19,7 +22,8 @@ pub enum AgencyState {
 }
 
 impl AgencyState {
-    fn as_str(self) -> &'static str {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
         match self {
             AgencyState::Active => "active",
             AgencyState::Suspended => "suspended",
@@ -49,6 +53,21 @@ pub struct NewAgency {
     /// The province-level market-regulation authority of its province: the agency that
     /// handles results and referrals for producers located there.
     pub is_province_authority: bool,
+}
+
+/// Changes to a registered agency; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct AgencyUpdate {
+    /// New English name.
+    pub display_name: Option<String>,
+    /// New Chinese name.
+    pub display_name_zh: Option<String>,
+    /// Admit or suspend.
+    pub state: Option<AgencyState>,
+    /// Delta membership.
+    pub is_delta_member: Option<bool>,
+    /// Province-level authority.
+    pub is_province_authority: Option<bool>,
 }
 
 /// A registered agency.
@@ -92,12 +111,15 @@ const AGENCY_COLUMNS: &str = "agency_id, display_name, display_name_zh, state, i
                               is_province_authority, created_at, updated_at";
 
 impl Store {
-    /// Registers an agency. Fails with [`StoreError::AlreadyExists`] when the id is taken.
+    /// Registers an agency, and appends `leaf` (the admin call's audit leaf) in the same
+    /// transaction. Fails with [`StoreError::AlreadyExists`] when the id is taken.
     pub async fn create_agency(
         &self,
         agency: &NewAgency,
         now: OffsetDateTime,
+        leaf: Option<&LeafData>,
     ) -> Result<Agency, StoreError> {
+        let mut tx = self.write.begin().await?;
         let result = sqlx::query(
             "INSERT INTO agencies (agency_id, region_code, display_name, display_name_zh, state, \
              is_delta_member, is_province_authority, created_at, updated_at) \
@@ -111,7 +133,7 @@ impl Store {
         .bind(i64::from(agency.is_delta_member))
         .bind(i64::from(agency.is_province_authority))
         .bind(to_micros(now))
-        .execute(&self.write)
+        .execute(&mut *tx)
         .await;
         match result {
             Ok(_) => {}
@@ -122,6 +144,10 @@ impl Store {
             }
             Err(e) => return Err(e.into()),
         }
+        if let Some(leaf) = leaf {
+            append_leaf_in(&mut tx, leaf).await?;
+        }
+        tx.commit().await?;
         self.get_agency(&agency.agency_id)
             .await?
             .ok_or_else(|| StoreError::corrupt("agency", "vanished right after insert"))
@@ -133,7 +159,7 @@ impl Store {
         agency: &NewAgency,
         now: OffsetDateTime,
     ) -> Result<bool, StoreError> {
-        match self.create_agency(agency, now).await {
+        match self.create_agency(agency, now, None).await {
             Ok(_) => Ok(true),
             Err(StoreError::AlreadyExists { .. }) => Ok(false),
             Err(e) => Err(e),
@@ -159,5 +185,45 @@ impl Store {
         .fetch_all(&self.read)
         .await?;
         rows.iter().map(Agency::from_row).collect()
+    }
+
+    /// Applies `update` to agency `id` (with the call's audit `leaf` in the same transaction);
+    /// answers the agency as it now is, or `None` when no
+    /// agency has that id.
+    pub async fn update_agency(
+        &self,
+        id: &AgencyId,
+        update: &AgencyUpdate,
+        now: OffsetDateTime,
+        leaf: Option<&LeafData>,
+    ) -> Result<Option<Agency>, StoreError> {
+        let mut tx = self.write.begin().await?;
+        let changed = sqlx::query(
+            "UPDATE agencies SET \
+               display_name = COALESCE($1, display_name), \
+               display_name_zh = COALESCE($2, display_name_zh), \
+               state = COALESCE($3, state), \
+               is_delta_member = COALESCE($4, is_delta_member), \
+               is_province_authority = COALESCE($5, is_province_authority), \
+               updated_at = $6 \
+             WHERE agency_id = $7",
+        )
+        .bind(update.display_name.as_deref())
+        .bind(update.display_name_zh.as_deref())
+        .bind(update.state.map(AgencyState::as_str))
+        .bind(update.is_delta_member.map(i64::from))
+        .bind(update.is_province_authority.map(i64::from))
+        .bind(to_micros(now))
+        .bind(id.as_str())
+        .execute(&mut *tx)
+        .await?;
+        if changed.rows_affected() == 0 {
+            return Ok(None);
+        }
+        if let Some(leaf) = leaf {
+            append_leaf_in(&mut tx, leaf).await?;
+        }
+        tx.commit().await?;
+        self.get_agency(id).await
     }
 }

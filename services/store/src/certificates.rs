@@ -6,6 +6,9 @@ use sqlx::any::AnyRow;
 use time::OffsetDateTime;
 use yrd_domain::{AgencyId, Profile};
 
+use yrd_domain::audit::LeafData;
+
+use crate::audit::append_leaf_in;
 use crate::error::is_unique_violation;
 use crate::time_codec::{from_micros, to_micros};
 use crate::{Store, StoreError};
@@ -88,9 +91,15 @@ const CERT_COLUMNS: &str = "serial, agency_id, profile, fingerprint, subject, no
                             not_after, certificate_pem, issued_at, revoked_at, revocation_reason";
 
 impl Store {
-    /// Records an issued certificate. Fails with [`StoreError::AlreadyExists`] when the serial or
-    /// fingerprint is already recorded.
-    pub async fn insert_certificate(&self, cert: &CertificateRecord) -> Result<(), StoreError> {
+    /// Records an issued certificate, with the issuing call's audit `leaf` in the same
+    /// transaction. Fails with [`StoreError::AlreadyExists`] when the serial or fingerprint is
+    /// already recorded.
+    pub async fn insert_certificate(
+        &self,
+        cert: &CertificateRecord,
+        leaf: Option<&LeafData>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.write.begin().await?;
         let result = sqlx::query(&format!(
             "INSERT INTO certificates ({CERT_COLUMNS}) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
@@ -106,15 +115,22 @@ impl Store {
         .bind(to_micros(cert.issued_at))
         .bind(cert.revoked_at.map(to_micros))
         .bind(cert.revocation_reason.as_deref())
-        .execute(&self.write)
+        .execute(&mut *tx)
         .await;
         match result {
-            Ok(_) => Ok(()),
-            Err(e) if is_unique_violation(&e) => Err(StoreError::AlreadyExists {
-                what: format!("certificate {}", cert.serial),
-            }),
-            Err(e) => Err(e.into()),
+            Ok(_) => {}
+            Err(e) if is_unique_violation(&e) => {
+                return Err(StoreError::AlreadyExists {
+                    what: format!("certificate {}", cert.serial),
+                });
+            }
+            Err(e) => return Err(e.into()),
         }
+        if let Some(leaf) = leaf {
+            append_leaf_in(&mut tx, leaf).await?;
+        }
+        tx.commit().await?;
+        Ok(())
     }
 
     /// One certificate by its SHA-256 fingerprint (lowercase hex).
@@ -144,5 +160,198 @@ impl Store {
         .fetch_all(&self.read)
         .await?;
         rows.iter().map(CertificateRecord::from_row).collect()
+    }
+}
+
+/// Which certificates a listing wants.
+#[derive(Debug, Clone, Default)]
+pub struct CertificateFilter {
+    /// Only this agency's.
+    pub agency: Option<AgencyId>,
+    /// Only this profile.
+    pub profile: Option<Profile>,
+    /// Only certificates in this state at `now`.
+    pub state: Option<CertificateState>,
+    /// Only certificates whose validity ends before this instant.
+    pub expiring_before: Option<OffsetDateTime>,
+}
+
+/// A position in a certificate listing (newest first): the last row of the previous page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertificateCursor {
+    /// `issued_at` of the last row returned.
+    pub issued_at: OffsetDateTime,
+    /// Its serial.
+    pub serial: String,
+}
+
+/// A revoked certificate, as the CRL and the per-call revocation check need it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RevokedCertificate {
+    /// Serial number, lowercase hex.
+    pub serial: String,
+    /// SHA-256 fingerprint, lowercase hex.
+    pub fingerprint: String,
+    /// When it was revoked.
+    pub revoked_at: OffsetDateTime,
+    /// RFC 5280 reason name.
+    pub reason: String,
+}
+
+/// Why a certificate could not be revoked.
+#[derive(Debug, thiserror::Error)]
+pub enum RevokeError {
+    /// No certificate has that serial.
+    #[error("certificate {0} not found")]
+    NotFound(String),
+    /// It was revoked before.
+    #[error("certificate {serial} was already revoked at {at}")]
+    AlreadyRevoked {
+        /// Its serial.
+        serial: String,
+        /// When.
+        at: OffsetDateTime,
+    },
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<sqlx::Error> for RevokeError {
+    fn from(e: sqlx::Error) -> Self {
+        RevokeError::Store(e.into())
+    }
+}
+
+impl Store {
+    /// One certificate by serial.
+    pub async fn get_certificate(
+        &self,
+        serial: &str,
+    ) -> Result<Option<CertificateRecord>, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {CERT_COLUMNS} FROM certificates WHERE serial = $1"
+        ))
+        .bind(serial)
+        .fetch_optional(&self.read)
+        .await?;
+        row.as_ref().map(CertificateRecord::from_row).transpose()
+    }
+
+    /// Certificates matching `filter` at `now`, newest first, at most `limit`, after `after`.
+    pub async fn list_certificates(
+        &self,
+        filter: &CertificateFilter,
+        now: OffsetDateTime,
+        after: Option<&CertificateCursor>,
+        limit: u32,
+    ) -> Result<Vec<CertificateRecord>, StoreError> {
+        // Every condition is present and switched off by a NULL parameter, so one statement
+        // text serves every filter combination (and stays prepared).
+        let state = filter.state.map(|s| match s {
+            CertificateState::Active => "active",
+            CertificateState::Revoked => "revoked",
+            CertificateState::Expired => "expired",
+        });
+        let rows = sqlx::query(&format!(
+            "SELECT {CERT_COLUMNS} FROM certificates \
+             WHERE ($1 IS NULL OR agency_id = $1) \
+               AND ($2 IS NULL OR profile = $2) \
+               AND ($3 IS NULL \
+                    OR ($3 = 'revoked' AND revoked_at IS NOT NULL) \
+                    OR ($3 = 'active' AND revoked_at IS NULL AND not_before <= $4 AND not_after >= $4) \
+                    OR ($3 = 'expired' AND revoked_at IS NULL AND (not_after < $4 OR not_before > $4))) \
+               AND ($5 IS NULL OR not_after < $5) \
+               AND ($6 IS NULL OR issued_at < $6 OR (issued_at = $6 AND serial > $7)) \
+             ORDER BY issued_at DESC, serial \
+             LIMIT $8"
+        ))
+        .bind(filter.agency.as_ref().map(AgencyId::as_str))
+        .bind(filter.profile.map(|p| p.as_str()))
+        .bind(state)
+        .bind(to_micros(now))
+        .bind(filter.expiring_before.map(to_micros))
+        .bind(after.map(|c| to_micros(c.issued_at)))
+        .bind(after.map(|c| c.serial.as_str()).unwrap_or(""))
+        .bind(i64::from(limit))
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter().map(CertificateRecord::from_row).collect()
+    }
+
+    /// Revokes a certificate with an RFC 5280 `reason` at `at`, advancing the revocation
+    /// counter and appending the call's audit `leaf` in the same transaction.
+    pub async fn revoke_certificate(
+        &self,
+        serial: &str,
+        reason: &str,
+        at: OffsetDateTime,
+        leaf: Option<&LeafData>,
+    ) -> Result<CertificateRecord, RevokeError> {
+        let mut tx = self.write.begin().await?;
+        let current: Option<Option<i64>> =
+            sqlx::query_scalar("SELECT revoked_at FROM certificates WHERE serial = $1")
+                .bind(serial)
+                .fetch_optional(&mut *tx)
+                .await?;
+        match current {
+            None => return Err(RevokeError::NotFound(serial.to_owned())),
+            Some(Some(revoked_at)) => {
+                return Err(RevokeError::AlreadyRevoked {
+                    serial: serial.to_owned(),
+                    at: from_micros(revoked_at)?,
+                });
+            }
+            Some(None) => {}
+        }
+        let seq = crate::counters::next(&mut tx, "revocation").await?;
+        sqlx::query(
+            "UPDATE certificates SET revoked_at = $1, revocation_reason = $2, revocation_seq = $3 \
+             WHERE serial = $4",
+        )
+        .bind(to_micros(at))
+        .bind(reason)
+        .bind(seq)
+        .bind(serial)
+        .execute(&mut *tx)
+        .await?;
+        if let Some(leaf) = leaf {
+            append_leaf_in(&mut tx, leaf).await?;
+        }
+        tx.commit().await?;
+        self.get_certificate(serial)
+            .await?
+            .ok_or_else(|| RevokeError::NotFound(serial.to_owned()))
+    }
+
+    /// The revocation counter: it moves whenever any certificate is revoked, on any replica.
+    /// It doubles as the CRL number.
+    pub async fn revocation_seq(&self) -> Result<i64, StoreError> {
+        let seq: i64 = sqlx::query_scalar("SELECT value FROM counters WHERE name = 'revocation'")
+            .fetch_one(&self.read)
+            .await?;
+        Ok(seq)
+    }
+
+    /// Every revoked certificate, in revocation order.
+    pub async fn revoked_certificates(&self) -> Result<Vec<RevokedCertificate>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT serial, fingerprint, revoked_at, revocation_reason FROM certificates \
+             WHERE revoked_at IS NOT NULL ORDER BY revocation_seq",
+        )
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(RevokedCertificate {
+                    serial: row.try_get("serial")?,
+                    fingerprint: row.try_get("fingerprint")?,
+                    revoked_at: from_micros(row.try_get("revoked_at")?)?,
+                    reason: row
+                        .try_get::<Option<String>, _>("revocation_reason")?
+                        .unwrap_or_else(|| "unspecified".to_owned()),
+                })
+            })
+            .collect()
     }
 }

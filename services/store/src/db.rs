@@ -73,6 +73,10 @@ pub struct Store {
     /// deferred transaction tries to upgrade).
     pub(crate) write: AnyPool,
     backend: Backend,
+    /// Feed wake-ups on this replica.
+    pub(crate) feed: std::sync::Arc<crate::feed::FeedSignals>,
+    /// The database URL, for connections outside the pools (PostgreSQL LISTEN).
+    pub(crate) url: String,
 }
 
 impl Store {
@@ -112,6 +116,8 @@ impl Store {
                     read,
                     write,
                     backend,
+                    feed: crate::feed::signals(),
+                    url: url.clone(),
                 }
             }
             Backend::Postgres => {
@@ -126,6 +132,8 @@ impl Store {
                     read: pool.clone(),
                     write: pool,
                     backend,
+                    feed: crate::feed::signals(),
+                    url: url.to_owned(),
                 }
             }
         };

@@ -15,20 +15,42 @@
 //!
 //! * [`db`] — opening a store, migrations, the backend in use.
 //! * [`agencies`] — agencies known to the exchange.
-//! * [`certificates`] — certificates issued to them.
+//! * [`certificates`] — certificates issued to them, revocation and the CRL number.
+//! * [`feed`] — the per-agency feed: events appended with their write, cursors, acks, wake-ups.
+//! * [`results`] — spot-check results, their versions, search and write idempotency.
+//! * [`signing_keys`] — the ES256 keys shared by every replica.
+//! * [`audit`] — the append-only exchange log: leaves, Merkle nodes, signed tree heads, proofs.
 //! * [`testing`] — fresh throw-away databases for tests (feature `test-support`).
 
 #![forbid(unsafe_code)]
 
 pub mod agencies;
+pub mod audit;
 pub mod certificates;
+mod counters;
 pub mod db;
 mod error;
+pub mod feed;
+pub mod results;
+pub mod signing_keys;
 #[cfg(any(test, feature = "test-support"))]
 pub mod testing;
 mod time_codec;
 
-pub use agencies::{Agency, AgencyState, NewAgency};
-pub use certificates::{CertificateRecord, CertificateState};
+pub use agencies::{Agency, AgencyState, AgencyUpdate, NewAgency};
+pub use audit::{
+    AppendedLeaf, AuditError, LeafFilter, NewTreeHead, SEQUENCER_LOCK_KEY, SequencerLock,
+    StoredLeaf, TreeHead,
+};
+pub use certificates::{
+    CertificateCursor, CertificateFilter, CertificateRecord, CertificateState, RevokeError,
+    RevokedCertificate,
+};
 pub use db::{Backend, Store, StoreOptions};
 pub use error::StoreError;
+pub use feed::{AckError, FeedEventRecord, FeedPosition, NewFeedEvent};
+pub use results::{
+    IdempotencyKey, NewCorrection, NewPublication, NewWithdrawal, ResultCursor, ResultFilter,
+    ResultState, ResultWriteError, StoredResult, WriteOutcome,
+};
+pub use signing_keys::{KeyPurpose, SigningKeyRecord};

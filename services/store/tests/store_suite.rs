@@ -44,7 +44,7 @@ on_both_backends!(
 async fn reopen_keeps_schema_and_rows(db: &TestDatabase) {
     let first = open(db).await;
     first
-        .create_agency(&shandong(), at(1_700_000_000))
+        .create_agency(&shandong(), at(1_700_000_000), None)
         .await
         .expect("create");
     first.close().await;
@@ -88,7 +88,7 @@ fn shandong() -> NewAgency {
 
 async fn agencies_round_trip(store: Store) {
     let created = store
-        .create_agency(&shandong(), at(1_700_000_000))
+        .create_agency(&shandong(), at(1_700_000_000), None)
         .await
         .expect("create");
     assert_eq!(created.agency_id.as_str(), "370000-AMR");
@@ -108,10 +108,12 @@ async fn agencies_round_trip(store: Store) {
 
 async fn duplicate_agency_is_refused(store: Store) {
     store
-        .create_agency(&shandong(), at(1_700_000_000))
+        .create_agency(&shandong(), at(1_700_000_000), None)
         .await
         .expect("first");
-    let second = store.create_agency(&shandong(), at(1_700_000_001)).await;
+    let second = store
+        .create_agency(&shandong(), at(1_700_000_001), None)
+        .await;
     assert!(
         matches!(&second, Err(StoreError::AlreadyExists { what }) if what.contains("370000-AMR")),
         "{second:?}"
@@ -120,7 +122,7 @@ async fn duplicate_agency_is_refused(store: Store) {
 
 async fn certificates_round_trip(store: Store) {
     store
-        .create_agency(&shandong(), at(1_700_000_000))
+        .create_agency(&shandong(), at(1_700_000_000), None)
         .await
         .expect("agency");
     let cert = CertificateRecord {
@@ -136,7 +138,7 @@ async fn certificates_round_trip(store: Store) {
         revoked_at: None,
         revocation_reason: None,
     };
-    store.insert_certificate(&cert).await.expect("insert");
+    store.insert_certificate(&cert, None).await.expect("insert");
     let found = store
         .certificate_by_fingerprint(&cert.fingerprint)
         .await
@@ -144,7 +146,7 @@ async fn certificates_round_trip(store: Store) {
     assert_eq!(found.as_ref(), Some(&cert));
     assert_eq!(cert.state_at(at(1_700_000_100)), CertificateState::Active);
     assert_eq!(cert.state_at(at(1_800_000_000)), CertificateState::Expired);
-    let again = store.insert_certificate(&cert).await;
+    let again = store.insert_certificate(&cert, None).await;
     assert!(
         matches!(again, Err(StoreError::AlreadyExists { .. })),
         "{again:?}"

@@ -1,0 +1,145 @@
+//! ES256 (ECDSA P-256 with SHA-256) signing keys outside X.509: the exchange log's key that
+//! signs receipts and tree heads, with its JSON Web Key form and RFC 7638 thumbprint (`kid`).
+//! Anyone holding the published JWK verifies with [`verify_es256`].
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use p256::ecdsa::signature::{Signer as _, Verifier as _};
+use p256::ecdsa::{DerSignature, Signature, SigningKey, VerifyingKey};
+use p256::pkcs8::{DecodePrivateKey as _, EncodePrivateKey as _, LineEnding};
+use sha2::{Digest as _, Sha256};
+
+use crate::PkiError;
+
+/// RFC 7638 §3 thumbprint of an EC public key: SHA-256 over
+/// `{"crv":…,"kty":…,"x":…,"y":…}` (lexicographic, no whitespace), base64url without padding.
+pub fn ec_thumbprint(crv: &str, kty: &str, x: &str, y: &str) -> String {
+    let q = |s: &str| serde_json::Value::String(s.to_owned()).to_string();
+    let input = format!(
+        "{{\"crv\":{},\"kty\":{},\"x\":{},\"y\":{}}}",
+        q(crv),
+        q(kty),
+        q(x),
+        q(y)
+    );
+    URL_SAFE_NO_PAD.encode(Sha256::digest(input.as_bytes()))
+}
+
+/// An ES256 key pair.
+#[derive(Clone)]
+pub struct Es256Key {
+    secret: SigningKey,
+    x: String,
+    y: String,
+    kid: String,
+}
+
+impl std::fmt::Debug for Es256Key {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Es256Key")
+            .field("kid", &self.kid)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Es256Key {
+    /// A fresh key from the operating system's random source.
+    pub fn generate() -> Es256Key {
+        Self::from_secret(SigningKey::random(&mut rand_core::OsRng))
+    }
+
+    /// Loads a PKCS#8 PEM P-256 private key.
+    pub fn from_pkcs8_pem(pem: &str) -> Result<Es256Key, PkiError> {
+        let secret = SigningKey::from_pkcs8_pem(pem).map_err(|e| PkiError::BadKey {
+            detail: e.to_string(),
+        })?;
+        Ok(Self::from_secret(secret))
+    }
+
+    fn from_secret(secret: SigningKey) -> Es256Key {
+        let point = secret.verifying_key().to_encoded_point(false);
+        let coordinate =
+            |c: Option<&p256::FieldBytes>| c.map(|c| URL_SAFE_NO_PAD.encode(c)).unwrap_or_default();
+        let x = coordinate(point.x());
+        let y = coordinate(point.y());
+        let kid = ec_thumbprint("P-256", "EC", &x, &y);
+        Es256Key { secret, x, y, kid }
+    }
+
+    /// The private key as PKCS#8 PEM, for the store.
+    pub fn to_pkcs8_pem(&self) -> Result<String, PkiError> {
+        self.secret
+            .to_pkcs8_pem(LineEnding::LF)
+            .map(|pem| pem.to_string())
+            .map_err(|e| PkiError::BadKey {
+                detail: e.to_string(),
+            })
+    }
+
+    /// The key id: the RFC 7638 thumbprint of its public key.
+    pub fn kid(&self) -> &str {
+        &self.kid
+    }
+
+    /// The public key's base64url `x` and `y` coordinates (JWK members).
+    pub fn public_coordinates(&self) -> (&str, &str) {
+        (&self.x, &self.y)
+    }
+
+    /// The public key, SEC1 uncompressed.
+    pub fn public_key_sec1(&self) -> Vec<u8> {
+        self.secret
+            .verifying_key()
+            .to_encoded_point(false)
+            .as_bytes()
+            .to_vec()
+    }
+
+    /// Signs `message` (SHA-256 inside ES256); the signature is ASN.1 DER.
+    pub fn sign_der(&self, message: &[u8]) -> Vec<u8> {
+        let signature: Signature = self.secret.sign(message);
+        signature.to_der().as_bytes().to_vec()
+    }
+}
+
+/// Verifies an ASN.1 DER ES256 signature of `message` by the key with JWK coordinates `x`, `y`
+/// (base64url).
+pub fn verify_es256(
+    x: &str,
+    y: &str,
+    message: &[u8],
+    der_signature: &[u8],
+) -> Result<(), PkiError> {
+    let bad = |detail: String| PkiError::BadSignature { detail };
+    let x = URL_SAFE_NO_PAD
+        .decode(x)
+        .map_err(|e| bad(format!("x is not base64url: {e}")))?;
+    let y = URL_SAFE_NO_PAD
+        .decode(y)
+        .map_err(|e| bad(format!("y is not base64url: {e}")))?;
+    let mut sec1 = Vec::with_capacity(65);
+    sec1.push(0x04);
+    sec1.extend_from_slice(&x);
+    sec1.extend_from_slice(&y);
+    let key = VerifyingKey::from_sec1_bytes(&sec1).map_err(|e| bad(format!("public key: {e}")))?;
+    let signature =
+        DerSignature::try_from(der_signature).map_err(|e| bad(format!("signature: {e}")))?;
+    key.verify(message, &signature)
+        .map_err(|_| bad("the signature does not verify".to_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sign_and_verify_round_trip() {
+        let key = Es256Key::generate();
+        let (x, y) = key.public_coordinates();
+        let signature = key.sign_der(b"tree head");
+        assert!(verify_es256(x, y, b"tree head", &signature).is_ok());
+        assert!(verify_es256(x, y, b"tree heaD", &signature).is_err());
+        let reloaded = Es256Key::from_pkcs8_pem(&key.to_pkcs8_pem().expect("pem")).expect("load");
+        assert_eq!(reloaded.kid(), key.kid());
+    }
+}

@@ -1,0 +1,203 @@
+//! The audit layer: every call to the exchange — accepted or refused, including refused tokens
+//! and permission denials — appends one leaf to the exchange log.
+//!
+//! It sits just inside the trace layer (so the leaf carries the call's trace and span ids) and
+//! outside identity, token and limits (so their refusals are recorded too). It puts an
+//! [`AuditNotes`] into the request for the inner layers and the handler to fill in (officer,
+//! token id, resources, request digest); a write handler appends the leaf itself, in the
+//! transaction of its write, and marks the notes so this layer does not append a second one.
+//!
+//! The outcome is read from the response headers: tonic answers refusals and handler errors as
+//! "trailers-only" responses with `grpc-status` in the headers; a response without it began
+//! successfully (for a stream: it opened). If the log cannot be written, the call fails with
+//! `UNAVAILABLE`: the exchange serves nothing it cannot account for. Health checks are not
+//! exchange calls and are not logged.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use tower::{Layer, Service};
+use yrd_domain::audit::{AuditNotes, CallRecord};
+use yrd_domain::clock::Clock;
+use yrd_store::Store;
+
+use crate::tls::ConnInfo;
+use crate::trace::TraceContext;
+
+/// Appends one leaf per call.
+#[derive(Debug, Clone)]
+pub struct AuditLayer {
+    store: Store,
+    clock: std::sync::Arc<dyn Clock>,
+}
+
+impl AuditLayer {
+    /// The layer, appending to `store`, timing calls by `clock`.
+    pub fn new(store: Store, clock: std::sync::Arc<dyn Clock>) -> Self {
+        AuditLayer { store, clock }
+    }
+}
+
+impl<S> Layer<S> for AuditLayer {
+    type Service = AuditService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        AuditService {
+            inner,
+            store: self.store.clone(),
+            clock: self.clock.clone(),
+        }
+    }
+}
+
+/// The service [`AuditLayer`] makes.
+#[derive(Debug, Clone)]
+pub struct AuditService<S> {
+    inner: S,
+    store: Store,
+    clock: std::sync::Arc<dyn Clock>,
+}
+
+impl<S, B> Service<http::Request<B>> for AuditService<S>
+where
+    S: Service<http::Request<B>, Response = http::Response<tonic::body::Body>>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    B: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let method = request.uri().path().to_owned();
+        if method.starts_with("/grpc.health.v1.") {
+            return Box::pin(inner.call(request));
+        }
+        let (trace_id, span_id) = request
+            .extensions()
+            .get::<TraceContext>()
+            .map(|t| (t.trace_id.clone(), t.span_id.clone()))
+            .unwrap_or_default();
+        let peer = request
+            .extensions()
+            .get::<ConnInfo>()
+            .and_then(|c| c.peer.identity.as_ref().ok().cloned());
+        let record = CallRecord {
+            time_us: i64::try_from(self.clock.now().unix_timestamp_nanos() / 1_000)
+                .unwrap_or(i64::MAX),
+            started: Instant::now(),
+            trace_id,
+            span_id,
+            agency: peer
+                .as_ref()
+                .map(|p| p.agency.to_string())
+                .unwrap_or_default(),
+            cert_fingerprint: peer
+                .as_ref()
+                .map(|p| p.cert_fingerprint.clone())
+                .unwrap_or_default(),
+            profile: peer
+                .as_ref()
+                .map(|p| p.profile.as_str().to_owned())
+                .unwrap_or_default(),
+            method,
+        };
+        let notes = AuditNotes::default();
+        request.extensions_mut().insert(notes.clone());
+        request.extensions_mut().insert(record.clone());
+        let store = self.store.clone();
+        Box::pin(async move {
+            let response = inner.call(request).await?;
+            let noted = notes.snapshot();
+            if noted.written {
+                return Ok(response);
+            }
+            let (code, message) = outcome(response.headers());
+            let leaf = record.leaf(&noted, code, &message);
+            match store.append_leaf(&leaf).await {
+                Ok(_) => Ok(response),
+                Err(e) => {
+                    tracing::error!(error = %e, method = %leaf.method, "exchange log append failed; refusing the call");
+                    Ok(tonic::Status::unavailable(
+                        "the exchange log is unavailable; the call was not served",
+                    )
+                    .into_http())
+                }
+            }
+        })
+    }
+}
+
+/// The gRPC status of a response as far as its headers tell: `(code, message)`.
+fn outcome(headers: &http::HeaderMap) -> (i32, String) {
+    let code = headers
+        .get("grpc-status")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let message = headers
+        .get("grpc-message")
+        .and_then(|v| v.to_str().ok())
+        .map(percent_decode)
+        .unwrap_or_default();
+    (code, message)
+}
+
+/// `grpc-message` is percent-encoded (gRPC over HTTP/2 spec).
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let decoded = (bytes[i] == b'%')
+            .then(|| bytes.get(i + 1..i + 3))
+            .flatten()
+            .and_then(|hex| std::str::from_utf8(hex).ok())
+            .and_then(|hex| u8::from_str_radix(hex, 16).ok());
+        match decoded {
+            Some(byte) => {
+                out.push(byte);
+                i += 3;
+            }
+            None => {
+                out.push(bytes[i]);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grpc_messages_are_percent_decoded() {
+        assert_eq!(
+            percent_decode("access%20token%3A%20%E6%8B%92"),
+            "access token: 拒"
+        );
+        assert_eq!(percent_decode("100%"), "100%");
+    }
+
+    #[test]
+    fn outcome_reads_trailers_only_headers() {
+        let mut headers = http::HeaderMap::new();
+        assert_eq!(outcome(&headers), (0, String::new()));
+        headers.insert("grpc-status", http::HeaderValue::from_static("16"));
+        headers.insert("grpc-message", http::HeaderValue::from_static("no%20token"));
+        assert_eq!(outcome(&headers), (16, "no token".to_owned()));
+    }
+}

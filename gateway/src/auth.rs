@@ -1,0 +1,199 @@
+//! The token layer: every business call needs `authorization: Bearer <token>`, an ES256 token
+//! the exchange issued to the certificate of this very connection (RFC 8705 `cnf.x5t#S256`),
+//! granting the role the method requires (`yrd_domain::roles::METHOD_ROLES`).
+//!
+//! Public methods (token issuance, JWKS, health, reflection) pass without a token; they are
+//! still behind the identity layer, so only holders of an exchange certificate reach them.
+//! Unknown paths pass to the router, which answers `UNIMPLEMENTED`. A refused token answers
+//! `UNAUTHENTICATED` with the reason (never the token or key material); a missing role answers
+//! `PERMISSION_DENIED` naming the role. On success the [`Caller`] goes into the extensions.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use tower::{Layer, Service};
+use yrd_admin::TokenKeys;
+use yrd_admin::token::{TokenRefusal, TokenSettings, TokenVerifier, VerifiedToken};
+use yrd_domain::AgencyIdentity;
+use yrd_domain::audit::AuditNotes;
+use yrd_domain::clock::Clock;
+use yrd_domain::roles::{Caller, Role, RoleRequirement, required_role};
+
+/// Verifies bearer tokens and roles.
+#[derive(Debug, Clone)]
+pub struct AuthLayer {
+    shared: Arc<Shared>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    keys: Arc<TokenKeys>,
+    settings: TokenSettings,
+    clock: Arc<dyn Clock>,
+}
+
+impl AuthLayer {
+    /// The layer, verifying with `keys` against `settings` at the time `clock` tells.
+    pub fn new(keys: Arc<TokenKeys>, settings: TokenSettings, clock: Arc<dyn Clock>) -> Self {
+        AuthLayer {
+            shared: Arc::new(Shared {
+                keys,
+                settings,
+                clock,
+            }),
+        }
+    }
+}
+
+impl<S> Layer<S> for AuthLayer {
+    type Service = AuthService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        AuthService {
+            inner,
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+/// The service [`AuthLayer`] makes.
+#[derive(Debug, Clone)]
+pub struct AuthService<S> {
+    inner: S,
+    shared: Arc<Shared>,
+}
+
+/// Why a call was not authorized.
+enum Denied {
+    Unauthenticated(String),
+    PermissionDenied(String),
+}
+
+impl Shared {
+    #[tracing::instrument(skip_all, name = "token.verify")]
+    async fn verify(
+        &self,
+        token: &str,
+        identity: &AgencyIdentity,
+    ) -> Result<VerifiedToken, TokenRefusal> {
+        let attempt = || {
+            let ring = self.keys.ring();
+            TokenVerifier::new(&self.settings, &ring).verify(
+                token,
+                &identity.cert_fingerprint,
+                self.clock.now(),
+            )
+        };
+        match attempt() {
+            // Another replica may have rotated a key in: reload once and try again.
+            Err(TokenRefusal::UnknownKey) if self.keys.reload_for_unknown_kid().await => attempt(),
+            outcome => outcome,
+        }
+    }
+
+    async fn authorize(
+        &self,
+        role: Role,
+        header: Option<String>,
+        identity: Option<AgencyIdentity>,
+    ) -> Result<Caller, Denied> {
+        let identity = identity.ok_or_else(|| {
+            Denied::Unauthenticated("no client certificate identity on this call".into())
+        })?;
+        let header = header.ok_or_else(|| {
+            Denied::Unauthenticated(
+                "missing access token: send `authorization: Bearer <token>` from TokenService.IssueToken"
+                    .into(),
+            )
+        })?;
+        let token = header
+            .strip_prefix("Bearer ")
+            .or_else(|| header.strip_prefix("bearer "))
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| {
+                Denied::Unauthenticated("the authorization header must be `Bearer <token>`".into())
+            })?;
+        let verified = self
+            .verify(token, &identity)
+            .await
+            .map_err(|refusal| Denied::Unauthenticated(refusal.to_string()))?;
+        if !verified.has_role(role) {
+            return Err(Denied::PermissionDenied(format!(
+                "this method needs the role {role}, which a {} certificate of {} is not granted",
+                identity.profile, identity.agency
+            )));
+        }
+        Ok(Caller {
+            identity,
+            roles: verified.roles.clone(),
+            officer: verified.officer.as_ref().map(|o| o.as_str().to_owned()),
+            token_id: verified.claims.jti.to_string(),
+        })
+    }
+}
+
+impl<S, B> Service<http::Request<B>> for AuthService<S>
+where
+    S: Service<http::Request<B>, Response = http::Response<tonic::body::Body>>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
+        // The clone that was driven to readiness serves this call (tower's usual swap).
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let role = match required_role(request.uri().path()) {
+            RoleRequirement::Public | RoleRequirement::Unknown => {
+                return Box::pin(inner.call(request));
+            }
+            RoleRequirement::Role(role) => role,
+        };
+        let shared = self.shared.clone();
+        let header = request
+            .headers()
+            .get(http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let identity = request.extensions().get::<AgencyIdentity>().cloned();
+        Box::pin(async move {
+            match shared.authorize(role, header, identity).await {
+                Ok(caller) => {
+                    tracing::Span::current().record("agency", caller.agency().as_str());
+                    if let Some(notes) = request.extensions().get::<AuditNotes>() {
+                        notes.update(|n| {
+                            n.officer = caller.officer.clone().unwrap_or_default();
+                            n.token_id = caller.token_id.clone();
+                        });
+                    }
+                    request.extensions_mut().insert(caller);
+                    inner.call(request).await
+                }
+                Err(Denied::Unauthenticated(why)) => {
+                    tracing::info!(reason = %why, path = %request.uri().path(), "call refused: token");
+                    let status = tonic::Status::unauthenticated(why);
+                    Ok(crate::refuse::after_draining(request.into_body(), status).await)
+                }
+                Err(Denied::PermissionDenied(why)) => {
+                    tracing::info!(reason = %why, path = %request.uri().path(), "call refused: role");
+                    let status = tonic::Status::permission_denied(why);
+                    Ok(crate::refuse::after_draining(request.into_body(), status).await)
+                }
+            }
+        })
+    }
+}

@@ -1,0 +1,163 @@
+//! Revocation with immediate effect, on every replica.
+//!
+//! A revocation is a row in the shared store that advances the revocation counter. Each
+//! replica's watcher polls that counter (a one-row read) every quarter second; when it moves,
+//! the watcher reloads the revoked set that the identity layer checks on **every call** (so
+//! open connections stop being served at once) and rebuilds the CRL in the TLS acceptor (so the
+//! next handshake fails). Polling a single counter keeps this identical on SQLite and
+//! PostgreSQL and well inside the one-second bound; the CRL is also re-signed before it nears
+//! its next-update time, because the verifier refuses an expired CRL.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use time::OffsetDateTime;
+use tokio_util::sync::CancellationToken;
+use yrd_pki::{CertificateAuthority, RevocationReason, RevokedCert};
+use yrd_store::Store;
+
+use crate::tls::ServerTls;
+
+/// How often each replica looks at the revocation counter.
+pub const POLL_INTERVAL: Duration = Duration::from_millis(250);
+/// How long a CRL is valid; it is re-signed when half of that has passed.
+pub const CRL_VALIDITY: time::Duration = time::Duration::days(2);
+
+/// The revoked certificates' fingerprints, as the identity layer checks them per call.
+#[derive(Debug, Default)]
+pub struct Revocations {
+    fingerprints: ArcSwap<HashSet<String>>,
+    /// The counter value the set reflects; -1 before the first load.
+    seq: AtomicI64,
+}
+
+impl Revocations {
+    /// An empty set that has not been loaded yet.
+    pub fn new() -> Self {
+        Revocations {
+            fingerprints: ArcSwap::from_pointee(HashSet::new()),
+            seq: AtomicI64::new(-1),
+        }
+    }
+
+    /// True when the certificate with this SHA-256 fingerprint (lowercase hex) is revoked.
+    pub fn is_revoked(&self, fingerprint: &str) -> bool {
+        self.fingerprints.load().contains(fingerprint)
+    }
+}
+
+/// Why a refresh failed. The watcher logs it and tries again on the next tick, keeping what it
+/// had: a store outage never un-revokes anything.
+#[derive(Debug, thiserror::Error)]
+pub enum RefreshError {
+    /// The store could not be read.
+    #[error(transparent)]
+    Store(#[from] yrd_store::StoreError),
+    /// The CRL could not be signed.
+    #[error(transparent)]
+    Pki(#[from] yrd_pki::PkiError),
+    /// The TLS configuration refused the new CRL.
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
+}
+
+/// Keeps [`Revocations`] and the acceptor's CRL in step with the store.
+#[derive(Debug)]
+pub struct RevocationWatcher {
+    store: Store,
+    revocations: Arc<Revocations>,
+    tls: Arc<ServerTls>,
+    ca: Option<Arc<CertificateAuthority>>,
+    crl_signed_at: std::sync::Mutex<Option<OffsetDateTime>>,
+}
+
+impl RevocationWatcher {
+    /// A watcher; without a CA key it keeps the per-call check only (no CRL is signed).
+    pub fn new(
+        store: Store,
+        revocations: Arc<Revocations>,
+        tls: Arc<ServerTls>,
+        ca: Option<Arc<CertificateAuthority>>,
+    ) -> Self {
+        RevocationWatcher {
+            store,
+            revocations,
+            tls,
+            ca,
+            crl_signed_at: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// Brings the revoked set and the CRL up to date; cheap when nothing changed.
+    pub async fn refresh(&self) -> Result<(), RefreshError> {
+        let seq = self.store.revocation_seq().await?;
+        // The CRL's window is read by rustls against the system clock, so it is set from the
+        // system clock too, whatever clock the rest of the exchange runs on.
+        let now = OffsetDateTime::now_utc();
+        let stale_crl = self.ca.is_some()
+            && self
+                .crl_signed_at
+                .lock()
+                .map(|t| t.is_none_or(|t| now - t > CRL_VALIDITY / 2))
+                .unwrap_or(true);
+        if seq == self.revocations.seq.load(Ordering::SeqCst) && !stale_crl {
+            return Ok(());
+        }
+        let revoked = self.store.revoked_certificates().await?;
+        let fingerprints: HashSet<String> = revoked.iter().map(|r| r.fingerprint.clone()).collect();
+        self.revocations.fingerprints.store(Arc::new(fingerprints));
+        self.revocations.seq.store(seq, Ordering::SeqCst);
+        if let Some(ca) = &self.ca {
+            let entries = revoked
+                .iter()
+                .map(|r| RevokedCert {
+                    serial_hex: r.serial.clone(),
+                    revoked_at: r.revoked_at,
+                    reason: r.reason.parse().unwrap_or(RevocationReason::Unspecified),
+                })
+                .collect::<Vec<_>>();
+            let crl = ca.crl(
+                &entries,
+                now,
+                now + CRL_VALIDITY,
+                u64::try_from(seq).unwrap_or(0),
+            )?;
+            self.tls.set_crls(vec![crl.der.to_vec()])?;
+            if let Ok(mut t) = self.crl_signed_at.lock() {
+                *t = Some(now);
+            }
+        }
+        tracing::info!(
+            revocations = revoked.len(),
+            seq,
+            "revocation list refreshed"
+        );
+        Ok(())
+    }
+
+    /// Refreshes every [`POLL_INTERVAL`], and at once when `poke` is notified (a revocation
+    /// on this replica), until `stop` is cancelled.
+    pub fn spawn(
+        self: Arc<Self>,
+        poke: Arc<tokio::sync::Notify>,
+        stop: CancellationToken,
+    ) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(POLL_INTERVAL);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    () = stop.cancelled() => break,
+                    _ = tick.tick() => {}
+                    () = poke.notified() => {}
+                }
+                if let Err(e) = self.refresh().await {
+                    tracing::warn!(error = %e, "revocation refresh failed; keeping the current list");
+                }
+            }
+        })
+    }
+}

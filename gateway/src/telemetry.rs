@@ -1,0 +1,192 @@
+//! Where the exchange's `tracing` output goes: log lines to stderr always, and OpenTelemetry
+//! spans to an OTLP/gRPC collector when one is configured (`telemetry.otlp_endpoint` or
+//! `YRD_OTLP_ENDPOINT`). With no endpoint nothing is exported and nothing connects anywhere.
+//!
+//! Two filters, one per output, so that one does not starve the other: `YRD_LOG` decides which
+//! log lines are printed (default `info`), while the collector receives every span of the
+//! exchange's own crates (`yrd_*` targets) whatever `YRD_LOG` says. The collector gets *spans
+//! only*, never log events, and never spans of the libraries below us (tonic, hyper, h2): the
+//! exchange's spans are written to carry the agency and method and no personal data (no officer
+//! names, no message bodies), and log lines are not held to that rule. Leaving the libraries'
+//! spans out also keeps the exporter from tracing its own exports.
+//!
+//! The exporter's gRPC channel runs on a small runtime of its own (one worker thread), owned by
+//! the [`TelemetryGuard`]: [`init`] can then be called before the server's runtime exists, and
+//! flushing never waits on a runtime that is busy serving or shutting down.
+
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_otlp::WithExportConfig;
+use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::trace::SdkTracerProvider;
+use tracing_subscriber::EnvFilter;
+use tracing_subscriber::Layer as _;
+use tracing_subscriber::filter::{FilterFn, Filtered};
+use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::util::SubscriberInitExt as _;
+
+pub use crate::config::TelemetrySettings;
+
+/// The instrumentation scope of the exchange's spans.
+const SCOPE: &str = "yrd-exchange";
+
+/// Why telemetry could not be set up or flushed.
+#[derive(Debug, thiserror::Error)]
+pub enum TelemetryError {
+    /// The exporter's own runtime could not be started.
+    #[error("cannot start the OTLP exporter's runtime: {0}")]
+    Runtime(#[source] std::io::Error),
+    /// The OTLP exporter refused its configuration.
+    #[error("cannot build the OTLP exporter for {endpoint}: {source}")]
+    Exporter {
+        /// The collector endpoint.
+        endpoint: String,
+        /// Why.
+        #[source]
+        source: opentelemetry_otlp::ExporterBuildError,
+    },
+    /// Another global `tracing` subscriber was installed first (telemetry is set up once per
+    /// process).
+    #[error("a global tracing subscriber is already installed: {0}")]
+    AlreadyInstalled(#[source] tracing_subscriber::util::TryInitError),
+    /// Spans could not be handed to the collector.
+    #[error("exporting spans to the OTLP collector: {0}")]
+    Flush(#[source] opentelemetry_sdk::error::OTelSdkError),
+}
+
+/// The span pipeline to a collector: the tracer provider with its batch exporter and the
+/// runtime its gRPC channel runs on. Building one installs nothing; [`init`] installs it, and a
+/// test may attach [`OtlpPipeline::layer`] to a subscriber of its own instead.
+#[derive(Debug)]
+pub struct OtlpPipeline {
+    provider: SdkTracerProvider,
+    /// Drives the exporter's channel; shut down after the provider has flushed.
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl OtlpPipeline {
+    /// A pipeline exporting to `endpoint` (`http://host:port`) under `service_name`. Connects
+    /// lazily: an absent collector costs failed exports (logged by nobody), never a failed start.
+    pub fn new(endpoint: &str, service_name: &str) -> Result<OtlpPipeline, TelemetryError> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("yrd-otlp")
+            .enable_all()
+            .build()
+            .map_err(TelemetryError::Runtime)?;
+        let exporter = {
+            // tonic spawns the channel's worker on the runtime current at build time: ours.
+            let _on_our_runtime = runtime.enter();
+            opentelemetry_otlp::SpanExporter::builder()
+                .with_tonic()
+                .with_endpoint(endpoint)
+                .build()
+                .map_err(|source| TelemetryError::Exporter {
+                    endpoint: endpoint.to_owned(),
+                    source,
+                })?
+        };
+        let provider = SdkTracerProvider::builder()
+            .with_batch_exporter(exporter)
+            .with_resource(
+                Resource::builder()
+                    .with_service_name(service_name.to_owned())
+                    .build(),
+            )
+            .build();
+        Ok(OtlpPipeline {
+            provider,
+            runtime: Some(runtime),
+        })
+    }
+
+    /// The `tracing` layer that turns the exchange's spans into OpenTelemetry spans for this
+    /// pipeline (spans of `yrd_*` targets only; see the module docs).
+    pub fn layer<S>(&self) -> Filtered<OtelLayer<S>, FilterFn, S>
+    where
+        S: tracing::Subscriber + for<'a> LookupSpan<'a>,
+    {
+        tracing_opentelemetry::layer()
+            .with_tracer(self.provider.tracer(SCOPE))
+            .with_filter(exchange_spans_only())
+    }
+
+    /// Exports every span ended so far, blocking until the collector has answered. In async
+    /// code call it from `spawn_blocking`.
+    pub fn force_flush(&self) -> Result<(), TelemetryError> {
+        self.provider.force_flush().map_err(TelemetryError::Flush)
+    }
+}
+
+impl Drop for OtlpPipeline {
+    fn drop(&mut self) {
+        // Export what is still queued, then stop the channel's runtime (without blocking on it,
+        // so a guard dropped inside async code does not panic).
+        if let Err(e) = self.provider.shutdown() {
+            tracing::warn!(error = %e, "spans still queued for the OTLP collector were lost");
+        }
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+/// The OpenTelemetry layer over the SDK's tracer.
+pub type OtelLayer<S> =
+    tracing_opentelemetry::OpenTelemetryLayer<S, opentelemetry_sdk::trace::Tracer>;
+
+/// Spans (not events) of the exchange's own crates.
+fn exchange_spans_only() -> FilterFn {
+    FilterFn::new(is_exchange_span as fn(&tracing::Metadata<'_>) -> bool)
+}
+
+fn is_exchange_span(meta: &tracing::Metadata<'_>) -> bool {
+    meta.is_span() && meta.target().starts_with("yrd")
+}
+
+/// Keeps telemetry running while alive; dropping it flushes the spans still queued and stops
+/// the exporter. `main` holds it until the server has stopped.
+#[derive(Debug)]
+#[must_use = "dropping the guard stops the span export"]
+pub struct TelemetryGuard {
+    pipeline: Option<OtlpPipeline>,
+}
+
+impl TelemetryGuard {
+    /// Whether spans are being exported (an endpoint was configured).
+    pub fn exporting(&self) -> bool {
+        self.pipeline.is_some()
+    }
+
+    /// Exports every span ended so far (nothing to do when not exporting). Blocks; in async code
+    /// call it from `spawn_blocking`.
+    pub fn force_flush(&self) -> Result<(), TelemetryError> {
+        match &self.pipeline {
+            Some(pipeline) => pipeline.force_flush(),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Installs the process's global `tracing` subscriber: log lines to stderr filtered by `YRD_LOG`
+/// (default `info`), plus span export to `settings.otlp_endpoint` when one is set. Call once,
+/// before anything logs; keep the guard until the end of `main`.
+pub fn init(settings: &TelemetrySettings) -> Result<TelemetryGuard, TelemetryError> {
+    let pipeline = settings
+        .otlp_endpoint
+        .as_deref()
+        .map(|endpoint| OtlpPipeline::new(endpoint, &settings.service_name))
+        .transpose()?;
+    let logs = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_filter(EnvFilter::try_from_env("YRD_LOG").unwrap_or_else(|_| EnvFilter::new("info")));
+    tracing_subscriber::registry()
+        .with(logs)
+        .with(pipeline.as_ref().map(OtlpPipeline::layer))
+        .try_init()
+        .map_err(TelemetryError::AlreadyInstalled)?;
+    if let Some(endpoint) = &settings.otlp_endpoint {
+        tracing::info!(%endpoint, service = %settings.service_name, "exporting spans over OTLP/gRPC");
+    }
+    Ok(TelemetryGuard { pipeline })
+}

@@ -1,0 +1,155 @@
+//! The sequencer: the one task that gives unsequenced leaves their Merkle indexes, stores the
+//! subtrees they complete, and signs a tree head — all in one transaction per step.
+//!
+//! Exactly one sequencer runs per deployment: on PostgreSQL the replica holding the advisory
+//! lock (`Store::try_sequencer_lock`); the others retry the lock every tick, so when the holder
+//! dies (its session, and with it the lock, goes away) another takes over within a tick or two.
+//! The frontier (the roots of the perfect subtrees, ≤ log2(n)+1 hashes) is kept in memory and
+//! reloaded from the stored nodes whenever this replica (re)gains the lock or a step fails.
+//! A head is signed after every step that sequenced something, so while there is traffic a new
+//! head appears every tick (200 ms by default), well inside the once-a-second promise.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use time::OffsetDateTime;
+use tokio_util::sync::CancellationToken;
+use yrd_domain::audit::tree_head_signing_input;
+use yrd_domain::clock::Clock;
+use yrd_domain::merkle::Frontier;
+use yrd_pki::Es256Key;
+use yrd_store::Store;
+use yrd_store::audit::{AuditError, NewTreeHead, SequencerLock};
+
+/// How often the sequencer looks for new leaves.
+pub const DEFAULT_INTERVAL: Duration = Duration::from_millis(200);
+/// Most leaves sequenced in one step (one transaction).
+pub const BATCH: u32 = 5_000;
+
+/// Sequences the log.
+#[derive(Debug, Clone)]
+pub struct Sequencer {
+    store: Store,
+    key: Arc<Es256Key>,
+    clock: Arc<dyn Clock>,
+    interval: Duration,
+}
+
+/// The in-memory state between steps: the frontier and the size it stands at.
+#[derive(Debug, Default)]
+pub struct SequencerState {
+    frontier: Option<(Frontier, u64)>,
+}
+
+impl Sequencer {
+    /// A sequencer signing with the log `key`.
+    pub fn new(
+        store: Store,
+        key: Arc<Es256Key>,
+        clock: Arc<dyn Clock>,
+        interval: Duration,
+    ) -> Self {
+        Sequencer {
+            store,
+            key,
+            clock,
+            interval,
+        }
+    }
+
+    /// One step: sequences up to [`BATCH`] leaves and signs the new head. Answers how many
+    /// leaves it sequenced. The caller must hold the sequencer lock.
+    pub async fn step(&self, state: &mut SequencerState) -> Result<usize, AuditError> {
+        let (frontier, size) = match state.frontier.take() {
+            Some(loaded) => loaded,
+            None => self.store.load_frontier().await?,
+        };
+        let pending = match self.store.unsequenced_leaves(BATCH).await {
+            Ok(pending) => pending,
+            Err(e) => {
+                state.frontier = Some((frontier, size));
+                return Err(e.into());
+            }
+        };
+        if pending.is_empty() {
+            state.frontier = Some((frontier, size));
+            return Ok(0);
+        }
+        let mut next = frontier.clone();
+        let mut assignments = Vec::with_capacity(pending.len());
+        let mut nodes = Vec::new();
+        for (offset, (id, hash)) in pending.iter().enumerate() {
+            nodes.extend(next.append(*hash));
+            assignments.push((*id, size + offset as u64));
+        }
+        let new_size = size + pending.len() as u64;
+        let root = next.root();
+        // Tree heads are signed at millisecond precision; store exactly what was signed.
+        let at_ms = u64::try_from(self.clock.now().unix_timestamp_nanos() / 1_000_000).unwrap_or(0);
+        let timestamp = OffsetDateTime::from_unix_timestamp_nanos(i128::from(at_ms) * 1_000_000)
+            .unwrap_or(OffsetDateTime::UNIX_EPOCH);
+        let head = NewTreeHead {
+            tree_size: new_size,
+            root,
+            timestamp,
+            signature: self
+                .key
+                .sign_der(&tree_head_signing_input(new_size, &root, at_ms)),
+            key_id: self.key.kid().to_owned(),
+        };
+        // On failure the state stays empty: the next step reloads the frontier from the store.
+        self.store
+            .commit_sequence(&assignments, &nodes, &head)
+            .await?;
+        state.frontier = Some((next, new_size));
+        Ok(pending.len())
+    }
+
+    /// Runs until `stop` is cancelled: takes the lock when free, then steps every interval.
+    pub fn spawn(self, stop: CancellationToken) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(self.interval);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut lock: Option<SequencerLock> = None;
+            let mut state = SequencerState::default();
+            loop {
+                tokio::select! {
+                    () = stop.cancelled() => break,
+                    _ = tick.tick() => {}
+                }
+                if lock.is_none() {
+                    match self.store.try_sequencer_lock().await {
+                        Ok(Some(acquired)) => {
+                            tracing::info!("this replica now sequences the exchange log");
+                            lock = Some(acquired);
+                            state = SequencerState::default();
+                        }
+                        Ok(None) => continue,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "sequencer lock unavailable");
+                            continue;
+                        }
+                    }
+                }
+                if let Some(held) = lock.as_mut() {
+                    match held.is_held().await {
+                        Ok(true) => {}
+                        Ok(false) | Err(_) => {
+                            tracing::warn!("sequencer lock lost; will try to take it again");
+                            lock = None;
+                            continue;
+                        }
+                    }
+                }
+                match self.step(&mut state).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::debug!(leaves = n, "sequenced"),
+                    Err(e) => tracing::warn!(error = %e, "sequencing step failed; retrying"),
+                }
+            }
+            if let Some(held) = lock {
+                let _ = held.release().await;
+            }
+        })
+    }
+}

@@ -1,0 +1,315 @@
+//! What one entry of the exchange log says, and the exact bytes its Merkle leaf hashes.
+//!
+//! Every call to the exchange — accepted or refused — becomes one [`LeafData`]. Its
+//! [`LeafData::leaf_input`] is a canonical JSON text (fields in a fixed order, no spaces, UTF-8),
+//! and the RFC 6962 leaf hash is `SHA-256(0x00 ‖ leaf_input)` ([`crate::merkle::leaf_hash`]).
+//! The canonical text is what auditors export and what `yrd audit verify` re-hashes offline, so
+//! its shape is part of the contract: the `v` field versions it.
+
+use serde::{Deserialize, Serialize};
+
+use crate::merkle::{Hash, leaf_hash};
+
+/// The version of the leaf encoding written into every leaf.
+pub const LEAF_VERSION: u32 = 1;
+
+/// One exchange-log entry as recorded. Field order is the canonical order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeafData {
+    /// Encoding version ([`LEAF_VERSION`]).
+    pub v: u32,
+    /// When the call arrived, Unix microseconds.
+    pub time_us: i64,
+    /// W3C trace id (32 lowercase hex digits).
+    pub trace_id: String,
+    /// Span id of the exchange's server span (16 lowercase hex digits).
+    pub span_id: String,
+    /// The calling agency, when the certificate named one ("" otherwise).
+    pub agency: String,
+    /// SHA-256 of the client certificate, lowercase hex ("" when none was read).
+    pub cert_fingerprint: String,
+    /// Certificate profile: system, admin, auditor ("" when unknown).
+    pub profile: String,
+    /// The acting officer the partner named in its token ("" when none).
+    pub officer: String,
+    /// The access token's id (`jti`, "" when the call carried none).
+    pub token_id: String,
+    /// Full gRPC method path, e.g. `/yrd.exchange.v1.SpotCheckService/PublishResult`.
+    pub method: String,
+    /// Resource names the call touched (AIP names), in the order the handler reported them.
+    pub resources: Vec<String>,
+    /// gRPC status code of the outcome (0 = OK).
+    pub code: i32,
+    /// The status message of a refused or failed call ("" on success).
+    pub message: String,
+    /// SHA-256 of the request message as decoded by the handler, lowercase hex ("" when the
+    /// call was refused before its message was read).
+    pub request_sha256: String,
+    /// How long the call took until its response began, microseconds.
+    pub duration_us: i64,
+}
+
+impl LeafData {
+    /// The canonical bytes the leaf hash covers.
+    pub fn leaf_input(&self) -> Vec<u8> {
+        // Serialising a struct of strings, integers and a list of strings cannot fail; the
+        // empty fallback would only make verification fail loudly, never pass silently.
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+
+    /// The RFC 6962 leaf hash of [`LeafData::leaf_input`].
+    pub fn leaf_hash(&self) -> Hash {
+        leaf_hash(&self.leaf_input())
+    }
+
+    /// Parses canonical bytes back, refusing anything that is not exactly canonical (so an
+    /// exported line re-hashes to the same leaf hash or is rejected).
+    pub fn from_leaf_input(bytes: &[u8]) -> Result<LeafData, LeafError> {
+        let leaf: LeafData =
+            serde_json::from_slice(bytes).map_err(|e| LeafError::Json(e.to_string()))?;
+        if leaf.leaf_input() != bytes {
+            return Err(LeafError::NotCanonical);
+        }
+        Ok(leaf)
+    }
+}
+
+/// The bytes a receipt's ES256 signature covers:
+/// `"yrd-exchange receipt v1\0" ‖ leaf_hash ‖ u64be(timestamp ms) ‖ u64be(max_merge_delay ms)`
+/// (the encoding `common.proto` documents on `Receipt`).
+pub fn receipt_signing_input(
+    leaf_hash: &Hash,
+    timestamp_ms: u64,
+    max_merge_delay_ms: u64,
+) -> Vec<u8> {
+    let mut input = Vec::with_capacity(24 + 32 + 16);
+    input.extend_from_slice(b"yrd-exchange receipt v1\0");
+    input.extend_from_slice(leaf_hash.as_bytes());
+    input.extend_from_slice(&timestamp_ms.to_be_bytes());
+    input.extend_from_slice(&max_merge_delay_ms.to_be_bytes());
+    input
+}
+
+/// The bytes a signed tree head's ES256 signature covers: RFC 6962 §3.5 `TreeHeadSignature`
+/// — version `v1` (0), signature type `tree_hash` (1), `u64be(timestamp ms)`,
+/// `u64be(tree_size)`, the 32-byte root hash.
+pub fn tree_head_signing_input(tree_size: u64, root: &Hash, timestamp_ms: u64) -> Vec<u8> {
+    let mut input = Vec::with_capacity(2 + 8 + 8 + 32);
+    input.push(0);
+    input.push(1);
+    input.extend_from_slice(&timestamp_ms.to_be_bytes());
+    input.extend_from_slice(&tree_size.to_be_bytes());
+    input.extend_from_slice(root.as_bytes());
+    input
+}
+
+/// What the layers and the handler of one call tell the audit layer about it, beyond what the
+/// connection and the response say: the token's officer and id (token layer), the resources
+/// touched and the request digest (handler), and whether the handler already wrote the call's
+/// leaf in its own transaction (writes do, so the leaf commits with the business rows).
+///
+/// The audit layer puts one in each request's extensions; clones share it.
+#[derive(Debug, Clone, Default)]
+pub struct AuditNotes(std::sync::Arc<std::sync::Mutex<Notes>>);
+
+/// The contents of [`AuditNotes`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Notes {
+    /// The acting officer named in the token.
+    pub officer: String,
+    /// The token's id.
+    pub token_id: String,
+    /// Resource names the call touched.
+    pub resources: Vec<String>,
+    /// SHA-256 of the request message, lowercase hex.
+    pub request_sha256: String,
+    /// The handler wrote the leaf itself, in the transaction of its write.
+    pub written: bool,
+}
+
+impl AuditNotes {
+    /// Changes the notes.
+    pub fn update(&self, change: impl FnOnce(&mut Notes)) {
+        match self.0.lock() {
+            Ok(mut notes) => change(&mut notes),
+            Err(poisoned) => change(&mut poisoned.into_inner()),
+        }
+    }
+
+    /// A copy of the notes as they stand.
+    pub fn snapshot(&self) -> Notes {
+        match self.0.lock() {
+            Ok(notes) => notes.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+}
+
+/// What the audit layer knows of a call before it runs: when, which trace, who (from the
+/// connection's certificate) and which method. It puts one into each request's extensions, so a
+/// write handler can build the call's leaf itself ([`CallRecord::leaf`]) and commit it with its
+/// write.
+#[derive(Debug, Clone)]
+pub struct CallRecord {
+    /// When the call arrived, Unix microseconds.
+    pub time_us: i64,
+    /// When the call arrived, for its duration.
+    pub started: std::time::Instant,
+    /// W3C trace id.
+    pub trace_id: String,
+    /// The exchange's span id.
+    pub span_id: String,
+    /// The calling agency ("" when the certificate named none).
+    pub agency: String,
+    /// SHA-256 of the client certificate, lowercase hex.
+    pub cert_fingerprint: String,
+    /// Certificate profile.
+    pub profile: String,
+    /// Full gRPC method path.
+    pub method: String,
+}
+
+impl CallRecord {
+    /// The leaf of this call with what the notes say, its outcome `code` and `message`, and
+    /// its duration until now.
+    pub fn leaf(&self, notes: &Notes, code: i32, message: &str) -> LeafData {
+        LeafData {
+            v: LEAF_VERSION,
+            time_us: self.time_us,
+            trace_id: self.trace_id.clone(),
+            span_id: self.span_id.clone(),
+            agency: self.agency.clone(),
+            cert_fingerprint: self.cert_fingerprint.clone(),
+            profile: self.profile.clone(),
+            officer: notes.officer.clone(),
+            token_id: notes.token_id.clone(),
+            method: self.method.clone(),
+            resources: notes.resources.clone(),
+            code,
+            message: message.to_owned(),
+            request_sha256: notes.request_sha256.clone(),
+            duration_us: i64::try_from(self.started.elapsed().as_micros()).unwrap_or(i64::MAX),
+        }
+    }
+}
+
+/// A write handler's side of the audit of its call: it records what the call touched, builds
+/// the leaf to commit in its own transaction, and marks it written so the audit layer does not
+/// append a second one.
+#[derive(Debug, Clone)]
+pub struct AuditCall {
+    record: CallRecord,
+    notes: AuditNotes,
+}
+
+impl AuditCall {
+    /// The audit of the current call, when the audit layer put its record and notes in the
+    /// request (it always does in the server; a handler called directly has none).
+    pub fn new(record: Option<&CallRecord>, notes: Option<&AuditNotes>) -> Option<AuditCall> {
+        Some(AuditCall {
+            record: record?.clone(),
+            notes: notes?.clone(),
+        })
+    }
+
+    /// Records the resources the call touches and the digest of its request.
+    pub fn note(&self, resources: Vec<String>, request_sha256: String) {
+        self.notes.update(|n| {
+            n.resources = resources;
+            n.request_sha256 = request_sha256;
+        });
+    }
+
+    /// The leaf of the call as a success, to commit with the write.
+    pub fn success_leaf(&self) -> LeafData {
+        self.record.leaf(&self.notes.snapshot(), 0, "")
+    }
+
+    /// The handler committed the leaf with its write.
+    pub fn mark_written(&self) {
+        self.notes.update(|n| n.written = true);
+    }
+}
+
+/// Why bytes are not a leaf.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LeafError {
+    /// Not the JSON of a leaf.
+    #[error("leaf input is not a leaf: {0}")]
+    Json(String),
+    /// Valid JSON of a leaf, but not in canonical form.
+    #[error("leaf input is not in canonical form (field order, spacing or escapes differ)")]
+    NotCanonical,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> LeafData {
+        LeafData {
+            v: LEAF_VERSION,
+            time_us: 1_700_000_000_000_000,
+            trace_id: "4bf92f3577b34da6a3ce929d0e0e4736".into(),
+            span_id: "00f067aa0ba902b7".into(),
+            agency: "310000-SAMR".into(),
+            cert_fingerprint: "ab".repeat(32),
+            profile: "system".into(),
+            officer: "张三".into(),
+            token_id: "7d0f…".into(),
+            method: "/yrd.exchange.v1.SpotCheckService/PublishResult".into(),
+            resources: vec!["results/r1".into(), "results/r1/versions/1".into()],
+            code: 0,
+            message: String::new(),
+            request_sha256: "cd".repeat(32),
+            duration_us: 1234,
+        }
+    }
+
+    #[test]
+    fn canonical_round_trip() {
+        let leaf = sample();
+        let bytes = leaf.leaf_input();
+        assert!(bytes.starts_with(b"{\"v\":1,\"time_us\":"));
+        assert_eq!(LeafData::from_leaf_input(&bytes), Ok(leaf.clone()));
+        assert_eq!(leaf.leaf_hash(), leaf_hash(&bytes));
+    }
+
+    #[test]
+    fn non_canonical_is_refused() {
+        let bytes = sample().leaf_input();
+        let spaced = String::from_utf8(bytes)
+            .expect("utf-8")
+            .replacen(",\"", ", \"", 1);
+        assert_eq!(
+            LeafData::from_leaf_input(spaced.as_bytes()),
+            Err(LeafError::NotCanonical)
+        );
+        assert!(matches!(
+            LeafData::from_leaf_input(b"{}"),
+            Err(LeafError::Json(_))
+        ));
+    }
+
+    #[test]
+    fn signing_inputs_have_the_documented_layout() {
+        let root = Hash([7u8; 32]);
+        let sth = tree_head_signing_input(5, &root, 1_000);
+        assert_eq!(sth.len(), 50);
+        assert_eq!(&sth[..2], &[0, 1]);
+        assert_eq!(&sth[2..10], &1_000u64.to_be_bytes());
+        assert_eq!(&sth[10..18], &5u64.to_be_bytes());
+        assert_eq!(&sth[18..], root.as_bytes());
+        let receipt = receipt_signing_input(&root, 2, 3);
+        assert!(receipt.starts_with(b"yrd-exchange receipt v1\0"));
+        assert_eq!(receipt.len(), 24 + 32 + 16);
+    }
+
+    #[test]
+    fn any_change_changes_the_hash() {
+        let base = sample().leaf_hash();
+        let mut other = sample();
+        other.code = 7;
+        assert_ne!(other.leaf_hash(), base);
+    }
+}

@@ -1,0 +1,101 @@
+//! Why a `SpotCheckService` call failed, and the one place that turns it into a gRPC status.
+//!
+//! The caller's faults name what is wrong (the field, the result, the version); the exchange's
+//! own failures are logged with their cause and answered with a generic message, so a partner
+//! never sees database internals.
+
+use tonic::Status;
+use yrd_proto::wire::{FieldViolation, bad_request};
+use yrd_store::{ResultWriteError, StoreError};
+
+/// A failed call.
+#[derive(Debug, thiserror::Error)]
+pub enum CallError {
+    /// The request has bad fields: `INVALID_ARGUMENT` with a `google.rpc.BadRequest`.
+    #[error("{} bad field(s)", .0.len())]
+    Invalid(Vec<FieldViolation>),
+    /// No such result or version: `NOT_FOUND`.
+    #[error("{0} does not exist")]
+    NotFound(String),
+    /// The result is another agency's: `PERMISSION_DENIED`.
+    #[error("{name} was published by {publisher}; only the publisher may correct or withdraw it")]
+    NotPublisher {
+        /// The result's name.
+        name: String,
+        /// Its publisher.
+        publisher: String,
+    },
+    /// The result is withdrawn: `FAILED_PRECONDITION`.
+    #[error("{0} is withdrawn; a withdrawn result can be neither corrected nor withdrawn again")]
+    Withdrawn(String),
+    /// The correction was built on an older version: `ABORTED`.
+    #[error("{name} is at version {latest}, not {expected}: read it again and retry")]
+    Stale {
+        /// The result's name.
+        name: String,
+        /// The version the write was built on.
+        expected: u32,
+        /// The latest version.
+        latest: u32,
+    },
+    /// The request id was used before for another body: `ALREADY_EXISTS`.
+    #[error("request_id {0:?} was already used for a different request")]
+    RequestIdReused(String),
+    /// The store failed: `UNAVAILABLE`.
+    #[error("store failure: {0}")]
+    Store(#[from] StoreError),
+    /// A stored answer or body no longer decodes: `INTERNAL`.
+    #[error("stored {what} does not decode: {source}")]
+    Corrupt {
+        /// What was being decoded.
+        what: &'static str,
+        /// Why it failed.
+        source: prost::DecodeError,
+    },
+}
+
+impl CallError {
+    /// The error of a refused write of result `name`.
+    pub(crate) fn of_write(name: &str, e: ResultWriteError) -> CallError {
+        match e {
+            ResultWriteError::RequestIdReused { request_id } => {
+                CallError::RequestIdReused(request_id)
+            }
+            ResultWriteError::NotFound(_) => CallError::NotFound(name.to_owned()),
+            ResultWriteError::NotPublisher { publisher, .. } => CallError::NotPublisher {
+                name: name.to_owned(),
+                publisher: format!("agencies/{publisher}"),
+            },
+            ResultWriteError::Withdrawn(_) => CallError::Withdrawn(name.to_owned()),
+            ResultWriteError::Stale {
+                expected, latest, ..
+            } => CallError::Stale {
+                name: name.to_owned(),
+                expected,
+                latest,
+            },
+            ResultWriteError::Store(e) => CallError::Store(e),
+        }
+    }
+}
+
+impl From<CallError> for Status {
+    fn from(e: CallError) -> Status {
+        match &e {
+            CallError::Invalid(violations) => bad_request(violations),
+            CallError::NotFound(_) => Status::not_found(e.to_string()),
+            CallError::NotPublisher { .. } => Status::permission_denied(e.to_string()),
+            CallError::Withdrawn(_) => Status::failed_precondition(e.to_string()),
+            CallError::Stale { .. } => Status::aborted(e.to_string()),
+            CallError::RequestIdReused(_) => Status::already_exists(e.to_string()),
+            CallError::Store(cause) => {
+                tracing::error!(error = %cause, "store failure");
+                Status::unavailable("the exchange's store is unavailable; retry later")
+            }
+            CallError::Corrupt { .. } => {
+                tracing::error!(error = %e, "stored spot-check data is corrupt");
+                Status::internal("reading a stored result failed inside the exchange")
+            }
+        }
+    }
+}

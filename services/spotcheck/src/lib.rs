@@ -1,0 +1,24 @@
+//! `SpotCheckService`: publishing, correcting, withdrawing, reading and searching online-sales
+//! spot-check results (网络销售产品质量监督抽查结果).
+//!
+//! A result is public to every agency holding the read role once published; only its
+//! publisher may correct (a new version with a reason) or withdraw it (with a reason, still
+//! readable). Every write is one store transaction: the result rows, a feed event for each
+//! agency the domain's routing addresses, the call's audit leaf and its idempotent answer.
+//!
+//! # Layout
+//!
+//! * [`service`] — the handler.
+//! * [`convert`] — the wire result ↔ the domain's input and content.
+//! * [`search`] — search filters and page tokens.
+//! * [`error`] — call errors and their gRPC statuses.
+
+#![forbid(unsafe_code)]
+
+pub mod convert;
+pub mod error;
+pub mod search;
+pub mod service;
+
+pub use error::CallError;
+pub use service::SpotCheckHandler;

@@ -1,0 +1,311 @@
+//! Appending leaves, and the auditors' reads over sequenced leaves.
+//!
+//! A leaf is stored twice over: as columns (what auditors filter on) and as the canonical
+//! `leaf_input` text its hash covers. Reads decode [`LeafData`] from the columns *and* return
+//! the stored text, so a verifier can tell a row whose columns were altered from its input.
+
+use sqlx::any::AnyRow;
+use sqlx::{Any, Row, Transaction};
+use yrd_domain::audit::LeafData;
+use yrd_domain::merkle::{Hash, leaf_hash};
+
+use super::to_db;
+use crate::{Store, StoreError};
+
+/// What [`Store::append_leaf`] stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AppendedLeaf {
+    /// Insertion id (not the Merkle index, which the sequencer assigns later).
+    pub id: i64,
+    /// The RFC 6962 leaf hash of the leaf's canonical input: what a receipt carries.
+    pub leaf_hash: Hash,
+}
+
+/// A sequenced leaf as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredLeaf {
+    /// Its Merkle leaf index.
+    pub index: u64,
+    /// Its insertion id.
+    pub id: i64,
+    /// The leaf decoded from the stored columns.
+    pub leaf: LeafData,
+    /// The stored canonical input text the leaf hash covers. Equal to
+    /// `leaf.leaf_input()` unless the row was altered.
+    pub leaf_input: String,
+    /// The stored leaf hash.
+    pub leaf_hash: Hash,
+}
+
+/// Which sequenced leaves an auditor asks for; `None` fields do not filter.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LeafFilter {
+    /// Calls that arrived at or after this instant (Unix microseconds).
+    pub from_us: Option<i64>,
+    /// Calls that arrived before this instant (Unix microseconds).
+    pub to_us: Option<i64>,
+    /// The calling agency, e.g. `310000-SAMR`.
+    pub agency: Option<String>,
+    /// The full gRPC method path.
+    pub method: Option<String>,
+    /// The gRPC status code of the outcome.
+    pub code: Option<i32>,
+    /// A resource name the call touched.
+    pub resource: Option<String>,
+    /// The W3C trace id.
+    pub trace_id: Option<String>,
+}
+
+const LEAF_COLUMNS: &str = "id, leaf_index, leaf_version, time_us, trace_id, span_id, agency, \
+                            cert_fingerprint, profile, officer, token_id, method, resources, \
+                            code, message, request_sha256, duration_us, leaf_input, leaf_hash";
+
+impl StoredLeaf {
+    fn from_row(row: &AnyRow) -> Result<StoredLeaf, StoreError> {
+        let index: Option<i64> = row.try_get("leaf_index")?;
+        let index = index
+            .ok_or_else(|| StoreError::corrupt("audit leaf index", "NULL in a sequenced read"))?;
+        let resources: String = row.try_get("resources")?;
+        let leaf = LeafData {
+            v: u32::try_from(row.try_get::<i64, _>("leaf_version")?)
+                .map_err(|e| StoreError::corrupt("audit leaf version", e))?,
+            time_us: row.try_get("time_us")?,
+            trace_id: row.try_get("trace_id")?,
+            span_id: row.try_get("span_id")?,
+            agency: row.try_get("agency")?,
+            cert_fingerprint: row.try_get("cert_fingerprint")?,
+            profile: row.try_get("profile")?,
+            officer: row.try_get("officer")?,
+            token_id: row.try_get("token_id")?,
+            method: row.try_get("method")?,
+            resources: serde_json::from_str(&resources)
+                .map_err(|e| StoreError::corrupt("audit leaf resources", e))?,
+            code: i32::try_from(row.try_get::<i64, _>("code")?)
+                .map_err(|e| StoreError::corrupt("audit leaf code", e))?,
+            message: row.try_get("message")?,
+            request_sha256: row.try_get("request_sha256")?,
+            duration_us: row.try_get("duration_us")?,
+        };
+        Ok(StoredLeaf {
+            index: u64::try_from(index).map_err(|e| StoreError::corrupt("audit leaf index", e))?,
+            id: row.try_get("id")?,
+            leaf,
+            leaf_input: row.try_get("leaf_input")?,
+            leaf_hash: row
+                .try_get::<String, _>("leaf_hash")?
+                .parse()
+                .map_err(|e| StoreError::corrupt("audit leaf hash", e))?,
+        })
+    }
+}
+
+/// Appends `leaf` (and its resource-name rows) inside `tx`, unsequenced.
+///
+/// This is how a business write and its audit leaf commit together: a store module that
+/// writes business rows (publishing a spot-check result, passing on a disposal, a licence
+/// step) opens one transaction on the write pool, writes its rows, calls this, and commits.
+/// If the transaction rolls back, the leaf goes with it.
+pub(crate) async fn append_leaf_in(
+    tx: &mut Transaction<'_, Any>,
+    leaf: &LeafData,
+) -> Result<AppendedLeaf, StoreError> {
+    // serde_json always writes UTF-8, so the lossy conversion is exact; the hash is taken over
+    // the very text stored, so the two can never disagree.
+    let input = String::from_utf8_lossy(&leaf.leaf_input()).into_owned();
+    let hash = leaf_hash(input.as_bytes());
+    let resources = serde_json::Value::from(leaf.resources.clone()).to_string();
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO audit_leaves (leaf_version, time_us, trace_id, span_id, agency, \
+         cert_fingerprint, profile, officer, token_id, method, resources, code, message, \
+         request_sha256, duration_us, leaf_input, leaf_hash) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) \
+         RETURNING id",
+    )
+    .bind(i64::from(leaf.v))
+    .bind(leaf.time_us)
+    .bind(&leaf.trace_id)
+    .bind(&leaf.span_id)
+    .bind(&leaf.agency)
+    .bind(&leaf.cert_fingerprint)
+    .bind(&leaf.profile)
+    .bind(&leaf.officer)
+    .bind(&leaf.token_id)
+    .bind(&leaf.method)
+    .bind(resources)
+    .bind(i64::from(leaf.code))
+    .bind(&leaf.message)
+    .bind(&leaf.request_sha256)
+    .bind(leaf.duration_us)
+    .bind(&input)
+    .bind(hash.to_string())
+    .fetch_one(&mut **tx)
+    .await?;
+
+    if !leaf.resources.is_empty() {
+        // One statement for all of them: `($1, $2, $3), ($1, $4, $5), …`.
+        let values: Vec<String> = (0..leaf.resources.len())
+            .map(|i| format!("($1, ${}, ${})", 2 * i + 2, 2 * i + 3))
+            .collect();
+        let sql = format!(
+            "INSERT INTO audit_leaf_resources (leaf_id, position, resource) VALUES {}",
+            values.join(", ")
+        );
+        let mut query = sqlx::query(&sql).bind(id);
+        for (position, resource) in leaf.resources.iter().enumerate() {
+            query = query
+                .bind(i64::try_from(position).unwrap_or(i64::MAX))
+                .bind(resource);
+        }
+        query.execute(&mut **tx).await?;
+    }
+    Ok(AppendedLeaf {
+        id,
+        leaf_hash: hash,
+    })
+}
+
+/// A value bound to a query built at run time.
+enum Param {
+    Int(i64),
+    Text(String),
+}
+
+impl Store {
+    /// Appends one leaf in a transaction of its own (for calls that write nothing else, e.g.
+    /// refused ones). Its Merkle index comes later, from the sequencer.
+    pub async fn append_leaf(&self, leaf: &LeafData) -> Result<AppendedLeaf, StoreError> {
+        let mut tx = self.write.begin().await?;
+        // The same entry point the business-write modules use inside their transactions.
+        let appended = crate::audit::append_leaf_in(&mut tx, leaf).await?;
+        tx.commit().await?;
+        Ok(appended)
+    }
+
+    /// Up to `limit` leaves still without an index, by insertion id: `(id, leaf hash)`, what
+    /// the sequencer appends to the tree next.
+    pub async fn unsequenced_leaves(&self, limit: u32) -> Result<Vec<(i64, Hash)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, leaf_hash FROM audit_leaves WHERE leaf_index IS NULL ORDER BY id LIMIT $1",
+        )
+        .bind(i64::from(limit))
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let hash: String = row.try_get("leaf_hash")?;
+                let hash = hash
+                    .parse()
+                    .map_err(|e| StoreError::corrupt("audit leaf hash", e))?;
+                Ok((row.try_get("id")?, hash))
+            })
+            .collect()
+    }
+
+    /// Sequenced leaves matching `filter`, in index order, after `after_index` (keyset
+    /// pagination: pass the last index of the previous page), at most `limit`.
+    pub async fn query_leaves(
+        &self,
+        filter: &LeafFilter,
+        after_index: Option<u64>,
+        limit: u32,
+    ) -> Result<Vec<StoredLeaf>, StoreError> {
+        let mut sql =
+            format!("SELECT {LEAF_COLUMNS} FROM audit_leaves WHERE leaf_index IS NOT NULL");
+        let mut params = Vec::new();
+        let mut condition = |clause: &str, param: Param| {
+            params.push(param);
+            sql.push_str(&clause.replace("$?", &format!("${}", params.len())));
+        };
+        if let Some(after) = after_index {
+            let Some(after) = to_db(after) else {
+                return Ok(Vec::new());
+            };
+            condition(" AND leaf_index > $?", Param::Int(after));
+        }
+        if let Some(from) = filter.from_us {
+            condition(" AND time_us >= $?", Param::Int(from));
+        }
+        if let Some(to) = filter.to_us {
+            condition(" AND time_us < $?", Param::Int(to));
+        }
+        if let Some(agency) = &filter.agency {
+            condition(" AND agency = $?", Param::Text(agency.clone()));
+        }
+        if let Some(method) = &filter.method {
+            condition(" AND method = $?", Param::Text(method.clone()));
+        }
+        if let Some(code) = filter.code {
+            condition(" AND code = $?", Param::Int(i64::from(code)));
+        }
+        if let Some(trace_id) = &filter.trace_id {
+            condition(" AND trace_id = $?", Param::Text(trace_id.clone()));
+        }
+        if let Some(resource) = &filter.resource {
+            condition(
+                " AND id IN (SELECT leaf_id FROM audit_leaf_resources WHERE resource = $?)",
+                Param::Text(resource.clone()),
+            );
+        }
+        condition(
+            " ORDER BY leaf_index LIMIT $?",
+            Param::Int(i64::from(limit)),
+        );
+
+        let mut query = sqlx::query(&sql);
+        for param in params {
+            query = match param {
+                Param::Int(value) => query.bind(value),
+                Param::Text(value) => query.bind(value),
+            };
+        }
+        let rows = query.fetch_all(&self.read).await?;
+        rows.iter().map(StoredLeaf::from_row).collect()
+    }
+
+    /// The Merkle index of the sequenced leaf with `hash` (a receipt's leaf hash), if any.
+    pub async fn leaf_index_by_hash(&self, hash: &Hash) -> Result<Option<u64>, StoreError> {
+        let index: Option<Option<i64>> = sqlx::query_scalar(
+            "SELECT leaf_index FROM audit_leaves WHERE leaf_hash = $1 AND leaf_index IS NOT NULL \
+             ORDER BY leaf_index LIMIT 1",
+        )
+        .bind(hash.to_string())
+        .fetch_optional(&self.read)
+        .await?;
+        index
+            .flatten()
+            .map(|i| u64::try_from(i).map_err(|e| StoreError::corrupt("audit leaf index", e)))
+            .transpose()
+    }
+
+    /// The leaf at Merkle index `index`, if sequenced.
+    pub async fn leaf_by_index(&self, index: u64) -> Result<Option<StoredLeaf>, StoreError> {
+        let Some(index) = to_db(index) else {
+            return Ok(None);
+        };
+        let row = sqlx::query(&format!(
+            "SELECT {LEAF_COLUMNS} FROM audit_leaves WHERE leaf_index = $1"
+        ))
+        .bind(index)
+        .fetch_optional(&self.read)
+        .await?;
+        row.as_ref().map(StoredLeaf::from_row).transpose()
+    }
+
+    /// The sequenced leaves with indexes in `[start, end)`, in index order: one page of an
+    /// export. The caller bounds the page (an export walks the log in pages of a few thousand).
+    pub async fn leaves_range(&self, start: u64, end: u64) -> Result<Vec<StoredLeaf>, StoreError> {
+        let Some(start) = to_db(start) else {
+            return Ok(Vec::new());
+        };
+        let end = to_db(end).unwrap_or(i64::MAX);
+        let rows = sqlx::query(&format!(
+            "SELECT {LEAF_COLUMNS} FROM audit_leaves \
+             WHERE leaf_index >= $1 AND leaf_index < $2 ORDER BY leaf_index"
+        ))
+        .bind(start)
+        .bind(end)
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter().map(StoredLeaf::from_row).collect()
+    }
+}

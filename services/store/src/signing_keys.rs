@@ -1,0 +1,135 @@
+//! The exchange's signing keys (ES256), kept in the database so every replica signs and
+//! verifies with the same ring. The private key is stored as PKCS#8 PEM; the database is the
+//! exchange's own, and its backups must be protected like the CA key.
+
+use sqlx::Row;
+use sqlx::any::AnyRow;
+use time::OffsetDateTime;
+
+use crate::error::is_unique_violation;
+use crate::time_codec::{from_micros, to_micros};
+use crate::{Store, StoreError};
+
+/// What a key signs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyPurpose {
+    /// Access tokens (TokenService).
+    AccessToken,
+    /// Receipts and signed tree heads of the exchange log.
+    Log,
+}
+
+impl KeyPurpose {
+    fn as_str(self) -> &'static str {
+        match self {
+            KeyPurpose::AccessToken => "access_token",
+            KeyPurpose::Log => "log",
+        }
+    }
+}
+
+/// A stored signing key.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SigningKeyRecord {
+    /// Key id (RFC 7638 thumbprint).
+    pub kid: String,
+    /// What it signs.
+    pub purpose: KeyPurpose,
+    /// PKCS#8 PEM.
+    pub private_key_pem: String,
+    /// When it was made.
+    pub created_at: OffsetDateTime,
+    /// When it starts signing.
+    pub activates_at: OffsetDateTime,
+    /// When it stops verifying (set once a successor exists).
+    pub retires_at: Option<OffsetDateTime>,
+}
+
+impl std::fmt::Debug for SigningKeyRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SigningKeyRecord")
+            .field("kid", &self.kid)
+            .field("purpose", &self.purpose)
+            .field("activates_at", &self.activates_at)
+            .field("retires_at", &self.retires_at)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SigningKeyRecord {
+    fn from_row(row: &AnyRow, purpose: KeyPurpose) -> Result<Self, StoreError> {
+        Ok(SigningKeyRecord {
+            kid: row.try_get("kid")?,
+            purpose,
+            private_key_pem: row.try_get("private_key_pem")?,
+            created_at: from_micros(row.try_get("created_at")?)?,
+            activates_at: from_micros(row.try_get("activates_at")?)?,
+            retires_at: row
+                .try_get::<Option<i64>, _>("retires_at")?
+                .map(from_micros)
+                .transpose()?,
+        })
+    }
+}
+
+impl Store {
+    /// Stores a new key and, in the same transaction, sets `retires_at` on every key of the
+    /// purpose that had none (the overlap: they keep verifying until then).
+    pub async fn add_signing_key(
+        &self,
+        key: &SigningKeyRecord,
+        predecessors_retire_at: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.write.begin().await?;
+        sqlx::query(
+            "UPDATE signing_keys SET retires_at = $1 WHERE purpose = $2 AND retires_at IS NULL",
+        )
+        .bind(to_micros(predecessors_retire_at))
+        .bind(key.purpose.as_str())
+        .execute(&mut *tx)
+        .await?;
+        let inserted = sqlx::query(
+            "INSERT INTO signing_keys (kid, purpose, private_key_pem, created_at, activates_at, retires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(&key.kid)
+        .bind(key.purpose.as_str())
+        .bind(&key.private_key_pem)
+        .bind(to_micros(key.created_at))
+        .bind(to_micros(key.activates_at))
+        .bind(key.retires_at.map(to_micros))
+        .execute(&mut *tx)
+        .await;
+        match inserted {
+            Ok(_) => {}
+            Err(e) if is_unique_violation(&e) => {
+                return Err(StoreError::AlreadyExists {
+                    what: format!("signing key {}", key.kid),
+                });
+            }
+            Err(e) => return Err(e.into()),
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Keys of `purpose` still verifying at `now` (not retired), oldest first.
+    pub async fn signing_keys(
+        &self,
+        purpose: KeyPurpose,
+        now: OffsetDateTime,
+    ) -> Result<Vec<SigningKeyRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT kid, private_key_pem, created_at, activates_at, retires_at FROM signing_keys \
+             WHERE purpose = $1 AND (retires_at IS NULL OR retires_at > $2) \
+             ORDER BY activates_at, kid",
+        )
+        .bind(purpose.as_str())
+        .bind(to_micros(now))
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter()
+            .map(|row| SigningKeyRecord::from_row(row, purpose))
+            .collect()
+    }
+}
