@@ -313,6 +313,9 @@ async fn partner_traces_continue_into_the_exchange_and_reach_the_collector() {
             && seen
                 .iter()
                 .any(|r| r.span.name == "token.verify" && hex(&r.span.trace_id) == ADMIN_TRACE)
+            && seen
+                .iter()
+                .any(|r| r.span.name == "db.transaction" && hex(&r.span.trace_id) == ADMIN_TRACE)
     })
     .await;
 
@@ -393,6 +396,16 @@ async fn partner_traces_continue_into_the_exchange_and_reach_the_collector() {
     assert_eq!(
         verify.parent_span_id, listed.span_id,
         "token.verify is inside the call"
+    );
+    // The call's database transaction (its audit leaf) is a span of the call too.
+    let transaction = seen
+        .iter()
+        .map(|r| &r.span)
+        .find(|s| s.name == "db.transaction" && hex(&s.trace_id) == ADMIN_TRACE)
+        .expect("the admin call's database transaction");
+    assert_eq!(
+        transaction.parent_span_id, listed.span_id,
+        "the transaction is inside the call"
     );
 
     // The refused call: its span says whose call it was and how it ended; a caller's mistake

@@ -113,6 +113,7 @@ const AGENCY_COLUMNS: &str = "agency_id, display_name, display_name_zh, state, i
 impl Store {
     /// Registers an agency, and appends `leaf` (the admin call's audit leaf) in the same
     /// transaction. Fails with [`StoreError::AlreadyExists`] when the id is taken.
+    #[tracing::instrument(name = "db.transaction", skip_all, fields(db.operation = "create_agency", db.system = self.backend().as_str()))]
     pub async fn create_agency(
         &self,
         agency: &NewAgency,
@@ -190,6 +191,7 @@ impl Store {
     /// Applies `update` to agency `id` (with the call's audit `leaf` in the same transaction);
     /// answers the agency as it now is, or `None` when no
     /// agency has that id.
+    #[tracing::instrument(name = "db.transaction", skip_all, fields(db.operation = "update_agency", db.system = self.backend().as_str()))]
     pub async fn update_agency(
         &self,
         id: &AgencyId,

@@ -94,6 +94,7 @@ impl Store {
     /// Records an issued certificate, with the issuing call's audit `leaf` in the same
     /// transaction. Fails with [`StoreError::AlreadyExists`] when the serial or fingerprint is
     /// already recorded.
+    #[tracing::instrument(name = "db.transaction", skip_all, fields(db.operation = "insert_certificate", db.system = self.backend().as_str()))]
     pub async fn insert_certificate(
         &self,
         cert: &CertificateRecord,
@@ -281,6 +282,7 @@ impl Store {
 
     /// Revokes a certificate with an RFC 5280 `reason` at `at`, advancing the revocation
     /// counter and appending the call's audit `leaf` in the same transaction.
+    #[tracing::instrument(name = "db.transaction", skip_all, fields(db.operation = "revoke_certificate", db.system = self.backend().as_str()))]
     pub async fn revoke_certificate(
         &self,
         serial: &str,

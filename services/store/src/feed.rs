@@ -218,6 +218,7 @@ impl Store {
 
     /// Appends events in their own transaction (for callers with no business rows, and tests),
     /// then wakes their subscribers.
+    #[tracing::instrument(name = "db.transaction", skip_all, fields(db.operation = "append_feed_events", db.system = self.backend().as_str()))]
     pub async fn append_feed_events(
         &self,
         events: &[NewFeedEvent],
@@ -283,6 +284,7 @@ impl Store {
     /// As [`Store::ack_feed`], appending `leaf` (the `Ack` call's audit leaf) in the same
     /// transaction, so the stored position and its log entry commit together. A refused ack
     /// ([`AckError::BeyondLatest`]) writes neither.
+    #[tracing::instrument(name = "db.transaction", skip_all, fields(db.operation = "ack_feed_with_leaf", db.system = self.backend().as_str()))]
     pub async fn ack_feed_with_leaf(
         &self,
         agency: &AgencyId,

@@ -528,6 +528,7 @@ impl Store {
 
     /// Publishes a new result (version 1) with its feed events and audit leaf in one
     /// transaction, then wakes the recipients' subscribers.
+    #[tracing::instrument(name = "db.transaction", skip_all, fields(db.operation = "publish_result", db.system = self.backend().as_str()))]
     pub async fn publish_result(
         &self,
         p: &NewPublication<'_>,
@@ -589,6 +590,7 @@ impl Store {
     /// Adds version `base_version + 1` of a published result, with its feed events and audit
     /// leaf in one transaction. Refused when the result is missing, another agency's,
     /// withdrawn, or no longer at `base_version`.
+    #[tracing::instrument(name = "db.transaction", skip_all, fields(db.operation = "correct_result", db.system = self.backend().as_str()))]
     pub async fn correct_result(
         &self,
         c: &NewCorrection<'_>,
@@ -666,6 +668,7 @@ impl Store {
 
     /// Withdraws a published result at version `w.version`, with its feed events and audit
     /// leaf in one transaction. Refused like [`Store::correct_result`].
+    #[tracing::instrument(name = "db.transaction", skip_all, fields(db.operation = "withdraw_result", db.system = self.backend().as_str()))]
     pub async fn withdraw_result(
         &self,
         w: &NewWithdrawal,
@@ -734,6 +737,7 @@ impl Store {
 
     /// Up to `limit` results matching `filter` (latest versions), newest publication first,
     /// strictly after `after` in that order.
+    #[tracing::instrument(name = "db.transaction", skip_all, fields(db.operation = "search_results", db.system = self.backend().as_str()))]
     pub async fn search_results(
         &self,
         filter: &ResultFilter,

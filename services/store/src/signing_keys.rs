@@ -75,6 +75,7 @@ impl SigningKeyRecord {
 impl Store {
     /// Stores a new key and, in the same transaction, sets `retires_at` on every key of the
     /// purpose that had none (the overlap: they keep verifying until then).
+    #[tracing::instrument(name = "db.transaction", skip_all, fields(db.operation = "add_signing_key", db.system = self.backend().as_str()))]
     pub async fn add_signing_key(
         &self,
         key: &SigningKeyRecord,

@@ -173,6 +173,7 @@ enum Param {
 impl Store {
     /// Appends one leaf in a transaction of its own (for calls that write nothing else, e.g.
     /// refused ones). Its Merkle index comes later, from the sequencer.
+    #[tracing::instrument(name = "db.transaction", skip_all, fields(db.operation = "append_leaf", db.system = self.backend().as_str()))]
     pub async fn append_leaf(&self, leaf: &LeafData) -> Result<AppendedLeaf, StoreError> {
         let mut tx = self.write.begin().await?;
         // The same entry point the business-write modules use inside their transactions.

@@ -152,6 +152,7 @@ impl Store {
     /// second sequencer running at the same time would cause — fails with the matching
     /// conflict variant and rolls everything back. Callers hold the [`super::SequencerLock`];
     /// this is not made idempotent for concurrent sequencers.
+    #[tracing::instrument(name = "db.transaction", skip_all, fields(db.operation = "commit_sequence", db.system = self.backend().as_str()))]
     pub async fn commit_sequence(
         &self,
         assignments: &[(i64, u64)],
