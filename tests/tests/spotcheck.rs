@@ -20,6 +20,7 @@ on_both_stores!(
     a_retry_gets_the_first_answer_and_nothing_is_duplicated,
     each_invalid_input_is_refused_with_its_field_and_nothing_stored,
     only_the_publisher_may_correct_or_withdraw,
+    subscribers_of_both_provinces_see_publish_correct_and_withdraw,
 );
 
 type Client = SpotCheckServiceClient<yrd_e2e::Authed>;
@@ -584,4 +585,102 @@ async fn only_the_publisher_may_correct_or_withdraw(app: TestApp) {
         published
     );
     assert_eq!(feed(&app, JIANGSU).await.len(), 1);
+}
+
+/// The next event of a feed stream, skipping heartbeats.
+async fn next_event(stream: &mut tonic::Streaming<pb::SubscribeResponse>) -> pb::FeedEvent {
+    loop {
+        let message = tokio::time::timeout(std::time::Duration::from_secs(10), stream.message())
+            .await
+            .expect("an event within 10 s")
+            .expect("the stream is healthy")
+            .expect("the stream is open");
+        match message.kind {
+            Some(pb::subscribe_response::Kind::Event(event)) => return event,
+            Some(pb::subscribe_response::Kind::Heartbeat(_)) => continue,
+            None => panic!("a message with neither an event nor a heartbeat"),
+        }
+    }
+}
+
+/// Publish → the producer's (Shandong) and the seller's (Jiangsu) subscribers, connected
+/// before, receive the full result live; the correction and the withdrawal reach them too, in
+/// order; the publisher's own feed stays empty.
+async fn subscribers_of_both_provinces_see_publish_correct_and_withdraw(app: TestApp) {
+    use yrd_proto::v1::feed_service_client::FeedServiceClient;
+    let mut streams = Vec::new();
+    for agency in [SHANDONG, JIANGSU] {
+        let mut feed = FeedServiceClient::new(app.session(agency, Profile::System).await.authed());
+        let stream = feed
+            .subscribe(pb::SubscribeRequest { from_cursor: None })
+            .await
+            .expect("subscribe")
+            .into_inner();
+        streams.push((agency, feed, stream));
+    }
+    let mut shanghai = client(&app.session(SHANGHAI, Profile::System).await);
+    let published = publish(&mut shanghai, "live-1", "儿童电动车").await;
+    let mut content = sample("儿童电动车");
+    content.test_items[0].verdict = pb::Verdict::Conforming as i32;
+    content.verdict = pb::Verdict::Conforming as i32;
+    content.failed_items.clear();
+    shanghai
+        .correct_result(CorrectResultRequest {
+            request_id: "live-2".into(),
+            name: published.name.clone(),
+            result: Some(content),
+            reason: "复检合格".into(),
+            base_version: 1,
+        })
+        .await
+        .expect("correct");
+    shanghai
+        .withdraw_result(WithdrawResultRequest {
+            request_id: "live-3".into(),
+            name: published.name.clone(),
+            reason: "登记错误".into(),
+        })
+        .await
+        .expect("withdraw");
+
+    for (agency, _feed, stream) in &mut streams {
+        let first = next_event(stream).await;
+        assert_eq!(
+            first.event_type(),
+            pb::EventType::ResultPublished,
+            "{agency}"
+        );
+        assert_eq!(first.resource_name, published.name, "{agency}");
+        let Some(pb::feed_event::Resource::Result(result)) = &first.resource else {
+            panic!("{agency}: the event carries the full result");
+        };
+        assert_eq!(result, &published, "{agency}: the result as published");
+        let second = next_event(stream).await;
+        assert_eq!(
+            second.event_type(),
+            pb::EventType::ResultCorrected,
+            "{agency}"
+        );
+        assert_eq!(second.resource_version, 2, "{agency}");
+        let third = next_event(stream).await;
+        assert_eq!(
+            third.event_type(),
+            pb::EventType::ResultWithdrawn,
+            "{agency}"
+        );
+        assert!(
+            first.cursor < second.cursor && second.cursor < third.cursor,
+            "{agency}: in order"
+        );
+    }
+    let mut own = FeedServiceClient::new(app.session(SHANGHAI, Profile::System).await.authed());
+    let position = own
+        .get_feed_position(pb::GetFeedPositionRequest::default())
+        .await
+        .expect("position")
+        .into_inner();
+    assert_eq!(
+        position.latest_cursor, 0,
+        "the publisher never gets its own event"
+    );
 }
