@@ -295,7 +295,8 @@ pub enum AgencyCommand {
     Create(AgencyCreateArgs),
     /// List the registered agencies.
     List(AgencyListArgs),
-    /// Suspend an agency: its certificates get no tokens and no new certificate is issued.
+    /// Suspend an agency: its calls are refused at once (tokens already issued included), it
+    /// gets no tokens and no new certificate is issued.
     Suspend(AgencyStateArgs),
     /// Make a suspended agency active again.
     Resume(AgencyStateArgs),

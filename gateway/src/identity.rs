@@ -145,16 +145,27 @@ where
             Some(conn) => conn
                 .peer
                 .identity_at(self.clock.now())
+                .map_err(tonic::Status::unauthenticated)
                 .and_then(|identity| {
-                    // Checked per call, so a revocation cuts connections already open too.
+                    // Checked per call, so a revocation or a suspension cuts connections
+                    // already open too.
                     if self.revocations.is_revoked(&identity.cert_fingerprint) {
-                        Err("the client certificate has been revoked".to_owned())
+                        Err(tonic::Status::unauthenticated(
+                            "the client certificate has been revoked",
+                        ))
+                    } else if self.revocations.is_suspended(identity.agency.as_str()) {
+                        Err(tonic::Status::permission_denied(format!(
+                            "agency {} is suspended",
+                            identity.agency
+                        )))
                     } else {
                         Ok(identity)
                     }
                 })
                 .cloned(),
-            None => Err("the connection carries no TLS client identity".to_owned()),
+            None => Err(tonic::Status::unauthenticated(
+                "the connection carries no TLS client identity",
+            )),
         };
         match identity {
             Ok(identity) => {
@@ -173,9 +184,8 @@ where
                     })
                 })
             }
-            Err(why) => {
-                tracing::info!(reason = %why, path = %request.uri().path(), "call refused: no identity");
-                let status = tonic::Status::unauthenticated(why);
+            Err(status) => {
+                tracing::info!(reason = %status.message(), path = %request.uri().path(), "call refused: no identity");
                 Box::pin(async move {
                     Ok(crate::refuse::after_draining(request.into_body(), status).await)
                 })

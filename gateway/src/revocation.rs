@@ -1,4 +1,4 @@
-//! Revocation with immediate effect, on every replica.
+//! Revocation and agency suspension with immediate effect, on every replica.
 //!
 //! A revocation is a row in the shared store that advances the revocation counter. Each
 //! replica's watcher polls that counter (a one-row read) every quarter second; when it moves,
@@ -7,6 +7,10 @@
 //! next handshake fails). Polling a single counter keeps this identical on SQLite and
 //! PostgreSQL and well inside the one-second bound; the CRL is also re-signed before it nears
 //! its next-update time, because the verifier refuses an expired CRL.
+//!
+//! Suspending or resuming an agency moves the same counter, so the suspended set the identity
+//! layer checks is reloaded the same way: a suspended agency's tokens stop working at once, not
+//! when they expire.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -26,10 +30,12 @@ pub const POLL_INTERVAL: Duration = Duration::from_millis(250);
 /// How long a CRL is valid; it is re-signed when half of that has passed.
 pub const CRL_VALIDITY: time::Duration = time::Duration::days(2);
 
-/// The revoked certificates' fingerprints, as the identity layer checks them per call.
+/// The revoked certificates' fingerprints and the suspended agencies, as the identity layer
+/// checks them per call.
 #[derive(Debug, Default)]
 pub struct Revocations {
     fingerprints: ArcSwap<HashSet<String>>,
+    suspended: ArcSwap<HashSet<String>>,
     /// The counter value the set reflects; -1 before the first load.
     seq: AtomicI64,
 }
@@ -39,6 +45,7 @@ impl Revocations {
     pub fn new() -> Self {
         Revocations {
             fingerprints: ArcSwap::from_pointee(HashSet::new()),
+            suspended: ArcSwap::from_pointee(HashSet::new()),
             seq: AtomicI64::new(-1),
         }
     }
@@ -46,6 +53,11 @@ impl Revocations {
     /// True when the certificate with this SHA-256 fingerprint (lowercase hex) is revoked.
     pub fn is_revoked(&self, fingerprint: &str) -> bool {
         self.fingerprints.load().contains(fingerprint)
+    }
+
+    /// True when the agency with this id is suspended: none of its certificates is served.
+    pub fn is_suspended(&self, agency: &str) -> bool {
+        self.suspended.load().contains(agency)
     }
 }
 
@@ -109,6 +121,9 @@ impl RevocationWatcher {
         let revoked = self.store.revoked_certificates().await?;
         let fingerprints: HashSet<String> = revoked.iter().map(|r| r.fingerprint.clone()).collect();
         self.revocations.fingerprints.store(Arc::new(fingerprints));
+        let suspended: HashSet<String> =
+            self.store.suspended_agencies().await?.into_iter().collect();
+        self.revocations.suspended.store(Arc::new(suspended));
         self.revocations.seq.store(seq, Ordering::SeqCst);
         if let Some(ca) = &self.ca {
             let entries = revoked

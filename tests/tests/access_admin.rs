@@ -7,7 +7,10 @@ use std::collections::BTreeSet;
 use tonic_types::StatusExt as _;
 use x509_parser::prelude::FromDer as _;
 use yrd_domain::Profile;
-use yrd_e2e::{ANHUI, JIANGSU, SHANGHAI, Session, TestApp, agency_id, on_both_stores};
+use yrd_e2e::{
+    ANHUI, JIANGSU, SHANGHAI, Session, TestApp, agency_id, call_path, on_both_stores,
+    refused_within,
+};
 use yrd_gateway::client::ClientFiles;
 use yrd_proto::v1::{
     Agency, AgencyState, CertificateState, CreateAgencyRequest, GetAgencyRequest, GetCrlRequest,
@@ -24,6 +27,8 @@ on_both_stores!(
 
 /// Suzhou's market regulator: a valid id the seed does not register.
 const SUZHOU: &str = "320500-AMR";
+/// A method every `system` token may call (an empty search).
+const PROBE: &str = "/yrd.exchange.v1.SpotCheckService/SearchResults";
 
 fn new_agency(id: &str) -> CreateAgencyRequest {
     CreateAgencyRequest {
@@ -153,9 +158,12 @@ async fn a_suspended_agency_gets_no_token(app: TestApp) {
     std::fs::write(&files.cert, &issued.certificate_pem).expect("cert");
     std::fs::write(&files.key, &key_pem).expect("key");
     let channel = app.channel_with(&files).await;
-    TestApp::token_over(&channel, None)
+    let token = TestApp::token_over(&channel, None)
         .await
         .expect("an active agency gets a token");
+    call_path(&channel, Some(&token), PROBE)
+        .await
+        .expect("an active agency is served");
 
     let updated = admin
         .admin()
@@ -188,6 +196,43 @@ async fn a_suspended_agency_gets_no_token(app: TestApp) {
         .expect_err("a suspended agency gets no token");
     assert_eq!(refused.code(), tonic::Code::PermissionDenied, "{refused:?}");
     assert!(refused.message().contains("suspended"), "{refused:?}");
+    // The token it got before the suspension stops working too, on the connection already
+    // open, without waiting for the token to expire.
+    let (refused, _) = refused_within(
+        "a suspended agency's earlier token",
+        std::time::Duration::from_secs(1),
+        tonic::Code::PermissionDenied,
+        || call_path(&channel, Some(&token), PROBE),
+    )
+    .await;
+    assert!(refused.message().contains("suspended"), "{refused:?}");
+
+    // Resumed, it is served again.
+    admin
+        .admin()
+        .update_agency(UpdateAgencyRequest {
+            request_id: "resume suzhou".into(),
+            agency: Some(Agency {
+                name: format!("agencies/{SUZHOU}"),
+                state: AgencyState::Active as i32,
+                ..Default::default()
+            }),
+            update_mask: Some(prost_types::FieldMask {
+                paths: vec!["state".into()],
+            }),
+        })
+        .await
+        .expect("resume");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
+    loop {
+        match call_path(&channel, Some(&token), PROBE).await {
+            Ok(()) => break,
+            Err(e) if std::time::Instant::now() > deadline => {
+                panic!("a resumed agency is still refused: {e:?}")
+            }
+            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(20)).await,
+        }
+    }
 
     // The operator cannot be suspended.
     let operator = admin

@@ -382,6 +382,10 @@ impl AdminService for AdminHandler {
             .await
             .map_err(|e| store_failure(&e))?
             .ok_or_else(|| Status::not_found(format!("agencies/{id} not found")))?;
+        if update.state.is_some() {
+            // This replica reloads the suspended set at once; the others at their next poll.
+            self.revoked.notify_waiters();
+        }
         Ok(Response::new(UpdateAgencyResponse {
             agency: Some(self.agency_to_pb(&updated)),
             receipt: self.receipt(audit, now),

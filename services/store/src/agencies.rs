@@ -222,10 +222,28 @@ impl Store {
         if changed.rows_affected() == 0 {
             return Ok(None);
         }
+        if update.state.is_some() {
+            // Suspending or resuming moves the same counter as a revocation, so every
+            // replica's watcher reloads the suspended set and the change takes effect on
+            // connections already open.
+            crate::counters::next(&mut tx, "revocation").await?;
+        }
         if let Some(leaf) = leaf {
             append_leaf_in(&mut tx, leaf).await?;
         }
         tx.commit().await?;
         self.get_agency(id).await
+    }
+
+    /// The ids of the suspended agencies (their calls are refused, whatever certificate or
+    /// token they hold).
+    pub async fn suspended_agencies(&self) -> Result<Vec<String>, StoreError> {
+        let ids: Vec<String> = sqlx::query_scalar(
+            "SELECT agency_id FROM agencies WHERE state = $1 ORDER BY agency_id",
+        )
+        .bind(AgencyState::Suspended.as_str())
+        .fetch_all(&self.read)
+        .await?;
+        Ok(ids)
     }
 }
