@@ -35,6 +35,8 @@ pub struct Settings {
     pub token: TokenConfig,
     /// Certificates the exchange issues.
     pub certificates: CertificateConfig,
+    /// Idempotent writes: how long request ids are remembered.
+    pub writes: WritesConfig,
     /// The exchange log.
     pub audit: AuditConfig,
     /// Feed streams (`FeedService.Subscribe`).
@@ -153,6 +155,23 @@ impl Default for FeedConfig {
     }
 }
 
+/// Idempotent writes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WritesConfig {
+    /// How long the answer to a request id is kept for retries; the contract promises at
+    /// least 24 hours. Older ones are pruned hourly.
+    pub request_id_retention_hours: u64,
+}
+
+impl Default for WritesConfig {
+    fn default() -> Self {
+        WritesConfig {
+            request_id_retention_hours: 24 * 7,
+        }
+    }
+}
+
 /// Certificates the exchange issues from CSRs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -214,6 +233,7 @@ impl Default for Settings {
             limits: Limits::default(),
             token: TokenConfig::default(),
             certificates: CertificateConfig::default(),
+            writes: WritesConfig::default(),
             audit: AuditConfig::default(),
             feed: FeedConfig::default(),
             shutdown_grace_ms: 10_000,
@@ -401,6 +421,12 @@ impl Settings {
             return Err(ConfigError::Invalid {
                 key: "token.lifetime_s",
                 problem: "must be at most 600 (tokens live ten minutes at most)".into(),
+            });
+        }
+        if self.writes.request_id_retention_hours < 24 {
+            return Err(ConfigError::Invalid {
+                key: "writes.request_id_retention_hours",
+                problem: "must be at least 24 (request ids are kept at least a day)".into(),
             });
         }
         if self.audit.sequencer_interval_ms >= self.audit.max_merge_delay_ms {
@@ -631,6 +657,16 @@ mod tests {
             let err = load(None).expect_err("zero refused");
             assert!(
                 err.to_string().contains("limits.max_concurrent_streams"),
+                "{err}"
+            );
+            Ok(())
+        });
+        Jail::expect_with(|jail| {
+            jail.set_env("YRD_WRITES__REQUEST_ID_RETENTION_HOURS", "23");
+            let err = load(None).expect_err("less than a day refused");
+            assert!(
+                err.to_string()
+                    .contains("writes.request_id_retention_hours"),
                 "{err}"
             );
             Ok(())

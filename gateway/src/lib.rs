@@ -15,6 +15,7 @@
 //! * [`refuse`] — refusals that read the request body first, sparing the connection.
 //! * [`revocation`] — the revoked set checked per call and the CRL, kept in step on every replica.
 //! * [`rotation`] — server certificate and CA bundle reloaded from disk without a restart.
+//! * [`housekeeping`] — hourly pruning of expired request-id answers.
 //! * [`audit`] — the layer that appends one exchange-log leaf per call.
 //! * [`auth`] — the token layer: certificate-bound bearer tokens and the role each method needs.
 //! * [`agency_limits`] — per-agency rate and concurrency limits.
@@ -44,6 +45,7 @@ pub mod cert_cli;
 pub mod cli;
 pub mod client;
 pub mod config;
+pub mod housekeeping;
 pub mod identity;
 pub mod refuse;
 pub mod revocation;

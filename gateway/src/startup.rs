@@ -261,6 +261,15 @@ impl Application {
             .spawn(stop.clone()),
             crate::rotation::spawn(self.tls_files.clone(), self.tls.clone(), stop.clone()),
             spawn_feed_listener(self.store.clone(), stop.clone()),
+            crate::housekeeping::spawn_answer_pruner(
+                self.store.clone(),
+                self.clock.clone(),
+                time::Duration::hours(
+                    i64::try_from(self.settings.writes.request_id_retention_hours)
+                        .unwrap_or(i64::MAX / 3600),
+                ),
+                stop.clone(),
+            ),
         ];
         let connections = incoming(
             self.listener,

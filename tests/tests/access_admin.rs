@@ -15,7 +15,7 @@ use yrd_gateway::client::ClientFiles;
 use yrd_proto::v1::{
     Agency, AgencyState, CertificateState, CreateAgencyRequest, GetAgencyRequest, GetCrlRequest,
     IssueCertificateRequest, ListAgenciesRequest, ListCertificatesRequest, RevocationReason,
-    RevokeCertificateRequest, UpdateAgencyRequest,
+    RevokeCertificateRequest, RevokeCertificateResponse, UpdateAgencyRequest,
 };
 
 on_both_stores!(
@@ -75,9 +75,24 @@ async fn agencies_are_registered_listed_and_refused(app: TestApp) {
     assert!(listed.contains(SUZHOU), "{listed:?}");
     assert_eq!(listed.len(), 6, "{listed:?}");
 
-    let duplicate = admin
+    // A retry of the same request (same request id, same body) gets the first answer,
+    // receipt included, and registers nothing.
+    let retried = admin
         .admin()
         .create_agency(new_agency(SUZHOU))
+        .await
+        .expect("a retry is answered")
+        .into_inner();
+    assert_eq!(retried.agency.as_ref(), Some(&created));
+    assert_eq!(list_agency_ids(&admin).await.len(), 6);
+
+    // The same agency under another request id is a second registration.
+    let duplicate = admin
+        .admin()
+        .create_agency(CreateAgencyRequest {
+            request_id: "create suzhou again".into(),
+            ..new_agency(SUZHOU)
+        })
         .await
         .expect_err("registered twice");
     assert_eq!(
@@ -86,6 +101,38 @@ async fn agencies_are_registered_listed_and_refused(app: TestApp) {
         "{duplicate:?}"
     );
     assert!(duplicate.message().contains(SUZHOU), "{duplicate:?}");
+
+    // The same request id with another body is refused, naming the request id.
+    let mut other_body = new_agency(SUZHOU);
+    if let Some(agency) = other_body.agency.as_mut() {
+        agency.display_name = "Suzhou AMR".into();
+    }
+    let reused = admin
+        .admin()
+        .create_agency(other_body)
+        .await
+        .expect_err("request id reused");
+    assert_eq!(reused.code(), tonic::Code::AlreadyExists, "{reused:?}");
+    assert!(reused.message().contains("create 320500-AMR"), "{reused:?}");
+
+    // A write without a request id is refused with the field named, with the other faults.
+    let unnamed = admin
+        .admin()
+        .create_agency(CreateAgencyRequest {
+            request_id: String::new(),
+            ..new_agency("suzhou")
+        })
+        .await
+        .expect_err("no request id");
+    let details = unnamed.get_error_details();
+    let fields: Vec<&str> = details
+        .bad_request()
+        .expect("BadRequest detail")
+        .field_violations
+        .iter()
+        .map(|v| v.field.as_str())
+        .collect();
+    assert_eq!(fields, vec!["request_id", "agency.agency_id"]);
 
     let bad = admin
         .admin()
@@ -257,7 +304,7 @@ async fn a_suspended_agency_gets_no_token(app: TestApp) {
     );
 }
 
-async fn revoke(admin: &Session, name: &str) {
+async fn revoke(admin: &Session, name: &str) -> RevokeCertificateResponse {
     admin
         .admin()
         .revoke_certificate(RevokeCertificateRequest {
@@ -267,7 +314,8 @@ async fn revoke(admin: &Session, name: &str) {
             note: String::new(),
         })
         .await
-        .expect("revoke");
+        .expect("revoke")
+        .into_inner()
 }
 
 async fn certificates_are_filtered_and_paged(app: TestApp) {
@@ -352,7 +400,21 @@ async fn certificates_are_filtered_and_paged(app: TestApp) {
         .into_inner()
         .certificates;
     assert!(none_revoked.is_empty(), "{none_revoked:?}");
-    revoke(&admin, &victim).await;
+    let first = revoke(&admin, &victim).await;
+    // A retry of the same revocation gets the first answer (receipt included), although the
+    // certificate is revoked by now; a new request to revoke it again is refused.
+    assert_eq!(revoke(&admin, &victim).await, first);
+    let again = admin
+        .admin()
+        .revoke_certificate(RevokeCertificateRequest {
+            request_id: "revoke it once more".into(),
+            name: victim.clone(),
+            reason: RevocationReason::Superseded as i32,
+            note: String::new(),
+        })
+        .await
+        .expect_err("already revoked");
+    assert_eq!(again.code(), tonic::Code::FailedPrecondition, "{again:?}");
     let revoked = admin
         .admin()
         .list_certificates(ListCertificatesRequest {

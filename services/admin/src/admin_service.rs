@@ -4,12 +4,14 @@
 
 use std::sync::Arc;
 
+use prost::Message as _;
+
 use time::OffsetDateTime;
 use tokio::sync::Notify;
 use tonic::{Request, Response, Status};
 use yrd_domain::audit::{AuditCall, LeafData};
 use yrd_domain::clock::Clock;
-use yrd_domain::{AgencyId, Profile, SpiffeId};
+use yrd_domain::{AgencyId, AgencyIdentity, Profile, SpiffeId};
 use yrd_pki::ReceiptSigner;
 use yrd_pki::{CertificateAuthority, CsrPolicy, PkiError, RevocationReason, RevokedCert, Validity};
 use yrd_proto::v1::admin_service_server::AdminService;
@@ -21,11 +23,13 @@ use yrd_proto::v1::{
     RevokeCertificateResponse, UpdateAgencyRequest, UpdateAgencyResponse,
 };
 use yrd_proto::wire::{
-    FieldViolation, bad_request, from_timestamp, receipt, request_sha256, resource_id, timestamp,
+    FieldViolation, bad_request, from_timestamp, receipt, request_id, request_sha256, resource_id,
+    timestamp,
 };
 use yrd_store::{
-    Agency, AgencyState, AgencyUpdate, CertificateCursor, CertificateFilter, CertificateRecord,
-    CertificateState, NewAgency, RevokeError, Store, StoreError,
+    Agency, AgencyState, AgencyUpdate, Answer, Answered, CertificateCursor, CertificateFilter,
+    CertificateRecord, CertificateState, IdempotencyKey, NewAgency, ResultWriteError, RevokeError,
+    Store, StoreError,
 };
 
 use crate::status::{internal, store_failure};
@@ -90,15 +94,65 @@ impl AdminHandler {
         Some((audit, leaf))
     }
 
-    /// Marks the leaf written and signs the call's receipt.
-    fn receipt(
+    /// The receipt of a write, signed before the write so that the answer recorded for
+    /// retries carries it.
+    fn sign(
         &self,
-        audit: Option<(AuditCall, LeafData)>,
+        audit: Option<&(AuditCall, LeafData)>,
         now: OffsetDateTime,
     ) -> Option<pb::Receipt> {
-        let (call, leaf) = audit?;
-        call.mark_written();
-        Some(receipt(&self.receipts.sign(&leaf.leaf_hash(), now)))
+        audit.map(|(_, leaf)| receipt(&self.receipts.sign(&leaf.leaf_hash(), now)))
+    }
+
+    /// The idempotency key of a write: the calling agency, the method, the client's request
+    /// id and the digest of the whole request.
+    fn key<T: prost::Message>(
+        &self,
+        request: &Request<T>,
+        method: &str,
+        request_id: &str,
+    ) -> IdempotencyKey {
+        IdempotencyKey {
+            agency: request
+                .extensions()
+                .get::<AgencyIdentity>()
+                .map_or_else(|| self.operator.clone(), |i| i.agency.clone()),
+            method: format!("/yrd.exchange.v1.AdminService/{method}"),
+            request_id: request_id.trim().to_owned(),
+            request_digest: request_sha256(request.get_ref()),
+        }
+    }
+
+    /// The first answer to `key` when that request was answered before (a retry), so it gets
+    /// the same answer even where the first call's success would now be refused.
+    async fn replay<M: prost::Message + Default>(
+        &self,
+        key: &IdempotencyKey,
+    ) -> Result<Option<M>, Status> {
+        match self.store.answered_request(key).await {
+            Ok(Some(bytes)) => decode_answer(&bytes).map(Some),
+            Ok(None) => Ok(None),
+            Err(ResultWriteError::Store(e)) => Err(store_failure(&e)),
+            Err(e) => Err(Status::already_exists(e.to_string())),
+        }
+    }
+
+    /// The answer of a write: built from what it wrote (the call's leaf is then written), or
+    /// the first answer of an earlier call with the same request.
+    fn finish<M: prost::Message + Default, T>(
+        answered: Answered<T>,
+        audit: Option<&(AuditCall, LeafData)>,
+        build: impl FnOnce(T) -> M,
+    ) -> Result<M, Status> {
+        match answered {
+            Answered::Written(value) => {
+                if let Some((call, _)) = audit {
+                    call.mark_written();
+                }
+                Ok(build(value))
+            }
+            Answered::Replayed(bytes) => decode_answer(&bytes),
+        }
     }
 
     fn ca(&self) -> Result<&CertificateAuthority, Status> {
@@ -241,6 +295,11 @@ async fn derived_roles(store: &Store, id: &AgencyId) -> Result<(bool, bool), Sto
     Ok((is_delta, region.is_province() && !has_authority))
 }
 
+/// A recorded answer, decoded; one that no longer decodes is the exchange's fault.
+fn decode_answer<M: prost::Message + Default>(bytes: &[u8]) -> Result<M, Status> {
+    M::decode(bytes).map_err(|e| internal("decoding a recorded answer", &e))
+}
+
 #[tonic::async_trait]
 impl AdminService for AdminHandler {
     async fn create_agency(
@@ -257,10 +316,13 @@ impl AdminService for AdminHandler {
                 .map(|a| vec![format!("agencies/{}", a.agency_id.trim())])
                 .unwrap_or_default(),
         );
+        let key = self.key(&request, "CreateAgency", &request.get_ref().request_id);
         let body = request.into_inner();
         let mut errors = Vec::new();
+        request_id(&body.request_id, &mut errors);
         let Some(agency) = body.agency else {
-            return Err(bad_request(&[FieldViolation::new("agency", "is required")]));
+            errors.push(FieldViolation::new("agency", "is required"));
+            return Err(bad_request(&errors));
         };
         let id = match AgencyId::parse(agency.agency_id.trim()) {
             Ok(id) => Some(id),
@@ -278,12 +340,23 @@ impl AdminService for AdminHandler {
         let (Some(id), true) = (id, errors.is_empty()) else {
             return Err(bad_request(&errors));
         };
+        if let Some(first) = self.replay(&key).await? {
+            return Ok(Response::new(first));
+        }
         let (is_delta_member, is_province_authority) = derived_roles(&self.store, &id)
             .await
             .map_err(|e| store_failure(&e))?;
-        let created = self
+        let signed = self.sign(audit.as_ref(), now);
+        let encode = |a: &Agency| {
+            CreateAgencyResponse {
+                agency: Some(self.agency_to_pb(a)),
+                receipt: signed.clone(),
+            }
+            .encode_to_vec()
+        };
+        let answered = self
             .store
-            .create_agency(
+            .create_agency_answered(
                 &NewAgency {
                     agency_id: id.clone(),
                     display_name: name,
@@ -293,6 +366,10 @@ impl AdminService for AdminHandler {
                 },
                 now,
                 audit.as_ref().map(|(_, leaf)| leaf),
+                Some(&Answer {
+                    key: &key,
+                    encode: &encode,
+                }),
             )
             .await
             .map_err(|e| match e {
@@ -301,10 +378,11 @@ impl AdminService for AdminHandler {
                 }
                 other => store_failure(&other),
             })?;
-        Ok(Response::new(CreateAgencyResponse {
+        Self::finish(answered, audit.as_ref(), |created| CreateAgencyResponse {
             agency: Some(self.agency_to_pb(&created)),
-            receipt: self.receipt(audit, now),
-        }))
+            receipt: signed.clone(),
+        })
+        .map(Response::new)
     }
 
     async fn update_agency(
@@ -321,19 +399,29 @@ impl AdminService for AdminHandler {
                 .map(|a| vec![a.name.clone()])
                 .unwrap_or_default(),
         );
+        let key = self.key(&request, "UpdateAgency", &request.get_ref().request_id);
         let body = request.into_inner();
+        let mut errors = Vec::new();
+        request_id(&body.request_id, &mut errors);
         let Some(agency) = body.agency else {
-            return Err(bad_request(&[FieldViolation::new("agency", "is required")]));
+            errors.push(FieldViolation::new("agency", "is required"));
+            return Err(bad_request(&errors));
         };
-        let id = agency_from_name(&agency.name, "agency.name").map_err(|v| bad_request(&[v]))?;
+        let id = match agency_from_name(&agency.name, "agency.name") {
+            Ok(id) => id,
+            Err(v) => {
+                errors.push(v);
+                return Err(bad_request(&errors));
+            }
+        };
         let paths = body.update_mask.map(|m| m.paths).unwrap_or_default();
         if paths.is_empty() {
-            return Err(bad_request(&[FieldViolation::new(
+            errors.push(FieldViolation::new(
                 "update_mask",
                 "is required: name the fields to change (display_name, display_name_zh, state)",
-            )]));
+            ));
+            return Err(bad_request(&errors));
         }
-        let mut errors = Vec::new();
         let mut update = AgencyUpdate::default();
         for path in &paths {
             match path.as_str() {
@@ -376,9 +464,29 @@ impl AdminService for AdminHandler {
         if !errors.is_empty() {
             return Err(bad_request(&errors));
         }
-        let updated = self
+        if let Some(first) = self.replay(&key).await? {
+            return Ok(Response::new(first));
+        }
+        let signed = self.sign(audit.as_ref(), now);
+        let encode = |a: &Agency| {
+            UpdateAgencyResponse {
+                agency: Some(self.agency_to_pb(a)),
+                receipt: signed.clone(),
+            }
+            .encode_to_vec()
+        };
+        let answered = self
             .store
-            .update_agency(&id, &update, now, audit.as_ref().map(|(_, leaf)| leaf))
+            .update_agency(
+                &id,
+                &update,
+                now,
+                audit.as_ref().map(|(_, leaf)| leaf),
+                Some(&Answer {
+                    key: &key,
+                    encode: &encode,
+                }),
+            )
             .await
             .map_err(|e| store_failure(&e))?
             .ok_or_else(|| Status::not_found(format!("agencies/{id} not found")))?;
@@ -386,10 +494,11 @@ impl AdminService for AdminHandler {
             // This replica reloads the suspended set at once; the others at their next poll.
             self.revoked.notify_waiters();
         }
-        Ok(Response::new(UpdateAgencyResponse {
+        Self::finish(answered, audit.as_ref(), |updated| UpdateAgencyResponse {
             agency: Some(self.agency_to_pb(&updated)),
-            receipt: self.receipt(audit, now),
-        }))
+            receipt: signed.clone(),
+        })
+        .map(Response::new)
     }
 
     async fn get_agency(
@@ -461,10 +570,12 @@ impl AdminService for AdminHandler {
         request: Request<IssueCertificateRequest>,
     ) -> Result<Response<IssueCertificateResponse>, Status> {
         let digest = request_sha256(request.get_ref());
+        let key = self.key(&request, "IssueCertificate", &request.get_ref().request_id);
         let call = AuditCall::new(request.extensions().get(), request.extensions().get());
         let body = request.into_inner();
         let ca = self.ca()?;
         let mut errors = Vec::new();
+        request_id(&body.request_id, &mut errors);
         let agency = agency_from_name(&body.agency, "agency")
             .map_err(|v| errors.push(v))
             .ok();
@@ -492,6 +603,9 @@ impl AdminService for AdminHandler {
         let (Some(agency), Some(profile), true) = (agency, profile, errors.is_empty()) else {
             return Err(bad_request(&errors));
         };
+        if let Some(first) = self.replay(&key).await? {
+            return Ok(Response::new(first));
+        }
         let registered = self
             .store
             .get_agency(&agency)
@@ -552,15 +666,34 @@ impl AdminService for AdminHandler {
             let leaf = call.success_leaf();
             (call, leaf)
         });
-        self.store
-            .insert_certificate(&record, audit.as_ref().map(|(_, leaf)| leaf))
+        let signed = self.sign(audit.as_ref(), now);
+        let encode = |c: &CertificateRecord| {
+            IssueCertificateResponse {
+                certificate: Some(self.certificate_to_pb(c, now)),
+                receipt: signed.clone(),
+            }
+            .encode_to_vec()
+        };
+        let answered = self
+            .store
+            .insert_certificate_answered(
+                &record,
+                audit.as_ref().map(|(_, leaf)| leaf),
+                Some(&Answer {
+                    key: &key,
+                    encode: &encode,
+                }),
+            )
             .await
             .map_err(|e| store_failure(&e))?;
-        tracing::info!(serial = %record.serial, agency = %record.agency_id, profile = %profile, "certificate issued");
-        Ok(Response::new(IssueCertificateResponse {
+        if matches!(answered, Answered::Written(())) {
+            tracing::info!(serial = %record.serial, agency = %record.agency_id, profile = %profile, "certificate issued");
+        }
+        Self::finish(answered, audit.as_ref(), |()| IssueCertificateResponse {
             certificate: Some(self.certificate_to_pb(&record, now)),
-            receipt: self.receipt(audit, now),
-        }))
+            receipt: signed.clone(),
+        })
+        .map(Response::new)
     }
 
     async fn get_certificate(
@@ -658,27 +791,49 @@ impl AdminService for AdminHandler {
         request: Request<RevokeCertificateRequest>,
     ) -> Result<Response<RevokeCertificateResponse>, Status> {
         let audit = Self::audit(&request, vec![request.get_ref().name.clone()]);
+        let key = self.key(&request, "RevokeCertificate", &request.get_ref().request_id);
         let body = request.into_inner();
-        let serial =
-            resource_id(&body.name, "certificates", "name").map_err(|v| bad_request(&[v]))?;
+        let mut errors = Vec::new();
+        request_id(&body.request_id, &mut errors);
+        let serial = resource_id(&body.name, "certificates", "name")
+            .map_err(|v| errors.push(v))
+            .ok();
         let reason = u8::try_from(body.reason)
             .ok()
             .and_then(RevocationReason::from_code)
-            .filter(|r| *r != RevocationReason::RemoveFromCrl)
-            .ok_or_else(|| {
-                bad_request(&[FieldViolation::new(
-                    "reason",
-                    "must be an RFC 5280 revocation reason (REVOCATION_REASON_…)",
-                )])
-            })?;
+            .filter(|r| *r != RevocationReason::RemoveFromCrl);
+        if reason.is_none() {
+            errors.push(FieldViolation::new(
+                "reason",
+                "must be an RFC 5280 revocation reason (REVOCATION_REASON_…)",
+            ));
+        }
+        let (Some(serial), Some(reason), true) = (serial, reason, errors.is_empty()) else {
+            return Err(bad_request(&errors));
+        };
+        if let Some(first) = self.replay(&key).await? {
+            return Ok(Response::new(first));
+        }
         let now = self.clock.now();
-        let revoked = self
+        let signed = self.sign(audit.as_ref(), now);
+        let encode = |c: &CertificateRecord| {
+            RevokeCertificateResponse {
+                certificate: Some(self.certificate_to_pb(c, now)),
+                receipt: signed.clone(),
+            }
+            .encode_to_vec()
+        };
+        let answered = self
             .store
             .revoke_certificate(
                 serial,
                 reason.as_str(),
                 now,
                 audit.as_ref().map(|(_, leaf)| leaf),
+                Some(&Answer {
+                    key: &key,
+                    encode: &encode,
+                }),
             )
             .await
             .map_err(|e| match e {
@@ -693,10 +848,13 @@ impl AdminService for AdminHandler {
         // This replica reloads its revoked set and CRL now; the others within their poll.
         self.revoked.notify_waiters();
         tracing::info!(serial, reason = reason.as_str(), "certificate revoked");
-        Ok(Response::new(RevokeCertificateResponse {
-            certificate: Some(self.certificate_to_pb(&revoked, now)),
-            receipt: self.receipt(audit, now),
-        }))
+        Self::finish(answered, audit.as_ref(), |revoked| {
+            RevokeCertificateResponse {
+                certificate: Some(self.certificate_to_pb(&revoked, now)),
+                receipt: signed.clone(),
+            }
+        })
+        .map(Response::new)
     }
 
     async fn get_crl(

@@ -4,8 +4,12 @@
 
 use tonic::Status;
 
-/// A failure of the store, answered as `UNAVAILABLE` (the caller may retry) and logged.
+/// A failure of the store, answered as `UNAVAILABLE` (the caller may retry) and logged; a
+/// request id reused for another request is the caller's `ALREADY_EXISTS`.
 pub(crate) fn store_failure(e: &yrd_store::StoreError) -> Status {
+    if let yrd_store::StoreError::RequestIdReused { .. } = e {
+        return Status::already_exists(e.to_string());
+    }
     tracing::error!(error = %e, "store failure");
     Status::unavailable("the exchange's store is unavailable; retry later")
 }

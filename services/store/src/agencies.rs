@@ -1,12 +1,13 @@
 //! Agencies known to the exchange (DOMAIN.md §"Parties").
 
-use sqlx::Row;
 use sqlx::any::AnyRow;
+use sqlx::{Any, Row};
 use time::OffsetDateTime;
 use yrd_domain::AgencyId;
 
 use yrd_domain::audit::LeafData;
 
+use crate::answers::{Answer, Answered, claim_in, record_in};
 use crate::audit::append_leaf_in;
 use crate::error::is_unique_violation;
 use crate::time_codec::{from_micros, to_micros};
@@ -110,17 +111,49 @@ impl Agency {
 const AGENCY_COLUMNS: &str = "agency_id, display_name, display_name_zh, state, is_delta_member, \
                               is_province_authority, created_at, updated_at";
 
+/// Agency `id` as `executor` (a pool, or a transaction that may have just written it) sees it.
+async fn fetch_agency<'e, E>(executor: E, id: &AgencyId) -> Result<Option<Agency>, StoreError>
+where
+    E: sqlx::Executor<'e, Database = Any>,
+{
+    let row = sqlx::query(&format!(
+        "SELECT {AGENCY_COLUMNS} FROM agencies WHERE agency_id = $1"
+    ))
+    .bind(id.as_str())
+    .fetch_optional(executor)
+    .await?;
+    row.as_ref().map(Agency::from_row).transpose()
+}
+
 impl Store {
     /// Registers an agency, and appends `leaf` (the admin call's audit leaf) in the same
     /// transaction. Fails with [`StoreError::AlreadyExists`] when the id is taken.
-    #[tracing::instrument(name = "db.transaction", skip_all, fields(db.operation = "create_agency", db.system = self.backend().as_str()))]
     pub async fn create_agency(
         &self,
         agency: &NewAgency,
         now: OffsetDateTime,
         leaf: Option<&LeafData>,
     ) -> Result<Agency, StoreError> {
+        self.create_agency_answered(agency, now, leaf, None)
+            .await?
+            .written()
+            .ok_or_else(|| StoreError::corrupt("agency", "a write without a request id replayed"))
+    }
+
+    /// As [`Store::create_agency`], recording `answer` for retries of the same request in the
+    /// same transaction (a retry answers [`Answered::Replayed`] and writes nothing).
+    #[tracing::instrument(name = "db.transaction", skip_all, fields(db.operation = "create_agency", db.system = self.backend().as_str()))]
+    pub async fn create_agency_answered(
+        &self,
+        agency: &NewAgency,
+        now: OffsetDateTime,
+        leaf: Option<&LeafData>,
+        answer: Option<&Answer<'_, Agency>>,
+    ) -> Result<Answered<Agency>, StoreError> {
         let mut tx = self.write.begin().await?;
+        if let Some(first) = claim_in(&mut tx, answer, now).await? {
+            return Ok(Answered::Replayed(first));
+        }
         let result = sqlx::query(
             "INSERT INTO agencies (agency_id, region_code, display_name, display_name_zh, state, \
              is_delta_member, is_province_authority, created_at, updated_at) \
@@ -145,13 +178,15 @@ impl Store {
             }
             Err(e) => return Err(e.into()),
         }
+        let created = fetch_agency(&mut *tx, &agency.agency_id)
+            .await?
+            .ok_or_else(|| StoreError::corrupt("agency", "vanished right after insert"))?;
+        record_in(&mut tx, answer, &created).await?;
         if let Some(leaf) = leaf {
             append_leaf_in(&mut tx, leaf).await?;
         }
         tx.commit().await?;
-        self.get_agency(&agency.agency_id)
-            .await?
-            .ok_or_else(|| StoreError::corrupt("agency", "vanished right after insert"))
+        Ok(Answered::Written(created))
     }
 
     /// Registers an agency unless one with that id exists; answers whether it was created.
@@ -169,13 +204,7 @@ impl Store {
 
     /// One agency by id.
     pub async fn get_agency(&self, id: &AgencyId) -> Result<Option<Agency>, StoreError> {
-        let row = sqlx::query(&format!(
-            "SELECT {AGENCY_COLUMNS} FROM agencies WHERE agency_id = $1"
-        ))
-        .bind(id.as_str())
-        .fetch_optional(&self.read)
-        .await?;
-        row.as_ref().map(Agency::from_row).transpose()
+        fetch_agency(&self.read, id).await
     }
 
     /// Every registered agency, ordered by id.
@@ -188,9 +217,9 @@ impl Store {
         rows.iter().map(Agency::from_row).collect()
     }
 
-    /// Applies `update` to agency `id` (with the call's audit `leaf` in the same transaction);
-    /// answers the agency as it now is, or `None` when no
-    /// agency has that id.
+    /// Applies `update` to agency `id` (with the call's audit `leaf` and, when given, the
+    /// `answer` for retries, in the same transaction); answers the agency as it now is, or
+    /// `None` when no agency has that id.
     #[tracing::instrument(name = "db.transaction", skip_all, fields(db.operation = "update_agency", db.system = self.backend().as_str()))]
     pub async fn update_agency(
         &self,
@@ -198,8 +227,12 @@ impl Store {
         update: &AgencyUpdate,
         now: OffsetDateTime,
         leaf: Option<&LeafData>,
-    ) -> Result<Option<Agency>, StoreError> {
+        answer: Option<&Answer<'_, Agency>>,
+    ) -> Result<Option<Answered<Agency>>, StoreError> {
         let mut tx = self.write.begin().await?;
+        if let Some(first) = claim_in(&mut tx, answer, now).await? {
+            return Ok(Some(Answered::Replayed(first)));
+        }
         let changed = sqlx::query(
             "UPDATE agencies SET \
                display_name = COALESCE($1, display_name), \
@@ -228,11 +261,15 @@ impl Store {
             // connections already open.
             crate::counters::next(&mut tx, "revocation").await?;
         }
+        let updated = fetch_agency(&mut *tx, id)
+            .await?
+            .ok_or_else(|| StoreError::corrupt("agency", "vanished inside its update"))?;
+        record_in(&mut tx, answer, &updated).await?;
         if let Some(leaf) = leaf {
             append_leaf_in(&mut tx, leaf).await?;
         }
         tx.commit().await?;
-        self.get_agency(id).await
+        Ok(Some(Answered::Written(updated)))
     }
 
     /// The ids of the suspended agencies (their calls are refused, whatever certificate or

@@ -1,13 +1,14 @@
 //! Certificates issued to agencies: the record admins list and revoke, and that revocation
 //! checks read.
 
-use sqlx::Row;
 use sqlx::any::AnyRow;
+use sqlx::{Any, Row};
 use time::OffsetDateTime;
 use yrd_domain::{AgencyId, Profile};
 
 use yrd_domain::audit::LeafData;
 
+use crate::answers::{Answer, Answered, claim_in, record_in};
 use crate::audit::append_leaf_in;
 use crate::error::is_unique_violation;
 use crate::time_codec::{from_micros, to_micros};
@@ -90,17 +91,50 @@ impl CertificateRecord {
 const CERT_COLUMNS: &str = "serial, agency_id, profile, fingerprint, subject, not_before, \
                             not_after, certificate_pem, issued_at, revoked_at, revocation_reason";
 
+/// Certificate `serial` as `executor` (a pool, or a transaction that just changed it) sees it.
+async fn fetch_certificate<'e, E>(
+    executor: E,
+    serial: &str,
+) -> Result<Option<CertificateRecord>, StoreError>
+where
+    E: sqlx::Executor<'e, Database = Any>,
+{
+    let row = sqlx::query(&format!(
+        "SELECT {CERT_COLUMNS} FROM certificates WHERE serial = $1"
+    ))
+    .bind(serial)
+    .fetch_optional(executor)
+    .await?;
+    row.as_ref().map(CertificateRecord::from_row).transpose()
+}
+
 impl Store {
     /// Records an issued certificate, with the issuing call's audit `leaf` in the same
     /// transaction. Fails with [`StoreError::AlreadyExists`] when the serial or fingerprint is
     /// already recorded.
-    #[tracing::instrument(name = "db.transaction", skip_all, fields(db.operation = "insert_certificate", db.system = self.backend().as_str()))]
     pub async fn insert_certificate(
         &self,
         cert: &CertificateRecord,
         leaf: Option<&LeafData>,
     ) -> Result<(), StoreError> {
+        self.insert_certificate_answered(cert, leaf, None)
+            .await
+            .map(|_| ())
+    }
+
+    /// As [`Store::insert_certificate`], recording `answer` for retries of the same request in
+    /// the same transaction (a retry answers [`Answered::Replayed`] and records nothing).
+    #[tracing::instrument(name = "db.transaction", skip_all, fields(db.operation = "insert_certificate", db.system = self.backend().as_str()))]
+    pub async fn insert_certificate_answered(
+        &self,
+        cert: &CertificateRecord,
+        leaf: Option<&LeafData>,
+        answer: Option<&Answer<'_, CertificateRecord>>,
+    ) -> Result<Answered<()>, StoreError> {
         let mut tx = self.write.begin().await?;
+        if let Some(first) = claim_in(&mut tx, answer, cert.issued_at).await? {
+            return Ok(Answered::Replayed(first));
+        }
         let result = sqlx::query(&format!(
             "INSERT INTO certificates ({CERT_COLUMNS}) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
@@ -127,11 +161,12 @@ impl Store {
             }
             Err(e) => return Err(e.into()),
         }
+        record_in(&mut tx, answer, cert).await?;
         if let Some(leaf) = leaf {
             append_leaf_in(&mut tx, leaf).await?;
         }
         tx.commit().await?;
-        Ok(())
+        Ok(Answered::Written(()))
     }
 
     /// One certificate by its SHA-256 fingerprint (lowercase hex).
@@ -230,13 +265,7 @@ impl Store {
         &self,
         serial: &str,
     ) -> Result<Option<CertificateRecord>, StoreError> {
-        let row = sqlx::query(&format!(
-            "SELECT {CERT_COLUMNS} FROM certificates WHERE serial = $1"
-        ))
-        .bind(serial)
-        .fetch_optional(&self.read)
-        .await?;
-        row.as_ref().map(CertificateRecord::from_row).transpose()
+        fetch_certificate(&self.read, serial).await
     }
 
     /// Certificates matching `filter` at `now`, newest first, at most `limit`, after `after`.
@@ -281,7 +310,8 @@ impl Store {
     }
 
     /// Revokes a certificate with an RFC 5280 `reason` at `at`, advancing the revocation
-    /// counter and appending the call's audit `leaf` in the same transaction.
+    /// counter and appending the call's audit `leaf` (and, when given, recording the `answer`
+    /// for retries) in the same transaction.
     #[tracing::instrument(name = "db.transaction", skip_all, fields(db.operation = "revoke_certificate", db.system = self.backend().as_str()))]
     pub async fn revoke_certificate(
         &self,
@@ -289,8 +319,12 @@ impl Store {
         reason: &str,
         at: OffsetDateTime,
         leaf: Option<&LeafData>,
-    ) -> Result<CertificateRecord, RevokeError> {
+        answer: Option<&Answer<'_, CertificateRecord>>,
+    ) -> Result<Answered<CertificateRecord>, RevokeError> {
         let mut tx = self.write.begin().await?;
+        if let Some(first) = claim_in(&mut tx, answer, at).await? {
+            return Ok(Answered::Replayed(first));
+        }
         let current: Option<Option<i64>> =
             sqlx::query_scalar("SELECT revoked_at FROM certificates WHERE serial = $1")
                 .bind(serial)
@@ -317,13 +351,15 @@ impl Store {
         .bind(serial)
         .execute(&mut *tx)
         .await?;
+        let revoked = fetch_certificate(&mut *tx, serial)
+            .await?
+            .ok_or_else(|| RevokeError::NotFound(serial.to_owned()))?;
+        record_in(&mut tx, answer, &revoked).await?;
         if let Some(leaf) = leaf {
             append_leaf_in(&mut tx, leaf).await?;
         }
         tx.commit().await?;
-        self.get_certificate(serial)
-            .await?
-            .ok_or_else(|| RevokeError::NotFound(serial.to_owned()))
+        Ok(Answered::Written(revoked))
     }
 
     /// The revocation counter: it moves whenever any certificate is revoked, on any replica.

@@ -28,6 +28,13 @@ pub enum StoreError {
         /// What kind of row, and its key.
         what: String,
     },
+    /// The request id was used before by the same agency for the same method with another
+    /// body.
+    #[error("request id {request_id:?} was already used for a different request")]
+    RequestIdReused {
+        /// The request id.
+        request_id: String,
+    },
 }
 
 impl StoreError {

@@ -15,6 +15,7 @@
 //!
 //! * [`db`] — opening a store, migrations, the backend in use.
 //! * [`agencies`] — agencies known to the exchange.
+//! * [`answers`] — idempotency of writes whose answer depends on what they find; pruning.
 //! * [`certificates`] — certificates issued to them, revocation and the CRL number.
 //! * [`feed`] — the per-agency feed: events appended with their write, cursors, acks, wake-ups.
 //! * [`results`] — spot-check results, their versions, search and write idempotency.
@@ -25,6 +26,7 @@
 #![forbid(unsafe_code)]
 
 pub mod agencies;
+pub mod answers;
 pub mod audit;
 pub mod certificates;
 mod counters;
@@ -38,6 +40,7 @@ pub mod testing;
 mod time_codec;
 
 pub use agencies::{Agency, AgencyState, AgencyUpdate, NewAgency};
+pub use answers::{Answer, Answered};
 pub use audit::{
     AppendedLeaf, AuditError, LeafFilter, NewTreeHead, SEQUENCER_LOCK_KEY, SequencerLock,
     StoredLeaf, TreeHead,

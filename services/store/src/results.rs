@@ -391,7 +391,7 @@ const RESULT_COLUMNS: &str = "r.id, r.publisher, r.state, r.latest_version, r.cr
 /// Claims `key` inside `tx`. `Ok(None)`: claimed, go on. `Ok(Some(answer))`: answered before
 /// with the same body. The row is written with `response` now, so the claim and the answer
 /// commit together with the write.
-async fn claim_request(
+pub(crate) async fn claim_request(
     tx: &mut Transaction<'_, Any>,
     key: &IdempotencyKey,
     response: &[u8],

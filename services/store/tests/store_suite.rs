@@ -7,7 +7,10 @@
 use time::OffsetDateTime;
 use yrd_domain::{AgencyId, Profile};
 use yrd_store::testing::TestDatabase;
-use yrd_store::{CertificateRecord, CertificateState, NewAgency, Store, StoreError, StoreOptions};
+use yrd_store::{
+    Agency, Answer, Answered, CertificateRecord, CertificateState, IdempotencyKey, NewAgency,
+    Store, StoreError, StoreOptions,
+};
 
 macro_rules! on_both_backends {
     ($($case:ident),* $(,)?) => {
@@ -37,6 +40,7 @@ on_both_backends!(
     agencies_round_trip,
     duplicate_agency_is_refused,
     certificates_round_trip,
+    answered_writes_replay_refuse_reuse_and_prune,
 );
 
 /// Opening a database a second time runs the migrator again; it must find nothing to do and
@@ -156,4 +160,71 @@ async fn certificates_round_trip(store: Store) {
         .await
         .expect("of agency");
     assert_eq!(of_agency, vec![cert]);
+}
+
+/// An answered write records its answer with the write: the same request replays it without
+/// writing, another body under the same request id is refused, and once pruned the request id
+/// is forgotten (the write then runs again and meets the agency it created).
+async fn answered_writes_replay_refuse_reuse_and_prune(store: Store) {
+    let key = IdempotencyKey {
+        agency: AgencyId::parse("310000-SAMR").expect("valid id"),
+        method: "/yrd.exchange.v1.AdminService/CreateAgency".into(),
+        request_id: "create shandong".into(),
+        request_digest: "d1".into(),
+    };
+    let encode = |a: &Agency| format!("created {}", a.agency_id).into_bytes();
+    let answer = Answer {
+        key: &key,
+        encode: &encode,
+    };
+    let first = store
+        .create_agency_answered(&shandong(), at(1_700_000_000), None, Some(&answer))
+        .await
+        .expect("first");
+    assert!(matches!(first, Answered::Written(ref a) if a.agency_id.as_str() == "370000-AMR"));
+
+    let again = store
+        .create_agency_answered(&shandong(), at(1_700_000_010), None, Some(&answer))
+        .await
+        .expect("retry");
+    assert_eq!(again, Answered::Replayed(b"created 370000-AMR".to_vec()));
+
+    let other = IdempotencyKey {
+        request_digest: "d2".into(),
+        ..key.clone()
+    };
+    let reused = store
+        .create_agency_answered(
+            &shandong(),
+            at(1_700_000_020),
+            None,
+            Some(&Answer {
+                key: &other,
+                encode: &encode,
+            }),
+        )
+        .await
+        .expect_err("another body under the same request id");
+    assert!(
+        matches!(reused, StoreError::RequestIdReused { ref request_id } if request_id == "create shandong"),
+        "{reused:?}"
+    );
+
+    // Records made before the cut-off go; later ones stay.
+    assert_eq!(
+        store.prune_answers(at(1_700_000_000)).await.expect("prune"),
+        0
+    );
+    assert_eq!(
+        store.prune_answers(at(1_700_000_001)).await.expect("prune"),
+        1
+    );
+    let forgotten = store
+        .create_agency_answered(&shandong(), at(1_700_000_030), None, Some(&answer))
+        .await
+        .expect_err("a forgotten request id runs the write again");
+    assert!(
+        matches!(forgotten, StoreError::AlreadyExists { .. }),
+        "{forgotten:?}"
+    );
 }
