@@ -570,3 +570,17 @@ impl TestApp {
         }
     }
 }
+
+/// The fields an `INVALID_ARGUMENT` names in its `google.rpc.BadRequest` detail, in order.
+pub fn violated_fields(status: &tonic::Status) -> Vec<String> {
+    use tonic_types::StatusExt as _;
+    assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
+    status
+        .get_error_details()
+        .bad_request()
+        .expect("a BadRequest detail")
+        .field_violations
+        .iter()
+        .map(|v| v.field.clone())
+        .collect()
+}

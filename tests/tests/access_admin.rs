@@ -4,12 +4,11 @@
 
 use std::collections::BTreeSet;
 
-use tonic_types::StatusExt as _;
 use x509_parser::prelude::FromDer as _;
 use yrd_domain::Profile;
 use yrd_e2e::{
     ANHUI, JIANGSU, SHANGHAI, Session, TestApp, agency_id, call_path, on_both_stores,
-    refused_within,
+    refused_within, violated_fields,
 };
 use yrd_gateway::client::ClientFiles;
 use yrd_proto::v1::{
@@ -124,31 +123,17 @@ async fn agencies_are_registered_listed_and_refused(app: TestApp) {
         })
         .await
         .expect_err("no request id");
-    let details = unnamed.get_error_details();
-    let fields: Vec<&str> = details
-        .bad_request()
-        .expect("BadRequest detail")
-        .field_violations
-        .iter()
-        .map(|v| v.field.as_str())
-        .collect();
-    assert_eq!(fields, vec!["request_id", "agency.agency_id"]);
+    assert_eq!(
+        violated_fields(&unnamed),
+        vec!["request_id", "agency.agency_id"]
+    );
 
     let bad = admin
         .admin()
         .create_agency(new_agency("suzhou"))
         .await
         .expect_err("not an agency id");
-    assert_eq!(bad.code(), tonic::Code::InvalidArgument, "{bad:?}");
-    let details = bad.get_error_details();
-    let fields: Vec<&str> = details
-        .bad_request()
-        .expect("BadRequest detail")
-        .field_violations
-        .iter()
-        .map(|v| v.field.as_str())
-        .collect();
-    assert_eq!(fields, vec!["agency.agency_id"]);
+    assert_eq!(violated_fields(&bad), vec!["agency.agency_id"]);
 
     let got = admin
         .admin()
@@ -255,19 +240,7 @@ async fn a_suspended_agency_gets_no_token(app: TestApp) {
     assert!(refused.message().contains("suspended"), "{refused:?}");
 
     // Resumed, it is served again.
-    admin
-        .admin()
-        .update_agency(UpdateAgencyRequest {
-            request_id: "resume suzhou".into(),
-            agency: Some(Agency {
-                name: format!("agencies/{SUZHOU}"),
-                state: AgencyState::Active as i32,
-                ..Default::default()
-            }),
-            update_mask: Some(prost_types::FieldMask {
-                paths: vec!["state".into()],
-            }),
-        })
+    set_state(&admin, SUZHOU, AgencyState::Active)
         .await
         .expect("resume");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
@@ -282,19 +255,7 @@ async fn a_suspended_agency_gets_no_token(app: TestApp) {
     }
 
     // The operator cannot be suspended.
-    let operator = admin
-        .admin()
-        .update_agency(UpdateAgencyRequest {
-            request_id: "suspend operator".into(),
-            agency: Some(Agency {
-                name: format!("agencies/{SHANGHAI}"),
-                state: AgencyState::Suspended as i32,
-                ..Default::default()
-            }),
-            update_mask: Some(prost_types::FieldMask {
-                paths: vec!["state".into()],
-            }),
-        })
+    let operator = set_state(&admin, SHANGHAI, AgencyState::Suspended)
         .await
         .expect_err("the operator stays");
     assert_eq!(
@@ -302,6 +263,28 @@ async fn a_suspended_agency_gets_no_token(app: TestApp) {
         tonic::Code::InvalidArgument,
         "{operator:?}"
     );
+}
+
+/// Sets the state of `agency` (the update mask names only `state`).
+async fn set_state(
+    admin: &Session,
+    agency: &str,
+    state: AgencyState,
+) -> Result<tonic::Response<yrd_proto::v1::UpdateAgencyResponse>, tonic::Status> {
+    admin
+        .admin()
+        .update_agency(UpdateAgencyRequest {
+            request_id: format!("set {agency} {state:?}"),
+            agency: Some(Agency {
+                name: format!("agencies/{agency}"),
+                state: state as i32,
+                ..Default::default()
+            }),
+            update_mask: Some(prost_types::FieldMask {
+                paths: vec!["state".into()],
+            }),
+        })
+        .await
 }
 
 async fn revoke(admin: &Session, name: &str) -> RevokeCertificateResponse {
