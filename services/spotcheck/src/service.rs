@@ -634,6 +634,8 @@ impl SpotCheckHandler {
         }
         let current = self.writable(&id, &name, &publisher).await?;
         let mut result = to_pb(&current)?;
+        self.with_referrals(std::slice::from_mut(&mut result))
+            .await?;
         result.state = pb::ResultState::Withdrawn as i32;
         result.withdraw_time = Some(timestamp(now));
         result.withdrawal_reason.clone_from(&reason);
@@ -676,6 +678,16 @@ impl SpotCheckHandler {
             .await
             .map_err(|e| CallError::of_write(&name, e))?;
         finish(outcome, audit.as_ref(), response)
+    }
+
+    /// Fills each result's `referrals` (output only, not stored with the version).
+    async fn with_referrals(&self, results: &mut [pb::SpotCheckResult]) -> Result<(), CallError> {
+        let ids: Vec<&str> = results.iter().map(|r| r.id.as_str()).collect();
+        let mut names = self.store.referral_names_of_results(&ids).await?;
+        for r in results {
+            r.referrals = names.remove(&r.id).unwrap_or_default();
+        }
+        Ok(())
     }
 
     /// The latest version of result `id`, when `caller` may change it.
@@ -728,13 +740,8 @@ impl SpotCheckHandler {
             .await?
             .ok_or_else(|| CallError::NotFound(name.to_owned()))?;
         let mut result = to_pb(&stored)?;
-        result.referrals = self
-            .store
-            .referrals_of_result(id)
-            .await?
-            .into_iter()
-            .map(|r| format!("referrals/{}", r.id))
-            .collect();
+        self.with_referrals(std::slice::from_mut(&mut result))
+            .await?;
         Ok(GetResultResponse {
             result: Some(result),
         })
@@ -767,8 +774,11 @@ impl SpotCheckHandler {
         } else {
             String::new()
         };
+        let mut results: Vec<pb::SpotCheckResult> =
+            rows.iter().map(to_pb).collect::<Result<_, _>>()?;
+        self.with_referrals(&mut results).await?;
         Ok(SearchResultsResponse {
-            results: rows.iter().map(to_pb).collect::<Result<_, _>>()?,
+            results,
             next_page_token,
         })
     }

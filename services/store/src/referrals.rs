@@ -19,6 +19,8 @@
 //! * **Idempotency** uses the spot-check writes' `idempotency` table and claim, in the same
 //!   transaction as the step.
 
+use std::collections::HashMap;
+
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 use time::{Date, OffsetDateTime, Time};
@@ -513,6 +515,39 @@ impl Store {
                 })
             })
             .collect()
+    }
+
+    /// The referral names (`referrals/{id}`) of each of `result_ids`, oldest first: what a
+    /// result's `referrals` field lists, for a page of results in one query.
+    pub async fn referral_names_of_results(
+        &self,
+        result_ids: &[&str],
+    ) -> Result<HashMap<String, Vec<String>>, StoreError> {
+        let mut names: HashMap<String, Vec<String>> = HashMap::new();
+        if result_ids.is_empty() {
+            return Ok(names);
+        }
+        let placeholders = (1..=result_ids.len())
+            .map(|i| format!("${i}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "SELECT result_id, id FROM referrals WHERE result_id IN ({placeholders}) \
+             ORDER BY created_at, id"
+        );
+        let mut query = sqlx::query(&sql);
+        for id in result_ids {
+            query = query.bind(*id);
+        }
+        for row in query.fetch_all(&self.read).await? {
+            let result_id: String = row.try_get("result_id")?;
+            let id: String = row.try_get("id")?;
+            names
+                .entry(result_id)
+                .or_default()
+                .push(format!("referrals/{id}"));
+        }
+        Ok(names)
     }
 
     /// The ids of up to `limit` referrals whose next deadline passed by `now`, earliest first.
