@@ -1595,3 +1595,79 @@ async fn each_bad_field_is_named(app: TestApp, clock: Arc<ManualClock>) {
         "nothing was written"
     );
 }
+
+// ----------------------------------------------------------------------------------------------
+// Several replicas' schedulers on one database.
+// ----------------------------------------------------------------------------------------------
+
+mod concurrent_schedulers_flag_each_deadline_once {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite() {
+        super::concurrent_schedulers(yrd_e2e::StoreKind::Sqlite).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        super::concurrent_schedulers(yrd_e2e::StoreKind::Postgres).await;
+    }
+}
+
+/// Two replicas on one database, each with two schedulers ticking at the same instant after a
+/// deadline passed: exactly one tick flags it, and the parties get one overdue event each.
+async fn concurrent_schedulers(kind: StoreKind) {
+    let clock = Arc::new(ManualClock::new(start()));
+    // The servers' own schedulers wait an hour between ticks: only the test's ones race.
+    let Some(app) = TestApp::spawn_with(
+        kind,
+        |settings| settings.disposal.scheduler_interval_ms = 3_600_000,
+        clock.clone(),
+    )
+    .await
+    else {
+        return;
+    };
+    let replica = app.spawn_replica().await;
+    let mut shanghai = agency(&app, SHANGHAI).await;
+    let name = referral_to_shandong(&mut shanghai, "pub-1").await;
+    clock.advance(time::Duration::days(3));
+
+    let scheduler = |store: &yrd_store::Store| {
+        yrd_disposal::DeadlineScheduler::new(
+            store.clone(),
+            clock.clone(),
+            yrd_disposal::Opener::default(),
+            Duration::from_secs(3600),
+        )
+    };
+    let schedulers = [
+        scheduler(&app.store),
+        scheduler(&app.store),
+        scheduler(&replica.store),
+        scheduler(&replica.store),
+    ];
+    let ticks = futures::future::join_all(schedulers.iter().map(|s| s.tick())).await;
+    let flagged: usize = ticks.into_iter().map(|t| t.expect("tick")).sum();
+    assert_eq!(flagged, 1, "one scheduler flags the deadline");
+
+    for party in [SHANGHAI, SHANDONG] {
+        let overdue = app
+            .store
+            .feed_events_after(&yrd_e2e::agency_id(party), 0, 100)
+            .await
+            .expect("feed")
+            .into_iter()
+            .filter(|e| e.event.event_type == "EVENT_TYPE_REFERRAL_OVERDUE")
+            .count();
+        assert_eq!(overdue, 1, "{party}");
+    }
+    let mut shanghai = agency(&app, SHANGHAI).await; // a token for the new day
+    let referral = get(&mut shanghai, &name).await;
+    assert_eq!(
+        kinds(&referral),
+        [
+            pb::ReferralStepKind::Opened,
+            pb::ReferralStepKind::OverdueFlagged
+        ]
+    );
+    drop(replica);
+}
