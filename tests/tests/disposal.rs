@@ -1317,15 +1317,40 @@ async fn referrals_by_hand(app: TestApp, _clock: Arc<ManualClock>) {
     conforming.failed_items.clear();
     let fine = publish(&mut shanghai, "pub-2", conforming).await;
     assert!(fine.opened_referrals.is_empty());
+    let fine_name = fine.result.expect("result").name;
     let not_referable = shanghai
         .disposal
         .create_referral(pb::CreateReferralRequest {
-            result: fine.result.expect("result").name,
+            result: fine_name.clone(),
             ..create("c-5", JIANGSU, pb::JurisdictionBasis::Seller)
         })
         .await
         .expect_err("conforming");
     assert_refused(&not_referable, Code::FailedPrecondition, "conforming");
+    // A correction that makes it non-conforming, naming a Shandong producer, opens the
+    // referral there with the new version.
+    let corrected = shanghai
+        .results
+        .correct_result(pb::CorrectResultRequest {
+            request_id: "fix-1".into(),
+            name: fine_name.clone(),
+            result: Some(sample("370102", "310104")),
+            reason: "检验结论录入错误".into(),
+            base_version: 1,
+        })
+        .await
+        .expect("correct")
+        .into_inner()
+        .result
+        .expect("result");
+    assert_eq!(corrected.referrals.len(), 1);
+    let opened_by_correction = get(&mut shanghai, &corrected.referrals[0]).await;
+    assert_eq!(
+        opened_by_correction.handling_agency,
+        format!("agencies/{SHANDONG}")
+    );
+    assert_eq!(opened_by_correction.result_version, 2);
+    assert_eq!(opened_by_correction.origin(), pb::ReferralOrigin::Automatic);
 
     // Once Jiangsu closed its referral, Shanghai may open another by hand.
     let name = automatic.name.clone();
