@@ -41,6 +41,8 @@ pub struct Settings {
     pub audit: AuditConfig,
     /// Feed streams (`FeedService.Subscribe`).
     pub feed: FeedConfig,
+    /// Disposal referrals: the deadline scheduler and the acknowledgement period.
+    pub disposal: DisposalConfig,
     /// How long a shutdown waits for calls in flight.
     pub shutdown_grace_ms: u64,
     /// Distributed tracing: where spans are exported, and under which service name.
@@ -172,6 +174,27 @@ impl Default for WritesConfig {
     }
 }
 
+/// Disposal referrals (不合格产品联动处置).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DisposalConfig {
+    /// How often the deadline scheduler looks for referrals whose deadline passed. Each
+    /// replica runs it; the store makes each flag count once.
+    pub scheduler_interval_ms: u64,
+    /// Working days the handling agency has to acknowledge delivery (送达); DOMAIN.md's
+    /// administrative default is 2.
+    pub acknowledgement_working_days: u32,
+}
+
+impl Default for DisposalConfig {
+    fn default() -> Self {
+        DisposalConfig {
+            scheduler_interval_ms: 60_000,
+            acknowledgement_working_days: 2,
+        }
+    }
+}
+
 /// Certificates the exchange issues from CSRs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -236,6 +259,7 @@ impl Default for Settings {
             writes: WritesConfig::default(),
             audit: AuditConfig::default(),
             feed: FeedConfig::default(),
+            disposal: DisposalConfig::default(),
             shutdown_grace_ms: 10_000,
             telemetry: TelemetrySettings::default(),
         }
@@ -416,6 +440,23 @@ impl Settings {
                 problem: "ca_cert, server_cert and server_key are given together or not at all"
                     .into(),
             });
+        }
+        for (key, value) in [
+            (
+                "disposal.scheduler_interval_ms",
+                self.disposal.scheduler_interval_ms,
+            ),
+            (
+                "disposal.acknowledgement_working_days",
+                u64::from(self.disposal.acknowledgement_working_days),
+            ),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::Invalid {
+                    key,
+                    problem: "must be positive".into(),
+                });
+            }
         }
         if self.token.lifetime_s > 600 {
             return Err(ConfigError::Invalid {

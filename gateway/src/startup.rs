@@ -34,10 +34,13 @@ use crate::rotation::TlsFiles;
 use crate::tls::{ServerTls, TlsError, incoming};
 use crate::trace::TraceLayer;
 use yrd_audit::{AuditHandler, Sequencer};
+use yrd_disposal::{DeadlineScheduler, DisposalHandler, Opener};
+use yrd_domain::referral::ReferralRules;
 use yrd_feed::{FeedHandler, FeedOptions};
 use yrd_pki::CertificateAuthority;
 use yrd_pki::{Es256Key, ReceiptSigner};
 use yrd_proto::v1::audit_service_server::AuditServiceServer;
+use yrd_proto::v1::disposal_service_server::DisposalServiceServer;
 use yrd_proto::v1::feed_service_server::FeedServiceServer;
 use yrd_proto::v1::spot_check_service_server::SpotCheckServiceServer;
 use yrd_spotcheck::SpotCheckHandler;
@@ -247,6 +250,10 @@ impl Application {
             .build_v1alpha()?;
 
         let stop = CancellationToken::new();
+        let referral_opener = Opener::new(ReferralRules {
+            acknowledgement_working_days: self.settings.disposal.acknowledgement_working_days,
+            ..ReferralRules::default()
+        });
         let background = [
             self.revocation_watcher
                 .clone()
@@ -270,6 +277,13 @@ impl Application {
                 ),
                 stop.clone(),
             ),
+            DeadlineScheduler::new(
+                self.store.clone(),
+                self.clock.clone(),
+                referral_opener.clone(),
+                Duration::from_millis(self.settings.disposal.scheduler_interval_ms),
+            )
+            .spawn(stop.clone()),
         ];
         let connections = incoming(
             self.listener,
@@ -343,10 +357,20 @@ impl Application {
         .max_decoding_message_size(max_message);
         let audit_service = AuditServiceServer::new(AuditHandler::new(self.store.clone()))
             .max_decoding_message_size(max_message);
-        let spotcheck_service = SpotCheckServiceServer::new(SpotCheckHandler::new(
+        let spotcheck_service = SpotCheckServiceServer::new(
+            SpotCheckHandler::new(
+                self.store.clone(),
+                self.clock.clone(),
+                self.receipts.clone(),
+            )
+            .with_referral_opener(Arc::new(referral_opener.clone())),
+        )
+        .max_decoding_message_size(max_message);
+        let disposal_service = DisposalServiceServer::new(DisposalHandler::new(
             self.store.clone(),
             self.clock.clone(),
             self.receipts.clone(),
+            referral_opener,
         ))
         .max_decoding_message_size(max_message);
         let agency_limits = AgencyLimits {
@@ -395,6 +419,7 @@ impl Application {
             .add_service(audit_service)
             .add_service(feed_service)
             .add_service(spotcheck_service)
+            .add_service(disposal_service)
             .add_service(health.max_decoding_message_size(max_message))
             .add_service(reflection_v1.max_decoding_message_size(max_message))
             .add_service(reflection_v1alpha.max_decoding_message_size(max_message));

@@ -2,9 +2,10 @@
 //! profile, a call with a sound token of that profile is `PERMISSION_DENIED` exactly when
 //! `granted_roles` lacks the method's role, and gets past the gateway otherwise.
 //!
-//! "Gets past" means any code but `PERMISSION_DENIED` and `UNAUTHENTICATED`: the business
-//! services are not mounted yet (`UNIMPLEMENTED`) and AdminService answers an empty message
-//! with its own verdict (`INVALID_ARGUMENT`, or `OK` for the listings). The calls carry empty
+//! "Gets past" means any code but `PERMISSION_DENIED` and `UNAUTHENTICATED`: services not
+//! mounted yet answer `UNIMPLEMENTED`, and the mounted ones (AdminService, SpotCheckService,
+//! DisposalService, …) answer an empty message with their own verdict (`INVALID_ARGUMENT`, or
+//! `OK` for the listings). The calls carry empty
 //! messages, so the ones that reach AdminService change nothing.
 
 use std::collections::BTreeSet;

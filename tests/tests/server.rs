@@ -63,7 +63,7 @@ async fn calls_to_unimplemented_services_say_so(app: TestApp) {
     let mut grpc = tonic::client::Grpc::new(session.authed());
     grpc.ready().await.expect("ready");
     let path =
-        http::uri::PathAndQuery::from_static("/yrd.exchange.v1.DisposalService/ListReferrals");
+        http::uri::PathAndQuery::from_static("/yrd.exchange.v1.LicensingService/ListApplications");
     let status = grpc
         .unary::<(), (), _>(
             tonic::Request::new(()),

@@ -129,14 +129,24 @@ async fn get(client: &mut Client, name: &str) -> Result<pb::SpotCheckResult, ton
         .map(|r| r.into_inner().result.expect("result"))
 }
 
-/// The events in `agency`'s feed, decoded.
-async fn feed(app: &TestApp, agency: &str) -> Vec<pb::FeedEvent> {
+/// Every event in `agency`'s feed, decoded.
+async fn all_events(app: &TestApp, agency: &str) -> Vec<pb::FeedEvent> {
     app.store
         .feed_events_after(&agency_id(agency), 0, 1000)
         .await
         .expect("feed")
         .into_iter()
         .map(|e| pb::FeedEvent::decode(e.event.payload.as_slice()).expect("an encoded FeedEvent"))
+        .collect()
+}
+
+/// The result events in `agency`'s feed (the referrals a non-conforming result opens raise
+/// their own events, which `disposal.rs` follows).
+async fn feed(app: &TestApp, agency: &str) -> Vec<pb::FeedEvent> {
+    all_events(app, agency)
+        .await
+        .into_iter()
+        .filter(|e| !matches!(e.resource, Some(pb::feed_event::Resource::Referral(_))))
         .collect()
 }
 
@@ -207,7 +217,23 @@ async fn a_result_is_published_read_searched_and_paged(app: TestApp) {
             Some(pb::feed_event::Resource::Result(published.clone()))
         );
     }
-    assert!(feed(&app, SHANGHAI).await.is_empty());
+    assert!(all_events(&app, SHANGHAI).await.is_empty());
+    // Each also got the referral opened to it in the publication's transaction.
+    assert_eq!(response.opened_referrals.len(), 2);
+    assert_eq!(published.referrals, response.opened_referrals);
+    for agency in [SHANDONG, JIANGSU] {
+        let referrals: Vec<pb::Referral> = all_events(&app, agency)
+            .await
+            .into_iter()
+            .filter_map(|e| match e.resource {
+                Some(pb::feed_event::Resource::Referral(r)) => Some(r),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(referrals.len(), 1, "{agency}");
+        assert_eq!(referrals[0].handling_agency, format!("agencies/{agency}"));
+        assert!(response.opened_referrals.contains(&referrals[0].name));
+    }
 
     // Search by each kind of filter.
     let by = |f: fn(&mut SearchResultsRequest)| {
@@ -596,6 +622,12 @@ async fn next_event(stream: &mut tonic::Streaming<pb::SubscribeResponse>) -> pb:
             .expect("the stream is healthy")
             .expect("the stream is open");
         match message.kind {
+            // Referral events (the disposal the result opened) are disposal.rs's to follow.
+            Some(pb::subscribe_response::Kind::Event(event))
+                if matches!(event.resource, Some(pb::feed_event::Resource::Referral(_))) =>
+            {
+                continue;
+            }
             Some(pb::subscribe_response::Kind::Event(event)) => return event,
             Some(pb::subscribe_response::Kind::Heartbeat(_)) => continue,
             None => panic!("a message with neither an event nor a heartbeat"),

@@ -138,6 +138,15 @@ pub enum Outcome {
     Other,
 }
 
+/// Why the handling agency has jurisdiction over a referred result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum JurisdictionBasis {
+    /// The nominal producer lies in the handling agency's area (Interim Measures art. 44).
+    Producer,
+    /// The sampled seller lies there (for the seller's own obligations).
+    Seller,
+}
+
 /// Where a referral stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum ReferralState {
@@ -1504,6 +1513,36 @@ mod tests {
             }
         }
         assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    }
+
+    /// The measures without a rule of their own (no clock, no precondition) behave like
+    /// `SealOrSeize` in every state, so the table's `Seal` column stands for all of them.
+    #[test]
+    fn every_plain_measure_follows_the_seal_column() {
+        let plain = [
+            Measure::StopSales,
+            Measure::DelistOnline,
+            Measure::StopProduction,
+            Measure::ClearStock,
+            Measure::Recall,
+            Measure::CaseFiled,
+            Measure::AdministrativePenalty {
+                decision_number: text("鲁市监罚〔2024〕1号"),
+            },
+            Measure::TransferToJudicial,
+            Measure::SuspendBusiness,
+            Measure::RevokeBusinessLicence,
+            Measure::Other {
+                description: text("warning letter"),
+            },
+        ];
+        for (name, referral) in every_state() {
+            let seal = run(&referral, measure(Measure::SealOrSeize), 0).map(|t| t.new_state.state);
+            for m in &plain {
+                let got = run(&referral, measure(m.clone()), 0).map(|t| t.new_state.state);
+                assert_eq!(got, seal, "{name} × {}", m.label());
+            }
+        }
     }
 
     #[test]

@@ -5,6 +5,9 @@
 //! publisher may correct (a new version with a reason) or withdraw it (with a reason, still
 //! readable). Every write is one store transaction: the result rows, a feed event for each
 //! agency the domain's routing addresses, the call's audit leaf and its idempotent answer.
+//! A non-conforming result addressed to another province's producer or seller also opens its
+//! referrals (不合格产品联动处置) in that transaction, built by the `ReferralOpener` the gateway
+//! hands over; a correction opens the ones that are missing and leaves open ones running.
 //!
 //! # Layout
 //!

@@ -13,8 +13,9 @@ use prost::Message as _;
 use sha2::{Digest as _, Sha256};
 use time::{OffsetDateTime, UtcOffset};
 use tonic::{Request, Response, Status};
-use yrd_domain::audit::{AuditCall, CallRecord, LeafData};
+use yrd_domain::audit::{AuditCall, AuditNotes, CallRecord, LeafData};
 use yrd_domain::clock::Clock;
+use yrd_domain::referral::JurisdictionBasis;
 use yrd_domain::routing::{AgencyDirectory, RegisteredAgency, Routing, route_result_event};
 use yrd_domain::spotcheck::SpotCheckResult;
 use yrd_domain::{AgencyId, AgencyIdentity};
@@ -27,8 +28,8 @@ use yrd_proto::v1::{
 };
 use yrd_proto::wire::{FieldViolation, receipt, request_sha256, timestamp};
 use yrd_store::{
-    IdempotencyKey, NewCorrection, NewFeedEvent, NewPublication, NewWithdrawal, ResultState, Store,
-    StoreError, StoredResult, WriteOutcome,
+    AutoReferral, IdempotencyKey, NewCorrection, NewFeedEvent, NewPublication, NewReferral,
+    NewWithdrawal, ReferralOpener, ResultState, Store, StoreError, StoredResult, WriteOutcome,
 };
 
 use crate::convert::{content_of, input_of, safety_item_failed};
@@ -54,6 +55,9 @@ pub struct SpotCheckHandler {
     store: Store,
     clock: Arc<dyn Clock>,
     receipts: Arc<ReceiptSigner>,
+    /// Builds the referrals a non-conforming result opens in other provinces (the disposal
+    /// service's, handed over by the gateway); without one no referral is opened.
+    referrals: Option<Arc<dyn ReferralOpener>>,
 }
 
 /// What kind of change a write makes, for its feed events.
@@ -82,7 +86,66 @@ impl SpotCheckHandler {
             store,
             clock,
             receipts,
+            referrals: None,
         }
+    }
+
+    /// Opens referrals with `opener` when a published (or corrected) non-conforming result
+    /// addresses another province's producer or seller, in the transaction of the result.
+    pub fn with_referral_opener(mut self, opener: Arc<dyn ReferralOpener>) -> Self {
+        self.referrals = Some(opener);
+        self
+    }
+
+    /// The referrals to open for version `version` of result `result_id`: one per agency in
+    /// `handlers` (the routing's `needs_disposal`), on the producer's basis when it is the
+    /// producer's province authority, else on the seller's.
+    #[allow(clippy::too_many_arguments)]
+    fn auto_referrals(
+        &self,
+        result_id: &str,
+        version: u32,
+        parsed: &SpotCheckResult,
+        publisher: &AgencyId,
+        handlers: &[AgencyId],
+        directory: &AgencyDirectory,
+        at: OffsetDateTime,
+        trace_id: &str,
+        officer: &str,
+    ) -> Result<Vec<NewReferral>, CallError> {
+        let Some(opener) = &self.referrals else {
+            return Ok(Vec::new());
+        };
+        let producer_authority =
+            directory.province_authority(parsed.jurisdiction_regions().producer_province);
+        handlers
+            .iter()
+            .map(|handler| {
+                let basis = if producer_authority == Some(handler) {
+                    JurisdictionBasis::Producer
+                } else {
+                    JurisdictionBasis::Seller
+                };
+                opener
+                    .open_automatic(&AutoReferral {
+                        result_id,
+                        result_version: version,
+                        result: parsed,
+                        sampling_agency: publisher,
+                        handling_agency: handler,
+                        basis,
+                        at,
+                        trace_id,
+                        officer,
+                    })
+                    .map_err(|refusal| {
+                        CallError::Store(StoreError::Corrupt {
+                            what: "automatic referral",
+                            detail: refusal.to_string(),
+                        })
+                    })
+            })
+            .collect()
     }
 
     /// Routes by the registered agencies as they are now.
@@ -158,6 +221,15 @@ fn caller<T>(request: &Request<T>) -> Result<AgencyId, Status> {
         .get::<AgencyIdentity>()
         .map(|i| i.agency.clone())
         .ok_or_else(|| Status::unauthenticated("no client certificate identity on this call"))
+}
+
+/// The acting officer named in the call's token, if any.
+fn officer_of<T>(request: &Request<T>) -> String {
+    request
+        .extensions()
+        .get::<AuditNotes>()
+        .map(|n| n.snapshot().officer)
+        .unwrap_or_default()
 }
 
 /// The audit of a write call and its trace id.
@@ -298,6 +370,7 @@ impl SpotCheckHandler {
     ) -> Result<PublishResultResponse, CallError> {
         let now = stored_precision(self.clock.now());
         let (audit, trace_id, request_digest) = audit_of(&request);
+        let officer = officer_of(&request);
         let body = request.into_inner();
         let mut errors = Vec::new();
         let request_id = request_id(&body.request_id, &mut errors);
@@ -337,7 +410,24 @@ impl SpotCheckHandler {
         result.update_time = Some(timestamp(now));
         result.version_count = 1;
 
-        let routing = route_result_event(&parsed, &publisher, &self.directory().await?);
+        let directory = self.directory().await?;
+        let routing = route_result_event(&parsed, &publisher, &directory);
+        let referrals = self.auto_referrals(
+            &id,
+            1,
+            &parsed,
+            &publisher,
+            &routing.needs_disposal,
+            &directory,
+            now,
+            &trace_id,
+            &officer,
+        )?;
+        let opened_referrals: Vec<String> = referrals
+            .iter()
+            .map(|r| format!("referrals/{}", r.id))
+            .collect();
+        result.referrals.clone_from(&opened_referrals);
         let events = Self::events(
             &routing,
             Change::Published,
@@ -350,7 +440,7 @@ impl SpotCheckHandler {
         let response = PublishResultResponse {
             result: Some(result.clone()),
             receipt: self.receipt(leaf.as_ref(), now),
-            opened_referrals: Vec::new(),
+            opened_referrals,
         };
         let mut stored_body = result;
         strip_outputs(&mut stored_body);
@@ -364,6 +454,7 @@ impl SpotCheckHandler {
                 body: stored_body.encode_to_vec(),
                 at: now,
                 events,
+                referrals,
                 leaf,
                 response: response.encode_to_vec(),
             })
@@ -379,6 +470,7 @@ impl SpotCheckHandler {
     ) -> Result<CorrectResultResponse, CallError> {
         let now = stored_precision(self.clock.now());
         let (audit, trace_id, request_digest) = audit_of(&request);
+        let officer = officer_of(&request);
         if let Some(audit) = &audit {
             audit.note(
                 vec![request.get_ref().name.trim().to_owned()],
@@ -448,6 +540,24 @@ impl SpotCheckHandler {
                 routing.recipients.drain(..).chain(old.recipients).collect();
             routing.recipients = recipients.into_iter().collect();
         }
+        // A correction that makes the result non-conforming, or moves it to another
+        // province, opens the referrals that are missing; open ones carry on (their handling
+        // agency sees the correction in its feed), and none is closed automatically.
+        let existing = self.store.referrals_of_result(&id).await?;
+        let missing: Vec<AgencyId> = routing
+            .needs_disposal
+            .iter()
+            .filter(|a| !existing.iter().any(|r| r.open && &r.handling_agency == *a))
+            .cloned()
+            .collect();
+        let referrals = self.auto_referrals(
+            &id, version, &parsed, &publisher, &missing, &directory, now, &trace_id, &officer,
+        )?;
+        result.referrals = existing
+            .iter()
+            .map(|r| format!("referrals/{}", r.id))
+            .chain(referrals.iter().map(|r| format!("referrals/{}", r.id)))
+            .collect();
         let events = Self::events(
             &routing,
             Change::Corrected,
@@ -475,6 +585,7 @@ impl SpotCheckHandler {
                 reason,
                 at: now,
                 events,
+                referrals,
                 leaf,
                 response: response.encode_to_vec(),
             })
@@ -523,6 +634,8 @@ impl SpotCheckHandler {
         }
         let current = self.writable(&id, &name, &publisher).await?;
         let mut result = to_pb(&current)?;
+        self.with_referrals(std::slice::from_mut(&mut result))
+            .await?;
         result.state = pb::ResultState::Withdrawn as i32;
         result.withdraw_time = Some(timestamp(now));
         result.withdrawal_reason.clone_from(&reason);
@@ -565,6 +678,16 @@ impl SpotCheckHandler {
             .await
             .map_err(|e| CallError::of_write(&name, e))?;
         finish(outcome, audit.as_ref(), response)
+    }
+
+    /// Fills each result's `referrals` (output only, not stored with the version).
+    async fn with_referrals(&self, results: &mut [pb::SpotCheckResult]) -> Result<(), CallError> {
+        let ids: Vec<&str> = results.iter().map(|r| r.id.as_str()).collect();
+        let mut names = self.store.referral_names_of_results(&ids).await?;
+        for r in results {
+            r.referrals = names.remove(&r.id).unwrap_or_default();
+        }
+        Ok(())
     }
 
     /// The latest version of result `id`, when `caller` may change it.
@@ -616,8 +739,11 @@ impl SpotCheckHandler {
             .get_result(id, version)
             .await?
             .ok_or_else(|| CallError::NotFound(name.to_owned()))?;
+        let mut result = to_pb(&stored)?;
+        self.with_referrals(std::slice::from_mut(&mut result))
+            .await?;
         Ok(GetResultResponse {
-            result: Some(to_pb(&stored)?),
+            result: Some(result),
         })
     }
 
@@ -648,8 +774,11 @@ impl SpotCheckHandler {
         } else {
             String::new()
         };
+        let mut results: Vec<pb::SpotCheckResult> =
+            rows.iter().map(to_pb).collect::<Result<_, _>>()?;
+        self.with_referrals(&mut results).await?;
         Ok(SearchResultsResponse {
-            results: rows.iter().map(to_pb).collect::<Result<_, _>>()?,
+            results,
             next_page_token,
         })
     }

@@ -36,6 +36,7 @@ use yrd_domain::{AgencyId, RegionCode};
 
 use crate::audit::append_leaf_in;
 use crate::feed::{NewFeedEvent, append_feed_events_in};
+use crate::referrals::{NewReferral, ReferralWriteError, insert_referrals_in};
 use crate::time_codec::{from_micros, to_micros};
 use crate::{Store, StoreError};
 
@@ -128,6 +129,19 @@ pub enum ResultWriteError {
     Store(#[from] StoreError),
 }
 
+impl From<ReferralWriteError> for ResultWriteError {
+    /// A referral opened with a result fails only with the store (or, in a race of two
+    /// corrections, on the one-open-referral index, which the caller sees as a conflict).
+    fn from(e: ReferralWriteError) -> Self {
+        match e {
+            ReferralWriteError::Store(e) => ResultWriteError::Store(e),
+            other => ResultWriteError::Store(StoreError::AlreadyExists {
+                what: other.to_string(),
+            }),
+        }
+    }
+}
+
 impl From<sqlx::Error> for ResultWriteError {
     fn from(e: sqlx::Error) -> Self {
         ResultWriteError::Store(e.into())
@@ -151,6 +165,8 @@ pub struct NewPublication<'a> {
     pub at: OffsetDateTime,
     /// The feed events it raises.
     pub events: Vec<NewFeedEvent>,
+    /// The referrals it opens (with their own feed events), in the same transaction.
+    pub referrals: Vec<NewReferral>,
     /// The call's audit leaf.
     pub leaf: Option<LeafData>,
     /// The encoded answer, returned again to a retry.
@@ -178,6 +194,8 @@ pub struct NewCorrection<'a> {
     pub at: OffsetDateTime,
     /// The feed events it raises.
     pub events: Vec<NewFeedEvent>,
+    /// The referrals it opens (with their own feed events), in the same transaction.
+    pub referrals: Vec<NewReferral>,
     /// The call's audit leaf.
     pub leaf: Option<LeafData>,
     /// The encoded answer.
@@ -367,7 +385,7 @@ pub fn name_bigrams(folded: &str) -> Vec<String> {
 }
 
 /// A `LIKE` pattern matching any text that contains `text`, with `\` as the escape character.
-fn contains_pattern(text: &str) -> String {
+pub(crate) fn contains_pattern(text: &str) -> String {
     let mut pattern = String::with_capacity(text.len() + 2);
     pattern.push('%');
     for c in text.chars() {
@@ -578,7 +596,8 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         insert_search_rows(&mut tx, &p.id, at, r).await?;
-        let assigned = append_feed_events_in(&mut tx, self.backend(), &p.events).await?;
+        let mut assigned = append_feed_events_in(&mut tx, self.backend(), &p.events).await?;
+        assigned.extend(insert_referrals_in(&mut tx, self.backend(), &p.referrals).await?);
         if let Some(leaf) = &p.leaf {
             append_leaf_in(&mut tx, leaf).await?;
         }
@@ -657,7 +676,8 @@ impl Store {
                 .await?;
         }
         insert_search_rows(&mut tx, &c.id, created_at, r).await?;
-        let assigned = append_feed_events_in(&mut tx, self.backend(), &c.events).await?;
+        let mut assigned = append_feed_events_in(&mut tx, self.backend(), &c.events).await?;
+        assigned.extend(insert_referrals_in(&mut tx, self.backend(), &c.referrals).await?);
         if let Some(leaf) = &c.leaf {
             append_leaf_in(&mut tx, leaf).await?;
         }

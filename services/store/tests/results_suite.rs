@@ -170,6 +170,7 @@ async fn publish(store: &Store, id: &str, r: &SpotCheckResult, at: OffsetDateTim
             body: format!("body of {id} v1").into_bytes(),
             at,
             events: vec![],
+            referrals: vec![],
             leaf: None,
             response: format!("answer {id}").into_bytes(),
         })
@@ -187,6 +188,7 @@ async fn a_retry_returns_the_first_answer_and_writes_nothing(store: Store) {
         body: b"v1".to_vec(),
         at: t0(),
         events: vec![event(SD, "a1", 1), event(JS, "a1", 1)],
+        referrals: vec![],
         leaf: None,
         response: b"first answer".to_vec(),
     };
@@ -284,6 +286,7 @@ fn correction<'a>(
         reason: format!("correction {}", base + 1),
         at: t0() + Duration::minutes(i64::from(base)),
         events: vec![event(SD, request_id, base)],
+        referrals: vec![],
         leaf: None,
         response: format!("corrected to {}", base + 1).into_bytes(),
     }
