@@ -35,10 +35,12 @@ use crate::tls::{ServerTls, TlsError, incoming};
 use crate::trace::TraceLayer;
 use yrd_audit::{AuditHandler, Sequencer};
 use yrd_feed::{FeedHandler, FeedOptions};
+use yrd_licensing::LicensingHandler;
 use yrd_pki::CertificateAuthority;
 use yrd_pki::{Es256Key, ReceiptSigner};
 use yrd_proto::v1::audit_service_server::AuditServiceServer;
 use yrd_proto::v1::feed_service_server::FeedServiceServer;
+use yrd_proto::v1::licensing_service_server::LicensingServiceServer;
 use yrd_proto::v1::spot_check_service_server::SpotCheckServiceServer;
 use yrd_spotcheck::SpotCheckHandler;
 
@@ -247,6 +249,19 @@ impl Application {
             .build_v1alpha()?;
 
         let stop = CancellationToken::new();
+        let licensing_settings = self.settings.licensing.build().map_err(|problems| {
+            crate::config::ConfigError::Invalid {
+                key: "licensing",
+                problem: problems.join("; "),
+            }
+        })?;
+        let licensing_interval = licensing_settings.scheduler_interval;
+        let licensing = LicensingHandler::new(
+            self.store.clone(),
+            self.clock.clone(),
+            self.receipts.clone(),
+            Arc::new(licensing_settings),
+        );
         let background = [
             self.revocation_watcher
                 .clone()
@@ -261,6 +276,9 @@ impl Application {
             .spawn(stop.clone()),
             crate::rotation::spawn(self.tls_files.clone(), self.tls.clone(), stop.clone()),
             spawn_feed_listener(self.store.clone(), stop.clone()),
+            licensing
+                .clone()
+                .spawn_scheduler(licensing_interval, stop.clone()),
         ];
         let connections = incoming(
             self.listener,
@@ -340,6 +358,8 @@ impl Application {
             self.receipts.clone(),
         ))
         .max_decoding_message_size(max_message);
+        let licensing_service =
+            LicensingServiceServer::new(licensing).max_decoding_message_size(max_message);
         let agency_limits = AgencyLimits {
             rate_per_second: NonZeroU32::new(limits.agency_rate_per_second)
                 .unwrap_or(NonZeroU32::MIN),
@@ -386,6 +406,7 @@ impl Application {
             .add_service(audit_service)
             .add_service(feed_service)
             .add_service(spotcheck_service)
+            .add_service(licensing_service)
             .add_service(health.max_decoding_message_size(max_message))
             .add_service(reflection_v1.max_decoding_message_size(max_message))
             .add_service(reflection_v1alpha.max_decoding_message_size(max_message));

@@ -18,6 +18,7 @@
 //! * [`certificates`] — certificates issued to them, revocation and the CRL number.
 //! * [`feed`] — the per-agency feed: events appended with their write, cursors, acks, wake-ups.
 //! * [`results`] — spot-check results, their versions, search and write idempotency.
+//! * [`licensing`] — licence applications, their history and licences (沪鲁通办).
 //! * [`signing_keys`] — the ES256 keys shared by every replica.
 //! * [`audit`] — the append-only exchange log: leaves, Merkle nodes, signed tree heads, proofs.
 //! * [`testing`] — fresh throw-away databases for tests (feature `test-support`).
@@ -31,6 +32,7 @@ mod counters;
 pub mod db;
 mod error;
 pub mod feed;
+pub mod licensing;
 pub mod results;
 pub mod signing_keys;
 #[cfg(any(test, feature = "test-support"))]
@@ -49,6 +51,10 @@ pub use certificates::{
 pub use db::{Backend, Store, StoreOptions};
 pub use error::StoreError;
 pub use feed::{AckError, FeedEventRecord, FeedPosition, NewFeedEvent};
+pub use licensing::{
+    ApplicationColumns, ApplicationFilter, ApplicationStepWrite, LicenceFilter, LicenceWrite,
+    LicensingWriteError, NewApplication, PageCursor, StoredApplication, StoredLicence,
+};
 pub use results::{
     IdempotencyKey, NewCorrection, NewPublication, NewWithdrawal, ResultCursor, ResultFilter,
     ResultState, ResultWriteError, StoredResult, WriteOutcome,
