@@ -1264,7 +1264,7 @@ async fn a_business_licence_change_changes_the_licence(app: TestApp, _clock: Arc
         .expect("list")
         .into_inner()
         .licences;
-    assert_eq!(by_holder, [changed.clone()]);
+    assert_eq!(by_holder, std::slice::from_ref(&changed));
     let application = sh
         .get_application(pb::GetApplicationRequest { name })
         .await

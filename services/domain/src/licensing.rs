@@ -2284,6 +2284,19 @@ mod tests {
             LicenceChange::new(None, None),
             Err(LicensingError::NothingToChange)
         );
+        // A change of the registered address (住所) alone is a change too; the holder's name
+        // and production address stay.
+        let residence = LicenceChange::of(None, Some(text("山东省济南市新路9号")), None).unwrap();
+        assert_eq!(
+            residence.residence().map(Remark::as_str),
+            Some("山东省济南市新路9号")
+        );
+        let moved = step(&met, LicensingCommand::ChangeLicence(residence), 41);
+        assert_eq!(moved.licence.unwrap().holder, holder());
+        assert_eq!(
+            LicenceChange::of(None, None, None),
+            Err(LicensingError::NothingToChange)
+        );
     }
 
     #[test]

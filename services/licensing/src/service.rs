@@ -68,7 +68,7 @@ enum LicenceEffect {
     /// Revoke it when the step leaves the application revoked.
     RevokeIfRevoked(String),
     /// A linked change after a business-licence change.
-    Change(pb::LicenceChange),
+    Change(Box<pb::LicenceChange>),
 }
 
 type Check = Box<dyn FnOnce(&Application) -> Result<(), CallError> + Send>;
@@ -504,7 +504,7 @@ impl LicensingHandler {
                         change.new_production_address.clone(),
                     );
                 }
-                licence.changes.push(change);
+                licence.changes.push(*change);
                 licence.update_time = Some(timestamp(now));
                 licence_write = Some(LicenceWrite::Update {
                     number: licence.number.clone(),
@@ -1524,7 +1524,7 @@ impl LicensingHandler {
             pb::ApplicationStepKind::LicenceChanged,
             String::new(),
         );
-        step.licence = LicenceEffect::Change(wire);
+        step.licence = LicenceEffect::Change(Box::new(wire));
         self.run_step(call, step, |_, licence, receipt| {
             pb::ChangeLicenceResponse { licence, receipt }
         })
