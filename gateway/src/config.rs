@@ -47,6 +47,8 @@ pub struct Settings {
     pub shutdown_grace_ms: u64,
     /// Distributed tracing: where spans are exported, and under which service name.
     pub telemetry: TelemetrySettings,
+    /// Hu-Lu joint processing (沪鲁通办): catalogue, working calendar, time limits, scheduler.
+    pub licensing: yrd_licensing::LicensingConfig,
 }
 
 /// OpenTelemetry export. With no endpoint nothing is exported and nothing is connected to; the
@@ -262,6 +264,7 @@ impl Default for Settings {
             disposal: DisposalConfig::default(),
             shutdown_grace_ms: 10_000,
             telemetry: TelemetrySettings::default(),
+            licensing: yrd_licensing::LicensingConfig::default(),
         }
     }
 }
@@ -413,6 +416,12 @@ impl Settings {
 
     fn check(&self) -> Result<(), ConfigError> {
         self.operator()?;
+        self.licensing
+            .build()
+            .map_err(|problems| ConfigError::Invalid {
+                key: "licensing",
+                problem: problems.join("; "),
+            })?;
         if let Some(endpoint) = &self.telemetry.otlp_endpoint {
             check_otlp_endpoint(endpoint)?;
         }

@@ -37,11 +37,13 @@ use yrd_audit::{AuditHandler, Sequencer};
 use yrd_disposal::{DeadlineScheduler, DisposalHandler, Opener};
 use yrd_domain::referral::ReferralRules;
 use yrd_feed::{FeedHandler, FeedOptions};
+use yrd_licensing::LicensingHandler;
 use yrd_pki::CertificateAuthority;
 use yrd_pki::{Es256Key, ReceiptSigner};
 use yrd_proto::v1::audit_service_server::AuditServiceServer;
 use yrd_proto::v1::disposal_service_server::DisposalServiceServer;
 use yrd_proto::v1::feed_service_server::FeedServiceServer;
+use yrd_proto::v1::licensing_service_server::LicensingServiceServer;
 use yrd_proto::v1::spot_check_service_server::SpotCheckServiceServer;
 use yrd_spotcheck::SpotCheckHandler;
 
@@ -254,6 +256,19 @@ impl Application {
             acknowledgement_working_days: self.settings.disposal.acknowledgement_working_days,
             ..ReferralRules::default()
         });
+        let licensing_settings = self.settings.licensing.build().map_err(|problems| {
+            crate::config::ConfigError::Invalid {
+                key: "licensing",
+                problem: problems.join("; "),
+            }
+        })?;
+        let licensing_interval = licensing_settings.scheduler_interval;
+        let licensing = LicensingHandler::new(
+            self.store.clone(),
+            self.clock.clone(),
+            self.receipts.clone(),
+            Arc::new(licensing_settings),
+        );
         let background = [
             self.revocation_watcher
                 .clone()
@@ -284,6 +299,9 @@ impl Application {
                 Duration::from_millis(self.settings.disposal.scheduler_interval_ms),
             )
             .spawn(stop.clone()),
+            licensing
+                .clone()
+                .spawn_scheduler(licensing_interval, stop.clone()),
         ];
         let connections = incoming(
             self.listener,
@@ -373,6 +391,8 @@ impl Application {
             referral_opener,
         ))
         .max_decoding_message_size(max_message);
+        let licensing_service =
+            LicensingServiceServer::new(licensing).max_decoding_message_size(max_message);
         let agency_limits = AgencyLimits {
             rate_per_second: NonZeroU32::new(limits.agency_rate_per_second)
                 .unwrap_or(NonZeroU32::MIN),
@@ -420,6 +440,7 @@ impl Application {
             .add_service(feed_service)
             .add_service(spotcheck_service)
             .add_service(disposal_service)
+            .add_service(licensing_service)
             .add_service(health.max_decoding_message_size(max_message))
             .add_service(reflection_v1.max_decoding_message_size(max_message))
             .add_service(reflection_v1alpha.max_decoding_message_size(max_message));

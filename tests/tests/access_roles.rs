@@ -3,10 +3,10 @@
 //! `granted_roles` lacks the method's role, and gets past the gateway otherwise.
 //!
 //! "Gets past" means any code but `PERMISSION_DENIED` and `UNAUTHENTICATED`: services not
-//! mounted yet answer `UNIMPLEMENTED`, and the mounted ones (AdminService, SpotCheckService,
-//! DisposalService, …) answer an empty message with their own verdict (`INVALID_ARGUMENT`, or
-//! `OK` for the listings). The calls carry empty
-//! messages, so the ones that reach AdminService change nothing.
+//! mounted yet answer `UNIMPLEMENTED`, and the mounted ones answer an empty message with their
+//! own verdict (`INVALID_ARGUMENT`, `NOT_FOUND`, or `OK` for the listings). The calling rows are
+//! the operator's (Shanghai, a pilot agency of LicensingService), so no service refuses them
+//! for who they are. The calls carry empty messages, so they change nothing.
 
 use std::collections::BTreeSet;
 

@@ -14,8 +14,6 @@ use yrd_proto::wire::{FieldViolation, from_timestamp, resource_id};
 
 use crate::convert::{day_of, outcome_from_wire, reaction_kind_from_wire, review_from_wire};
 
-/// Longest request id, in characters.
-pub const MAX_REQUEST_ID_CHARS: usize = 128;
 /// Longest officer id, in characters (`common.proto`).
 pub const MAX_OFFICER_ID_CHARS: usize = 64;
 /// Most attachments on one step.
@@ -40,16 +38,7 @@ impl Violations {
 
     /// The client-chosen idempotency key.
     pub fn request_id(&mut self, value: &str) -> String {
-        let value = value.trim();
-        if value.is_empty() {
-            self.add("request_id", "is required: a client-chosen idempotency key");
-        } else if value.chars().count() > MAX_REQUEST_ID_CHARS {
-            self.add(
-                "request_id",
-                format!("must be at most {MAX_REQUEST_ID_CHARS} characters"),
-            );
-        }
-        value.to_owned()
+        yrd_proto::wire::request_id(value, &mut self.0)
     }
 
     /// The id of `referrals/{id}` in `field`.

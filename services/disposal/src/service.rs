@@ -24,7 +24,7 @@ use yrd_proto::v1::{self as pb};
 use yrd_proto::wire::{FieldViolation, receipt, request_sha256, resource_id};
 use yrd_store::{
     IdempotencyKey, ReferralChange, ReferralCursor, ReferralFilter, ReferralParty, ResultState,
-    ResultWriteError, Store, WriteOutcome,
+    ResultWriteError, Store, WriteOutcome, stored_precision,
 };
 
 use crate::convert::{agency_name, basis_from_wire, day_of, state_filter};
@@ -140,12 +140,6 @@ impl StepAnswer for pb::CreateReferralResponse {
             receipt,
         }
     }
-}
-
-/// `t` at the microsecond precision the store keeps.
-fn stored_precision(t: OffsetDateTime) -> OffsetDateTime {
-    t.replace_nanosecond(t.nanosecond() / 1_000 * 1_000)
-        .unwrap_or(t)
 }
 
 fn decode<M: prost::Message + Default>(bytes: &[u8], what: &'static str) -> Result<M, CallError> {

@@ -9,7 +9,12 @@
 //!
 //! Choices, each following the statute where DOMAIN.md is silent:
 //!
-//! * **Deemed acceptance** (行政许可法 art. 32(4)): when the accepting agency neither accepts,
+//! * **Who accepts**: the accepting window (受理地) receives the materials and submits them; the
+//!   issuing province (发证地), which examines and decides, also decides on acceptance: it
+//!   accepts, asks for a supplement or does not accept (the exchange contract,
+//!   `licensing.proto`, and the Hu-Lu scenario: "Shandong accepts"). The window hands in the
+//!   applicant's supplement.
+//! * **Deemed acceptance** (行政许可法 art. 32(4)): when the issuing agency neither accepts,
 //!   refuses nor asks for a supplement within 5 working days of receiving the materials, the
 //!   application counts as accepted *from the day the materials were received*. The machine
 //!   models it twice over: the scheduler's [`LicensingCommand::MarkOverdue`] moves such an
@@ -86,7 +91,9 @@ pub enum LicensingError {
         field: &'static str,
     },
     /// A licence change that changes nothing.
-    #[error("a licence change must change the name, the address or both")]
+    #[error(
+        "a licence change must change the name, the registered address or the production address"
+    )]
     NothingToChange,
 }
 
@@ -455,15 +462,37 @@ impl ItemList {
 pub struct LicenceChange {
     name: Option<Remark>,
     address: Option<Remark>,
+    /// The registered address (住所), printed on the licence next to the production address.
+    #[serde(default)]
+    residence: Option<Remark>,
 }
 
 impl LicenceChange {
     /// A change of the name, the address or both; refuses a change of neither.
     pub fn new(name: Option<Remark>, address: Option<Remark>) -> Result<Self, LicensingError> {
-        if name.is_none() && address.is_none() {
+        Self::of(name, None, address)
+    }
+
+    /// A change of the name, the registered address (住所), the production address, or any of
+    /// them together; refuses a change of none.
+    pub fn of(
+        name: Option<Remark>,
+        residence: Option<Remark>,
+        address: Option<Remark>,
+    ) -> Result<Self, LicensingError> {
+        if name.is_none() && address.is_none() && residence.is_none() {
             return Err(LicensingError::NothingToChange);
         }
-        Ok(LicenceChange { name, address })
+        Ok(LicenceChange {
+            name,
+            address,
+            residence,
+        })
+    }
+
+    /// The new registered address, if it changes.
+    pub fn residence(&self) -> Option<&Remark> {
+        self.residence.as_ref()
     }
 
     /// The new name, if it changes.
@@ -623,14 +652,14 @@ pub enum Decision {
 /// A step asked of the application machine.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum LicensingCommand {
-    /// Accepting agency: accept (受理).
+    /// Issuing agency: accept (受理).
     Accept,
-    /// Accepting agency: one notice of everything to supplement (补正).
+    /// Issuing agency: one notice of everything to supplement (补正).
     RequestSupplement {
         /// What is missing.
         missing: ItemList,
     },
-    /// Accepting agency: not accepted (不予受理).
+    /// Issuing agency: not accepted (不予受理).
     NotAccept {
         /// Why.
         reason: Remark,
@@ -704,9 +733,9 @@ impl LicensingCommand {
     pub fn permits(&self, role: Role) -> bool {
         use LicensingCommand as C;
         match self {
-            C::Accept | C::RequestSupplement { .. } | C::NotAccept { .. } | C::RecordSupplement => {
-                role == Role::AcceptingAgency
-            }
+            // The window hands in what the applicant supplies; the issuing province decides
+            // on acceptance (see the module docs).
+            C::RecordSupplement => role == Role::AcceptingAgency,
             C::ReportVerification { .. } => {
                 matches!(role, Role::AcceptingAgency | Role::IssuingAgency)
             }
@@ -1065,7 +1094,7 @@ pub enum Unmet {
 }
 
 /// The day a period of `years` ending on the corresponding day ends (民法典 art. 202).
-fn years_later(date: Date, years: i32) -> Date {
+pub fn years_later(date: Date, years: i32) -> Date {
     let year = date.year().saturating_add(years);
     date.replace_year(year)
         .or_else(|_| date.replace_day(28).and_then(|d| d.replace_year(year)))
@@ -1160,7 +1189,7 @@ impl Application {
     }
 
     /// The deadlines running in the current state.
-    fn running_deadlines(&self) -> Vec<Deadline> {
+    pub fn running_deadlines(&self) -> Vec<Deadline> {
         use ApplicationState as S;
         let d = &self.deadlines;
         let open_conditions = if self.conditions_met {
@@ -1815,6 +1844,12 @@ mod tests {
             ),
             ("Extend", LicensingCommand::ExtendDecisionLimit, 0),
             ("Approve", LicensingCommand::Decide(Decision::Approve), 0),
+            ("ApproveWithConditions", with_conditions(30), 0),
+            (
+                "Refuse",
+                LicensingCommand::Decide(Decision::Refuse { reason: text("x") }),
+                0,
+            ),
             ("Issue", issue(7), 0),
             ("ConditionsMet", LicensingCommand::ConfirmConditionsMet, 0),
             (
@@ -1836,21 +1871,21 @@ mod tests {
     /// A: accepted; S: refused for the state; P: refused for a condition of the command.
     /// Columns follow `every_command`, rows `every_state`.
     const TABLE: &[(&str, &str)] = &[
-        //  Acc Sup NotA RecS Rev Del Rep Tst TRes Ext Appr Iss Cond Post Chg Overdue
-        ("Submitted", "AAASSSSSSSSSSSSA"),
-        ("SupplementRequested", "SSAASSSSSSSSSSSS"),
-        ("NotAccepted", "SSSSSSSSSSSSSSSS"),
-        ("Accepted", "SSSSASSSSAPSSSSA"),
-        ("UnderReview", "SSSSSAAASAPSSSSA"),
-        ("VerificationDelegated", "SSSSSSASSASSSSSA"),
-        ("VerificationReported", "SSSSSSSASAASSSSA"),
-        ("Testing", "SSSSSSSSAASSSSSP"),
-        ("Approved", "SSSSSSSSSSSASSSA"),
-        ("ApprovedWithConditions", "SSSSSSSSSSSAASSA"),
-        ("Refused", "SSSSSSSSSSSSSSSS"),
-        ("LicenceIssued", "SSSSSSSSSSSSPAAA"),
-        ("PostIssueCheckPassed", "SSSSSSSSSSSSPSAP"),
-        ("Revoked", "SSSSSSSSSSSSSSSS"),
+        //  Acc Sup NotA RecS Rev Del Rep Tst TRes Ext Appr AppC Ref Iss Cond Post Chg Overdue
+        ("Submitted", "AAASSSSSSSSSSSSSSA"),
+        ("SupplementRequested", "SSAASSSSSSSSSSSSSS"),
+        ("NotAccepted", "SSSSSSSSSSSSSSSSSS"),
+        ("Accepted", "SSSSASSSSAPPPSSSSA"),
+        ("UnderReview", "SSSSSAAASAPPASSSSA"),
+        ("VerificationDelegated", "SSSSSSASSASSSSSSSA"),
+        ("VerificationReported", "SSSSSSSASAAAASSSSA"),
+        ("Testing", "SSSSSSSSAASSSSSSSP"),
+        ("Approved", "SSSSSSSSSSSSSASSSA"),
+        ("ApprovedWithConditions", "SSSSSSSSSSSSSAASSA"),
+        ("Refused", "SSSSSSSSSSSSSSSSSS"),
+        ("LicenceIssued", "SSSSSSSSSSSSSSPAAA"),
+        ("PostIssueCheckPassed", "SSSSSSSSSSSSSSPSAP"),
+        ("Revoked", "SSSSSSSSSSSSSSSSSS"),
     ];
 
     #[test]
@@ -2247,6 +2282,19 @@ mod tests {
         assert_eq!(licence.holder.name, holder().name);
         assert_eq!(
             LicenceChange::new(None, None),
+            Err(LicensingError::NothingToChange)
+        );
+        // A change of the registered address (住所) alone is a change too; the holder's name
+        // and production address stay.
+        let residence = LicenceChange::of(None, Some(text("山东省济南市新路9号")), None).unwrap();
+        assert_eq!(
+            residence.residence().map(Remark::as_str),
+            Some("山东省济南市新路9号")
+        );
+        let moved = step(&met, LicensingCommand::ChangeLicence(residence), 41);
+        assert_eq!(moved.licence.unwrap().holder, holder());
+        assert_eq!(
+            LicenceChange::of(None, None, None),
             Err(LicensingError::NothingToChange)
         );
     }

@@ -26,18 +26,17 @@ use yrd_proto::v1::{
     PublishResultRequest, PublishResultResponse, SearchResultsRequest, SearchResultsResponse,
     WithdrawResultRequest, WithdrawResultResponse,
 };
-use yrd_proto::wire::{FieldViolation, receipt, request_sha256, timestamp};
+use yrd_proto::wire::{FieldViolation, receipt, request_id, request_sha256, timestamp};
 use yrd_store::{
     AutoReferral, IdempotencyKey, NewCorrection, NewFeedEvent, NewPublication, NewReferral,
     NewWithdrawal, ReferralOpener, ResultState, Store, StoreError, StoredResult, WriteOutcome,
+    stored_precision,
 };
 
 use crate::convert::{content_of, input_of, safety_item_failed};
 use crate::error::CallError;
 use crate::search::{decode_token, encode_token, parse_search};
 
-/// Longest request id, in characters.
-pub const MAX_REQUEST_ID_CHARS: usize = 128;
 /// Longest correction or withdrawal reason, in characters.
 pub const MAX_REASON_CHARS: usize = 2000;
 
@@ -240,32 +239,9 @@ fn audit_of<T: prost::Message>(request: &Request<T>) -> (Option<AuditCall>, Stri
     (call, trace_id, request_sha256(request.get_ref()))
 }
 
-/// `t` at the microsecond precision the store keeps, so an answer built before the write
-/// equals the same result read back afterwards.
-fn stored_precision(t: OffsetDateTime) -> OffsetDateTime {
-    t.replace_nanosecond(t.nanosecond() / 1_000 * 1_000)
-        .unwrap_or(t)
-}
-
 /// The day of `now` in China Standard Time.
 fn today(now: OffsetDateTime) -> time::Date {
     now.to_offset(CHINA_STANDARD_TIME).date()
-}
-
-fn request_id(value: &str, errors: &mut Vec<FieldViolation>) -> String {
-    let value = value.trim();
-    if value.is_empty() {
-        errors.push(FieldViolation::new(
-            "request_id",
-            "is required: a client-chosen idempotency key",
-        ));
-    } else if value.chars().count() > MAX_REQUEST_ID_CHARS {
-        errors.push(FieldViolation::new(
-            "request_id",
-            format!("must be at most {MAX_REQUEST_ID_CHARS} characters"),
-        ));
-    }
-    value.to_owned()
 }
 
 fn reason(value: &str, errors: &mut Vec<FieldViolation>) -> String {

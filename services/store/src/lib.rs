@@ -20,6 +20,7 @@
 //! * [`feed`] — the per-agency feed: events appended with their write, cursors, acks, wake-ups.
 //! * [`results`] — spot-check results, their versions, search and write idempotency.
 //! * [`referrals`] — disposal referrals: one-transaction steps, lists, due deadlines.
+//! * [`licensing`] — licence applications, their history and licences (沪鲁通办).
 //! * [`signing_keys`] — the ES256 keys shared by every replica.
 //! * [`audit`] — the append-only exchange log: leaves, Merkle nodes, signed tree heads, proofs.
 //! * [`testing`] — fresh throw-away databases for tests (feature `test-support`).
@@ -34,6 +35,7 @@ mod counters;
 pub mod db;
 mod error;
 pub mod feed;
+pub mod licensing;
 pub mod referrals;
 pub mod results;
 pub mod signing_keys;
@@ -54,6 +56,10 @@ pub use certificates::{
 pub use db::{Backend, Store, StoreOptions};
 pub use error::StoreError;
 pub use feed::{AckError, FeedEventRecord, FeedPosition, NewFeedEvent};
+pub use licensing::{
+    ApplicationColumns, ApplicationFilter, ApplicationStepWrite, LicenceFilter, LicenceWrite,
+    LicensingWriteError, NewApplication, PageCursor, StoredApplication, StoredLicence,
+};
 pub use referrals::{
     AutoReferral, NewReferral, ReferralChange, ReferralCursor, ReferralFilter, ReferralOpener,
     ReferralParty, ReferralWriteError, ResultReferral, StoredReferral,
@@ -63,3 +69,4 @@ pub use results::{
     ResultState, ResultWriteError, StoredResult, WriteOutcome,
 };
 pub use signing_keys::{KeyPurpose, SigningKeyRecord};
+pub use time_codec::stored_precision;

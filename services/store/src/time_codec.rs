@@ -14,3 +14,10 @@ pub(crate) fn from_micros(micros: i64) -> Result<OffsetDateTime, StoreError> {
     OffsetDateTime::from_unix_timestamp_nanos(i128::from(micros) * 1_000)
         .map_err(|e| StoreError::corrupt("timestamp", e))
 }
+
+/// `t` at the microsecond precision the store keeps, so an answer built before a write equals
+/// the same row read back afterwards.
+pub fn stored_precision(t: OffsetDateTime) -> OffsetDateTime {
+    t.replace_nanosecond(t.nanosecond() / 1_000 * 1_000)
+        .unwrap_or(t)
+}
