@@ -1101,6 +1101,34 @@ async fn an_overdue_step_is_flagged_once_to_both_provinces(app: TestApp, clock: 
         .filter(|e| e.event_type() == E::ApplicationStepOverdue)
         .count();
     assert_eq!(sh_overdue, 2);
+    // Each of the scheduler's two writes left its leaf in the exchange log (sequenced within
+    // the merge delay the receipts promise).
+    let filter = yrd_store::LeafFilter {
+        method: Some("yrd-exchange/LicensingScheduler/MarkOverdue".into()),
+        resource: Some(name.clone()),
+        ..Default::default()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let leaves = app
+            .store
+            .query_leaves(&filter, None, 10)
+            .await
+            .expect("leaves");
+        if leaves.len() == 2 {
+            assert!(
+                leaves
+                    .iter()
+                    .all(|l| l.leaf.agency.is_empty() && l.leaf.code == 0)
+            );
+            break;
+        }
+        assert!(
+            leaves.len() < 2 && std::time::Instant::now() < deadline,
+            "scheduler leaves: {leaves:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
 }
 
 /// Jiangsu, Zhejiang and Anhui are not part of Hu-Lu processing: every method refuses them,

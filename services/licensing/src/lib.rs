@@ -11,7 +11,9 @@
 //!
 //! # Layout
 //!
-//! * [`service`] — the handler: submission, the steps, the reads.
+//! * [`service`] — the handler's core: identity, the pilot and party checks, one step's write.
+//! * `submit`, `steps`, `decisions`, `reads`, `grpc` — the RPCs, by stage.
+//! * `overdue` — what the scheduler writes for an application whose time limit passed.
 //! * [`scheduler`] — the overdue scheduler.
 //! * [`view`] — the domain's application and licence as the contract shows them.
 //! * [`parse`] — field checks shared by the requests.
@@ -21,12 +23,28 @@
 
 #![forbid(unsafe_code)]
 
+/// The answer shape shared by most steps.
+macro_rules! app_response {
+    ($ty:ident) => {
+        |application, _licence, receipt| pb::$ty {
+            application: Some(application),
+            receipt,
+        }
+    };
+}
+
 pub mod config;
+mod decisions;
 pub mod error;
+mod grpc;
+mod overdue;
 pub mod page;
 pub mod parse;
+mod reads;
 pub mod scheduler;
 pub mod service;
+mod steps;
+mod submit;
 pub mod view;
 
 pub use config::{LicensingConfig, LicensingSettings};
