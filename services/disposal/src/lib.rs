@@ -25,7 +25,8 @@
 //!
 //! # Layout
 //!
-//! * [`service`] — the handler of the eleven methods.
+//! * [`service`] — the handler: the nine step methods share one path; `service/create.rs`
+//!   opens by hand, `service/reads.rs` gets and lists.
 //! * [`parse`] — requests → domain commands and the step's wire detail, every bad field named.
 //! * [`convert`] — domain ↔ wire enums and the referral's derived fields.
 //! * [`timeline`] — a decided step → the referral after it and its feed events.

@@ -15,23 +15,24 @@ use time::OffsetDateTime;
 use tonic::{Request, Response, Status};
 use yrd_domain::audit::{AuditCall, AuditNotes, CallRecord, LeafData};
 use yrd_domain::clock::Clock;
-use yrd_domain::referral::{Actor, JurisdictionBasis, ReferralCommand, apply};
-use yrd_domain::uscc::Uscc;
+use yrd_domain::referral::{Actor, ReferralCommand, apply};
 use yrd_domain::{AgencyId, AgencyIdentity};
 use yrd_pki::ReceiptSigner;
 use yrd_proto::v1::disposal_service_server::DisposalService;
 use yrd_proto::v1::{self as pb};
-use yrd_proto::wire::{FieldViolation, receipt, request_sha256, resource_id};
+use yrd_proto::wire::{receipt, request_sha256};
 use yrd_store::{
-    IdempotencyKey, ReferralChange, ReferralCursor, ReferralFilter, ReferralParty, ResultState,
-    ResultWriteError, Store, WriteOutcome, stored_precision,
+    IdempotencyKey, ReferralChange, ResultWriteError, Store, WriteOutcome, stored_precision,
 };
 
-use crate::convert::{agency_name, basis_from_wire, day_of, state_filter};
+use crate::convert::{agency_name, basis_from_wire, day_of};
 use crate::error::CallError;
-use crate::opener::{Opener, Opening};
+use crate::opener::Opener;
 use crate::parse::Violations;
 use crate::timeline::{StepContext, StepDetail, advance};
+
+mod create;
+mod reads;
 
 const SERVICE: &str = "/yrd.exchange.v1.DisposalService/";
 
@@ -291,258 +292,6 @@ impl DisposalHandler {
         }
         Err(CallError::Contended(name))
     }
-
-    async fn create(
-        &self,
-        request: Request<pb::CreateReferralRequest>,
-    ) -> Result<pb::CreateReferralResponse, CallError> {
-        let now = stored_precision(self.clock.now());
-        let call = call_of(&request).ok_or(CallError::NoIdentity)?;
-        let body = request.get_ref();
-        let digest = request_sha256(body);
-        if let Some(audit) = &call.audit {
-            audit.note(vec![body.result.trim().to_owned()], digest.clone());
-        }
-        let mut v = Violations::default();
-        let request_id = v.request_id(&body.request_id);
-        let result_id = match resource_id(body.result.trim(), "results", "result") {
-            Ok(id) => Some(id.to_owned()),
-            Err(violation) => {
-                v.0.push(violation);
-                None
-            }
-        };
-        let handling = v.agency("handling_agency", &body.handling_agency, true);
-        let basis = basis_from_wire(body.jurisdiction_basis);
-        if basis.is_none() {
-            v.add("jurisdiction_basis", "is required: PRODUCER or SELLER");
-        }
-        let requested_actions = v.requested_actions(&body.requested_actions);
-        let note = v.optional_text("note", &body.note);
-        if let Some(h) = &handling {
-            self.check_registered(&[("handling_agency", h.clone())], &mut v)
-                .await?;
-        }
-        let (Some(result_id), Some(handling), Some(basis), true) =
-            (result_id, handling, basis, v.is_empty())
-        else {
-            return Err(CallError::Invalid(v.0));
-        };
-        let key = IdempotencyKey {
-            agency: call.caller.clone(),
-            method: format!("{SERVICE}CreateReferral"),
-            request_id,
-            request_digest: digest,
-        };
-        if let Some(answer) = self.store.answered_request(&key).await.map_err(of_lookup)? {
-            return decode(&answer, "stored answer");
-        }
-        let result_name = format!("results/{result_id}");
-        let version = (body.result_version != 0).then_some(body.result_version);
-        let stored = self
-            .store
-            .get_result(&result_id, version)
-            .await?
-            .ok_or_else(|| match version {
-                Some(n) => CallError::NotFound(format!("{result_name}/versions/{n}")),
-                None => CallError::NotFound(result_name.clone()),
-            })?;
-        if stored.publisher != call.caller {
-            return Err(CallError::NotPublisher {
-                name: result_name,
-                publisher: agency_name(&stored.publisher),
-            });
-        }
-        if stored.state == ResultState::Withdrawn {
-            return Err(CallError::NotReferable(format!(
-                "{result_name} is withdrawn; a withdrawn result is not referred"
-            )));
-        }
-        let content: pb::SpotCheckResult = decode(&stored.body, "result body")?;
-        if content.verdict != pb::Verdict::NonConforming as i32 {
-            return Err(CallError::NotReferable(format!(
-                "{result_name} version {} is conforming; only a non-conforming result is referred",
-                stored.version
-            )));
-        }
-        let producer = content.producer.clone().unwrap_or_default();
-        let (whose, region) = match basis {
-            JurisdictionBasis::Producer => ("nominal producer", producer.region_code.clone()),
-            JurisdictionBasis::Seller => (
-                "sampled seller",
-                content
-                    .seller
-                    .as_ref()
-                    .map(|s| s.region_code.clone())
-                    .unwrap_or_default(),
-            ),
-        };
-        let province = handling.province();
-        if region.get(..2) != Some(province.province_prefix()) {
-            return Err(CallError::Invalid(vec![FieldViolation::new(
-                "handling_agency",
-                format!(
-                    "the {whose} of {result_name} lies in region {region}, outside {}'s \
-                     province {}",
-                    agency_name(&handling),
-                    province.as_str()
-                ),
-            )]));
-        }
-        let new = self.opener.open(&Opening {
-            result_id: &result_id,
-            result_version: stored.version,
-            product_name: content
-                .product
-                .as_ref()
-                .map(|p| p.name.as_str())
-                .unwrap_or_default(),
-            producer,
-            sampling: &call.caller,
-            handling: &handling,
-            basis,
-            origin: pb::ReferralOrigin::Manual,
-            requested_actions,
-            note,
-            at: now,
-            trace_id: &call.trace_id,
-            officer: &call.officer,
-        })?;
-        let referral: pb::Referral = decode(&new.body, "referral")?;
-        let leaf = call.audit.as_ref().map(AuditCall::success_leaf);
-        let response = pb::CreateReferralResponse::new(referral, self.receipt(leaf.as_ref(), now));
-        let outcome = self
-            .store
-            .create_referral(&key, &new, leaf.as_ref(), &response.encode_to_vec())
-            .await
-            .map_err(|e| CallError::of_write(&format!("referrals/{}", new.id), e))?;
-        match outcome {
-            WriteOutcome::Written(_) => {
-                if let Some(audit) = &call.audit {
-                    audit.mark_written();
-                }
-                Ok(response)
-            }
-            WriteOutcome::Replayed(answer) => decode(&answer, "stored answer"),
-        }
-    }
-
-    async fn get(
-        &self,
-        request: pb::GetReferralRequest,
-    ) -> Result<pb::GetReferralResponse, CallError> {
-        let mut v = Violations::default();
-        let Some(id) = v.referral_id("name", &request.name) else {
-            return Err(CallError::Invalid(v.0));
-        };
-        let stored = self
-            .store
-            .get_referral(&id)
-            .await?
-            .ok_or_else(|| CallError::NotFound(format!("referrals/{id}")))?;
-        Ok(pb::GetReferralResponse {
-            referral: Some(decode(&stored.body, "referral")?),
-        })
-    }
-
-    async fn list(
-        &self,
-        caller: AgencyId,
-        request: pb::ListReferralsRequest,
-    ) -> Result<pb::ListReferralsResponse, CallError> {
-        let mut v = Violations::default();
-        let party = match pb::ReferralRole::try_from(request.role) {
-            Ok(pb::ReferralRole::Unspecified) => ReferralParty::SamplingOrHandling,
-            Ok(pb::ReferralRole::Sampling) => ReferralParty::Sampling,
-            Ok(pb::ReferralRole::Handling) => ReferralParty::Handling,
-            Ok(pb::ReferralRole::Reacting) => ReferralParty::Reacting,
-            Err(_) => {
-                v.add("role", "is not a ReferralRole");
-                ReferralParty::SamplingOrHandling
-            }
-        };
-        let state = match pb::ReferralState::try_from(request.state) {
-            Ok(s) => state_filter(s),
-            Err(_) => {
-                v.add("state", "is not a ReferralState");
-                None
-            }
-        };
-        let producer_uscc = match request.producer_uscc.trim() {
-            "" => None,
-            text => match Uscc::parse(text) {
-                Ok(u) => Some(u.as_str().to_owned()),
-                Err(e) => {
-                    v.add("producer_uscc", e.to_string());
-                    None
-                }
-            },
-        };
-        let product = v.optional_text("product_name_contains", &request.product_name_contains);
-        let limit = match request.page_size {
-            n if n < 0 => {
-                v.add("page_size", "must not be negative");
-                DEFAULT_PAGE
-            }
-            0 => DEFAULT_PAGE,
-            n => u32::try_from(n).unwrap_or(MAX_PAGE).min(MAX_PAGE),
-        };
-        let after = match request.page_token.as_str() {
-            "" => None,
-            token => {
-                let cursor = decode_token(token);
-                if cursor.is_none() {
-                    v.add("page_token", "is not a token this list returned");
-                }
-                cursor
-            }
-        };
-        if !v.is_empty() {
-            return Err(CallError::Invalid(v.0));
-        }
-        let filter = ReferralFilter {
-            agency: caller,
-            party,
-            state,
-            overdue: request.overdue,
-            announcement_required: request.announcement_required,
-            product_name_contains: (!product.is_empty()).then_some(product),
-            producer_uscc,
-        };
-        let mut rows = self
-            .store
-            .list_referrals(&filter, after.as_ref(), limit + 1)
-            .await?;
-        let next_page_token = if rows.len() > limit as usize {
-            rows.truncate(limit as usize);
-            rows.last()
-                .map(|r| encode_token(&r.cursor()))
-                .unwrap_or_default()
-        } else {
-            String::new()
-        };
-        Ok(pb::ListReferralsResponse {
-            referrals: rows
-                .iter()
-                .map(|r| decode(&r.body, "referral"))
-                .collect::<Result<_, _>>()?,
-            next_page_token,
-        })
-    }
-}
-
-/// A page token: the cursor, hex-encoded (opaque to partners).
-fn encode_token(c: &ReferralCursor) -> String {
-    hex::encode(format!("{}:{}", c.created_at_us, c.id))
-}
-
-fn decode_token(token: &str) -> Option<ReferralCursor> {
-    let text = String::from_utf8(hex::decode(token).ok()?).ok()?;
-    let (at, id) = text.split_once(':')?;
-    Some(ReferralCursor {
-        created_at_us: at.parse().ok()?,
-        id: id.to_owned(),
-    })
 }
 
 fn note(v: &mut Violations, text: &str) -> String {
@@ -789,21 +538,5 @@ impl DisposalService for DisposalHandler {
             })
             .await?;
         Ok(Response::new(answer))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn page_tokens_round_trip_and_refuse_garbage() {
-        let c = ReferralCursor {
-            created_at_us: 1_720_000_000_000_000,
-            id: "0190abc".into(),
-        };
-        assert_eq!(decode_token(&encode_token(&c)), Some(c));
-        assert_eq!(decode_token("zz"), None);
-        assert_eq!(decode_token(&hex::encode("no-colon")), None);
     }
 }

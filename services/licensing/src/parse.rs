@@ -9,8 +9,6 @@ use yrd_domain::spotcheck::parse_date;
 use yrd_proto::v1 as pb;
 use yrd_proto::wire::{FieldViolation, resource_id};
 
-/// Longest request id, in characters.
-pub const MAX_REQUEST_ID_CHARS: usize = 128;
 /// Longest short text (names, references), in characters.
 pub const MAX_SHORT_CHARS: usize = 200;
 /// Longest free text (notes, reasons, findings), in characters.
@@ -35,16 +33,7 @@ impl Errors {
 
     /// The request id, required.
     pub fn request_id(&mut self, value: &str) -> String {
-        let value = value.trim();
-        if value.is_empty() {
-            self.push("request_id", "is required: a client-chosen idempotency key");
-        } else if value.chars().count() > MAX_REQUEST_ID_CHARS {
-            self.push(
-                "request_id",
-                format!("must be at most {MAX_REQUEST_ID_CHARS} characters"),
-            );
-        }
-        value.to_owned()
+        yrd_proto::wire::request_id(value, &mut self.0)
     }
 
     /// The id of `applications/{id}`.

@@ -125,11 +125,7 @@ pub(crate) fn caller<T>(request: &Request<T>) -> Result<AgencyId, CallError> {
         .ok_or(CallError::NoIdentity)
 }
 
-/// `t` at the microsecond precision the store keeps.
-pub(crate) fn stored_precision(t: OffsetDateTime) -> OffsetDateTime {
-    t.replace_nanosecond(t.nanosecond() / 1_000 * 1_000)
-        .unwrap_or(t)
-}
+pub(crate) use yrd_store::stored_precision;
 
 pub(crate) fn decode<M: prost::Message + Default>(
     what: &'static str,

@@ -31,7 +31,7 @@ use yrd_domain::audit::LeafData;
 use crate::audit::append_leaf_in;
 use crate::error::is_unique_violation;
 use crate::feed::{NewFeedEvent, append_feed_events_in};
-use crate::results::{IdempotencyKey, WriteOutcome};
+use crate::results::{IdempotencyKey, ResultWriteError, WriteOutcome, claim_request};
 use crate::time_codec::{from_micros, to_micros};
 use crate::{Store, StoreError};
 
@@ -376,46 +376,24 @@ const APPLICATION_COLUMNS: &str = "id, accepting_agency, issuing_agency, state, 
 const LICENCE_COLUMNS: &str =
     "number, application_id, accepting_agency, issuing_agency, state, body, created_at";
 
-/// Claims `key` inside `tx`: `Ok(None)` to go on, `Ok(Some(answer))` when it was answered
-/// before with the same body (the claim and the answer commit with the write).
+/// Claims `key` inside `tx` with the spot-check writes' claim: `Ok(None)` to go on,
+/// `Ok(Some(answer))` when it was answered before with the same body (the claim and the answer
+/// commit with the write).
 async fn claim(
     tx: &mut Transaction<'_, Any>,
     key: &IdempotencyKey,
     response: &[u8],
     at: OffsetDateTime,
 ) -> Result<Option<Vec<u8>>, LicensingWriteError> {
-    let claimed = sqlx::query(
-        "INSERT INTO idempotency (agency, method, request_id, request_digest, response, \
-         created_at) VALUES ($1, $2, $3, $4, $5, $6) \
-         ON CONFLICT (agency, method, request_id) DO NOTHING",
-    )
-    .bind(key.agency.as_str())
-    .bind(&key.method)
-    .bind(&key.request_id)
-    .bind(&key.request_digest)
-    .bind(response)
-    .bind(to_micros(at))
-    .execute(&mut **tx)
-    .await?;
-    if claimed.rows_affected() == 1 {
-        return Ok(None);
-    }
-    let row = sqlx::query(
-        "SELECT request_digest, response FROM idempotency \
-         WHERE agency = $1 AND method = $2 AND request_id = $3",
-    )
-    .bind(key.agency.as_str())
-    .bind(&key.method)
-    .bind(&key.request_id)
-    .fetch_one(&mut **tx)
-    .await?;
-    let digest: String = row.try_get("request_digest")?;
-    if digest != key.request_digest {
-        return Err(LicensingWriteError::RequestIdReused {
-            request_id: key.request_id.clone(),
-        });
-    }
-    Ok(Some(row.try_get("response")?))
+    claim_request(tx, key, response, at)
+        .await
+        .map_err(|e| match e {
+            ResultWriteError::RequestIdReused { request_id } => {
+                LicensingWriteError::RequestIdReused { request_id }
+            }
+            ResultWriteError::Store(e) => LicensingWriteError::Store(e),
+            other => LicensingWriteError::Store(StoreError::corrupt("idempotency claim", other)),
+        })
 }
 
 impl Store {
