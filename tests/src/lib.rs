@@ -257,6 +257,47 @@ macro_rules! on_both_stores {
     };
 }
 
+/// Runs each named scenario `async fn name(app: TestApp, clock: Arc<ManualClock>)` as two
+/// tests, `name::sqlite` and `name::postgres`; the calling file provides
+/// `async fn spawn(kind: StoreKind) -> Option<(TestApp, Arc<ManualClock>)>` (its settings, e.g.
+/// a fast scheduler, and a clock it moves by hand).
+#[macro_export]
+macro_rules! on_both_stores_with_clock {
+    ($($scenario:ident),* $(,)?) => {
+        $(
+            mod $scenario {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    let (app, clock) = super::spawn($crate::StoreKind::Sqlite)
+                        .await
+                        .expect("SQLite is always available");
+                    super::$scenario(app, clock).await;
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    if let Some((app, clock)) = super::spawn($crate::StoreKind::Postgres).await {
+                        super::$scenario(app, clock).await;
+                    }
+                }
+            }
+        )*
+    };
+}
+
+/// 10:00 in Beijing on the next Monday (after today): day 0 of a scenario under a manual
+/// clock. Later than the dev certificates' start (they are issued at the real time), and with
+/// the statutory periods added (months at most) well within their year of validity.
+pub fn next_monday_morning() -> time::OffsetDateTime {
+    let beijing = time::UtcOffset::from_hms(8, 0, 0).expect("UTC+8");
+    let today = time::OffsetDateTime::now_utc().to_offset(beijing).date();
+    let ahead = 7 - i64::from(today.weekday().number_days_from_monday());
+    (today + time::Duration::days(ahead))
+        .with_hms(10, 0, 0)
+        .expect("10:00")
+        .assume_offset(beijing)
+}
+
 /// A gRPC client whose calls carry `authorization: Bearer <token>`.
 pub type Authed = tonic::service::interceptor::InterceptedService<Channel, Bearer>;
 

@@ -12,7 +12,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use time::{OffsetDateTime, Weekday};
+use time::OffsetDateTime;
 use tonic::Code;
 use tonic::codec::Streaming;
 use tonic_types::StatusExt as _;
@@ -30,31 +30,7 @@ use yrd_proto::wire::timestamp;
 /// How long a test waits for an event that should come at once.
 const PROMPT: Duration = Duration::from_secs(20);
 
-/// Runs each scenario `async fn name(app: TestApp, clock: Arc<ManualClock>)` on both stores.
-macro_rules! on_both_stores_with_clock {
-    ($($scenario:ident),* $(,)?) => {
-        $(
-            mod $scenario {
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn sqlite() {
-                    let (app, clock) = super::spawn(yrd_e2e::StoreKind::Sqlite)
-                        .await
-                        .expect("SQLite is always available");
-                    super::$scenario(app, clock).await;
-                }
-
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn postgres() {
-                    if let Some((app, clock)) = super::spawn(yrd_e2e::StoreKind::Postgres).await {
-                        super::$scenario(app, clock).await;
-                    }
-                }
-            }
-        )*
-    };
-}
-
-on_both_stores_with_clock!(
+yrd_e2e::on_both_stores_with_clock!(
     a_referral_is_handled_to_closure_while_the_sampling_agency_watches,
     a_returned_referral_is_rerouted,
     an_objection_is_overturned_by_reinspection,
@@ -65,16 +41,9 @@ on_both_stores_with_clock!(
     each_bad_field_is_named,
 );
 
-/// 10:00 in Beijing on the next Monday: after the dev certificates' start (they are issued at
-/// the real time) and, with the statutory 75 days added, well within their year.
+/// Day 0 of every scenario.
 fn start() -> OffsetDateTime {
-    let mut day = china_date(OffsetDateTime::now_utc()) + time::Duration::days(1);
-    while day.weekday() != Weekday::Monday {
-        day = day.next_day().expect("a day");
-    }
-    day.with_hms(10, 0, 0)
-        .expect("a time")
-        .assume_offset(time::macros::offset!(+8))
+    yrd_e2e::next_monday_morning()
 }
 
 async fn spawn(kind: StoreKind) -> Option<(TestApp, Arc<ManualClock>)> {

@@ -12,7 +12,6 @@ use std::sync::Arc;
 use prost::Message as _;
 use std::sync::OnceLock;
 
-use time::macros::offset;
 use time::{Duration, OffsetDateTime};
 use tonic::Code;
 use tonic_types::StatusExt as _;
@@ -29,14 +28,7 @@ type Client = LicensingServiceClient<yrd_e2e::Authed>;
 /// the default calendar, so "5 working days" is always day 7, "20" day 28 and "30" day 42.
 fn start() -> OffsetDateTime {
     static START: OnceLock<OffsetDateTime> = OnceLock::new();
-    *START.get_or_init(|| {
-        let now = OffsetDateTime::now_utc().to_offset(offset!(+8));
-        let ahead = 7 - i64::from(now.weekday().number_days_from_monday());
-        (now.date() + Duration::days(ahead))
-            .with_hms(10, 0, 0)
-            .expect("10:00")
-            .assume_offset(offset!(+8))
-    })
+    *START.get_or_init(yrd_e2e::next_monday_morning)
 }
 
 /// Day `n` of the scenario, `YYYY-MM-DD`.
@@ -49,32 +41,7 @@ fn morning_of(n: i64) -> OffsetDateTime {
     start() + Duration::days(n) - Duration::hours(1)
 }
 
-/// Runs each `async fn name(app: TestApp, clock: Arc<ManualClock>)` on both stores, with the
-/// scheduler ticking every 50 ms.
-macro_rules! scenarios {
-    ($($scenario:ident),* $(,)?) => {
-        $(
-            mod $scenario {
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn sqlite() {
-                    let (app, clock) = super::spawn(yrd_e2e::StoreKind::Sqlite)
-                        .await
-                        .expect("SQLite is always available");
-                    super::$scenario(app, clock).await;
-                }
-
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn postgres() {
-                    if let Some((app, clock)) = super::spawn(yrd_e2e::StoreKind::Postgres).await {
-                        super::$scenario(app, clock).await;
-                    }
-                }
-            }
-        )*
-    };
-}
-
-scenarios!(
+yrd_e2e::on_both_stores_with_clock!(
     a_shandong_producer_applies_in_shanghai_and_gets_a_conditional_licence,
     a_supplement_round_trip_and_idempotent_retries,
     refusals_follow_the_state_machine,

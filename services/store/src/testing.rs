@@ -19,6 +19,44 @@ pub const REQUIRE_POSTGRES_VAR: &str = "YRD_TEST_REQUIRE_POSTGRES";
 /// Every test database's name starts with this, so leftovers are easy to find and drop.
 pub const TEST_DATABASE_PREFIX: &str = "yrd_test_";
 
+/// Opens a store on `db` with the default options (panics when it cannot: a test).
+pub async fn open(db: &TestDatabase) -> crate::Store {
+    match crate::Store::open(&db.url, &crate::StoreOptions::default()).await {
+        Ok(store) => store,
+        Err(e) => panic!("cannot open the test store at {}: {e}", db.url),
+    }
+}
+
+/// Runs each named case `async fn name(store: Store)` as two tests, `name::sqlite` and
+/// `name::postgres`, each on a fresh database (the PostgreSQL one skips or fails as
+/// [`TestDatabase::postgres`] says).
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($case:ident),* $(,)?) => {
+        $(
+            mod $case {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    let db = $crate::testing::TestDatabase::sqlite();
+                    let store = $crate::testing::open(&db).await;
+                    super::$case(store.clone()).await;
+                    store.close().await;
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    let Some(db) = $crate::testing::TestDatabase::postgres().await else {
+                        return;
+                    };
+                    let store = $crate::testing::open(&db).await;
+                    super::$case(store.clone()).await;
+                    store.close().await;
+                }
+            }
+        )*
+    };
+}
+
 /// A database that exists for one test and is dropped with it.
 #[derive(Debug)]
 pub struct TestDatabase {

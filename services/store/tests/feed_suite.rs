@@ -6,45 +6,14 @@ use std::time::Duration;
 use time::OffsetDateTime;
 use yrd_domain::AgencyId;
 use yrd_domain::audit::{LEAF_VERSION, LeafData};
-use yrd_store::testing::TestDatabase;
-use yrd_store::{AckError, NewFeedEvent, Store, StoreOptions};
+use yrd_store::{AckError, NewFeedEvent, Store};
 
-macro_rules! on_both_backends {
-    ($($case:ident),* $(,)?) => {
-        $(
-            mod $case {
-                #[tokio::test]
-                async fn sqlite() {
-                    let db = yrd_store::testing::TestDatabase::sqlite();
-                    super::$case(super::open(&db).await).await;
-                }
-
-                #[tokio::test]
-                async fn postgres() {
-                    let Some(db) = yrd_store::testing::TestDatabase::postgres().await else {
-                        return;
-                    };
-                    let store = super::open(&db).await;
-                    super::$case(store.clone()).await;
-                    store.close().await;
-                }
-            }
-        )*
-    };
-}
-
-on_both_backends!(
+yrd_store::on_both_backends!(
     cursors_are_per_agency_and_gap_free,
     acks_only_move_forward,
     appends_wake_watchers,
     ack_commits_its_leaf_or_nothing
 );
-
-async fn open(db: &TestDatabase) -> Store {
-    Store::open(&db.url, &StoreOptions::default())
-        .await
-        .expect("open test store")
-}
 
 fn agency(id: &str) -> AgencyId {
     AgencyId::parse(id).expect("valid id")

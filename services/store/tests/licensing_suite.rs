@@ -8,50 +8,17 @@ use std::collections::BTreeSet;
 use time::OffsetDateTime;
 use yrd_domain::AgencyId;
 use yrd_store::licensing::ProvinceRole;
-use yrd_store::testing::TestDatabase;
 use yrd_store::{
     ApplicationColumns, ApplicationFilter, ApplicationStepWrite, IdempotencyKey, LicenceFilter,
-    LicenceWrite, LicensingWriteError, NewApplication, Store, StoreOptions, WriteOutcome,
+    LicenceWrite, LicensingWriteError, NewApplication, Store, WriteOutcome,
 };
 
-macro_rules! on_both_backends {
-    ($($case:ident),* $(,)?) => {
-        $(
-            mod $case {
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn sqlite() {
-                    let db = yrd_store::testing::TestDatabase::sqlite();
-                    let store = super::open(&db).await;
-                    super::$case(store.clone()).await;
-                    store.close().await;
-                }
-
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn postgres() {
-                    let Some(db) = yrd_store::testing::TestDatabase::postgres().await else {
-                        return;
-                    };
-                    let store = super::open(&db).await;
-                    super::$case(store.clone()).await;
-                    store.close().await;
-                }
-            }
-        )*
-    };
-}
-
-on_both_backends!(
+yrd_store::on_both_backends!(
     concurrent_serials_never_collide,
     a_stale_step_is_refused_and_writes_nothing,
     a_licence_number_is_taken_once,
     lists_show_the_viewers_applications_page_by_page,
 );
-
-async fn open(db: &TestDatabase) -> Store {
-    Store::open(&db.url, &StoreOptions::default())
-        .await
-        .expect("open test store")
-}
 
 fn agency(id: &str) -> AgencyId {
     AgencyId::parse(id).expect("agency id")

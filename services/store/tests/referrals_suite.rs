@@ -13,37 +13,12 @@ use yrd_domain::spotcheck::{
     SpotCheckResult, TestItemInput, Verdict,
 };
 use yrd_domain::uscc::check_character;
-use yrd_store::testing::TestDatabase;
 use yrd_store::{
     IdempotencyKey, NewFeedEvent, NewPublication, NewReferral, ReferralChange, ReferralFilter,
-    ReferralParty, ReferralWriteError, Store, StoreOptions, WriteOutcome,
+    ReferralParty, ReferralWriteError, Store, WriteOutcome,
 };
 
-macro_rules! on_both_backends {
-    ($($case:ident),* $(,)?) => {
-        $(
-            mod $case {
-                #[tokio::test]
-                async fn sqlite() {
-                    let db = yrd_store::testing::TestDatabase::sqlite();
-                    super::$case(super::open(&db).await).await;
-                }
-
-                #[tokio::test]
-                async fn postgres() {
-                    let Some(db) = yrd_store::testing::TestDatabase::postgres().await else {
-                        return;
-                    };
-                    let store = super::open(&db).await;
-                    super::$case(store.clone()).await;
-                    store.close().await;
-                }
-            }
-        )*
-    };
-}
-
-on_both_backends!(
+yrd_store::on_both_backends!(
     a_referral_commits_with_its_result_and_only_one_is_open_per_agency,
     a_change_applies_only_at_the_revision_it_was_decided_on,
     due_referrals_and_lists,
@@ -52,12 +27,6 @@ on_both_backends!(
 const SH: &str = "310000-SAMR";
 const SD: &str = "370000-AMR";
 const JS: &str = "320000-AMR";
-
-async fn open(db: &TestDatabase) -> Store {
-    Store::open(&db.url, &StoreOptions::default())
-        .await
-        .expect("open test store")
-}
 
 fn agency(id: &str) -> AgencyId {
     AgencyId::parse(id).expect("valid id")

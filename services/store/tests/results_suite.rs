@@ -9,37 +9,12 @@ use yrd_domain::spotcheck::{
     SpotCheckResult, TestItemInput, Verdict,
 };
 use yrd_domain::uscc::{Uscc, check_character};
-use yrd_store::testing::TestDatabase;
 use yrd_store::{
     IdempotencyKey, NewCorrection, NewFeedEvent, NewPublication, NewWithdrawal, ResultCursor,
-    ResultFilter, ResultState, ResultWriteError, Store, StoreOptions, WriteOutcome,
+    ResultFilter, ResultState, ResultWriteError, Store, WriteOutcome,
 };
 
-macro_rules! on_both_backends {
-    ($($case:ident),* $(,)?) => {
-        $(
-            mod $case {
-                #[tokio::test]
-                async fn sqlite() {
-                    let db = yrd_store::testing::TestDatabase::sqlite();
-                    super::$case(super::open(&db).await).await;
-                }
-
-                #[tokio::test]
-                async fn postgres() {
-                    let Some(db) = yrd_store::testing::TestDatabase::postgres().await else {
-                        return;
-                    };
-                    let store = super::open(&db).await;
-                    super::$case(store.clone()).await;
-                    store.close().await;
-                }
-            }
-        )*
-    };
-}
-
-on_both_backends!(
+yrd_store::on_both_backends!(
     a_retry_returns_the_first_answer_and_writes_nothing,
     corrections_add_versions_and_keep_the_old_ones,
     refusals_name_what_no_longer_holds,
@@ -51,12 +26,6 @@ on_both_backends!(
 const SH: &str = "310000-SAMR";
 const SD: &str = "370000-AMR";
 const JS: &str = "320000-AMR";
-
-async fn open(db: &TestDatabase) -> Store {
-    Store::open(&db.url, &StoreOptions::default())
-        .await
-        .expect("open test store")
-}
 
 fn agency(id: &str) -> AgencyId {
     AgencyId::parse(id).expect("valid id")

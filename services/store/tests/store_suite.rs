@@ -9,34 +9,10 @@ use yrd_domain::{AgencyId, Profile};
 use yrd_store::testing::TestDatabase;
 use yrd_store::{
     Agency, Answer, Answered, CertificateRecord, CertificateState, IdempotencyKey, NewAgency,
-    Store, StoreError, StoreOptions,
+    Store, StoreError,
 };
 
-macro_rules! on_both_backends {
-    ($($case:ident),* $(,)?) => {
-        $(
-            mod $case {
-                #[tokio::test]
-                async fn sqlite() {
-                    let db = yrd_store::testing::TestDatabase::sqlite();
-                    super::$case(super::open(&db).await).await;
-                }
-
-                #[tokio::test]
-                async fn postgres() {
-                    let Some(db) = yrd_store::testing::TestDatabase::postgres().await else {
-                        return;
-                    };
-                    let store = super::open(&db).await;
-                    super::$case(store.clone()).await;
-                    store.close().await;
-                }
-            }
-        )*
-    };
-}
-
-on_both_backends!(
+yrd_store::on_both_backends!(
     agencies_round_trip,
     duplicate_agency_is_refused,
     certificates_round_trip,
@@ -70,11 +46,7 @@ async fn reopen_postgres() {
     }
 }
 
-async fn open(db: &TestDatabase) -> Store {
-    Store::open(&db.url, &StoreOptions::default())
-        .await
-        .expect("open test store")
-}
+use yrd_store::testing::open;
 
 fn at(secs: i64) -> OffsetDateTime {
     OffsetDateTime::from_unix_timestamp(secs).expect("valid time")
