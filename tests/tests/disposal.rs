@@ -982,6 +982,37 @@ async fn overdue_then_announcement_required_under_a_manual_clock(
         "each flag is raised once"
     );
 
+    // Each of the scheduler's three writes (acknowledgement; correction; review with the
+    // announcement flag) is an entry of the exchange log too, without an agency, committed
+    // with it (read once sequenced, within the merge delay the receipts promise).
+    let flags = 3;
+    let filter = yrd_store::LeafFilter {
+        method: Some(yrd_disposal::scheduler::SCHEDULER_METHOD.into()),
+        resource: Some(name.clone()),
+        ..Default::default()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let leaves = app
+            .store
+            .query_leaves(&filter, None, 20)
+            .await
+            .expect("leaves");
+        if leaves.len() == flags {
+            assert!(
+                leaves
+                    .iter()
+                    .all(|l| l.leaf.agency.is_empty() && l.leaf.code == 0)
+            );
+            break;
+        }
+        assert!(
+            leaves.len() < flags && std::time::Instant::now() < deadline,
+            "scheduler leaves: {leaves:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+
     let mut shandong = agency(&app, SHANDONG).await;
     let flagged = shandong
         .disposal

@@ -20,8 +20,9 @@
 //! * **Overdue means flagged.** A deadline is `overdue` once the scheduler flagged it (the day
 //!   after its due date, China Standard Time); reads never compute it from the wall clock, so
 //!   what a partner reads is what its feed said.
-//! * **Scheduler steps have no audit leaf**: the exchange log records calls, and the scheduler's
-//!   flags are no call. They are in the referral's timeline and the feed.
+//! * **Scheduler steps are logged** like calls: each flag commits an exchange-log entry with
+//!   method `yrd-exchange/DisposalScheduler/MarkOverdue` and no agency, besides the referral's
+//!   timeline and the feed.
 //!
 //! # Layout
 //!

@@ -9,7 +9,9 @@
 //! write is conditional on the referral's revision, so when two replicas flag the same
 //! deadline one commits (with its events) and the other's transaction writes nothing; and the
 //! domain accepts `MarkOverdue` only for deadlines not flagged yet, so no event is raised twice.
-//! Time comes from the injected clock, so tests move it by hand.
+//! Each flag is an entry of the exchange log (method [`SCHEDULER_METHOD`], no agency) committed
+//! with it, so auditors see the exchange's own steps too. Time comes from the injected clock, so
+//! tests move it by hand.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,6 +19,7 @@ use std::time::Duration;
 use prost::Message as _;
 use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
+use yrd_domain::audit::LeafData;
 use yrd_domain::clock::Clock;
 use yrd_domain::referral::{Actor, ReferralCommand, apply};
 use yrd_proto::v1 as pb;
@@ -25,6 +28,9 @@ use yrd_store::{ReferralChange, ReferralWriteError, Store, WriteOutcome};
 use crate::error::CallError;
 use crate::opener::Opener;
 use crate::timeline::{StepContext, StepDetail, advance};
+
+/// The method the exchange log records for the scheduler's own steps (no partner called).
+pub const SCHEDULER_METHOD: &str = "yrd-exchange/DisposalScheduler/MarkOverdue";
 
 /// Referrals flagged per tick at most; the rest wait for the next tick.
 pub const BATCH: u32 = 100;
@@ -128,7 +134,12 @@ impl DeadlineScheduler {
             at: now,
             reactor: None,
             events,
-            leaf: None,
+            leaf: Some(LeafData::of_exchange(
+                SCHEDULER_METHOD,
+                vec![format!("referrals/{id}")],
+                now,
+                uuid::Uuid::new_v4().simple().to_string(),
+            )),
             response: Vec::new(),
         };
         match self.store.change_referral(&change).await {

@@ -50,6 +50,36 @@ pub struct LeafData {
 }
 
 impl LeafData {
+    /// The entry of a step the exchange took by itself (a deadline scheduler): no agency,
+    /// certificate or token; `method` names the task (e.g.
+    /// `yrd-exchange/LicensingScheduler/MarkOverdue`), `trace_id` (32 hex digits) is the
+    /// step's own, so it can be found in the log like any call's.
+    pub fn of_exchange(
+        method: &str,
+        resources: Vec<String>,
+        at: time::OffsetDateTime,
+        trace_id: String,
+    ) -> LeafData {
+        let span_id = trace_id.get(16..32).unwrap_or_default().to_owned();
+        LeafData {
+            v: LEAF_VERSION,
+            time_us: i64::try_from(at.unix_timestamp_nanos() / 1_000).unwrap_or(i64::MAX),
+            trace_id,
+            span_id,
+            agency: String::new(),
+            cert_fingerprint: String::new(),
+            profile: String::new(),
+            officer: String::new(),
+            token_id: String::new(),
+            method: method.to_owned(),
+            resources,
+            code: 0,
+            message: String::new(),
+            request_sha256: String::new(),
+            duration_us: 0,
+        }
+    }
+
     /// The canonical bytes the leaf hash covers.
     pub fn leaf_input(&self) -> Vec<u8> {
         // Serialising a struct of strings, integers and a list of strings cannot fail; the

@@ -92,28 +92,14 @@ pub(crate) fn overdue_entries(
 /// The method the exchange log records for the scheduler's own steps (no partner called).
 pub const SCHEDULER_METHOD: &str = "yrd-exchange/LicensingScheduler/MarkOverdue";
 
-/// The exchange-log leaf of a step the scheduler took: no agency, certificate or token; its
-/// own trace id, so the step can be found in the log like any call's.
+/// The exchange-log leaf of a step the scheduler took, with its own trace id.
 fn scheduler_leaf(resource: &str, now: OffsetDateTime) -> LeafData {
-    let trace = uuid::Uuid::new_v4().simple().to_string();
-    let span = uuid::Uuid::new_v4().simple().to_string();
-    LeafData {
-        v: yrd_domain::audit::LEAF_VERSION,
-        time_us: i64::try_from(now.unix_timestamp_nanos() / 1_000).unwrap_or(i64::MAX),
-        trace_id: trace,
-        span_id: span.get(..16).unwrap_or_default().to_owned(),
-        agency: String::new(),
-        cert_fingerprint: String::new(),
-        profile: String::new(),
-        officer: String::new(),
-        token_id: String::new(),
-        method: SCHEDULER_METHOD.to_owned(),
-        resources: vec![resource.to_owned()],
-        code: 0,
-        message: String::new(),
-        request_sha256: String::new(),
-        duration_us: 0,
-    }
+    LeafData::of_exchange(
+        SCHEDULER_METHOD,
+        vec![resource.to_owned()],
+        now,
+        uuid::Uuid::new_v4().simple().to_string(),
+    )
 }
 
 impl LicensingHandler {
