@@ -568,6 +568,45 @@ async fn a_shandong_producer_applies_in_shanghai_and_gets_a_conditional_licence(
     }
     assert_eq!(sh_seen[0].actor_agency, "agencies/370000-AMR");
     assert!(!sh_seen[0].trace_id.is_empty());
+
+    // The conditions are confirmed met by the issuing province only, once: their deadline
+    // stops running, the state stays, and Shanghai is told.
+    let confirm = |request_id: &str| pb::ConfirmConditionsRequest {
+        request_id: request_id.into(),
+        name: name.clone(),
+        note: "整改报告 received".into(),
+    };
+    let not_issuer = sh
+        .confirm_conditions(confirm("sh-conditions"))
+        .await
+        .expect_err("the accepting window does not confirm");
+    assert_eq!(not_issuer.code(), Code::PermissionDenied, "{not_issuer:?}");
+    let met = sd
+        .confirm_conditions(confirm("main-conditions"))
+        .await
+        .expect("confirm")
+        .into_inner()
+        .application
+        .expect("application");
+    assert_eq!(met.state(), pb::ApplicationState::LicenceIssued);
+    assert_eq!(kinds(&met).last(), Some(&K::ConditionsMet));
+    assert!(
+        met.deadlines
+            .iter()
+            .all(|d| d.kind() != pb::ApplicationDeadlineKind::Conditions || d.met),
+        "{:?}",
+        met.deadlines
+    );
+    assert_eq!(
+        event_summary(&next_event(&mut sh_stream).await),
+        (E::ApplicationUpdated, K::ConditionsMet, 8)
+    );
+    let again = sd
+        .confirm_conditions(confirm("main-conditions-again"))
+        .await
+        .expect_err("conditions already met");
+    assert_eq!(again.code(), Code::FailedPrecondition, "{again:?}");
+
     // Third provinces hear nothing.
     for agency in [JIANGSU, ANHUI] {
         assert!(feed(&app, agency).await.is_empty(), "{agency}");
@@ -1114,7 +1153,7 @@ async fn other_provinces_are_refused_on_every_method(app: TestApp, _clock: Arc<M
         .map(|(path, _)| *path)
         .filter(|p| p.starts_with("/yrd.exchange.v1.LicensingService/"))
         .collect();
-    assert_eq!(methods.len(), 18);
+    assert_eq!(methods.len(), 19);
     for agency in [JIANGSU, yrd_e2e::ZHEJIANG, ANHUI] {
         let session = app.session(agency, Profile::System).await;
         for path in &methods {
@@ -1151,6 +1190,15 @@ async fn other_provinces_are_refused_on_every_method(app: TestApp, _clock: Arc<M
             .await
             .expect_err("not theirs");
         assert_eq!(change.code(), Code::PermissionDenied);
+        let confirm = c
+            .confirm_conditions(pb::ConfirmConditionsRequest {
+                request_id: "out-conditions".into(),
+                name: name.clone(),
+                note: String::new(),
+            })
+            .await
+            .expect_err("not theirs");
+        assert_eq!(confirm.code(), Code::PermissionDenied);
         let submit = c
             .submit_application(pb::SubmitApplicationRequest {
                 request_id: "out-submit".into(),

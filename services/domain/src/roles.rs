@@ -279,6 +279,10 @@ pub const METHOD_ROLES: &[(&str, Role)] = &[
         Role::ActOnApplications,
     ),
     (
+        "/yrd.exchange.v1.LicensingService/ConfirmConditions",
+        Role::ActOnApplications,
+    ),
+    (
         "/yrd.exchange.v1.LicensingService/IssueLicence",
         Role::ActOnApplications,
     ),

@@ -119,6 +119,14 @@ impl LicensingService for LicensingHandler {
     }
 
     #[tracing::instrument(skip_all)]
+    async fn confirm_conditions(
+        &self,
+        request: Request<pb::ConfirmConditionsRequest>,
+    ) -> Result<Response<pb::ConfirmConditionsResponse>, Status> {
+        Ok(Response::new(self.conditions_met(request).await?))
+    }
+
+    #[tracing::instrument(skip_all)]
     async fn issue_licence(
         &self,
         request: Request<pb::IssueLicenceRequest>,
