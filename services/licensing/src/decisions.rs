@@ -160,22 +160,17 @@ impl LicensingHandler {
         &self,
         request: Request<pb::ConfirmConditionsRequest>,
     ) -> Result<pb::ConfirmConditionsResponse, CallError> {
-        let r = request.get_ref().clone();
-        let (call, mut e, request_id, id) = self.head(&request, &r.request_id, &r.name)?;
-        let note = e.optional("note", &r.note, MAX_TEXT_CHARS);
-        let (Some(id), true) = (id, e.is_empty()) else {
-            return Err(CallError::Invalid(e.0));
-        };
-        let step = Step::new(
-            "ConfirmConditions",
-            request_id,
-            id,
-            LicensingCommand::ConfirmConditionsMet,
-            pb::ApplicationStepKind::ConditionsMet,
-            note,
-        );
-        self.run_step(call, step, app_response!(ConfirmConditionsResponse))
-            .await
+        self.note_step(
+            request,
+            |r| (&r.request_id, &r.name, &r.note),
+            (
+                "ConfirmConditions",
+                LicensingCommand::ConfirmConditionsMet,
+                pb::ApplicationStepKind::ConditionsMet,
+            ),
+            app_response!(ConfirmConditionsResponse),
+        )
+        .await
     }
 
     pub(crate) async fn issue(

@@ -151,26 +151,40 @@ impl LicensingHandler {
             .await
     }
 
+    /// A step whose request carries nothing but its request id, the application and a note
+    /// (`fields` reads those three from the request).
+    pub(crate) async fn note_step<T: prost::Message, R: prost::Message + Default>(
+        &self,
+        request: Request<T>,
+        fields: fn(&T) -> (&str, &str, &str),
+        (method, command, kind): (&'static str, LicensingCommand, pb::ApplicationStepKind),
+        respond: impl FnOnce(pb::LicenceApplication, Option<pb::Licence>, Option<pb::Receipt>) -> R,
+    ) -> Result<R, CallError> {
+        let (request_id, name, note) = fields(request.get_ref());
+        let (call, mut e, request_id, id) = self.head(&request, request_id, name)?;
+        let note = e.optional("note", note, MAX_TEXT_CHARS);
+        let (Some(id), true) = (id, e.is_empty()) else {
+            return Err(CallError::Invalid(e.0));
+        };
+        let step = Step::new(method, request_id, id, command, kind, note);
+        self.run_step(call, step, respond).await
+    }
+
     pub(crate) async fn start_review(
         &self,
         request: Request<pb::StartReviewRequest>,
     ) -> Result<pb::StartReviewResponse, CallError> {
-        let r = request.get_ref().clone();
-        let (call, mut e, request_id, id) = self.head(&request, &r.request_id, &r.name)?;
-        let note = e.optional("note", &r.note, MAX_TEXT_CHARS);
-        let (Some(id), true) = (id, e.is_empty()) else {
-            return Err(CallError::Invalid(e.0));
-        };
-        let step = Step::new(
-            "StartReview",
-            request_id,
-            id,
-            LicensingCommand::StartReview,
-            pb::ApplicationStepKind::ReviewStarted,
-            note,
-        );
-        self.run_step(call, step, app_response!(StartReviewResponse))
-            .await
+        self.note_step(
+            request,
+            |r| (&r.request_id, &r.name, &r.note),
+            (
+                "StartReview",
+                LicensingCommand::StartReview,
+                pb::ApplicationStepKind::ReviewStarted,
+            ),
+            app_response!(StartReviewResponse),
+        )
+        .await
     }
 
     pub(crate) async fn delegate(
