@@ -7,11 +7,22 @@
 //! token id, resources, request digest); a write handler appends the leaf itself, in the
 //! transaction of its write, and marks the notes so this layer does not append a second one.
 //!
-//! The outcome is read from the response headers: tonic answers refusals and handler errors as
-//! "trailers-only" responses with `grpc-status` in the headers; a response without it began
-//! successfully (for a stream: it opened). If the log cannot be written, the call fails with
-//! `UNAVAILABLE`: the exchange serves nothing it cannot account for. Health checks are not
-//! exchange calls and are not logged.
+//! The outcome of a unary call is read from the response headers: tonic answers refusals and
+//! handler errors as "trailers-only" responses with `grpc-status` in the headers; a response
+//! without it succeeded. Its leaf is durable before the answer leaves: if the log cannot be
+//! written, the call fails with `UNAVAILABLE`, since the exchange serves nothing it cannot
+//! account for.
+//!
+//! A stream's outcome is only known when it ends, so a streaming call (see
+//! `live::is_streaming`) that opened (no `grpc-status` in its headers) is logged then: its body
+//! is wrapped in an [`AuditedBody`] that reads the status from the stream's trailers — `OK`, the
+//! handler's error, or the refusal that ended it early (`UNAUTHENTICATED` for a certificate
+//! revoked or a token expired mid-stream, `PERMISSION_DENIED` for a suspended agency) — or, when
+//! the body is dropped before its trailers (the client cancelled or its connection went away),
+//! `CANCELLED`. The leaf keeps the call's start time and carries its whole duration; it is
+//! appended by a spawned task, as the body's end cannot wait on the store. A stream refused at
+//! its start is a trailers-only response and is logged before the answer, as a unary call is.
+//! Health checks are not exchange calls and are not logged.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -117,12 +128,27 @@ where
         request.extensions_mut().insert(notes.clone());
         request.extensions_mut().insert(record.clone());
         let store = self.store.clone();
+        let streaming = crate::live::is_streaming(&record.method);
         Box::pin(async move {
             let response = inner.call(request).await?;
-            let noted = notes.snapshot();
-            if noted.written {
+            if notes.snapshot().written {
                 return Ok(response);
             }
+            if streaming && !response.headers().contains_key("grpc-status") {
+                // Opened: its leaf is written when it ends, with the outcome it had.
+                return Ok(response.map(|body| {
+                    tonic::body::Body::new(AuditedBody {
+                        body,
+                        ending: Some(Ending {
+                            store,
+                            record,
+                            notes,
+                            outcome: None,
+                        }),
+                    })
+                }));
+            }
+            let noted = notes.snapshot();
             let (code, message) = outcome(response.headers());
             let leaf = record.leaf(&noted, code, &message);
             match store.append_leaf(&leaf).await {
@@ -136,6 +162,94 @@ where
                 }
             }
         })
+    }
+}
+
+/// The gRPC code `CANCELLED`, the outcome of a stream whose body was dropped before it ended.
+const CANCELLED: i32 = 1;
+
+/// A streaming response body that appends its call's leaf when the stream ends.
+struct AuditedBody {
+    body: tonic::body::Body,
+    /// What the leaf needs; taken when the leaf is sent off.
+    ending: Option<Ending>,
+}
+
+/// The leaf of a stream still open, and its outcome once seen.
+struct Ending {
+    store: Store,
+    record: CallRecord,
+    notes: AuditNotes,
+    /// `(code, message)` from the trailers or the body's error; `None` while still streaming.
+    outcome: Option<(i32, String)>,
+}
+
+impl Ending {
+    /// Appends the leaf in a task of its own: the body ends (or is dropped) at once.
+    fn log(self) {
+        let (code, message) = self.outcome.unwrap_or_else(|| {
+            (
+                CANCELLED,
+                "the stream ended before its status: the client cancelled it or the connection closed"
+                    .to_owned(),
+            )
+        });
+        let leaf = self.record.leaf(&self.notes.snapshot(), code, &message);
+        let store = self.store;
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            tracing::error!(method = %leaf.method, code, "stream ended outside the runtime; its exchange-log leaf is lost");
+            return;
+        };
+        runtime.spawn(async move {
+            if let Err(e) = store.append_leaf(&leaf).await {
+                tracing::error!(error = %e, method = %leaf.method, code, "exchange log append failed for an ended stream");
+            }
+        });
+    }
+}
+
+impl http_body::Body for AuditedBody {
+    type Data = bytes::Bytes;
+    type Error = tonic::Status;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        let polled = Pin::new(&mut self.body).poll_frame(cx);
+        let seen = match &polled {
+            Poll::Ready(Some(Ok(frame))) => frame.trailers_ref().map(outcome),
+            Poll::Ready(Some(Err(status))) => {
+                Some((status.code() as i32, status.message().to_owned()))
+            }
+            // Ended with no trailers at all: nothing went wrong that the stream reported.
+            Poll::Ready(None) => Some((0, String::new())),
+            Poll::Pending => None,
+        };
+        if let Some(seen) = seen {
+            if let Some(mut ending) = self.ending.take() {
+                ending.outcome = Some(seen);
+                ending.log();
+            }
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.body.size_hint()
+    }
+}
+
+impl Drop for AuditedBody {
+    fn drop(&mut self) {
+        // Dropped before the stream's status was seen: the client went away.
+        if let Some(ending) = self.ending.take() {
+            ending.log();
+        }
     }
 }
 

@@ -7,6 +7,10 @@
 //! Unknown paths pass to the router, which answers `UNIMPLEMENTED`. A refused token answers
 //! `UNAUTHENTICATED` with the reason (never the token or key material); a missing role answers
 //! `PERMISSION_DENIED` naming the role. On success the [`Caller`] goes into the extensions.
+//!
+//! A token authorizes a stream only until its `exp`: the response body of a streaming call is a
+//! [`LiveBody`](crate::live::LiveBody) that ends the stream with `UNAUTHENTICATED` ("expired")
+//! when the token expires, as the next unary call with that token would be refused.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -98,7 +102,7 @@ impl Shared {
         role: Role,
         header: Option<String>,
         identity: Option<AgencyIdentity>,
-    ) -> Result<Caller, Denied> {
+    ) -> Result<(Caller, i64), Denied> {
         let identity = identity.ok_or_else(|| {
             Denied::Unauthenticated("no client certificate identity on this call".into())
         })?;
@@ -126,12 +130,15 @@ impl Shared {
                 identity.profile, identity.agency
             )));
         }
-        Ok(Caller {
-            identity,
-            roles: verified.roles.clone(),
-            officer: verified.officer.as_ref().map(|o| o.as_str().to_owned()),
-            token_id: verified.claims.jti.to_string(),
-        })
+        Ok((
+            Caller {
+                identity,
+                roles: verified.roles.clone(),
+                officer: verified.officer.as_ref().map(|o| o.as_str().to_owned()),
+                token_id: verified.claims.jti.to_string(),
+            },
+            verified.claims.exp,
+        ))
     }
 }
 
@@ -172,7 +179,7 @@ where
         let identity = request.extensions().get::<AgencyIdentity>().cloned();
         Box::pin(async move {
             match shared.authorize(role, header, identity).await {
-                Ok(caller) => {
+                Ok((caller, exp)) => {
                     tracing::Span::current().record("agency", caller.agency().as_str());
                     if let Some(notes) = request.extensions().get::<AuditNotes>() {
                         notes.update(|n| {
@@ -181,7 +188,13 @@ where
                         });
                     }
                     request.extensions_mut().insert(caller);
-                    inner.call(request).await
+                    let streaming = crate::live::is_streaming(request.uri().path());
+                    let response = inner.call(request).await?;
+                    Ok(if streaming {
+                        response.map(|body| expiring_body(body, exp, shared.clock.clone()))
+                    } else {
+                        response
+                    })
                 }
                 Err(Denied::Unauthenticated(why)) => {
                     tracing::info!(reason = %why, path = %request.uri().path(), "call refused: token");
@@ -196,4 +209,26 @@ where
             }
         })
     }
+}
+
+/// The body of a streaming response, ended with `UNAUTHENTICATED` from the second of the
+/// token's `exp` on (the verifier allows no leeway on `exp`).
+fn expiring_body(body: tonic::body::Body, exp: i64, clock: Arc<dyn Clock>) -> tonic::body::Body {
+    let check_clock = clock.clone();
+    let check = Box::new(move || {
+        if check_clock.now().unix_timestamp() >= exp {
+            // The words a unary call with this token now gets.
+            Err(tonic::Status::unauthenticated(
+                TokenRefusal::Expired.to_string(),
+            ))
+        } else {
+            Ok(())
+        }
+    });
+    let live = crate::live::LiveBody::new(body, check);
+    tonic::body::Body::new(match time::OffsetDateTime::from_unix_timestamp(exp) {
+        Ok(at) => live.until(at, clock),
+        // An `exp` beyond the calendar never comes; the per-message check still holds.
+        Err(_) => live,
+    })
 }

@@ -5,6 +5,11 @@
 //! The certificate is read once per connection, at the handshake ([`PeerCertificate`]); this
 //! layer only looks the result up and checks the certificate is still within its validity, so
 //! a connection that outlives its certificate stops being served.
+//!
+//! The same check holds for a stream's whole life, not only its start: the response body of a
+//! streaming call is a [`LiveBody`] that re-checks validity, revocation and suspension before
+//! each message, when the revoked or suspended sets change, and when the certificate's
+//! `notAfter` comes, and ends the stream with the refusal's status (see the `live` module).
 
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -15,6 +20,7 @@ use tower::{Layer, Service};
 use yrd_domain::AgencyIdentity;
 use yrd_domain::clock::Clock;
 
+use crate::live::{LiveBody, is_streaming};
 use crate::revocation::Revocations;
 use crate::tls::{CallGuard, ConnInfo};
 
@@ -141,28 +147,12 @@ where
             .extensions()
             .get::<ConnInfo>()
             .map(|conn| conn.activity.begin());
-        let identity = match request.extensions().get::<ConnInfo>() {
-            Some(conn) => conn
-                .peer
-                .identity_at(self.clock.now())
-                .map_err(tonic::Status::unauthenticated)
-                .and_then(|identity| {
-                    // Checked per call, so a revocation or a suspension cuts connections
-                    // already open too.
-                    if self.revocations.is_revoked(&identity.cert_fingerprint) {
-                        Err(tonic::Status::unauthenticated(
-                            "the client certificate has been revoked",
-                        ))
-                    } else if self.revocations.is_suspended(identity.agency.as_str()) {
-                        Err(tonic::Status::permission_denied(format!(
-                            "agency {} is suspended",
-                            identity.agency
-                        )))
-                    } else {
-                        Ok(identity)
-                    }
-                })
-                .cloned(),
+        let peer = request
+            .extensions()
+            .get::<ConnInfo>()
+            .map(|conn| conn.peer.clone());
+        let identity = match &peer {
+            Some(peer) => authorize(peer, self.clock.as_ref(), &self.revocations),
             None => Err(tonic::Status::unauthenticated(
                 "the connection carries no TLS client identity",
             )),
@@ -170,9 +160,16 @@ where
         match identity {
             Ok(identity) => {
                 request.extensions_mut().insert(identity);
+                // A stream keeps being checked while it runs; a unary call was checked now.
+                let live = peer
+                    .filter(|_| is_streaming(request.uri().path()))
+                    .map(|peer| (peer, self.clock.clone(), self.revocations.clone()));
                 let response = self.inner.call(request);
                 Box::pin(async move {
-                    let response = response.await?;
+                    let mut response = response.await?;
+                    if let Some((peer, clock, revocations)) = live {
+                        response = response.map(|body| live_body(body, peer, clock, revocations));
+                    }
                     Ok(match guard {
                         Some(guard) => response.map(|body| {
                             tonic::body::Body::new(GuardedBody {
@@ -192,6 +189,52 @@ where
             }
         }
     }
+}
+
+/// Who `peer` names, if its certificate is valid now, not revoked, and its agency not
+/// suspended; else the status that refuses the call (or ends the stream).
+fn authorize(
+    peer: &PeerCertificate,
+    clock: &dyn Clock,
+    revocations: &Revocations,
+) -> Result<AgencyIdentity, tonic::Status> {
+    let identity = peer
+        .identity_at(clock.now())
+        .map_err(tonic::Status::unauthenticated)?;
+    // Checked per call (and per message of a stream), so a revocation or a suspension cuts
+    // connections already open too.
+    if revocations.is_revoked(&identity.cert_fingerprint) {
+        Err(tonic::Status::unauthenticated(
+            "the client certificate has been revoked",
+        ))
+    } else if revocations.is_suspended(identity.agency.as_str()) {
+        Err(tonic::Status::permission_denied(format!(
+            "agency {} is suspended",
+            identity.agency
+        )))
+    } else {
+        Ok(identity.clone())
+    }
+}
+
+/// The body of a streaming response, re-authorized on every message, on every change of the
+/// revoked or suspended sets, and when the certificate expires.
+fn live_body(
+    body: tonic::body::Body,
+    peer: Arc<PeerCertificate>,
+    clock: Arc<dyn Clock>,
+    revocations: Arc<Revocations>,
+) -> tonic::body::Body {
+    let changes = revocations.changes();
+    let not_after = peer.not_after;
+    let check_clock = clock.clone();
+    let check = Box::new(move || authorize(&peer, check_clock.as_ref(), &revocations).map(|_| ()));
+    let mut live = LiveBody::new(body, check).on_changes(changes);
+    if let Some(not_after) = not_after {
+        // `identity_at` refuses from the first instant after `notAfter`.
+        live = live.until(not_after + time::Duration::milliseconds(1), clock);
+    }
+    tonic::body::Body::new(live)
 }
 
 /// A response body that keeps its call counted as in flight until it is finished or dropped.

@@ -12,6 +12,8 @@
 //! * [`trace`] — the outermost layer: W3C `traceparent` in, the call's server span, `x-trace-id` out.
 //! * [`telemetry`] — log lines to stderr and, when configured, span export over OTLP/gRPC.
 //! * [`identity`] — the layer that turns the peer certificate into the caller's identity.
+//! * [`live`] — streaming responses re-authorized while they stream (revocation, suspension,
+//!   token and certificate expiry end them).
 //! * [`refuse`] — refusals that read the request body first, sparing the connection.
 //! * [`revocation`] — the revoked set checked per call and the CRL, kept in step on every replica.
 //! * [`rotation`] — server certificate and CA bundle reloaded from disk without a restart.
@@ -47,6 +49,7 @@ pub mod client;
 pub mod config;
 pub mod housekeeping;
 pub mod identity;
+pub mod live;
 pub mod refuse;
 pub mod revocation;
 pub mod rotation;

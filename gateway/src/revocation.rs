@@ -11,8 +11,20 @@
 //! Suspending or resuming an agency moves the same counter, so the suspended set the identity
 //! layer checks is reloaded the same way: a suspended agency's tokens stop working at once, not
 //! when they expire.
+//!
+//! Each reload also moves a generation that open streams watch ([`Revocations::changes`]): a
+//! stream already open re-checks its connection's certificate and agency at once (see the
+//! `live` module), so it ends within the same bound as the next unary call.
+//!
+//! On the replica that revokes or suspends, the admin handler does not wait for the poll: it
+//! calls [`RevocationWatcher::refresh`] through [`yrd_admin::ApplyRevocations`] and answers only
+//! once the change is in this replica's sets and CRL. Refreshes are serialized, so a slow
+//! refresh that read the store before the change can never store its older sets over a newer
+//! one.
 
 use std::collections::HashSet;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
@@ -32,12 +44,20 @@ pub const CRL_VALIDITY: time::Duration = time::Duration::days(2);
 
 /// The revoked certificates' fingerprints and the suspended agencies, as the identity layer
 /// checks them per call.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Revocations {
     fingerprints: ArcSwap<HashSet<String>>,
     suspended: ArcSwap<HashSet<String>>,
     /// The counter value the set reflects; -1 before the first load.
     seq: AtomicI64,
+    /// Moved after every reload of the sets, so open streams re-check without polling.
+    generation: tokio::sync::watch::Sender<i64>,
+}
+
+impl Default for Revocations {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl Revocations {
@@ -47,7 +67,14 @@ impl Revocations {
             fingerprints: ArcSwap::from_pointee(HashSet::new()),
             suspended: ArcSwap::from_pointee(HashSet::new()),
             seq: AtomicI64::new(-1),
+            generation: tokio::sync::watch::Sender::new(-1),
         }
+    }
+
+    /// Sees every reload of the revoked and suspended sets (the value is the store's revocation
+    /// counter the sets reflect). Open streams wait on it to re-check their caller.
+    pub fn changes(&self) -> tokio::sync::watch::Receiver<i64> {
+        self.generation.subscribe()
     }
 
     /// True when the certificate with this SHA-256 fingerprint (lowercase hex) is revoked.
@@ -84,6 +111,9 @@ pub struct RevocationWatcher {
     tls: Arc<ServerTls>,
     ca: Option<Arc<CertificateAuthority>>,
     crl_signed_at: std::sync::Mutex<Option<OffsetDateTime>>,
+    /// Held for a whole refresh: the poll and an admin's immediate refresh never interleave,
+    /// so sets read before a change are never stored after the sets that include it.
+    refreshing: tokio::sync::Mutex<()>,
 }
 
 impl RevocationWatcher {
@@ -100,11 +130,13 @@ impl RevocationWatcher {
             tls,
             ca,
             crl_signed_at: std::sync::Mutex::new(None),
+            refreshing: tokio::sync::Mutex::new(()),
         }
     }
 
     /// Brings the revoked set and the CRL up to date; cheap when nothing changed.
     pub async fn refresh(&self) -> Result<(), RefreshError> {
+        let _one_at_a_time = self.refreshing.lock().await;
         let seq = self.store.revocation_seq().await?;
         // The CRL's window is read by rustls against the system clock, so it is set from the
         // system clock too, whatever clock the rest of the exchange runs on.
@@ -125,6 +157,7 @@ impl RevocationWatcher {
             self.store.suspended_agencies().await?.into_iter().collect();
         self.revocations.suspended.store(Arc::new(suspended));
         self.revocations.seq.store(seq, Ordering::SeqCst);
+        self.revocations.generation.send_replace(seq);
         if let Some(ca) = &self.ca {
             let entries = revoked
                 .iter()
@@ -153,13 +186,9 @@ impl RevocationWatcher {
         Ok(())
     }
 
-    /// Refreshes every [`POLL_INTERVAL`], and at once when `poke` is notified (a revocation
-    /// on this replica), until `stop` is cancelled.
-    pub fn spawn(
-        self: Arc<Self>,
-        poke: Arc<tokio::sync::Notify>,
-        stop: CancellationToken,
-    ) -> tokio::task::JoinHandle<()> {
+    /// Refreshes every [`POLL_INTERVAL`] until `stop` is cancelled. (A change made on this
+    /// replica is applied before its answer, through [`yrd_admin::ApplyRevocations`].)
+    pub fn spawn(self: Arc<Self>, stop: CancellationToken) -> tokio::task::JoinHandle<()> {
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(POLL_INTERVAL);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -167,12 +196,23 @@ impl RevocationWatcher {
                 tokio::select! {
                     () = stop.cancelled() => break,
                     _ = tick.tick() => {}
-                    () = poke.notified() => {}
                 }
                 if let Err(e) = self.refresh().await {
                     tracing::warn!(error = %e, "revocation refresh failed; keeping the current list");
                 }
             }
+        })
+    }
+}
+
+impl yrd_admin::ApplyRevocations for RevocationWatcher {
+    fn apply_now(
+        &self,
+    ) -> Pin<Box<dyn Future<Output = Result<(), yrd_admin::ApplyError>> + Send + '_>> {
+        Box::pin(async move {
+            self.refresh()
+                .await
+                .map_err(|e| yrd_admin::ApplyError(e.to_string()))
         })
     }
 }

@@ -19,7 +19,6 @@ use yrd_store::Store;
 use crate::config::{ConfigError, Settings};
 use std::num::NonZeroU32;
 
-use tokio::sync::Notify;
 use yrd_admin::token::TokenSettings;
 use yrd_admin::{AdminHandler, TokenHandler, TokenKeys};
 use yrd_proto::v1::admin_service_server::AdminServiceServer;
@@ -119,7 +118,6 @@ pub struct Application {
     ca: Option<Arc<CertificateAuthority>>,
     revocations: Arc<Revocations>,
     revocation_watcher: Arc<RevocationWatcher>,
-    revoked_poke: Arc<Notify>,
     token_keys: Arc<TokenKeys>,
     log_key: Arc<Es256Key>,
     receipts: Arc<ReceiptSigner>,
@@ -197,7 +195,6 @@ impl Application {
             ca,
             revocations,
             revocation_watcher,
-            revoked_poke: Arc::new(Notify::new()),
             token_keys,
             receipts,
             log_key,
@@ -270,9 +267,7 @@ impl Application {
             Arc::new(licensing_settings),
         );
         let background = [
-            self.revocation_watcher
-                .clone()
-                .spawn(self.revoked_poke.clone(), stop.clone()),
+            self.revocation_watcher.clone().spawn(stop.clone()),
             self.token_keys.clone().spawn(stop.clone()),
             Sequencer::new(
                 self.store.clone(),
@@ -354,7 +349,7 @@ impl Application {
                 i64::try_from(self.settings.certificates.max_validity_days).unwrap_or(90),
             ),
             self.clock.clone(),
-            self.revoked_poke.clone(),
+            self.revocation_watcher.clone(),
             self.receipts.clone(),
         ))
         .max_decoding_message_size(max_message);

@@ -7,7 +7,6 @@ use std::sync::Arc;
 use prost::Message as _;
 
 use time::OffsetDateTime;
-use tokio::sync::Notify;
 use tonic::{Request, Response, Status};
 use yrd_domain::audit::{AuditCall, LeafData};
 use yrd_domain::clock::Clock;
@@ -32,6 +31,7 @@ use yrd_store::{
     Store, StoreError,
 };
 
+use crate::enforcement::ApplyRevocations;
 use crate::status::{internal, store_failure};
 
 /// Default page size of the listings.
@@ -54,8 +54,8 @@ pub struct AdminHandler {
     operator: AgencyId,
     max_validity: time::Duration,
     clock: Arc<dyn Clock>,
-    /// Woken after a revocation so this replica's revocation watcher reloads at once.
-    revoked: Arc<Notify>,
+    /// Puts a revocation or suspension in force on this replica before the answer.
+    revocations: Arc<dyn ApplyRevocations>,
     /// Signs the receipts of admin writes.
     receipts: Arc<ReceiptSigner>,
 }
@@ -69,7 +69,7 @@ impl AdminHandler {
         operator: AgencyId,
         max_validity: time::Duration,
         clock: Arc<dyn Clock>,
-        revoked: Arc<Notify>,
+        revocations: Arc<dyn ApplyRevocations>,
         receipts: Arc<ReceiptSigner>,
     ) -> Self {
         AdminHandler {
@@ -78,9 +78,23 @@ impl AdminHandler {
             operator,
             max_validity,
             clock,
-            revoked,
+            revocations,
             receipts,
         }
+    }
+
+    /// Waits until the store's revocations and suspensions hold on this replica (its revoked
+    /// and suspended sets, its CRL), so that the answer to a revocation or suspension means
+    /// this replica refuses the certificate or agency from then on, on open connections too.
+    /// The other replicas follow within their poll (see the README's revocation bound).
+    async fn in_force(&self, what: &str) -> Result<(), Status> {
+        self.revocations.apply_now().await.map_err(|e| {
+            tracing::error!(error = %e, what, "committed, but not yet in force on this replica");
+            Status::unavailable(format!(
+                "the {what} is recorded but could not be put in force on this replica yet: \
+                 send the same request (same request_id) again to confirm it"
+            ))
+        })
     }
 
     /// The audit of a write call: notes what it touches and gives the leaf to commit with it.
@@ -465,6 +479,10 @@ impl AdminService for AdminHandler {
             return Err(bad_request(&errors));
         }
         if let Some(first) = self.replay(&key).await? {
+            if update.state.is_some() {
+                // A retry after an answer lost (or not yet in force) confirms it holds.
+                self.in_force("suspension or resumption").await?;
+            }
             return Ok(Response::new(first));
         }
         let signed = self.sign(audit.as_ref(), now);
@@ -491,8 +509,8 @@ impl AdminService for AdminHandler {
             .map_err(|e| store_failure(&e))?
             .ok_or_else(|| Status::not_found(format!("agencies/{id} not found")))?;
         if update.state.is_some() {
-            // This replica reloads the suspended set at once; the others at their next poll.
-            self.revoked.notify_waiters();
+            // In force on this replica before the answer; the others at their next poll.
+            self.in_force("suspension or resumption").await?;
         }
         Self::finish(answered, audit.as_ref(), |updated| UpdateAgencyResponse {
             agency: Some(self.agency_to_pb(&updated)),
@@ -812,6 +830,8 @@ impl AdminService for AdminHandler {
             return Err(bad_request(&errors));
         };
         if let Some(first) = self.replay(&key).await? {
+            // A retry after an answer lost (or refused as not yet in force) confirms it holds.
+            self.in_force("revocation").await?;
             return Ok(Response::new(first));
         }
         let now = self.clock.now();
@@ -845,8 +865,9 @@ impl AdminService for AdminHandler {
                 )),
                 RevokeError::Store(e) => store_failure(&e),
             })?;
-        // This replica reloads its revoked set and CRL now; the others within their poll.
-        self.revoked.notify_waiters();
+        // In force on this replica (revoked set and CRL) before the answer; the others within
+        // their poll.
+        self.in_force("revocation").await?;
         tracing::info!(serial, reason = reason.as_str(), "certificate revoked");
         Self::finish(answered, audit.as_ref(), |revoked| {
             RevokeCertificateResponse {
