@@ -88,6 +88,12 @@ pub struct TlsSettings {
     pub server_names: Vec<String>,
     /// A client that has not finished its TLS handshake by then is dropped.
     pub handshake_timeout_ms: u64,
+    /// Connections waiting for their TLS handshake, all sources together; beyond it a new
+    /// connection is closed at once. Each holds a file descriptor while anonymous.
+    pub max_pending_handshakes: usize,
+    /// Connections waiting for their TLS handshake from one source address (IPv4 address,
+    /// IPv6 /64); beyond it a new connection from that source is closed at once.
+    pub max_pending_handshakes_per_source: usize,
 }
 
 /// Access tokens (TokenService).
@@ -277,7 +283,10 @@ impl Default for TlsSettings {
             server_cert: None,
             server_key: None,
             server_names: Vec::new(),
-            handshake_timeout_ms: 10_000,
+            // A real client finishes in milliseconds; a silent one holds a slot until then.
+            handshake_timeout_ms: 3_000,
+            max_pending_handshakes: 512,
+            max_pending_handshakes_per_source: 32,
         }
     }
 }
@@ -485,7 +494,7 @@ impl Settings {
                 problem: "must be shorter than audit.max_merge_delay_ms".into(),
             });
         }
-        let positive: [(&'static str, u64); 18] = [
+        let positive: [(&'static str, u64); 20] = [
             (
                 "feed.heartbeat_interval_ms",
                 self.feed.heartbeat_interval_ms,
@@ -518,6 +527,14 @@ impl Settings {
             ),
             ("tls.handshake_timeout_ms", tls.handshake_timeout_ms),
             (
+                "tls.max_pending_handshakes",
+                tls.max_pending_handshakes as u64,
+            ),
+            (
+                "tls.max_pending_handshakes_per_source",
+                tls.max_pending_handshakes_per_source as u64,
+            ),
+            (
                 "limits.max_message_bytes",
                 self.limits.max_message_bytes as u64,
             ),
@@ -542,6 +559,15 @@ impl Settings {
                     problem: "must be greater than zero".into(),
                 });
             }
+        }
+        if tls.max_pending_handshakes_per_source > tls.max_pending_handshakes {
+            return Err(ConfigError::Invalid {
+                key: "tls.max_pending_handshakes_per_source",
+                problem: format!(
+                    "{} is more than tls.max_pending_handshakes ({}); one source can never have more than all together",
+                    tls.max_pending_handshakes_per_source, tls.max_pending_handshakes
+                ),
+            });
         }
         Ok(())
     }
@@ -595,6 +621,9 @@ mod tests {
             assert_eq!(s.listen, SocketAddr::from(([127, 0, 0, 1], 50051)));
             assert_eq!(s.effective_database_url(), "sqlite://yrd-data/yrd.db");
             assert!(s.uses_dev_pki());
+            assert_eq!(s.tls.handshake_timeout_ms, 3_000);
+            assert_eq!(s.tls.max_pending_handshakes, 512);
+            assert_eq!(s.tls.max_pending_handshakes_per_source, 32);
             Ok(())
         });
     }
@@ -721,6 +750,44 @@ mod tests {
             );
             Ok(())
         });
+        for (variable, value, key) in [
+            (
+                "YRD_TLS__MAX_PENDING_HANDSHAKES",
+                "0",
+                "tls.max_pending_handshakes",
+            ),
+            (
+                "YRD_TLS__MAX_PENDING_HANDSHAKES_PER_SOURCE",
+                "0",
+                "tls.max_pending_handshakes_per_source",
+            ),
+            (
+                "YRD_TLS__MAX_PENDING_HANDSHAKES_PER_SOURCE",
+                "513",
+                "tls.max_pending_handshakes_per_source",
+            ),
+            (
+                "YRD_TLS__MAX_PENDING_HANDSHAKES",
+                "-1",
+                "max_pending_handshakes",
+            ),
+            (
+                "YRD_TLS__HANDSHAKE_TIMEOUT_MS",
+                "0",
+                "tls.handshake_timeout_ms",
+            ),
+        ] {
+            Jail::expect_with(|jail| {
+                jail.set_env(variable, value);
+                let err = load(None).expect_err("bad handshake bound refused");
+                // figment names an environment key in its own case: TLS.MAX_PENDING_HANDSHAKES.
+                assert!(
+                    err.to_string().to_lowercase().contains(key),
+                    "{variable}={value}: {err}"
+                );
+                Ok(())
+            });
+        }
         Jail::expect_with(|_jail| {
             let err = load(Some("nope.toml")).expect_err("missing file refused");
             assert!(err.to_string().contains("nope.toml"), "{err}");

@@ -9,6 +9,9 @@
 //! * [`config`] — the typed settings: defaults, TOML file, `YRD_*` environment, flags.
 //! * [`bootstrap`] — data folder, store, seed agencies, dev PKI.
 //! * [`tls`] — our rustls acceptor in front of tonic; per-connection peer info.
+//! * [`handshake_limit`] — caps on connections waiting for their handshake, total and per source.
+//! * [`fd_limit`] — the open-file limit, raised to the hard limit at start.
+//! * [`message_limit`] — an oversized request message answers `RESOURCE_EXHAUSTED`, naming the limit.
 //! * [`trace`] — the outermost layer: W3C `traceparent` in, the call's server span, `x-trace-id` out.
 //! * [`telemetry`] — log lines to stderr and, when configured, span export over OTLP/gRPC.
 //! * [`identity`] — the layer that turns the peer certificate into the caller's identity.
@@ -47,9 +50,12 @@ pub mod cert_cli;
 pub mod cli;
 pub mod client;
 pub mod config;
+pub mod fd_limit;
+pub mod handshake_limit;
 pub mod housekeeping;
 pub mod identity;
 pub mod live;
+pub mod message_limit;
 pub mod refuse;
 pub mod revocation;
 pub mod rotation;

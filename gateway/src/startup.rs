@@ -27,7 +27,9 @@ use yrd_proto::v1::token_service_server::TokenServiceServer;
 use crate::agency_limits::{AgencyLimitLayer, AgencyLimits};
 use crate::audit::AuditLayer;
 use crate::auth::AuthLayer;
+use crate::handshake_limit::{HandshakeCaps, HandshakeLimiter};
 use crate::identity::IdentityLayer;
+use crate::message_limit::MessageLimitLayer;
 use crate::revocation::{RevocationWatcher, Revocations};
 use crate::rotation::TlsFiles;
 use crate::tls::{ServerTls, TlsError, incoming};
@@ -144,6 +146,7 @@ impl Application {
         settings: Settings,
         clock: Arc<dyn Clock>,
     ) -> Result<Application, StartupError> {
+        check_fd_limit(&settings);
         let prepared = crate::bootstrap::prepare(&settings, clock.now()).await?;
         let tls = Arc::new(ServerTls::new(&prepared.tls)?);
         let ca = prepared.ca.map(Arc::new);
@@ -303,6 +306,10 @@ impl Application {
             self.tls.clone(),
             Duration::from_millis(self.settings.tls.handshake_timeout_ms),
             Duration::from_secs(limits.idle_timeout_s),
+            HandshakeLimiter::new(HandshakeCaps {
+                total: self.settings.tls.max_pending_handshakes,
+                per_source: self.settings.tls.max_pending_handshakes_per_source,
+            }),
             stop.clone(),
         );
         let signal = {
@@ -400,6 +407,8 @@ impl Application {
         //   layer can answer, and the inner layers' log lines and spans belong to it;
         // * audit — inside trace (the leaf carries the trace id) and outside everything that
         //   can refuse, so refused calls are logged too;
+        // * message limit — inside audit, so the leaf of an oversized message records the
+        //   RESOURCE_EXHAUSTED it was answered; it watches the body tonic decodes innermost;
         // * identity — nothing runs for a connection whose certificate names no agency, or
         //   whose certificate expired or was revoked since the handshake;
         // * agency limits — before any real work, so a flood (token requests included) is
@@ -417,6 +426,7 @@ impl Application {
             .load_shed(true)
             .layer(TraceLayer::new())
             .layer(AuditLayer::new(self.store.clone(), self.clock.clone()))
+            .layer(MessageLimitLayer::new(max_message))
             .layer(IdentityLayer::new(
                 self.clock.clone(),
                 self.revocations.clone(),
@@ -451,6 +461,35 @@ impl Application {
         self.store.close().await;
         tracing::info!("stopped");
         Ok(())
+    }
+}
+
+/// File descriptors kept for what is not a connection waiting for its handshake: established
+/// connections, the database pool, files, the listener.
+const FD_RESERVE: u64 = 256;
+
+/// Raises the soft open-file limit to the hard limit (once per process) and logs both; warns
+/// when the handshake cap would leave fewer than [`FD_RESERVE`] descriptors for the rest.
+fn check_fd_limit(settings: &Settings) {
+    match crate::fd_limit::raise_soft_to_hard() {
+        Ok(fd) => {
+            tracing::info!(
+                soft_before = fd.soft_before,
+                soft = fd.soft,
+                hard = fd.hard,
+                "open-file limit (RLIMIT_NOFILE): soft limit raised to the hard limit"
+            );
+            let cap = u64::try_from(settings.tls.max_pending_handshakes).unwrap_or(u64::MAX);
+            if cap.saturating_add(FD_RESERVE) > fd.soft {
+                tracing::warn!(
+                    soft = fd.soft,
+                    max_pending_handshakes = cap,
+                    "tls.max_pending_handshakes leaves fewer than {FD_RESERVE} of the {} file descriptors allowed for established connections and the database; lower it or raise the hard limit",
+                    fd.soft
+                );
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "open-file limit (RLIMIT_NOFILE) left as it is"),
     }
 }
 

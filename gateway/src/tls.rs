@@ -9,6 +9,13 @@
 //! Each handshake runs in its own task under a timeout, so a client that connects and stalls
 //! cannot hold up the accept loop. The peer certificate is inspected once, at the handshake, and
 //! travels with the connection as [`ConnInfo`], which tonic puts into every request's extensions.
+//!
+//! Connections waiting for their handshake are anonymous and each holds a file descriptor, so
+//! they are capped in total and per source ([`crate::handshake_limit`]): beyond a cap the socket
+//! is closed at once, before any TLS work. Should `accept()` fail all the same (out of file
+//! descriptors), the loop backs off briefly and retries; connections already established run
+//! in their own tasks and keep being served. Refusals and accept failures are logged at most
+//! once a second each, with the number left unlogged, so a flood cannot flood the log too.
 
 use std::future::Future;
 use std::io;
@@ -33,6 +40,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
 use tonic::transport::server::Connected;
 
+use crate::handshake_limit::HandshakeLimiter;
 use crate::identity::PeerCertificate;
 
 /// Why TLS material could not be loaded into a server configuration.
@@ -328,19 +336,23 @@ impl AsyncWrite for TlsConnection {
 }
 
 /// Accepts TCP connections on `listener`, performs each TLS handshake in its own task under
-/// `handshake_timeout`, and yields the connections that completed it. Stops accepting when
-/// `stop` is cancelled; the stream ends once the handshakes still running have finished.
+/// `handshake_timeout`, and yields the connections that completed it. A connection beyond the
+/// caps of `limiter` is closed at once. Stops accepting when `stop` is cancelled; the stream
+/// ends once the handshakes still running have finished.
 pub fn incoming(
     listener: TcpListener,
     tls: Arc<ServerTls>,
     handshake_timeout: Duration,
     idle_timeout: Duration,
+    limiter: Arc<HandshakeLimiter>,
     stop: CancellationToken,
 ) -> ReceiverStream<Result<TlsConnection, io::Error>> {
     // A small buffer: tonic takes connections as fast as they come, and back-pressure here
     // only delays handshakes already done.
     let (tx, rx) = mpsc::channel(64);
     tokio::spawn(async move {
+        let mut refusals = Throttled::new(LOG_AT_MOST_EVERY);
+        let mut failures = Throttled::new(LOG_AT_MOST_EVERY);
         loop {
             let accepted = tokio::select! {
                 () = stop.cancelled() => break,
@@ -348,10 +360,37 @@ pub fn incoming(
             };
             let (tcp, remote_addr) = match accepted {
                 Ok(pair) => pair,
+                // The client went away between its SYN and our accept(): nothing to wait for.
+                Err(e) if is_one_connection_error(&e) => {
+                    tracing::debug!(error = %e, "accept: connection lost before it was accepted");
+                    continue;
+                }
                 Err(e) => {
-                    // Usually out of file descriptors: wait a moment rather than spin.
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    // Usually out of file descriptors (EMFILE, ENFILE). The clients waiting
+                    // stay in the kernel's backlog until a handshake ends and frees one; calls
+                    // on established connections go on meanwhile. Wait a moment, not spin.
+                    if let Some(unlogged) = failures.admit(std::time::Instant::now()) {
+                        tracing::warn!(
+                            error = %e,
+                            pending_handshakes = limiter.pending(),
+                            unlogged,
+                            "accept failed; retrying in 50 ms (established connections are still served)"
+                        );
+                    }
+                    tokio::select! {
+                        () = stop.cancelled() => break,
+                        () = tokio::time::sleep(ACCEPT_RETRY) => continue,
+                    }
+                }
+            };
+            let slot = match limiter.admit(remote_addr.ip()) {
+                Ok(slot) => slot,
+                Err(refusal) => {
+                    // Closed before a byte is read: the file descriptor is free again at once.
+                    drop(tcp);
+                    if let Some(unlogged) = refusals.admit(std::time::Instant::now()) {
+                        tracing::warn!(%remote_addr, unlogged, "connection closed before its TLS handshake: {refusal}");
+                    }
                     continue;
                 }
             };
@@ -359,18 +398,21 @@ pub fn incoming(
             let acceptor = tls.acceptor();
             let tx = tx.clone();
             tokio::spawn(async move {
-                let stream =
-                    match tokio::time::timeout(handshake_timeout, acceptor.accept(tcp)).await {
-                        Ok(Ok(stream)) => stream,
-                        Ok(Err(e)) => {
-                            tracing::info!(%remote_addr, error = %e, "TLS handshake refused");
-                            return;
-                        }
-                        Err(_) => {
-                            tracing::info!(%remote_addr, "TLS handshake timed out");
-                            return;
-                        }
-                    };
+                let handshake = tokio::time::timeout(handshake_timeout, acceptor.accept(tcp)).await;
+                // The handshake is over, whatever its outcome: the connection is no longer
+                // anonymous (or no longer open).
+                drop(slot);
+                let stream = match handshake {
+                    Ok(Ok(stream)) => stream,
+                    Ok(Err(e)) => {
+                        tracing::info!(%remote_addr, error = %e, "TLS handshake refused");
+                        return;
+                    }
+                    Err(_) => {
+                        tracing::info!(%remote_addr, "TLS handshake timed out");
+                        return;
+                    }
+                };
                 let peer = {
                     let (_, session) = stream.get_ref();
                     PeerCertificate::from_session(session.peer_certificates())
@@ -390,4 +432,72 @@ pub fn incoming(
         tracing::debug!("accept loop stopped");
     });
     ReceiverStream::new(rx)
+}
+
+/// How long the accept loop waits after `accept()` failed for want of resources.
+const ACCEPT_RETRY: Duration = Duration::from_millis(50);
+/// Refusals and accept failures are each logged at most this often.
+const LOG_AT_MOST_EVERY: Duration = Duration::from_secs(1);
+
+/// Errors of `accept()` that concern one connection only (it was reset or aborted before we
+/// took it), after which the next `accept()` can go on at once.
+fn is_one_connection_error(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::ConnectionRefused
+            | io::ErrorKind::Interrupted
+    )
+}
+
+/// Lets a log line through at most once per interval and counts the ones held back.
+#[derive(Debug)]
+struct Throttled {
+    every: Duration,
+    last: Option<std::time::Instant>,
+    held_back: u64,
+}
+
+impl Throttled {
+    fn new(every: Duration) -> Self {
+        Throttled {
+            every,
+            last: None,
+            held_back: 0,
+        }
+    }
+
+    /// `Some(lines held back since the last one let through)` when a line at `now` may be
+    /// logged.
+    fn admit(&mut self, now: std::time::Instant) -> Option<u64> {
+        match self.last {
+            Some(last) if now.duration_since(last) < self.every => {
+                self.held_back += 1;
+                None
+            }
+            _ => {
+                self.last = Some(now);
+                Some(std::mem::take(&mut self.held_back))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_throttled_line_is_let_through_once_per_interval_with_the_count_held_back() {
+        let start = std::time::Instant::now();
+        let at = |ms| start + Duration::from_millis(ms);
+        let mut log = Throttled::new(Duration::from_secs(1));
+        assert_eq!(log.admit(at(0)), Some(0));
+        assert_eq!(log.admit(at(10)), None);
+        assert_eq!(log.admit(at(999)), None);
+        assert_eq!(log.admit(at(1_000)), Some(2));
+        assert_eq!(log.admit(at(1_500)), None);
+        assert_eq!(log.admit(at(2_000)), Some(1));
+    }
 }
