@@ -18,6 +18,7 @@
 //! | [`csr`] | the partner side [`make_csr`] and the exchange side [`CertificateAuthority::sign_csr`] under a [`CsrPolicy`] |
 //! | [`crl`] | [`CertificateAuthority::crl`]: signed CRLs from [`RevokedCert`]s with RFC 5280 [`RevocationReason`]s |
 //! | [`ec_key`] | [`Es256Key`]: bare ES256 keys (the exchange log's), their JWK thumbprint [`ec_thumbprint`], [`verify_es256`] |
+//! | [`log_keys`] | [`LogKeyRing`]: the log's receipt and tree-head keys with their validity windows, [`SharedLogKeys`] |
 //! | [`receipt`] | [`ReceiptSigner`]: the log's signed promises that a call's leaf will be in a tree head |
 //! | [`inspect`] | [`CertInfo`], [`fingerprint_sha256`] (RFC 8705 `x5t#S256`), [`agency_identity`] for the gateway |
 //! | [`dev`] | [`DevPki`]: the zero-configuration PKI folder of `yrd serve` |
@@ -33,6 +34,7 @@ pub mod dev;
 pub mod ec_key;
 pub mod error;
 pub mod inspect;
+pub mod log_keys;
 pub mod receipt;
 
 pub use ca::{CertificateAuthority, IssuedKeyPair, SERVER_DEFAULT_NAMES, Validity};
@@ -42,4 +44,5 @@ pub use dev::{DEV_AGENCY_LIFETIME, DEV_CA_LIFETIME, DEV_SERVER_LIFETIME, DevPki}
 pub use ec_key::{Es256Key, ec_thumbprint, verify_es256};
 pub use error::PkiError;
 pub use inspect::{CertInfo, agency_identity, fingerprint_sha256};
+pub use log_keys::{LogKey, LogKeyPurpose, LogKeyRing, LogKeyRingError, SharedLogKeys};
 pub use receipt::{ReceiptSigner, SignedReceipt};

@@ -5,8 +5,9 @@
 //!
 //! An auditor's tool is only worth something if a lying server cannot make it say "verified".
 //! So every hash that matters is recomputed here from bytes the auditor holds: tree heads are
-//! checked against the log key from `TokenService.GetJwks` (and may be pinned in a state file
-//! from an earlier run), proofs with the RFC 9162 algorithms of `yrd_domain::merkle`, and an
+//! checked against the tree-head keys from `TokenService.GetJwks` (and may be pinned in a state
+//! file from an earlier run), receipts against the receipt keys — each key trusted only for its
+//! purpose and only for objects whose signed time lies in the key's published window, proofs with the RFC 9162 algorithms of `yrd_domain::merkle`, and an
 //! export by re-hashing every line and rebuilding the root. The server only supplies proofs;
 //! a wrong proof can make a check fail, never pass.
 //!
@@ -17,10 +18,11 @@ use std::io::BufRead;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
-use yrd_domain::audit::tree_head_signing_input;
 use yrd_domain::merkle::{Hash, MerkleError, root_from_leaves};
-use yrd_pki::{SignedReceipt, verify_es256};
-use yrd_proto::v1::{self as pb, GetJwksResponse, KeyPurpose, SignedTreeHead};
+use yrd_pki::SignedReceipt;
+use yrd_proto::v1 as pb;
+
+pub use crate::audit_keys::LogKeys;
 
 use crate::audit_entry::{EntryView, LineProblem, micros_rfc3339};
 
@@ -36,6 +38,41 @@ pub enum VerifyFailure {
     UnknownKey {
         /// The key id named by the signed object.
         key_id: String,
+    },
+    /// The key named is published, but for another purpose than the object it signed.
+    #[error(
+        "key {key_id:?} is published as a {published} key; a {object} must be signed by a \
+         {expected} key (a key is trusted only for its purpose)"
+    )]
+    WrongPurpose {
+        /// The key id named by the signed object.
+        key_id: String,
+        /// What was signed: "receipt" or "tree head".
+        object: &'static str,
+        /// The purpose the object needs, as the contract names it.
+        expected: &'static str,
+        /// The purposes the key is published with.
+        published: String,
+    },
+    /// The object's signed time lies outside the validity window of the key it names.
+    #[error(
+        "the {object} was signed at {signed_at}, outside the validity window of {purpose} key \
+         {key_id:?} (from {not_before} {})",
+        match .not_after { Some(end) => format!("until {end}"), None => "on, with no end".to_owned() }
+    )]
+    OutsideWindow {
+        /// What was signed: "receipt" or "tree head".
+        object: &'static str,
+        /// Its signed time, RFC 3339.
+        signed_at: String,
+        /// The key's purpose, as the contract names it.
+        purpose: &'static str,
+        /// The key id.
+        key_id: String,
+        /// Start of the window, RFC 3339.
+        not_before: String,
+        /// End of the window (exclusive), RFC 3339; `None` while open.
+        not_after: Option<String>,
     },
     /// A tree head's signature does not verify.
     #[error(
@@ -210,103 +247,6 @@ pub enum FileError {
         /// The parser's message.
         detail: String,
     },
-}
-
-/// The exchange's log keys as `TokenService.GetJwks` publishes them: the keys whose purpose is
-/// signing tree heads or receipts. Access-token keys are ignored: a key is trusted only for
-/// its purpose.
-#[derive(Debug, Clone, Default)]
-pub struct LogKeys {
-    keys: Vec<pb::Jwk>,
-}
-
-impl LogKeys {
-    /// The log keys of a JWKS answer.
-    pub fn from_jwks(jwks: &GetJwksResponse) -> LogKeys {
-        let keys = jwks
-            .keys
-            .iter()
-            .filter(|k| {
-                k.kty == "EC"
-                    && k.crv == "P-256"
-                    && (k.purpose == KeyPurpose::TreeHead as i32
-                        || k.purpose == KeyPurpose::Receipt as i32)
-            })
-            .cloned()
-            .collect();
-        LogKeys { keys }
-    }
-
-    /// How many log keys were published.
-    pub fn len(&self) -> usize {
-        self.keys.len()
-    }
-
-    /// Whether none was.
-    pub fn is_empty(&self) -> bool {
-        self.keys.is_empty()
-    }
-
-    /// The key that must have signed `purpose` objects under `kid`. The exchange publishes its
-    /// log key once, as the tree-head key, and signs receipts with it too, so a receipt is
-    /// accepted from a receipt key or the tree-head key of that id.
-    fn key(&self, kid: &str, purpose: KeyPurpose) -> Result<&pb::Jwk, VerifyFailure> {
-        self.keys
-            .iter()
-            .find(|k| {
-                k.kid == kid
-                    && (k.purpose == purpose as i32
-                        || (purpose == KeyPurpose::Receipt
-                            && k.purpose == KeyPurpose::TreeHead as i32))
-            })
-            .ok_or_else(|| VerifyFailure::UnknownKey {
-                key_id: kid.to_owned(),
-            })
-    }
-
-    /// Checks a signed tree head's signature and returns what it vouches for.
-    pub fn verify_tree_head(&self, sth: &SignedTreeHead) -> Result<VerifiedHead, VerifyFailure> {
-        let fail = |detail: String| VerifyFailure::TreeHeadSignature {
-            tree_size: sth.tree_size,
-            key_id: sth.key_id.clone(),
-            detail,
-        };
-        let root = Hash::try_from(sth.root_hash.as_slice()).map_err(|e| fail(e.to_string()))?;
-        let timestamp_ms = sth
-            .timestamp
-            .as_ref()
-            .and_then(|t| {
-                let ms = i128::from(t.seconds) * 1_000 + i128::from(t.nanos) / 1_000_000;
-                u64::try_from(ms).ok()
-            })
-            .ok_or_else(|| fail("the head has no valid timestamp".to_owned()))?;
-        let key = self.key(&sth.key_id, KeyPurpose::TreeHead)?;
-        verify_es256(
-            &key.x,
-            &key.y,
-            &tree_head_signing_input(sth.tree_size, &root, timestamp_ms),
-            &sth.signature,
-        )
-        .map_err(|e| fail(e.to_string()))?;
-        Ok(VerifiedHead {
-            tree_size: sth.tree_size,
-            root,
-            timestamp_ms,
-            key_id: sth.key_id.clone(),
-        })
-    }
-
-    /// Checks a receipt's signature.
-    pub fn verify_receipt(&self, receipt: &SignedReceipt) -> Result<(), VerifyFailure> {
-        let key = self.key(&receipt.key_id, KeyPurpose::Receipt)?;
-        receipt
-            .verify(&key.x, &key.y)
-            .map_err(|e| VerifyFailure::ReceiptSignature {
-                leaf_hash: receipt.leaf_hash,
-                key_id: receipt.key_id.clone(),
-                detail: e.to_string(),
-            })
-    }
 }
 
 /// A tree head whose signature was checked (or, offline, whose root the auditor gave).
@@ -573,7 +513,6 @@ pub struct FileSummary {
 mod tests {
     use super::*;
     use yrd_domain::audit::{LEAF_VERSION, LeafData};
-    use yrd_pki::{Es256Key, ReceiptSigner};
 
     fn leaf(i: u64) -> LeafData {
         LeafData {
@@ -706,86 +645,5 @@ mod tests {
             ),
             "{err:?}"
         );
-    }
-
-    fn keys_for(key: &Es256Key, purpose: KeyPurpose) -> LogKeys {
-        let (x, y) = key.public_coordinates();
-        LogKeys::from_jwks(&GetJwksResponse {
-            keys: vec![pb::Jwk {
-                kty: "EC".into(),
-                crv: "P-256".into(),
-                x: x.into(),
-                y: y.into(),
-                kid: key.kid().into(),
-                alg: "ES256".into(),
-                r#use: "sig".into(),
-                purpose: purpose as i32,
-            }],
-            jwks_json: String::new(),
-        })
-    }
-
-    fn signed_head(key: &Es256Key, size: u64, root: Hash, ms: u64) -> SignedTreeHead {
-        SignedTreeHead {
-            tree_size: size,
-            root_hash: root.as_bytes().to_vec(),
-            timestamp: Some(prost_types::Timestamp {
-                seconds: i64::try_from(ms / 1_000).expect("small"),
-                nanos: i32::try_from((ms % 1_000) * 1_000_000).expect("small"),
-            }),
-            signature: key.sign_der(&tree_head_signing_input(size, &root, ms)),
-            key_id: key.kid().into(),
-        }
-    }
-
-    #[test]
-    fn tree_heads_verify_only_with_a_log_key_and_unchanged() {
-        let key = Es256Key::generate();
-        let keys = keys_for(&key, KeyPurpose::TreeHead);
-        let sth = signed_head(&key, 5, Hash([9; 32]), 1_700_000_000_123);
-        let head = keys.verify_tree_head(&sth).expect("verifies");
-        assert_eq!(
-            (head.tree_size, head.root, head.timestamp_ms),
-            (5, Hash([9; 32]), 1_700_000_000_123)
-        );
-
-        let mut grown = sth.clone();
-        grown.tree_size = 6;
-        assert!(matches!(
-            keys.verify_tree_head(&grown),
-            Err(VerifyFailure::TreeHeadSignature { tree_size: 6, .. })
-        ));
-        // The same key published for access tokens only is not trusted for heads.
-        assert!(matches!(
-            keys_for(&key, KeyPurpose::AccessToken).verify_tree_head(&sth),
-            Err(VerifyFailure::UnknownKey { .. })
-        ));
-        let other = Es256Key::generate();
-        assert!(matches!(
-            keys_for(&other, KeyPurpose::TreeHead).verify_tree_head(&sth),
-            Err(VerifyFailure::UnknownKey { .. })
-        ));
-    }
-
-    #[test]
-    fn receipts_round_trip_through_their_file_form_and_verify() {
-        let key = std::sync::Arc::new(Es256Key::generate());
-        let signer = ReceiptSigner::new(key.clone(), std::time::Duration::from_secs(5));
-        let at = time::OffsetDateTime::from_unix_timestamp(1_700_000_000).expect("time");
-        let wire = yrd_proto::wire::receipt(&signer.sign(&Hash([4; 32]), at));
-        let file = ReceiptFile::from_pb(&wire).expect("a receipt");
-        assert_eq!(file.max_merge_delay_ms, 5_000);
-        let json = serde_json::to_string(&file).expect("json");
-        let back: ReceiptFile = serde_json::from_str(&json).expect("reads back");
-        let signed = back.signed().expect("signed");
-        keys_for(&key, KeyPurpose::TreeHead)
-            .verify_receipt(&signed)
-            .expect("the log key signs receipts");
-        let mut forged = signed;
-        forged.leaf_hash = Hash([5; 32]);
-        assert!(matches!(
-            keys_for(&key, KeyPurpose::TreeHead).verify_receipt(&forged),
-            Err(VerifyFailure::ReceiptSignature { .. })
-        ));
     }
 }

@@ -44,7 +44,11 @@ pub(crate) async fn verify(
     let mut auditor = Auditor::open(&args.connect).await?;
     let keys = auditor.log_keys().await?;
     let head = auditor.verified_latest(&keys).await?;
-    writeln!(out, "tree head    {}: signature verified", head.describe())?;
+    writeln!(
+        out,
+        "tree head    {}: signature verified (KEY_PURPOSE_TREE_HEAD, inside its window)",
+        head.describe()
+    )?;
 
     // Consistency from an earlier head.
     let saved = match &args.state {
@@ -369,7 +373,7 @@ async fn prove_receipt(
         .unwrap_or_default();
     writeln!(
         out,
-        "receipt      leaf {} signed by key {}, promised in a tree head by {promised_by}: signature verified",
+        "receipt      leaf {} signed by key {} (KEY_PURPOSE_RECEIPT, inside its window), promised in a tree head by {promised_by}: signature verified",
         receipt.leaf_hash, receipt.key_id
     )?;
     match prove_leaf_hash(auditor, receipt.leaf_hash, head).await {

@@ -129,6 +129,10 @@ pub struct AuditConfig {
     pub max_merge_delay_ms: u64,
     /// How often the sequencer looks for new leaves.
     pub sequencer_interval_ms: u64,
+    /// A new receipt signing key is rotated in (with an overlap) when the newest is this old.
+    pub receipt_key_rotation_hours: u64,
+    /// A new tree-head signing key is rotated in (with an overlap) when the newest is this old.
+    pub tree_head_key_rotation_hours: u64,
 }
 
 impl Default for AuditConfig {
@@ -136,6 +140,8 @@ impl Default for AuditConfig {
         AuditConfig {
             max_merge_delay_ms: 5_000,
             sequencer_interval_ms: 200,
+            receipt_key_rotation_hours: 24 * 30,
+            tree_head_key_rotation_hours: 24 * 30,
         }
     }
 }
@@ -512,6 +518,14 @@ impl Settings {
             ("limits.idle_timeout_s", self.limits.idle_timeout_s),
             ("token.lifetime_s", self.token.lifetime_s),
             ("token.key_rotation_hours", self.token.key_rotation_hours),
+            (
+                "audit.receipt_key_rotation_hours",
+                self.audit.receipt_key_rotation_hours,
+            ),
+            (
+                "audit.tree_head_key_rotation_hours",
+                self.audit.tree_head_key_rotation_hours,
+            ),
             (
                 "certificates.max_validity_days",
                 self.certificates.max_validity_days,

@@ -31,7 +31,8 @@
 //! * [`audit_cli`] — `yrd audit …`, the auditors' command line (its reading commands, its
 //!   `verify` and its connection live in `audit_read`, `audit_verify`, `audit_session`);
 //!   [`audit_entry`] is one log entry as it prints and exports, [`audit_check`] what is
-//!   verified without trusting the server.
+//!   verified without trusting the server, [`audit_keys`] which published key it trusts for
+//!   what.
 //! * [`cli`] — the command line.
 
 #![forbid(unsafe_code)]
@@ -41,6 +42,7 @@ pub mod audit;
 pub mod audit_check;
 pub mod audit_cli;
 pub mod audit_entry;
+pub mod audit_keys;
 mod audit_read;
 mod audit_session;
 mod audit_verify;

@@ -34,13 +34,14 @@ use crate::revocation::{RevocationWatcher, Revocations};
 use crate::rotation::TlsFiles;
 use crate::tls::{ServerTls, TlsError, incoming};
 use crate::trace::TraceLayer;
+use yrd_audit::log_key::{LogKeyRotation, LogKeys};
 use yrd_audit::{AuditHandler, Sequencer};
 use yrd_disposal::{DeadlineScheduler, DisposalHandler, Opener};
 use yrd_domain::referral::ReferralRules;
 use yrd_feed::{FeedHandler, FeedOptions};
 use yrd_licensing::LicensingHandler;
 use yrd_pki::CertificateAuthority;
-use yrd_pki::{Es256Key, ReceiptSigner};
+use yrd_pki::ReceiptSigner;
 use yrd_proto::v1::audit_service_server::AuditServiceServer;
 use yrd_proto::v1::disposal_service_server::DisposalServiceServer;
 use yrd_proto::v1::feed_service_server::FeedServiceServer;
@@ -96,7 +97,7 @@ pub enum StartupError {
     /// The token signing keys could not be loaded or made.
     #[error(transparent)]
     TokenKeys(#[from] yrd_admin::keyring::KeyStoreError),
-    /// The exchange log's signing key could not be loaded or made.
+    /// The exchange log's signing keys could not be loaded or made.
     #[error(transparent)]
     LogKey(#[from] yrd_audit::log_key::LogKeyError),
     /// The gRPC server failed.
@@ -121,7 +122,7 @@ pub struct Application {
     revocations: Arc<Revocations>,
     revocation_watcher: Arc<RevocationWatcher>,
     token_keys: Arc<TokenKeys>,
-    log_key: Arc<Es256Key>,
+    log_keys: Arc<LogKeys>,
     receipts: Arc<ReceiptSigner>,
 }
 
@@ -169,10 +170,20 @@ impl Application {
             )
             .await?,
         );
-        let log_key =
-            Arc::new(yrd_audit::log_key::load_or_create(&prepared.store, clock.now()).await?);
+        let hours = |h: u64| time::Duration::hours(i64::try_from(h).unwrap_or(i64::MAX / 3600));
+        let log_keys = Arc::new(
+            LogKeys::load_or_create(
+                prepared.store.clone(),
+                clock.clone(),
+                LogKeyRotation {
+                    receipt: hours(settings.audit.receipt_key_rotation_hours),
+                    tree_head: hours(settings.audit.tree_head_key_rotation_hours),
+                },
+            )
+            .await?,
+        );
         let receipts = Arc::new(ReceiptSigner::new(
-            log_key.clone(),
+            log_keys.shared(),
             Duration::from_millis(settings.audit.max_merge_delay_ms),
         ));
         let listener =
@@ -200,7 +211,7 @@ impl Application {
             revocation_watcher,
             token_keys,
             receipts,
-            log_key,
+            log_keys,
         })
     }
 
@@ -272,9 +283,10 @@ impl Application {
         let background = [
             self.revocation_watcher.clone().spawn(stop.clone()),
             self.token_keys.clone().spawn(stop.clone()),
+            self.log_keys.clone().spawn(stop.clone()),
             Sequencer::new(
                 self.store.clone(),
-                self.log_key.clone(),
+                self.log_keys.shared(),
                 self.clock.clone(),
                 Duration::from_millis(self.settings.audit.sequencer_interval_ms),
             )
@@ -341,11 +353,7 @@ impl Application {
                 ),
                 self.clock.clone(),
             )
-            .with_log_key(
-                self.log_key.kid(),
-                self.log_key.public_coordinates().0,
-                self.log_key.public_coordinates().1,
-            ),
+            .with_log_keys(self.log_keys.shared()),
         )
         .max_decoding_message_size(max_message);
         let admin_service = AdminServiceServer::new(AdminHandler::new(

@@ -287,8 +287,8 @@ async fn a_receipt_is_proven_by_the_partner_on_its_own(app: TestApp) {
             .expect("the receipt names a published key");
         assert_eq!(
             key.purpose,
-            KeyPurpose::TreeHead as i32,
-            "the log key signs receipts"
+            KeyPurpose::Receipt as i32,
+            "receipts are signed by a key published for receipts"
         );
         let leaf_hash = Hash::try_from(receipt.leaf_hash.as_slice()).expect("32 bytes");
         let timestamp = receipt.timestamp.expect("a signed time");

@@ -3,6 +3,11 @@
 //! The caller is the certificate of the connection: the token names that agency system
 //! (`sub`), grants the roles of its profile, and is bound to the certificate's SHA-256
 //! thumbprint (`cnf.x5t#S256`, RFC 8705), so it is worthless on any other connection.
+//!
+//! `GetJwks` publishes every key the exchange signs with, each with its purpose and validity
+//! window: the access-token ring (which prunes keys once no token of theirs can be valid) and
+//! the exchange log's receipt and tree-head keys (never pruned, so that old receipts and tree
+//! heads stay verifiable).
 
 use std::sync::Arc;
 
@@ -10,6 +15,7 @@ use tonic::{Request, Response, Status};
 use yrd_domain::AgencyId;
 use yrd_domain::clock::Clock;
 use yrd_domain::roles::granted_roles;
+use yrd_pki::{LogKeyPurpose, SharedLogKeys};
 use yrd_proto::v1::token_service_server::TokenService;
 use yrd_proto::v1::{
     GetJwksRequest, GetJwksResponse, IssueTokenRequest, IssueTokenResponse, Jwk, KeyPurpose,
@@ -30,9 +36,9 @@ pub struct TokenHandler {
     operator: AgencyId,
     lifetime: time::Duration,
     clock: Arc<dyn Clock>,
-    /// The exchange log's public key, published beside the token keys so partners can check
+    /// The exchange log's keys, published beside the token keys so partners can check
     /// receipts and tree heads.
-    log_key: Option<Jwk>,
+    log_keys: Option<Arc<SharedLogKeys>>,
 }
 
 impl TokenHandler {
@@ -52,24 +58,45 @@ impl TokenHandler {
             operator,
             lifetime: lifetime.min(MAX_TOKEN_LIFETIME),
             clock,
-            log_key: None,
+            log_keys: None,
         }
     }
 
-    /// Also publishes the exchange log's key (JWK coordinates `x`, `y`, id `kid`), which signs
-    /// receipts and tree heads.
-    pub fn with_log_key(mut self, kid: &str, x: &str, y: &str) -> Self {
-        self.log_key = Some(Jwk {
-            kty: "EC".to_owned(),
-            crv: "P-256".to_owned(),
-            x: x.to_owned(),
-            y: y.to_owned(),
-            kid: kid.to_owned(),
-            alg: "ES256".to_owned(),
-            r#use: "sig".to_owned(),
-            purpose: KeyPurpose::TreeHead as i32,
-        });
+    /// Also publishes the exchange log's receipt and tree-head keys, retired ones included.
+    pub fn with_log_keys(mut self, keys: Arc<SharedLogKeys>) -> Self {
+        self.log_keys = Some(keys);
         self
+    }
+
+    /// The log keys as published: one entry per key and purpose, oldest first.
+    fn log_jwks(&self, now: time::OffsetDateTime) -> Vec<Jwk> {
+        let Some(shared) = &self.log_keys else {
+            return Vec::new();
+        };
+        let ring = shared.ring();
+        let mut published = Vec::new();
+        for key in ring.keys() {
+            let (x, y) = key.key().public_coordinates();
+            for purpose in key.purposes() {
+                published.push(Jwk {
+                    kty: "EC".to_owned(),
+                    crv: "P-256".to_owned(),
+                    x: x.to_owned(),
+                    y: y.to_owned(),
+                    kid: key.kid().to_owned(),
+                    alg: "ES256".to_owned(),
+                    r#use: "sig".to_owned(),
+                    purpose: match purpose {
+                        LogKeyPurpose::Receipt => KeyPurpose::Receipt,
+                        LogKeyPurpose::TreeHead => KeyPurpose::TreeHead,
+                    } as i32,
+                    not_before: Some(timestamp(key.not_before())),
+                    not_after: key.not_after().map(timestamp),
+                    retired: key.is_retired(now),
+                });
+            }
+        }
+        published
     }
 }
 
@@ -144,26 +171,35 @@ impl TokenService for TokenHandler {
         &self,
         _request: Request<GetJwksRequest>,
     ) -> Result<Response<GetJwksResponse>, Status> {
+        let now = self.clock.now();
         let ring = self.keys.ring();
-        let jwks = ring.jwks();
-        let mut keys: Vec<Jwk> = jwks
-            .keys
-            .into_iter()
-            .map(|k| Jwk {
-                kty: k.kty,
-                crv: k.crv,
-                x: k.x,
-                y: k.y,
-                kid: k.kid,
-                alg: k.alg,
-                r#use: k.key_use,
-                purpose: KeyPurpose::AccessToken as i32,
+        let mut keys: Vec<Jwk> = ring
+            .keys()
+            .iter()
+            .map(|key| {
+                let k = key.jwk().clone();
+                Jwk {
+                    kty: k.kty,
+                    crv: k.crv,
+                    x: k.x,
+                    y: k.y,
+                    kid: k.kid,
+                    alg: k.alg,
+                    r#use: k.key_use,
+                    purpose: KeyPurpose::AccessToken as i32,
+                    not_before: Some(timestamp(key.not_before())),
+                    not_after: key.retire_after().map(timestamp),
+                    retired: key.retire_after().is_some_and(|end| end <= now),
+                }
             })
             .collect();
-        keys.extend(self.log_key.clone());
-        // RFC 7517 JSON of every key published: the members of each JWK, without `purpose`.
+        keys.extend(self.log_jwks(now));
+        // RFC 7517 JSON of every key published: the members of each JWK, without `purpose`
+        // or window, each key once (the legacy log key is listed twice above).
+        let mut seen = std::collections::HashSet::new();
         let json_keys: Vec<serde_json::Value> = keys
             .iter()
+            .filter(|k| seen.insert(k.kid.clone()))
             .map(|k| {
                 serde_json::json!({
                     "kty": k.kty, "crv": k.crv, "x": k.x, "y": k.y,

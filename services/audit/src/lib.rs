@@ -5,7 +5,8 @@
 //!
 //! # Layout
 //!
-//! * [`log_key`] — the log's ES256 key, shared by every replica through the store.
+//! * [`log_key`] — the log's receipt and tree-head keys, shared by every replica through the
+//!   store, rotated with an overlap and never pruned.
 //! * [`sequencer`] — the one task (per deployment) that sequences leaves and signs tree heads.
 //! * [`service`] — the `AuditService` handler.
 

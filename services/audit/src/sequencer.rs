@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 use yrd_domain::audit::tree_head_signing_input;
 use yrd_domain::clock::Clock;
 use yrd_domain::merkle::Frontier;
-use yrd_pki::Es256Key;
+use yrd_pki::{LogKeyPurpose, SharedLogKeys};
 use yrd_store::Store;
 use yrd_store::audit::{AuditError, NewTreeHead, SequencerLock};
 
@@ -30,7 +30,9 @@ pub const BATCH: u32 = 5_000;
 #[derive(Debug, Clone)]
 pub struct Sequencer {
     store: Store,
-    key: Arc<Es256Key>,
+    /// The log keys; each head is signed by the tree-head key whose window covers its time,
+    /// read afresh every step so a sequencer that takes over signs with the current key.
+    keys: Arc<SharedLogKeys>,
     clock: Arc<dyn Clock>,
     interval: Duration,
 }
@@ -42,16 +44,16 @@ pub struct SequencerState {
 }
 
 impl Sequencer {
-    /// A sequencer signing with the log `key`.
+    /// A sequencer signing with the tree-head keys of `keys`.
     pub fn new(
         store: Store,
-        key: Arc<Es256Key>,
+        keys: Arc<SharedLogKeys>,
         clock: Arc<dyn Clock>,
         interval: Duration,
     ) -> Self {
         Sequencer {
             store,
-            key,
+            keys,
             clock,
             interval,
         }
@@ -88,14 +90,14 @@ impl Sequencer {
         let at_ms = u64::try_from(self.clock.now().unix_timestamp_nanos() / 1_000_000).unwrap_or(0);
         let timestamp = OffsetDateTime::from_unix_timestamp_nanos(i128::from(at_ms) * 1_000_000)
             .unwrap_or(OffsetDateTime::UNIX_EPOCH);
+        let ring = self.keys.ring();
+        let key = ring.signing_key(LogKeyPurpose::TreeHead, timestamp).key();
         let head = NewTreeHead {
             tree_size: new_size,
             root,
             timestamp,
-            signature: self
-                .key
-                .sign_der(&tree_head_signing_input(new_size, &root, at_ms)),
-            key_id: self.key.kid().to_owned(),
+            signature: key.sign_der(&tree_head_signing_input(new_size, &root, at_ms)),
+            key_id: key.kid().to_owned(),
         };
         // On failure the state stays empty: the next step reloads the frontier from the store.
         self.store

@@ -15,8 +15,13 @@ use crate::{Store, StoreError};
 pub enum KeyPurpose {
     /// Access tokens (TokenService).
     AccessToken,
-    /// Receipts and signed tree heads of the exchange log.
+    /// The legacy exchange-log key, which signed receipts and tree heads alike until each got
+    /// a key of its own; kept (retired) so that what it signed stays verifiable.
     Log,
+    /// Receipts of writes.
+    Receipt,
+    /// Signed tree heads of the exchange log.
+    TreeHead,
 }
 
 impl KeyPurpose {
@@ -24,6 +29,8 @@ impl KeyPurpose {
         match self {
             KeyPurpose::AccessToken => "access_token",
             KeyPurpose::Log => "log",
+            KeyPurpose::Receipt => "receipt",
+            KeyPurpose::TreeHead => "tree_head",
         }
     }
 }
@@ -112,6 +119,42 @@ impl Store {
         }
         tx.commit().await?;
         Ok(())
+    }
+
+    /// Sets `retires_at` to `at` on every key of `purpose` that has none yet (used when the
+    /// legacy log key hands over to the receipt and tree-head keys).
+    #[tracing::instrument(name = "db.transaction", skip_all, fields(db.operation = "retire_signing_keys", db.system = self.backend().as_str()))]
+    pub async fn retire_signing_keys(
+        &self,
+        purpose: KeyPurpose,
+        at: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE signing_keys SET retires_at = $1 WHERE purpose = $2 AND retires_at IS NULL",
+        )
+        .bind(to_micros(at))
+        .bind(purpose.as_str())
+        .execute(&self.write)
+        .await?;
+        Ok(())
+    }
+
+    /// Every key of `purpose` ever stored, retired ones included, oldest first: the exchange
+    /// log's keys are never pruned, so that what they signed stays verifiable.
+    pub async fn all_signing_keys(
+        &self,
+        purpose: KeyPurpose,
+    ) -> Result<Vec<SigningKeyRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT kid, private_key_pem, created_at, activates_at, retires_at FROM signing_keys \
+             WHERE purpose = $1 ORDER BY activates_at, kid",
+        )
+        .bind(purpose.as_str())
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter()
+            .map(|row| SigningKeyRecord::from_row(row, purpose))
+            .collect()
     }
 
     /// Keys of `purpose` still verifying at `now` (not retired), oldest first.
