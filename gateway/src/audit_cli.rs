@@ -63,8 +63,8 @@ pub struct QueryArgs {
     /// Only calls before this time (RFC 3339, or a date for midnight UTC).
     #[arg(long, value_parser = parse_time)]
     pub until: Option<OffsetDateTime>,
-    /// Only calls by this agency, e.g. 370000-AMR.
-    #[arg(long)]
+    /// Only calls by this agency: its id (370000-AMR) or resource name (agencies/370000-AMR).
+    #[arg(long, value_parser = parse_agency)]
     pub agency: Option<AgencyId>,
     /// Only calls of this method: `AdminService/IssueCertificate` or the full path.
     #[arg(long, value_parser = parse_method)]
@@ -311,6 +311,14 @@ pub fn parse_time(s: &str) -> Result<OffsetDateTime, String> {
     })
 }
 
+/// Reads an agency as its bare id (`370000-AMR`) or as the resource name the log's entries
+/// carry (`agencies/370000-AMR`), so a value copied from an entry works as a filter.
+pub fn parse_agency(s: &str) -> Result<AgencyId, String> {
+    AgencyId::parse_name_or_id(s).map_err(|e| {
+        format!("expected an agency id such as 370000-AMR or agencies/370000-AMR: {e}")
+    })
+}
+
 /// Reads a method as its full path (`/yrd.exchange.v1.AdminService/IssueCertificate`) or
 /// short (`AdminService/IssueCertificate`, `AdminService.IssueCertificate`), answering the
 /// full path the log records.
@@ -434,6 +442,13 @@ mod tests {
         };
         assert_eq!(args.code, Some(16));
         assert!(args.json);
+        let AuditCommand::Query(named) =
+            parse("audit query --agency agencies/370000-AMR").expect("query by resource name")
+        else {
+            panic!("not query");
+        };
+        assert_eq!(named.agency, args.agency);
+        assert!(parse("audit query --agency agencies/370000-amr").is_err());
         assert_eq!(
             args.connect.target(Profile::Auditor).files.cert,
             PathBuf::from("yrd-data/pki/agencies/310000-SAMR/auditor.pem")

@@ -372,7 +372,7 @@ mod tests {
                 .map(timestamp),
             trace_id: leaf.trace_id.clone(),
             span_id: leaf.span_id.clone(),
-            caller_agency: leaf.agency.clone(),
+            caller_agency: format!("agencies/{}", leaf.agency),
             certificate_fingerprint_sha256: leaf.cert_fingerprint.clone(),
             profile: pb::Profile::System as i32,
             officer: leaf.officer.clone(),

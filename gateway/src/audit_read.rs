@@ -11,6 +11,7 @@ use std::path::Path;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use tonic::Code;
+use yrd_domain::AgencyId;
 use yrd_domain::merkle::{Hash, verify_inclusion};
 use yrd_proto::v1::{
     self as pb, ExportAuditEntriesRequest, GetAuditEntryRequest, ListAuditEntriesRequest,
@@ -34,7 +35,7 @@ pub(crate) async fn query(
         caller_agency: args
             .agency
             .as_ref()
-            .map(|a| format!("agencies/{a}"))
+            .map(AgencyId::resource_name)
             .unwrap_or_default(),
         method: args.method.unwrap_or_default(),
         outcome_code: args.code,

@@ -126,8 +126,9 @@ impl Shared {
             .map_err(|refusal| Denied::Unauthenticated(refusal.to_string()))?;
         if !verified.has_role(role) {
             return Err(Denied::PermissionDenied(format!(
-                "this method needs the role {role}, which a {} certificate of {} is not granted",
-                identity.profile, identity.agency
+                "this method needs the role {role}, which {} of {} is not granted",
+                identity.profile.certificate(),
+                identity.agency
             )));
         }
         Ok((

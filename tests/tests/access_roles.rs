@@ -50,10 +50,13 @@ async fn callers(app: &TestApp) -> Vec<Caller> {
         .await
         .expect_err("a non-operator admin is granted no role, so gets no token");
     assert_eq!(refused.code(), tonic::Code::PermissionDenied, "{refused:?}");
-    assert!(
-        refused.message().contains("granted no role"),
-        "{:?}",
-        refused.message()
+    // Issue 16: "an admin certificate", not "a admin certificate".
+    assert_eq!(
+        refused.message(),
+        format!(
+            "an admin certificate of {SHANDONG} is granted no role at the exchange, so IssueToken \
+             has no token to issue"
+        )
     );
     let roles = granted_roles(Profile::Admin, false);
     assert!(roles.is_empty(), "{roles:?}");
@@ -166,7 +169,8 @@ async fn admins_cannot_publish_results() {
             .expect_err("admins cannot publish");
         assert_eq!(status.code(), tonic::Code::PermissionDenied, "{status:?}");
         assert!(
-            status.message().contains("results:publish"),
+            status.message().contains("results:publish")
+                && status.message().contains("an admin certificate of"),
             "{:?}",
             status.message()
         );

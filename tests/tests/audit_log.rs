@@ -29,6 +29,7 @@ on_both_stores!(
     calls_from_three_agencies_are_listed_by_trace_and_proven,
     a_receipt_is_proven_by_the_partner_on_its_own,
     only_auditors_read_the_log,
+    entries_name_their_caller_as_the_contract_does,
 );
 
 /// Shanghai's admin issues a system certificate for Anhui from a fresh CSR, carrying
@@ -479,6 +480,90 @@ async fn only_auditors_read_the_log(app: TestApp) {
         .await
         .expect_err("auditors read the log and nothing else");
     assert_eq!(refused.code(), Code::PermissionDenied, "{refused:?}");
+}
+
+/// `AuditEntry.caller_agency` is the resource name `agencies/{agency}` the contract documents,
+/// while the hashed leaf keeps the bare id it always had (old leaves keep verifying); the
+/// filter takes either form, and refuses anything else naming the field.
+async fn entries_name_their_caller_as_the_contract_does(app: TestApp) {
+    let trace = new_trace();
+    let shandong = app.channel(SHANDONG, Profile::System).await;
+    TokenServiceClient::new(shandong)
+        .issue_token(traced(IssueTokenRequest::default(), Some(&trace)))
+        .await
+        .expect("Shandong gets a token");
+
+    let auditor = app.session(SHANGHAI, Profile::Auditor).await;
+    let mut log = AuditServiceClient::new(auditor.authed());
+    let by = |caller_agency: String| ListAuditEntriesRequest {
+        caller_agency,
+        trace_id: trace.clone(),
+        ..ListAuditEntriesRequest::default()
+    };
+    let named = format!("agencies/{SHANDONG}");
+    let (log_ref, by_ref, named_ref) = (&log, &by, &named);
+    let entries = wait_for("Shandong's token call in the log", || async move {
+        let page = log_ref
+            .clone()
+            .list_audit_entries(by_ref(named_ref.clone()))
+            .await
+            .expect("an auditor lists by resource name")
+            .into_inner();
+        (!page.entries.is_empty()).then_some(page.entries)
+    })
+    .await;
+    assert_eq!(entries.len(), 1, "{entries:#?}");
+    let entry = &entries[0];
+    assert_eq!(
+        entry.caller_agency, named,
+        "the contract's resource-name form"
+    );
+    let leaf: serde_json::Value =
+        serde_json::from_slice(&entry.leaf_input).expect("the leaf input is JSON");
+    assert_eq!(
+        leaf["agency"], SHANDONG,
+        "the hashed leaf keeps the bare id: {leaf}"
+    );
+    assert_eq!(
+        yrd_domain::merkle::leaf_hash(&entry.leaf_input)
+            .as_bytes()
+            .as_slice(),
+        entry.leaf_hash.as_slice(),
+        "the leaf hash is still the hash of the unchanged leaf input"
+    );
+
+    let bare = log
+        .list_audit_entries(by(SHANDONG.to_owned()))
+        .await
+        .expect("an auditor lists by bare id")
+        .into_inner();
+    assert_eq!(bare.entries, entries, "both forms select the same entries");
+
+    for bad in ["agencies/370000-amr", "results/370000-AMR", "agencies/"] {
+        let refused = log
+            .list_audit_entries(by(bad.to_owned()))
+            .await
+            .expect_err("a filter that names no agency");
+        assert_eq!(refused.code(), Code::InvalidArgument, "{bad}: {refused:?}");
+        assert!(
+            refused.message().starts_with("caller_agency: "),
+            "{bad}: the refusal names the field: {}",
+            refused.message()
+        );
+    }
+
+    // The CLI takes the form an entry shows, and `yrd audit verify` still proves the entry.
+    let printed = audit_ok(
+        &app,
+        &format!("audit query --agency {named} --trace-id {trace} --json"),
+    )
+    .await;
+    let listed = audit_support::json_array(&printed);
+    assert_eq!(listed.len(), 1, "{listed:#?}");
+    assert_eq!(listed[0]["index"], entry.index);
+    let size = entry.index + 1;
+    audit_support::head_covering(&app, size).await;
+    audit_ok(&app, &format!("audit verify --index {}", entry.index)).await;
 }
 
 /// Every `yrd …` line of the README's "Auditor workflow" parses, and together they show every

@@ -34,6 +34,7 @@ yrd_e2e::on_both_stores_with_clock!(
     a_referral_is_handled_to_closure_while_the_sampling_agency_watches,
     a_returned_referral_is_rerouted,
     an_objection_is_overturned_by_reinspection,
+    the_objection_window_is_listed_until_it_closes,
     overdue_then_announcement_required_under_a_manual_clock,
     illegal_steps_are_refused_naming_the_state,
     a_third_agency_reacts_but_cannot_act,
@@ -749,7 +750,7 @@ async fn an_objection_is_overturned_by_reinspection(app: TestApp, clock: Arc<Man
     start_handling(&mut shandong, &name, "start")
         .await
         .expect("start");
-    record(
+    let ordered = record(
         &mut shandong,
         &name,
         "order",
@@ -757,6 +758,11 @@ async fn an_objection_is_overturned_by_reinspection(app: TestApp, clock: Arc<Man
     )
     .await
     .expect("order");
+    assert!(
+        objection_window(&ordered).is_some(),
+        "rectifying, the window is still open: {:?}",
+        ordered.deadlines
+    );
     let mut shandong_feed = Feed::open(&app, SHANDONG).await;
     let _ = shandong_feed.next().await; // the result
     let _ = shandong_feed.next().await; // the referral
@@ -815,6 +821,11 @@ async fn an_objection_is_overturned_by_reinspection(app: TestApp, clock: Arc<Man
     assert_eq!(pending.state(), pb::ReferralState::ObjectionPending);
     assert!(pending.clock_paused);
     assert!(pending.next_deadline.is_none());
+    assert_eq!(
+        objection_window(&pending),
+        None,
+        "an objection was filed: the window is no longer listed"
+    );
     let (_, step, seen) = shandong_feed.next_referral().await;
     assert_eq!(step, pb::ReferralStepKind::ObjectionFiled);
     assert!(seen.clock_paused);
@@ -854,7 +865,73 @@ async fn an_objection_is_overturned_by_reinspection(app: TestApp, clock: Arc<Man
     )
     .await
     .expect_err("closed");
-    assert_refused(&after, Code::FailedPrecondition, "Closed(Overturned)");
+    assert_refused(
+        &after,
+        Code::FailedPrecondition,
+        "RecordMeasure is not allowed in state REFERRAL_STATE_CLOSED (已办结, \
+         REFERRAL_OUTCOME_OVERTURNED)",
+    );
+}
+
+/// The objection window listed on `r`, if any.
+fn objection_window(r: &pb::Referral) -> Option<&pb::ReferralDeadline> {
+    r.deadlines
+        .iter()
+        .find(|d| d.kind() == pb::ReferralDeadlineKind::ObjectionWindow)
+}
+
+/// Issue 16: `REFERRAL_DEADLINE_KIND_OBJECTION_WINDOW` is listed from delivery (送达) for 15
+/// calendar days, to both parties, in answers and reads alike, never overdue and never the
+/// next deadline; the day after its last day it is gone from reads without any step.
+async fn the_objection_window_is_listed_until_it_closes(app: TestApp, clock: Arc<ManualClock>) {
+    let mut shanghai = agency(&app, SHANGHAI).await;
+    let mut shandong = agency(&app, SHANDONG).await;
+    let name = referral_to_shandong(&mut shanghai, "pub-1").await;
+    let opened = get(&mut shanghai, &name).await;
+    assert_eq!(objection_window(&opened), None, "not before delivery");
+
+    let delivered = acknowledge(&mut shandong, &name, "ack").await.expect("ack");
+    let last_day = yrd_domain::calendar::WorkingCalendar::weekends_only()
+        .calendar_deadline(china_date(clock.now()), 15)
+        .expect("a date");
+    let expected = pb::ReferralDeadline {
+        kind: pb::ReferralDeadlineKind::ObjectionWindow as i32,
+        due_date: yrd_domain::spotcheck::format_date(last_day),
+        overdue: false,
+    };
+    assert_eq!(objection_window(&delivered), Some(&expected));
+    assert!(
+        delivered.next_deadline.is_none(),
+        "no agency owes the window"
+    );
+    assert_eq!(
+        objection_window(&get(&mut shanghai, &name).await),
+        Some(&expected),
+        "the sampling agency, which records objections, reads it too"
+    );
+
+    // On its last day it is still listed; the day after, reads no longer list it, though no
+    // step was taken, and nothing became overdue.
+    let days_left = (last_day - china_date(clock.now())).whole_days();
+    clock.advance(time::Duration::days(days_left));
+    let mut shanghai = agency(&app, SHANGHAI).await;
+    assert_eq!(
+        objection_window(&get(&mut shanghai, &name).await),
+        Some(&expected)
+    );
+    clock.advance(time::Duration::days(1));
+    let mut shanghai = agency(&app, SHANGHAI).await;
+    let closed = get(&mut shanghai, &name).await;
+    assert_eq!(objection_window(&closed), None, "{:?}", closed.deadlines);
+    assert!(!closed.overdue);
+    let listed = shanghai
+        .disposal
+        .list_referrals(pb::ListReferralsRequest::default())
+        .await
+        .expect("list")
+        .into_inner();
+    assert_eq!(listed.referrals.len(), 1);
+    assert_eq!(objection_window(&listed.referrals[0]), None);
 }
 
 async fn overdue_then_announcement_required_under_a_manual_clock(
@@ -937,7 +1014,11 @@ async fn overdue_then_announcement_required_under_a_manual_clock(
     )
     .await
     .expect_err("nothing to announce");
-    assert_refused(&early, Code::FailedPrecondition, "Rectifying");
+    assert_refused(
+        &early,
+        Code::FailedPrecondition,
+        "RecordMeasure is not allowed in state REFERRAL_STATE_RECTIFYING (整改中)",
+    );
 
     // The 60-day correction deadline passes: overdue, no announcement yet.
     let correction_due =
@@ -1051,13 +1132,20 @@ async fn illegal_steps_are_refused_naming_the_state(app: TestApp, clock: Arc<Man
     let start = start_handling(&mut shandong, &name, "s-1")
         .await
         .expect_err("not delivered");
-    assert_refused(&start, Code::FailedPrecondition, "state Opened");
+    assert_refused(
+        &start,
+        Code::FailedPrecondition,
+        "StartHandling is not allowed in state REFERRAL_STATE_OPENED (已移送)",
+    );
     let close = shandong
         .disposal
         .close_referral(close_request(&name, "c-1", pb::ReferralOutcome::Other))
         .await
         .expect_err("not handled");
-    assert_refused(&close, Code::FailedPrecondition, "state Opened");
+    assert_eq!(
+        close.message(),
+        "CloseReferral is not allowed in state REFERRAL_STATE_OPENED (已移送)"
+    );
     let reroute = shanghai
         .disposal
         .reroute_referral(pb::RerouteReferralRequest {
@@ -1069,7 +1157,11 @@ async fn illegal_steps_are_refused_naming_the_state(app: TestApp, clock: Arc<Man
         })
         .await
         .expect_err("not returned");
-    assert_refused(&reroute, Code::FailedPrecondition, "state Opened");
+    assert_refused(
+        &reroute,
+        Code::FailedPrecondition,
+        "RerouteReferral is not allowed in state REFERRAL_STATE_OPENED",
+    );
     let measure_early = record(
         &mut shandong,
         &name,
@@ -1078,7 +1170,11 @@ async fn illegal_steps_are_refused_naming_the_state(app: TestApp, clock: Arc<Man
     )
     .await
     .expect_err("not handling yet");
-    assert_refused(&measure_early, Code::FailedPrecondition, "state Opened");
+    assert_refused(
+        &measure_early,
+        Code::FailedPrecondition,
+        "RecordMeasure is not allowed in state REFERRAL_STATE_OPENED",
+    );
     assert_eq!(
         get(&mut shanghai, &name).await,
         before,
@@ -1089,7 +1185,11 @@ async fn illegal_steps_are_refused_naming_the_state(app: TestApp, clock: Arc<Man
     let twice = acknowledge(&mut shandong, &name, "a-2")
         .await
         .expect_err("already");
-    assert_refused(&twice, Code::FailedPrecondition, "Delivered");
+    assert_refused(
+        &twice,
+        Code::FailedPrecondition,
+        "AcknowledgeReferral is not allowed in state REFERRAL_STATE_DELIVERED (已送达)",
+    );
     start_handling(&mut shandong, &name, "s-2")
         .await
         .expect("start");
@@ -1107,13 +1207,22 @@ async fn illegal_steps_are_refused_naming_the_state(app: TestApp, clock: Arc<Man
         .close_referral(close_request(&name, "c-2", pb::ReferralOutcome::Overturned))
         .await
         .expect_err("only a re-inspection overturns");
-    assert_refused(&overturned, Code::FailedPrecondition, "InProgress");
+    assert_refused(
+        &overturned,
+        Code::FailedPrecondition,
+        "REFERRAL_STATE_IN_PROGRESS",
+    );
     let rectified = shandong
         .disposal
         .close_referral(close_request(&name, "c-3", pb::ReferralOutcome::Rectified))
         .await
         .expect_err("no conforming review");
-    assert_refused(&rectified, Code::FailedPrecondition, "InProgress");
+    // Issue 16: the contract's method, state and outcome, the Chinese terms beside them.
+    assert_eq!(
+        rectified.message(),
+        "CloseReferral is not allowed in state REFERRAL_STATE_IN_PROGRESS (处置中): closing as \
+         REFERRAL_OUTCOME_RECTIFIED needs a conforming review (复查)"
+    );
     // A measure dated after today is a bad field, not a state question.
     let mut future = measure(pb::MeasureKind::Recall, &clock);
     future.occur_time = Some(timestamp(clock.now() + time::Duration::days(1)));

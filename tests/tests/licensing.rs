@@ -703,7 +703,9 @@ async fn a_supplement_round_trip_and_idempotent_retries(app: TestApp, _clock: Ar
         .expect_err("one notice");
     assert_eq!(second.code(), Code::FailedPrecondition, "{second:?}");
     assert!(
-        second.message().contains("Submitted"),
+        second
+            .message()
+            .starts_with("RequestSupplement is not allowed in state APPLICATION_STATE_SUBMITTED"),
         "{}",
         second.message()
     );
@@ -760,7 +762,11 @@ async fn refusals_follow_the_state_machine(app: TestApp, _clock: Arc<ManualClock
     assert_eq!(not_accepted.state(), pb::ApplicationState::NotAccepted);
     let late = accept_err(&mut sd, "ref-accept-late", &rejected).await;
     assert_eq!(late.code(), Code::FailedPrecondition, "{late:?}");
-    assert!(late.message().contains("NotAccepted"), "{}", late.message());
+    // Issue 16: the contract's method and state, the Chinese term beside the state.
+    assert_eq!(
+        late.message(),
+        "AcceptApplication is not allowed in state APPLICATION_STATE_NOT_ACCEPTED (不予受理)"
+    );
 
     // A failed verification cannot be approved, only refused; a refused one is final.
     let name = submit(&mut sh, "ref-submit-2", fertilizer(5)).await.name;
@@ -768,7 +774,13 @@ async fn refusals_follow_the_state_machine(app: TestApp, _clock: Arc<ManualClock
         .await
         .expect_err("not accepted yet");
     assert_eq!(early.code(), Code::FailedPrecondition, "{early:?}");
-    assert!(early.message().contains("Submitted"), "{}", early.message());
+    assert!(
+        early.message().starts_with(
+            "DecideApplication is not allowed in state APPLICATION_STATE_SUBMITTED (已提交)"
+        ),
+        "{}",
+        early.message()
+    );
     accept(&mut sd, "ref-accept", &name).await;
     let by_window = decide(
         &mut sh,
@@ -807,7 +819,9 @@ async fn refusals_follow_the_state_machine(app: TestApp, _clock: Arc<ManualClock
         "{no_licence:?}"
     );
     assert!(
-        no_licence.message().contains("Refused"),
+        no_licence
+            .message()
+            .contains("APPLICATION_STATE_REFUSED (不予许可)"),
         "{}",
         no_licence.message()
     );
@@ -937,7 +951,11 @@ async fn a_commitment_licence_is_revoked_after_a_failed_check(
         .await
         .expect_err("revoked");
     assert_eq!(change.code(), Code::FailedPrecondition, "{change:?}");
-    assert!(change.message().contains("Revoked"), "{}", change.message());
+    assert!(
+        change.message().contains("APPLICATION_STATE_REVOKED"),
+        "{}",
+        change.message()
+    );
 }
 
 fn change_request(rid: &str, licence: &str) -> pb::ChangeLicenceRequest {

@@ -150,8 +150,10 @@ impl TokenService for TokenHandler {
                     bad_request(&[FieldViolation::new("officer", claim.to_string())])
                 }
                 IssueError::NoRoles(..) => Status::permission_denied(format!(
-                    "a {} certificate of {} is granted no role at the exchange",
-                    caller.profile, caller.agency
+                    "{} of {} is granted no role at the exchange, so IssueToken has no token \
+                     to issue",
+                    caller.profile.certificate(),
+                    caller.agency
                 )),
                 other => internal("token issuance", &other),
             })?;

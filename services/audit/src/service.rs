@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use futures::Stream;
 use tonic::{Request, Response, Status};
+use yrd_domain::AgencyId;
 use yrd_domain::merkle::Hash;
 use yrd_proto::v1::audit_service_server::AuditService;
 use yrd_proto::v1::{
@@ -103,6 +104,35 @@ fn profile(name: &str) -> i32 {
     }
 }
 
+/// The contract's form of a leaf's caller: `agencies/{agency}`, empty when the call named no
+/// agency. The leaf itself keeps the bare id it was hashed with, so that every leaf sequenced
+/// before the contract and the server agreed keeps verifying: the name is formed here, at the
+/// edge, and `yrd audit verify` strips it again to recompute the leaf.
+pub fn caller_agency_name(leaf_agency: &str) -> String {
+    if leaf_agency.is_empty() {
+        String::new()
+    } else {
+        format!("{}/{leaf_agency}", AgencyId::COLLECTION)
+    }
+}
+
+/// The `caller_agency` filter of a listing: `agencies/{agency}` as the contract writes it, or the
+/// bare id as officers type it; empty means any agency.
+fn caller_agency_filter(value: &str) -> Result<Option<String>, Status> {
+    let value = value.trim();
+    if value.is_empty() {
+        return Ok(None);
+    }
+    AgencyId::parse_name_or_id(value)
+        .map(|agency| Some(agency.as_str().to_owned()))
+        .map_err(|e| {
+            bad_request(&[FieldViolation::new(
+                "caller_agency",
+                format!("must be agencies/{{agency}} or an agency id, got {value:?}: {e}"),
+            )])
+        })
+}
+
 /// An entry as auditors receive it: the decoded fields and the stored canonical input.
 pub fn entry(stored: &StoredLeaf) -> AuditEntry {
     let leaf = &stored.leaf;
@@ -115,7 +145,7 @@ pub fn entry(stored: &StoredLeaf) -> AuditEntry {
             .map(timestamp),
         trace_id: leaf.trace_id.clone(),
         span_id: leaf.span_id.clone(),
-        caller_agency: leaf.agency.clone(),
+        caller_agency: caller_agency_name(&leaf.agency),
         certificate_fingerprint_sha256: leaf.cert_fingerprint.clone(),
         profile: profile(&leaf.profile),
         officer: leaf.officer.clone(),
@@ -165,11 +195,7 @@ impl AuditService for AuditHandler {
         let filter = LeafFilter {
             from_us: micros(&body.start_time, "start_time")?,
             to_us: micros(&body.end_time, "end_time")?,
-            agency: text(
-                body.caller_agency
-                    .trim_start_matches("agencies/")
-                    .to_owned(),
-            ),
+            agency: caller_agency_filter(&body.caller_agency)?,
             method: text(body.method),
             code: body.outcome_code,
             resource: text(body.resource_name),

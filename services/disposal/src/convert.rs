@@ -168,9 +168,36 @@ pub fn measure_kind(m: &Measure) -> pb::MeasureKind {
     }
 }
 
-/// The deadlines the wire shows: those that run in the current state and those flagged
+/// The deadlines the wire shows on `today`: those that run in the current state and those
+/// flagged overdue (a closed referral shows only the latter), with the objection window
+/// (异议期) while it is open.
+pub fn shown_deadlines(m: &Referral, today: Date) -> Vec<pb::ReferralDeadline> {
+    let mut shown: Vec<pb::ReferralDeadline> =
+        agency_deadlines(m).iter().map(|d| deadline(d, m)).collect();
+    if let Some(last_day) = m.open_objection_window(today) {
+        // Listed only while open, so never overdue: when it closes it is simply gone.
+        shown.push(pb::ReferralDeadline {
+            kind: pb::ReferralDeadlineKind::ObjectionWindow as i32,
+            due_date: format_date(last_day),
+            overdue: false,
+        });
+    }
+    // `YYYY-MM-DD` sorts as the dates do; the sort is stable, so equal days keep kind order.
+    shown.sort_by(|a, b| a.due_date.cmp(&b.due_date));
+    shown
+}
+
+/// Sets the fields of `r` that depend on the day as well as on the machine: the deadlines
+/// listed (the objection window closes without any step). Reads call it, so a stored answer
+/// never shows a window that has since closed.
+pub fn refresh_deadlines(r: &mut pb::Referral, m: &Referral, now: OffsetDateTime) {
+    r.next_deadline = m.next_deadline().map(|d| deadline(&d, m));
+    r.deadlines = shown_deadlines(m, day_of(now));
+}
+
+/// The deadlines some agency owes: those that run in the current state and those flagged
 /// overdue (a closed referral shows only the latter).
-fn shown_deadlines(m: &Referral) -> Vec<Deadline> {
+fn agency_deadlines(m: &Referral) -> Vec<Deadline> {
     let d = &m.deadlines;
     let closed = matches!(m.state, ReferralState::Closed(_));
     let running = |dl: &Option<Deadline>, met: bool| {
@@ -192,8 +219,7 @@ fn shown_deadlines(m: &Referral) -> Vec<Deadline> {
 pub fn refresh(r: &mut pb::Referral, m: &Referral, now: OffsetDateTime) {
     r.state = state(&m.state) as i32;
     r.handling_agency = agency_name(&m.handling_agency);
-    r.next_deadline = m.next_deadline().map(|d| deadline(&d, m));
-    r.deadlines = shown_deadlines(m).iter().map(|d| deadline(d, m)).collect();
+    refresh_deadlines(r, m, now);
     r.rectification_deadline = m
         .deadlines
         .correction

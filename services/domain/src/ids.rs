@@ -163,6 +163,25 @@ impl AgencyId {
         Ok(AgencyId(s.to_owned()))
     }
 
+    /// Parses an agency given either as its resource name (`agencies/370000-AMR`, the form of
+    /// the v1 contract) or as the bare id (`370000-AMR`, the form officers type), for filters
+    /// that accept both.
+    pub fn parse_name_or_id(s: &str) -> Result<Self, IdError> {
+        Self::parse(
+            s.strip_prefix(Self::COLLECTION)
+                .and_then(|rest| rest.strip_prefix('/'))
+                .unwrap_or(s),
+        )
+    }
+
+    /// The collection of agency resource names: `agencies/{agency}`.
+    pub const COLLECTION: &'static str = "agencies";
+
+    /// The agency's resource name, `agencies/{agency}`, as the v1 contract names it.
+    pub fn resource_name(&self) -> String {
+        format!("{}/{}", Self::COLLECTION, self.0)
+    }
+
     /// The id as text.
     pub fn as_str(&self) -> &str {
         &self.0
@@ -228,6 +247,16 @@ impl Profile {
             Profile::System => "system",
             Profile::Admin => "admin",
             Profile::Auditor => "auditor",
+        }
+    }
+
+    /// The profile's certificate as a message names it, with the right article: "a system
+    /// certificate", "an admin certificate", "an auditor certificate".
+    pub fn certificate(&self) -> &'static str {
+        match self {
+            Profile::System => "a system certificate",
+            Profile::Admin => "an admin certificate",
+            Profile::Auditor => "an auditor certificate",
         }
     }
 }
@@ -386,6 +415,25 @@ mod tests {
             AgencyId::parse("990000-AMR"),
             Err(IdError::AgencyIdFormat(_))
         ));
+    }
+
+    #[test]
+    fn agency_resource_names_and_bare_ids_parse_alike() {
+        let bare = AgencyId::parse_name_or_id("370000-AMR");
+        assert_eq!(bare, AgencyId::parse("370000-AMR"));
+        assert_eq!(AgencyId::parse_name_or_id("agencies/370000-AMR"), bare);
+        assert_eq!(
+            bare.map(|a| a.resource_name()),
+            Ok("agencies/370000-AMR".to_owned())
+        );
+        for bad in [
+            "agencies/",
+            "agency/370000-AMR",
+            "agencies/370000-amr",
+            "results/370000-AMR",
+        ] {
+            assert!(AgencyId::parse_name_or_id(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -619,14 +619,61 @@ impl TestingFrom {
     }
 }
 
+impl ApplicationState {
+    /// The state's name in the contract (`yrd.exchange.v1.ApplicationState`), e.g.
+    /// `APPLICATION_STATE_UNDER_REVIEW`; testing shows as the state it interrupts, as on the wire.
+    pub fn contract_name(&self) -> &'static str {
+        match self {
+            ApplicationState::Submitted => "APPLICATION_STATE_SUBMITTED",
+            ApplicationState::SupplementRequested => "APPLICATION_STATE_SUPPLEMENT_REQUESTED",
+            ApplicationState::NotAccepted => "APPLICATION_STATE_NOT_ACCEPTED",
+            ApplicationState::Accepted => "APPLICATION_STATE_ACCEPTED",
+            ApplicationState::UnderReview => "APPLICATION_STATE_UNDER_REVIEW",
+            ApplicationState::VerificationDelegated => "APPLICATION_STATE_VERIFICATION_DELEGATED",
+            ApplicationState::VerificationReported => "APPLICATION_STATE_VERIFICATION_REPORTED",
+            ApplicationState::Testing { resume } => resume.state().contract_name(),
+            ApplicationState::Approved => "APPLICATION_STATE_DECIDED_APPROVED",
+            ApplicationState::ApprovedWithConditions => {
+                "APPLICATION_STATE_DECIDED_APPROVED_WITH_CONDITIONS"
+            }
+            ApplicationState::Refused => "APPLICATION_STATE_REFUSED",
+            ApplicationState::LicenceIssued => "APPLICATION_STATE_LICENCE_ISSUED",
+            ApplicationState::PostIssueCheckPassed => "APPLICATION_STATE_POST_ISSUE_CHECK_PASSED",
+            ApplicationState::Revoked => "APPLICATION_STATE_REVOKED",
+        }
+    }
+
+    /// The Chinese term an officer knows the state by, as the contract's comment gives it.
+    pub fn chinese_term(&self) -> &'static str {
+        match self {
+            ApplicationState::Submitted => "已提交",
+            ApplicationState::SupplementRequested => "补正中",
+            ApplicationState::NotAccepted => "不予受理",
+            ApplicationState::Accepted => "已受理",
+            ApplicationState::UnderReview => "审查中",
+            ApplicationState::VerificationDelegated => "实地核查委托",
+            ApplicationState::VerificationReported => "实地核查完成",
+            ApplicationState::Testing { resume } => resume.state().chinese_term(),
+            ApplicationState::Approved => "准予许可",
+            ApplicationState::ApprovedWithConditions => "附条件准予许可",
+            ApplicationState::Refused => "不予许可",
+            ApplicationState::LicenceIssued => "已发证",
+            ApplicationState::PostIssueCheckPassed => "证后核查通过",
+            ApplicationState::Revoked => "撤销",
+        }
+    }
+}
+
+/// The contract's name with the Chinese term beside it, e.g.
+/// `APPLICATION_STATE_SUBMITTED (已提交)`; during product testing, the state it interrupts with
+/// the testing noted (the wire shows it so, with `clock_paused`).
 impl fmt::Display for ApplicationState {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ApplicationState::Testing { resume } => {
-                write!(f, "Testing (产品检验, from {:?})", resume)
-            }
-            other => write!(f, "{other:?}"),
+        write!(f, "{} ({}", self.contract_name(), self.chinese_term())?;
+        if let ApplicationState::Testing { .. } = self {
+            f.write_str(", product testing 产品检验 under way")?;
         }
+        f.write_str(")")
     }
 }
 
@@ -707,22 +754,24 @@ pub enum LicensingCommand {
 }
 
 impl LicensingCommand {
-    /// The command's name, for refusals and logs.
+    /// The command's name, for refusals and logs: the `LicensingService` method that issues it
+    /// (`AcceptApplication`), as the contract names it; `MarkOverdue` is the exchange's own
+    /// scheduler, which no partner calls.
     pub fn name(&self) -> &'static str {
         match self {
-            LicensingCommand::Accept => "Accept",
+            LicensingCommand::Accept => "AcceptApplication",
             LicensingCommand::RequestSupplement { .. } => "RequestSupplement",
-            LicensingCommand::NotAccept { .. } => "NotAccept",
-            LicensingCommand::RecordSupplement => "RecordSupplement",
+            LicensingCommand::NotAccept { .. } => "RejectApplication",
+            LicensingCommand::RecordSupplement => "SupplementApplication",
             LicensingCommand::StartReview => "StartReview",
             LicensingCommand::DelegateVerification => "DelegateVerification",
-            LicensingCommand::ReportVerification { .. } => "ReportVerification",
-            LicensingCommand::StartTesting => "StartTesting",
-            LicensingCommand::RecordTestResult { .. } => "RecordTestResult",
-            LicensingCommand::ExtendDecisionLimit => "ExtendDecisionLimit",
-            LicensingCommand::Decide(_) => "Decide",
+            LicensingCommand::ReportVerification { .. } => "SubmitVerificationReport",
+            LicensingCommand::StartTesting => "RecordTesting",
+            LicensingCommand::RecordTestResult { .. } => "RecordTesting",
+            LicensingCommand::ExtendDecisionLimit => "ExtendTimeLimit",
+            LicensingCommand::Decide(_) => "DecideApplication",
             LicensingCommand::IssueLicence { .. } => "IssueLicence",
-            LicensingCommand::ConfirmConditionsMet => "ConfirmConditionsMet",
+            LicensingCommand::ConfirmConditionsMet => "ConfirmConditions",
             LicensingCommand::RecordPostIssueCheck { .. } => "RecordPostIssueCheck",
             LicensingCommand::ChangeLicence(_) => "ChangeLicence",
             LicensingCommand::MarkOverdue => "MarkOverdue",
@@ -764,7 +813,7 @@ impl fmt::Display for Role {
             Role::AcceptingAgency => "the accepting agency",
             Role::IssuingAgency => "the issuing agency",
             Role::Outsider => "an agency not party to the application",
-            Role::Scheduler => "the scheduler",
+            Role::Scheduler => "the exchange's deadline scheduler",
         })
     }
 }
@@ -983,7 +1032,7 @@ pub struct Transition {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Refusal {
     /// The actor may not issue the command (PERMISSION_DENIED).
-    #[error("{role} may not {command} on this application")]
+    #[error("{command} may not be called by {role}")]
     NotPermitted {
         /// The actor's role.
         role: Role,
@@ -1006,7 +1055,7 @@ pub enum Refusal {
         why: &'static str,
     },
     /// The command is not allowed in the current state (FAILED_PRECONDITION).
-    #[error("an application in state {state} does not accept {command}")]
+    #[error("{command} is not allowed in state {state}")]
     IllegalInState {
         /// The current state.
         state: ApplicationState,
@@ -1014,7 +1063,7 @@ pub enum Refusal {
         command: &'static str,
     },
     /// A condition of the command does not hold (FAILED_PRECONDITION).
-    #[error("an application in state {state} refuses {command}: {reason}")]
+    #[error("{command} is not allowed in state {state}: {reason}")]
     Precondition {
         /// The current state.
         state: ApplicationState,
@@ -1134,7 +1183,7 @@ impl Application {
             .add_working_days(today, rules.acceptance_working_days)
             .map_err(|e| Refusal::Precondition {
                 state: ApplicationState::Submitted,
-                command: "Submit",
+                command: "SubmitApplication",
                 reason: e.into(),
             })?;
         let application = Application {
@@ -2337,6 +2386,43 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    /// The form issue 16 pins: the contract's method and state names, the Chinese term beside
+    /// the state, the reason after a colon, the role in plain English.
+    #[test]
+    fn refusals_speak_the_contracts_language() {
+        let late = run(&not_accepted(), LicensingCommand::Accept, 1).unwrap_err();
+        assert_eq!(
+            late.to_string(),
+            "AcceptApplication is not allowed in state APPLICATION_STATE_NOT_ACCEPTED (不予受理)"
+        );
+        let early = run(&accepted(), LicensingCommand::Decide(Decision::Approve), 1).unwrap_err();
+        assert_eq!(
+            early.to_string(),
+            "DecideApplication is not allowed in state APPLICATION_STATE_ACCEPTED (已受理): the \
+             ordinary route (先核后证) is decided only after the examination starts"
+        );
+        let window = Actor::Agency(accepted().accepting_agency.clone());
+        let denied = apply(
+            &accepted(),
+            &LicensingCommand::StartReview,
+            &window,
+            at(1),
+            &rules(),
+        )
+        .unwrap_err();
+        assert_eq!(
+            denied.to_string(),
+            "StartReview may not be called by the accepting agency"
+        );
+        let testing = ApplicationState::Testing {
+            resume: TestingFrom::UnderReview,
+        };
+        assert_eq!(
+            testing.to_string(),
+            "APPLICATION_STATE_UNDER_REVIEW (审查中, product testing 产品检验 under way)"
+        );
     }
 
     #[test]

@@ -138,6 +138,20 @@ pub enum Outcome {
     Other,
 }
 
+impl Outcome {
+    /// The outcome's name in the contract (`yrd.exchange.v1.ReferralOutcome`).
+    pub fn contract_name(&self) -> &'static str {
+        match self {
+            Outcome::Rectified => "REFERRAL_OUTCOME_RECTIFIED",
+            Outcome::Overturned => "REFERRAL_OUTCOME_OVERTURNED",
+            Outcome::Penalized => "REFERRAL_OUTCOME_PENALIZED",
+            Outcome::TransferredToJudicial => "REFERRAL_OUTCOME_TRANSFERRED_TO_JUDICIAL",
+            Outcome::NoViolationFound => "REFERRAL_OUTCOME_NO_VIOLATION_FOUND",
+            Outcome::Other => "REFERRAL_OUTCOME_OTHER",
+        }
+    }
+}
+
 /// Why the handling agency has jurisdiction over a referred result.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum JurisdictionBasis {
@@ -195,20 +209,51 @@ impl ResumeState {
     }
 }
 
+impl ReferralState {
+    /// The state's name in the contract (`yrd.exchange.v1.ReferralState`), e.g.
+    /// `REFERRAL_STATE_RECTIFYING`: refusals name states as partners read them.
+    pub fn contract_name(&self) -> &'static str {
+        match self {
+            ReferralState::Opened => "REFERRAL_STATE_OPENED",
+            ReferralState::Delivered => "REFERRAL_STATE_DELIVERED",
+            ReferralState::InProgress => "REFERRAL_STATE_IN_PROGRESS",
+            ReferralState::Rectifying => "REFERRAL_STATE_RECTIFYING",
+            ReferralState::ObjectionPending { .. } => "REFERRAL_STATE_OBJECTION_PENDING",
+            ReferralState::Announced => "REFERRAL_STATE_ANNOUNCED",
+            ReferralState::Returned => "REFERRAL_STATE_RETURNED",
+            ReferralState::Closed(_) => "REFERRAL_STATE_CLOSED",
+        }
+    }
+
+    /// The Chinese term an officer knows the state by, as the contract's comment gives it.
+    pub fn chinese_term(&self) -> &'static str {
+        match self {
+            ReferralState::Opened => "已移送",
+            ReferralState::Delivered => "已送达",
+            ReferralState::InProgress => "处置中",
+            ReferralState::Rectifying => "整改中",
+            ReferralState::ObjectionPending { .. } => "异议/复检中",
+            ReferralState::Announced => "已公告",
+            ReferralState::Returned => "已退回",
+            ReferralState::Closed(_) => "已办结",
+        }
+    }
+}
+
+/// The contract's name with the Chinese term beside it, e.g.
+/// `REFERRAL_STATE_RECTIFYING (整改中)`; a pending objection also names the state it resumes,
+/// a closed referral its outcome.
 impl fmt::Display for ReferralState {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({}", self.contract_name(), self.chinese_term())?;
         match self {
-            ReferralState::Opened => f.write_str("Opened"),
-            ReferralState::Delivered => f.write_str("Delivered (送达)"),
-            ReferralState::InProgress => f.write_str("InProgress"),
-            ReferralState::Rectifying => f.write_str("Rectifying (整改中)"),
             ReferralState::ObjectionPending { resume } => {
-                write!(f, "ObjectionPending (异议复检中, from {})", resume.state())
+                write!(f, ", resuming {}", resume.state().contract_name())?;
             }
-            ReferralState::Announced => f.write_str("Announced (已公告)"),
-            ReferralState::Returned => f.write_str("Returned (退回)"),
-            ReferralState::Closed(outcome) => write!(f, "Closed({outcome:?})"),
+            ReferralState::Closed(outcome) => write!(f, ", {}", outcome.contract_name())?,
+            _ => {}
         }
+        f.write_str(")")
     }
 }
 
@@ -367,17 +412,19 @@ pub enum ReferralCommand {
 }
 
 impl ReferralCommand {
-    /// The command's name, for refusals and logs.
+    /// The command's name, for refusals and logs: the `DisposalService` method that issues it
+    /// (`CloseReferral`), as the contract names it; `MarkOverdue` is the exchange's own
+    /// scheduler, which no partner calls.
     pub fn name(&self) -> &'static str {
         match self {
-            ReferralCommand::Acknowledge => "Acknowledge",
+            ReferralCommand::Acknowledge => "AcknowledgeReferral",
             ReferralCommand::StartHandling => "StartHandling",
             ReferralCommand::RecordMeasure(_) => "RecordMeasure",
             ReferralCommand::FileObjection { .. } => "FileObjection",
             ReferralCommand::RecordReinspection { .. } => "RecordReinspection",
-            ReferralCommand::Return { .. } => "Return",
-            ReferralCommand::Reroute { .. } => "Reroute",
-            ReferralCommand::Close { .. } => "Close",
+            ReferralCommand::Return { .. } => "ReturnReferral",
+            ReferralCommand::Reroute { .. } => "RerouteReferral",
+            ReferralCommand::Close { .. } => "CloseReferral",
             ReferralCommand::AddReaction { .. } => "AddReaction",
             ReferralCommand::MarkOverdue => "MarkOverdue",
         }
@@ -425,10 +472,10 @@ pub enum Role {
 impl fmt::Display for Role {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
-            Role::SamplingAgency => "the sampling agency",
-            Role::HandlingAgency => "the handling agency",
+            Role::SamplingAgency => "the referral's sampling agency",
+            Role::HandlingAgency => "the referral's handling agency",
             Role::OtherAgency => "an agency not party to the referral",
-            Role::Scheduler => "the scheduler",
+            Role::Scheduler => "the exchange's deadline scheduler",
         })
     }
 }
@@ -467,6 +514,10 @@ pub struct ReferralDeadlines {
     pub second_review_opens: Option<Date>,
     /// The last day of the second review (day 90 after the announcement).
     pub second_review: Option<Deadline>,
+    /// The last day of the objection window (异议期): 15 calendar days from the first
+    /// delivery (送达), ending on a working day. See [`Referral::open_objection_window`].
+    #[serde(default)]
+    pub objection_window_closes: Option<Date>,
 }
 
 /// Facts the machine's preconditions depend on.
@@ -575,7 +626,7 @@ pub struct Transition {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Refusal {
     /// The actor's role may not issue the command (PERMISSION_DENIED).
-    #[error("{role} may not {command} on this referral (only {required} may)")]
+    #[error("{command} is reserved to {required}; the caller is {role}")]
     NotPermitted {
         /// The actor's role.
         role: Role,
@@ -585,7 +636,7 @@ pub enum Refusal {
         command: &'static str,
     },
     /// The command is not allowed in the current state (FAILED_PRECONDITION).
-    #[error("a referral in state {state} does not accept {command}")]
+    #[error("{command} is not allowed in state {state}")]
     IllegalInState {
         /// The current state.
         state: ReferralState,
@@ -593,7 +644,7 @@ pub enum Refusal {
         command: &'static str,
     },
     /// The state allows the command but a condition does not hold (FAILED_PRECONDITION).
-    #[error("a referral in state {state} refuses {command}: {reason}")]
+    #[error("{command} is not allowed in state {state}: {reason}")]
     Precondition {
         /// The current state.
         state: ReferralState,
@@ -691,19 +742,30 @@ pub enum Unmet {
         measure: &'static str,
     },
     /// Closing as rectified needs a conforming review or second review.
-    #[error("closing as Rectified needs a conforming review (复查)")]
+    #[error("closing as REFERRAL_OUTCOME_RECTIFIED needs a conforming review (复查)")]
     NoConformingReview,
     /// Closing as overturned happens only through a conforming re-inspection.
-    #[error("only a conforming re-inspection (复检) closes a referral as Overturned")]
+    #[error(
+        "only a conforming re-inspection (复检, RecordReinspection) closes a referral as \
+         REFERRAL_OUTCOME_OVERTURNED"
+    )]
     OverturnedOnlyByReinspection,
     /// Closing as penalized needs a recorded penalty.
-    #[error("closing as Penalized needs a recorded administrative penalty")]
+    #[error(
+        "closing as REFERRAL_OUTCOME_PENALIZED needs a recorded administrative penalty (行政处罚)"
+    )]
     NoPenaltyRecorded,
     /// Closing as transferred needs a recorded transfer.
-    #[error("closing as TransferredToJudicial needs a recorded transfer")]
+    #[error(
+        "closing as REFERRAL_OUTCOME_TRANSFERRED_TO_JUDICIAL needs a recorded transfer to the \
+         judicial authorities (移送司法机关)"
+    )]
     NoTransferRecorded,
     /// A violation was established by ordering correction.
-    #[error("correction was ordered, so a violation was found")]
+    #[error(
+        "correction (责令改正) was ordered, so a violation was found: \
+         REFERRAL_OUTCOME_NO_VIOLATION_FOUND does not apply"
+    )]
     ViolationEstablished,
     /// The named agency is already a party and cannot become the handling agency.
     #[error("{agency} cannot become the handling agency: it is already {role}")]
@@ -739,7 +801,7 @@ impl Referral {
         let today = china_date(now);
         let refuse = |reason| Refusal::Precondition {
             state: ReferralState::Opened,
-            command: "Open",
+            command: "CreateReferral",
             reason,
         };
         if sampling == handling {
@@ -799,6 +861,28 @@ impl Referral {
             }
             _ => Vec::new(),
         }
+    }
+
+    /// The last day of the objection window (异议/复检申请期, 产品质量法 art. 15) while it is
+    /// open on `today`: from delivery (送达) until that day, and only while an objection may
+    /// still be filed (delivered, in progress or rectifying, no objection filed or decided).
+    ///
+    /// The window is the producer's or seller's period, not a step any agency owes, so it is
+    /// never a running deadline: it is not flagged overdue, raises no event and is not the
+    /// [`Referral::next_deadline`]; it simply stops being listed. The exchange counts it from
+    /// the delivery it records, the closest fact it has to the party's receipt of the result;
+    /// `FileObjection` checks the real window against the receipt date the objection states.
+    pub fn open_objection_window(&self, today: Date) -> Option<Date> {
+        let accepts_objection = matches!(
+            self.state,
+            ReferralState::Delivered | ReferralState::InProgress | ReferralState::Rectifying
+        );
+        if !accepts_objection || self.flags.objection_decided {
+            return None;
+        }
+        self.deadlines
+            .objection_window_closes
+            .filter(|last_day| today <= *last_day)
     }
 
     /// The earliest running deadline not yet flagged overdue. None while an objection pauses
@@ -867,6 +951,9 @@ impl Referral {
     }
 }
 
+/// The contract's field that dates a measure, named in refusals of its date.
+const OCCUR_TIME: &str = "measure.occur_time";
+
 fn not_after_today(field: &'static str, date: Date, today: Date) -> Result<(), Unmet> {
     if date > today {
         return Err(Unmet::DateInFuture { field, date, today });
@@ -927,6 +1014,15 @@ pub fn apply(
             }
             next.state = S::Delivered;
             next.deadlines.acknowledgement = None;
+            // The window counts from the first delivery: a reroute does not give the party a
+            // new one.
+            if next.deadlines.objection_window_closes.is_none() {
+                let last_day = rules
+                    .calendar
+                    .calendar_deadline(today, OBJECTION_DAYS)
+                    .map_err(|e| unmet(e.into()))?;
+                next.deadlines.objection_window_closes = Some(last_day);
+            }
             next.flags.overdue.remove(&DeadlineKind::Acknowledgement);
             kinds.push(ReferralEventKind::Acknowledged);
         }
@@ -958,8 +1054,9 @@ pub fn apply(
             if referral.flags.objection_decided {
                 return Err(unmet(Unmet::ObjectionAlreadyDecided));
             }
-            not_after_today("filed_on", *filed_on, today).map_err(unmet)?;
-            not_before("filed_on", *filed_on, *result_received_on).map_err(unmet)?;
+            let field = "objection.received_date";
+            not_after_today(field, *filed_on, today).map_err(unmet)?;
+            not_before(field, *filed_on, *result_received_on).map_err(unmet)?;
             let last_day = rules
                 .calendar
                 .calendar_deadline(*result_received_on, OBJECTION_DAYS)
@@ -1138,8 +1235,8 @@ fn record_measure(
             if let Some(ordered_on) = next.deadlines.rectification_ordered_on {
                 return Err(Unmet::RectificationAlreadyOrdered { ordered_on });
             }
-            not_after_today("ordered_on", *ordered_on, today)?;
-            not_before("ordered_on", *ordered_on, next.opened_on)?;
+            not_after_today(OCCUR_TIME, *ordered_on, today)?;
+            not_before(OCCUR_TIME, *ordered_on, next.opened_on)?;
             next.deadlines.rectification_ordered_on = Some(*ordered_on);
             next.recompute_rectification_clock(rules)?;
             next.state = S::Rectifying;
@@ -1154,8 +1251,8 @@ fn record_measure(
             if next.flags.review.is_some() {
                 return Err(Unmet::AlreadyRecorded { measure: label });
             }
-            not_after_today("reviewed_on", *reviewed_on, today)?;
-            not_before("reviewed_on", *reviewed_on, ordered_on)?;
+            not_after_today(OCCUR_TIME, *reviewed_on, today)?;
+            not_before(OCCUR_TIME, *reviewed_on, ordered_on)?;
             next.flags.review = Some(*result);
             if *result == ReviewResult::NonConforming {
                 next.flags.announcement_required = true;
@@ -1171,7 +1268,7 @@ fn record_measure(
             if !next.flags.announcement_required {
                 return Err(Unmet::AnnouncementNotRequired);
             }
-            not_after_today("announced_on", *announced_on, today)?;
+            not_after_today(OCCUR_TIME, *announced_on, today)?;
             let cal = &rules.calendar;
             let opens =
                 WorkingCalendar::add_calendar_days(*announced_on, SECOND_REVIEW_EARLIEST_DAYS)?;
@@ -1191,7 +1288,7 @@ fn record_measure(
             if next.flags.second_review.is_some() {
                 return Err(Unmet::AlreadyRecorded { measure: label });
             }
-            not_after_today("reviewed_on", *reviewed_on, today)?;
+            not_after_today(OCCUR_TIME, *reviewed_on, today)?;
             if *reviewed_on < opens {
                 return Err(Unmet::SecondReviewTooEarly { opens });
             }
@@ -1588,7 +1685,8 @@ mod tests {
         assert_eq!(refusal.kind(), RefusalKind::FailedPrecondition);
         assert_eq!(
             refusal.to_string(),
-            "a referral in state Closed(Overturned) does not accept Acknowledge"
+            "AcknowledgeReferral is not allowed in state REFERRAL_STATE_CLOSED \
+             (已办结, REFERRAL_OUTCOME_OVERTURNED)"
         );
         let denied = apply(
             &opened(),
@@ -1600,9 +1698,134 @@ mod tests {
         .unwrap_err();
         assert_eq!(
             denied.to_string(),
-            "an agency not party to the referral may not Acknowledge on this referral \
-             (only the handling agency may)"
+            "AcknowledgeReferral is reserved to the referral's handling agency; the caller is \
+             an agency not party to the referral"
         );
+    }
+
+    /// The form issue 16 pins: the contract's method and state names, the Chinese term beside
+    /// the state, and the reason after a colon.
+    #[test]
+    fn refusals_speak_the_contracts_language() {
+        let rectifying = rectifying();
+        let close = ReferralCommand::Close {
+            outcome: Outcome::Rectified,
+            summary: text("corrected"),
+        };
+        let refused = run(&rectifying, close, 1).unwrap_err();
+        assert_eq!(
+            refused.to_string(),
+            "CloseReferral is not allowed in state REFERRAL_STATE_RECTIFYING (整改中): \
+             closing as REFERRAL_OUTCOME_RECTIFIED needs a conforming review (复查)"
+        );
+        let start = run(&rectifying, ReferralCommand::StartHandling, 1).unwrap_err();
+        assert_eq!(
+            start.to_string(),
+            "StartHandling is not allowed in state REFERRAL_STATE_RECTIFYING (整改中)"
+        );
+        let paused = ReferralState::ObjectionPending {
+            resume: ResumeState::Rectifying,
+        };
+        assert_eq!(
+            paused.to_string(),
+            "REFERRAL_STATE_OBJECTION_PENDING (异议/复检中, resuming REFERRAL_STATE_RECTIFYING)"
+        );
+        for state in [
+            ReferralState::Opened,
+            ReferralState::Delivered,
+            ReferralState::InProgress,
+            ReferralState::Rectifying,
+            paused,
+            ReferralState::Announced,
+            ReferralState::Returned,
+            ReferralState::Closed(Outcome::Rectified),
+        ] {
+            let text = state.to_string();
+            assert!(text.starts_with("REFERRAL_STATE_"), "{text}");
+            assert!(
+                !text.contains("Rectified") && !text.contains("Closed("),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_objection_window_is_listed_from_delivery_while_an_objection_may_be_filed() {
+        // Not before delivery: the exchange counts the window from the delivery it records.
+        assert_eq!(opened().open_objection_window(day(0)), None);
+        // Delivered on Monday 4 March: 15 calendar days is Tuesday 19 March, the last open day.
+        let d = delivered();
+        assert_eq!(d.open_objection_window(day(0)), Some(day(15)));
+        assert_eq!(d.open_objection_window(day(15)), Some(day(15)));
+        assert_eq!(
+            d.open_objection_window(day(16)),
+            None,
+            "closed, no longer listed"
+        );
+        assert_eq!(in_progress().open_objection_window(day(3)), Some(day(15)));
+        assert_eq!(rectifying().open_objection_window(day(3)), Some(day(15)));
+        // Filed: the objection is pending, then decided (a re-inspection is final).
+        let pending = objection_pending();
+        assert_eq!(pending.open_objection_window(day(1)), None);
+        let confirmed = step(
+            &pending,
+            ReferralCommand::RecordReinspection {
+                result: ReviewResult::NonConforming,
+            },
+            1,
+        );
+        assert_eq!(confirmed.state, ReferralState::InProgress);
+        assert_eq!(confirmed.open_objection_window(day(1)), None);
+        assert_eq!(closed().open_objection_window(day(1)), None);
+        assert_eq!(returned().open_objection_window(day(1)), None);
+        assert_eq!(announced().open_objection_window(day(1)), None);
+    }
+
+    #[test]
+    fn the_objection_window_ends_on_a_working_day_and_never_becomes_overdue() {
+        // Delivered on Friday 8 March: day 15 is Saturday 23 March, so the window ends on
+        // Monday 25 March (民法典 art. 203).
+        let d = step(&opened(), ReferralCommand::Acknowledge, 4);
+        assert_eq!(d.open_objection_window(day(4)), Some(day(21)));
+        assert_eq!(
+            d.next_deadline(),
+            None,
+            "the party's window is no agency's deadline"
+        );
+        // Past the window, rectifying: nothing is overdue because of it.
+        let r = step(
+            &step(&d, ReferralCommand::StartHandling, 4),
+            measure(Measure::OrderRectification { ordered_on: day(4) }),
+            4,
+        );
+        assert_eq!(r.open_objection_window(day(22)), None);
+        assert!(matches!(
+            run(&r, ReferralCommand::MarkOverdue, 22),
+            Err(Refusal::Precondition {
+                reason: Unmet::NothingOverdue { .. },
+                ..
+            })
+        ));
+        assert_eq!(
+            r.next_deadline().map(|d| d.kind),
+            Some(DeadlineKind::Correction)
+        );
+    }
+
+    #[test]
+    fn a_reroute_does_not_reopen_the_objection_window() {
+        let d = delivered();
+        let back = step(
+            &d,
+            ReferralCommand::Return {
+                reason: text("producer is in Zhejiang"),
+                suggested_agency: Some(zhejiang()),
+            },
+            2,
+        );
+        let again = step(&back, ReferralCommand::Acknowledge, 3);
+        assert_eq!(again.handling_agency, zhejiang());
+        assert_eq!(again.open_objection_window(day(3)), Some(day(15)));
     }
 
     #[test]

@@ -5,10 +5,10 @@
 use yrd_domain::AgencyId;
 use yrd_domain::uscc::Uscc;
 use yrd_proto::v1 as pb;
-use yrd_store::{ReferralCursor, ReferralFilter, ReferralParty};
+use yrd_store::{ReferralCursor, ReferralFilter, ReferralParty, StoredReferral};
 
 use super::{DEFAULT_PAGE, DisposalHandler, MAX_PAGE, decode};
-use crate::convert::state_filter;
+use crate::convert::{refresh_deadlines, state_filter};
 use crate::error::CallError;
 use crate::parse::Violations;
 
@@ -27,7 +27,7 @@ impl DisposalHandler {
             .await?
             .ok_or_else(|| CallError::NotFound(format!("referrals/{id}")))?;
         Ok(pb::GetReferralResponse {
-            referral: Some(decode(&stored.body, "referral")?),
+            referral: Some(self.as_of_now(&stored)?),
         })
     }
 
@@ -110,10 +110,20 @@ impl DisposalHandler {
         Ok(pb::ListReferralsResponse {
             referrals: rows
                 .iter()
-                .map(|r| decode(&r.body, "referral"))
+                .map(|r| self.as_of_now(r))
                 .collect::<Result<_, _>>()?,
             next_page_token,
         })
+    }
+}
+
+impl DisposalHandler {
+    /// The stored referral with its deadlines as of now: the stored body was encoded at the
+    /// last step, and the objection window closes without one.
+    fn as_of_now(&self, stored: &StoredReferral) -> Result<pb::Referral, CallError> {
+        let mut referral: pb::Referral = decode(&stored.body, "referral")?;
+        refresh_deadlines(&mut referral, &stored.machine, self.clock.now());
+        Ok(referral)
     }
 }
 
