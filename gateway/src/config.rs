@@ -726,6 +726,30 @@ mod tests {
     }
 
     #[test]
+    fn a_licensing_limit_is_refused_by_its_key_and_unit() {
+        Jail::expect_with(|jail| {
+            jail.create_file("yrd.toml", "[licensing]\nverification_calendar_days = 45\n")?;
+            let err = load(Some("yrd.toml")).expect_err("beyond the statute refused");
+            assert!(
+                err.to_string()
+                    .contains("licensing.verification_calendar_days must be between 1 and 30"),
+                "{err}"
+            );
+            Ok(())
+        });
+        Jail::expect_with(|jail| {
+            jail.set_env("YRD_LICENSING__VERIFICATION_WORKING_DAYS", "30");
+            let err = load(None).expect_err("the old key refused");
+            assert!(
+                err.to_string()
+                    .contains("now licensing.verification_calendar_days"),
+                "{err}"
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
     fn bad_values_are_refused_with_their_key() {
         Jail::expect_with(|jail| {
             jail.set_env("YRD_DATABASE_URL", "mysql://x");

@@ -25,7 +25,8 @@ use yrd_proto::v1::{self as pb, ApplicationStepKind as K, EventType as E};
 type Client = LicensingServiceClient<yrd_e2e::Authed>;
 
 /// Next Monday, 10:00 in Beijing: day 0 of every scenario. Weekends are the only days off in
-/// the default calendar, so "5 working days" is always day 7, "20" day 28 and "30" day 42.
+/// the default calendar, so "5 working days" is always day 7, "20" day 28 and "30" day 42,
+/// while "30 calendar days" is day 30, a Wednesday (no roll to the next working day).
 fn start() -> OffsetDateTime {
     static START: OnceLock<OffsetDateTime> = OnceLock::new();
     *START.get_or_init(yrd_e2e::next_monday_morning)
@@ -49,6 +50,7 @@ yrd_e2e::on_both_stores_with_clock!(
     an_overdue_step_is_flagged_once_to_both_provinces,
     other_provinces_are_refused_on_every_method,
     a_business_licence_change_changes_the_licence,
+    a_window_reads_the_catalogue_before_it_submits,
     each_invalid_input_is_named_and_nothing_is_stored,
     concurrent_issues_never_share_a_number,
 );
@@ -397,6 +399,17 @@ async fn a_shandong_producer_applies_in_shanghai_and_gets_a_conditional_licence(
         .expect("decision limit");
     // 20 working days after Monday.
     assert_eq!(decision_limit.due_date, day(28));
+    assert!(decision_limit.working_days);
+    // The on-site verification result: 30 calendar days (条例 art. 18), not 30 working days.
+    let verification_limit = accepted
+        .deadlines
+        .iter()
+        .find(|d| d.kind() == pb::ApplicationDeadlineKind::Verification)
+        .expect("verification limit");
+    assert_eq!(verification_limit.due_date, day(30));
+    assert_eq!(verification_limit.limit_days, 30);
+    assert_eq!(verification_limit.start_date, day(0));
+    assert!(!verification_limit.working_days);
     start_review(&mut sd, "main-review", &name).await;
     let delegated = sd
         .delegate_verification(pb::DelegateVerificationRequest {
@@ -420,7 +433,7 @@ async fn a_shandong_producer_applies_in_shanghai_and_gets_a_conditional_licence(
     assert_eq!(delegated.verifying_agency, "agencies/310000-SAMR");
     match delegated.history.last().and_then(|s| s.detail.clone()) {
         Some(pb::application_step::Detail::Delegation(d)) => {
-            assert_eq!(d.due_date, day(42));
+            assert_eq!(d.due_date, day(30));
         }
         other => panic!("delegation detail: {other:?}"),
     }
@@ -1171,7 +1184,7 @@ async fn other_provinces_are_refused_on_every_method(app: TestApp, _clock: Arc<M
         .map(|(path, _)| *path)
         .filter(|p| p.starts_with("/yrd.exchange.v1.LicensingService/"))
         .collect();
-    assert_eq!(methods.len(), 19);
+    assert_eq!(methods.len(), 20);
     for agency in [JIANGSU, yrd_e2e::ZHEJIANG, ANHUI] {
         let session = app.session(agency, Profile::System).await;
         for path in &methods {
@@ -1258,6 +1271,144 @@ async fn other_provinces_are_refused_on_every_method(app: TestApp, _clock: Arc<M
     assert_eq!(own.code(), Code::FailedPrecondition, "{own:?}");
     for agency in [JIANGSU, yrd_e2e::ZHEJIANG, ANHUI] {
         assert!(feed(&app, agency).await.is_empty(), "{agency}");
+    }
+}
+
+/// Issue 16 item 10: a window reads the licensing catalogue (products, units, routes and time
+/// limits with their units) and submits what it found there; the other provinces may not read
+/// it; paging and bad fields behave as on the other lists.
+async fn a_window_reads_the_catalogue_before_it_submits(app: TestApp, _clock: Arc<ManualClock>) {
+    let mut sh = client(&app, SHANGHAI).await;
+    let catalogue = sh
+        .list_catalogue_products(pb::ListCatalogueProductsRequest::default())
+        .await
+        .expect("list the catalogue")
+        .into_inner();
+    assert!(catalogue.next_page_token.is_empty());
+    let codes: Vec<&str> = catalogue
+        .catalogue_products
+        .iter()
+        .map(|p| p.catalogue_code.as_str())
+        .collect();
+    assert_eq!(codes, ["06-001", "13-001"]);
+    let fertilizer_entry = &catalogue.catalogue_products[1];
+    assert_eq!(fertilizer_entry.name, "catalogueProducts/13-001");
+    assert_eq!(fertilizer_entry.display_name, "化肥");
+    let units: Vec<(&str, &str)> = fertilizer_entry
+        .units
+        .iter()
+        .map(|u| (u.code.as_str(), u.display_name.as_str()))
+        .collect();
+    assert_eq!(
+        units,
+        [
+            ("13-001-01", "复混肥料"),
+            ("13-001-02", "掺混肥料"),
+            ("13-001-03", "有机-无机复混肥料"),
+        ]
+    );
+    // Fertilizer takes only the ordinary route (先核后证) since the 2024 catalogue decision.
+    assert_eq!(
+        fertilizer_entry.routes().collect::<Vec<_>>(),
+        [pb::LicensingRoute::Ordinary]
+    );
+    let limits: Vec<(pb::ApplicationDeadlineKind, u32, bool)> = fertilizer_entry
+        .time_limits
+        .iter()
+        .map(|l| (l.kind(), l.days, l.working_days))
+        .collect();
+    assert_eq!(
+        limits,
+        [
+            (pb::ApplicationDeadlineKind::Acceptance, 5, true),
+            (pb::ApplicationDeadlineKind::Verification, 30, false),
+            (pb::ApplicationDeadlineKind::Decision, 20, true),
+            (pb::ApplicationDeadlineKind::Issuance, 10, true),
+        ]
+    );
+    let cable_entry = &catalogue.catalogue_products[0];
+    assert_eq!(cable_entry.display_name, "电线电缆");
+    assert_eq!(
+        cable_entry.routes().collect::<Vec<_>>(),
+        [pb::LicensingRoute::Ordinary, pb::LicensingRoute::Commitment]
+    );
+    assert!(
+        cable_entry
+            .time_limits
+            .iter()
+            .any(|l| l.kind() == pb::ApplicationDeadlineKind::PostIssueCheck
+                && l.days == 30
+                && l.working_days)
+    );
+
+    // What the catalogue lists is what the window may submit: fertilizer, its second unit.
+    let mut from_catalogue = fertilizer(30);
+    from_catalogue.product = Some(pb::LicensedProduct {
+        catalogue_code: fertilizer_entry.catalogue_code.clone(),
+        name: String::new(),
+        units: vec![pb::ProductUnit {
+            code: fertilizer_entry.units[1].code.clone(),
+            name: fertilizer_entry.units[1].display_name.clone(),
+            specifications: vec![],
+        }],
+    });
+    let submitted = submit(&mut sh, "cat-submit", from_catalogue).await;
+    assert_eq!(submitted.state(), pb::ApplicationState::Submitted);
+    assert_eq!(submitted.product.as_ref().expect("product").name, "化肥");
+
+    // The issuing province reads the same catalogue; the route filter and pages.
+    let mut sd = client(&app, SHANDONG).await;
+    let commitment = sd
+        .list_catalogue_products(pb::ListCatalogueProductsRequest {
+            route: pb::LicensingRoute::Commitment as i32,
+            ..Default::default()
+        })
+        .await
+        .expect("commitment products")
+        .into_inner();
+    assert_eq!(commitment.catalogue_products.len(), 1);
+    assert_eq!(commitment.catalogue_products[0].catalogue_code, "06-001");
+    let first = sd
+        .list_catalogue_products(pb::ListCatalogueProductsRequest {
+            page_size: 1,
+            ..Default::default()
+        })
+        .await
+        .expect("first page")
+        .into_inner();
+    assert_eq!(first.catalogue_products.len(), 1);
+    assert!(!first.next_page_token.is_empty());
+    let second = sd
+        .list_catalogue_products(pb::ListCatalogueProductsRequest {
+            page_size: 1,
+            page_token: first.next_page_token.clone(),
+            ..Default::default()
+        })
+        .await
+        .expect("second page")
+        .into_inner();
+    assert_eq!(second.catalogue_products[0].catalogue_code, "13-001");
+    assert!(second.next_page_token.is_empty());
+    let bad = sd
+        .list_catalogue_products(pb::ListCatalogueProductsRequest {
+            route: 7,
+            page_size: -1,
+            page_token: "not-a-token".into(),
+        })
+        .await
+        .expect_err("bad fields");
+    assert_eq!(bad.code(), Code::InvalidArgument);
+    assert_eq!(bad_fields(&bad), ["route", "page_size", "page_token"]);
+
+    // Only the pilot provinces read it.
+    for agency in [JIANGSU, ANHUI] {
+        let session = app.session(agency, Profile::System).await;
+        let refused = LicensingServiceClient::new(session.authed())
+            .list_catalogue_products(pb::ListCatalogueProductsRequest::default())
+            .await
+            .expect_err("not in the pilot");
+        assert_eq!(refused.code(), Code::PermissionDenied, "{agency}");
+        assert!(refused.message().contains("pilot"), "{}", refused.message());
     }
 }
 

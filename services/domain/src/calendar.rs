@@ -1,12 +1,15 @@
 //! Working days and statutory deadlines.
 //!
 //! Both workflows of the exchange run on statutory clocks, and the law counts them in two
-//! ways. The Administrative Licensing Law (行政许可法 art. 82) counts its periods in *working
-//! days*, which in China are not simply Monday to Friday: public holidays (法定节假日) fall on
-//! weekdays and are compensated by make-up working days (调休) that fall on weekends. The
-//! disposal rules (Interim Measures arts. 46–48, 产品质量法 art. 15) count *calendar days*. So a
-//! [`WorkingCalendar`] holds weekends off by default plus configured holidays and make-up days,
-//! and a [`Deadline`] is the one type both state machines use to say what is due when.
+//! ways. The Administrative Licensing Law (行政许可法 art. 82) counts *its own* periods in
+//! *working days*, which in China are not simply Monday to Friday: public holidays (法定节假日)
+//! fall on weekdays and are compensated by make-up working days (调休) that fall on weekends.
+//! Every other statute counts *calendar days*: the disposal rules (Interim Measures arts. 46–48,
+//! 产品质量法 art. 15) and the licensing regulations' own limits (条例 art. 18: the on-site
+//! verification result within 30 days of acceptance). So a [`WorkingCalendar`] holds weekends
+//! off by default plus configured holidays and make-up days, a [`Deadline`] is the one type both
+//! state machines use to say what is due when, and [`DeadlineKind::counting`] says in one place
+//! how each kind of limit is counted, so the contract and the configuration can say it too.
 //!
 //! Counting follows the Civil Code (民法典 art. 201): the day an event happens is not counted,
 //! the period starts the next day, and the due date itself is still in time. For calendar-day
@@ -160,15 +163,16 @@ impl WorkingCalendar {
 pub enum DeadlineKind {
     /// Referral: the handling agency acknowledges delivery (送达), N working days.
     Acknowledgement,
-    /// Referral: the producer or seller corrects, 60 days from the order (Interim Measures art. 46).
+    /// Referral: the producer or seller corrects, 60 calendar days from the order (Interim
+    /// Measures art. 46).
     Correction,
-    /// Referral: the handling agency reviews the correction (复查), 75 days (art. 47).
+    /// Referral: the handling agency reviews the correction (复查), 75 calendar days (art. 47).
     Review,
-    /// Referral: the second review after the announcement, 60–90 days (art. 48).
+    /// Referral: the second review after the announcement, 60–90 calendar days (art. 48).
     SecondReview,
     /// Licence: accept, request a supplement or refuse to accept, 5 working days (行政许可法 art. 32).
     Acceptance,
-    /// Licence: the on-site verification result, 30 working days from acceptance (条例 art. 18).
+    /// Licence: the on-site verification result, 30 calendar days from acceptance (条例 art. 18).
     Verification,
     /// Licence: the decision, 20 working days from acceptance, +10 once (行政许可法 art. 42).
     Decision,
@@ -180,7 +184,46 @@ pub enum DeadlineKind {
     PostIssueCheck,
 }
 
+/// How the days of a time limit are counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Counting {
+    /// Working days of the configured calendar, skipping days off throughout (行政许可法 art. 82).
+    WorkingDays,
+    /// Calendar days; a last day that is a day off moves to the next working day (民法典 art. 203).
+    CalendarDays,
+    /// A date set by a decision (e.g. the conditions of a conditional approval), not counted.
+    SetDate,
+}
+
+impl fmt::Display for Counting {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Counting::WorkingDays => "working days",
+            Counting::CalendarDays => "calendar days",
+            Counting::SetDate => "a set date",
+        })
+    }
+}
+
 impl DeadlineKind {
+    /// How the limit of this kind is counted: working days only for the Administrative
+    /// Licensing Law's own limits (art. 82) and the exchange's acknowledgement of delivery;
+    /// calendar days for every other statutory period.
+    pub fn counting(&self) -> Counting {
+        match self {
+            DeadlineKind::Acknowledgement
+            | DeadlineKind::Acceptance
+            | DeadlineKind::Decision
+            | DeadlineKind::Issuance
+            | DeadlineKind::PostIssueCheck => Counting::WorkingDays,
+            DeadlineKind::Correction
+            | DeadlineKind::Review
+            | DeadlineKind::SecondReview
+            | DeadlineKind::Verification => Counting::CalendarDays,
+            DeadlineKind::Conditions => Counting::SetDate,
+        }
+    }
+
     /// The name with its Chinese term, for messages.
     pub fn label(&self) -> &'static str {
         match self {
@@ -378,6 +421,32 @@ mod tests {
             WorkingCalendar::add_calendar_days(Date::MAX, 1),
             Err(CalendarError::OutOfRange { .. })
         ));
+    }
+
+    #[test]
+    fn thirty_calendar_days_are_not_thirty_working_days() {
+        let plain = WorkingCalendar::weekends_only();
+        // Accepted Monday 2026-12-07: 30 calendar days end on Wednesday 2027-01-06 (条例 art. 18);
+        // 30 working days would end on Monday 2027-01-18.
+        assert_eq!(
+            plain.calendar_deadline(date!(2026 - 12 - 07), 30),
+            Ok(date!(2027 - 01 - 06))
+        );
+        assert_eq!(
+            plain.add_working_days(date!(2026 - 12 - 07), 30),
+            Ok(date!(2027 - 01 - 18))
+        );
+        assert_eq!(
+            DeadlineKind::Verification.counting(),
+            Counting::CalendarDays
+        );
+        assert_eq!(DeadlineKind::Decision.counting(), Counting::WorkingDays);
+        assert_eq!(DeadlineKind::Correction.counting(), Counting::CalendarDays);
+        assert_eq!(
+            DeadlineKind::Acknowledgement.counting(),
+            Counting::WorkingDays
+        );
+        assert_eq!(DeadlineKind::Conditions.counting(), Counting::SetDate);
     }
 
     #[test]

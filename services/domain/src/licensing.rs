@@ -23,10 +23,12 @@
 //!   clock then runs from the receipt day.
 //! * **One supplement notice** (一次性告知, art. 32(4)): a second supplement request is refused;
 //!   the applicant's supplement restarts the 5-day acceptance clock from its receipt.
-//! * **Working days everywhere** (art. 82): acceptance 5, verification result 30 (条例 art. 18,
-//!   counted in working days as the licensing law counts its periods), decision 20 or the
-//!   catalogue's shorter limit, +10 once (art. 42), issue of the certificate 10 (art. 44),
-//!   post-issue check of a commitment-based licence 30 (a rule parameter: DOMAIN.md names none).
+//! * **Working days for the licensing law's own limits only** (art. 82): acceptance 5, decision
+//!   20 or the catalogue's shorter limit, +10 once (art. 42), issue of the certificate 10
+//!   (art. 44), post-issue check of a commitment-based licence 30 (a rule parameter: the statute
+//!   names none). The verification result is due 30 *calendar* days after acceptance (条例
+//!   art. 18, "30日"), rolled to the next working day when the last day is a day off (民法典
+//!   art. 203); [`DeadlineKind::counting`] says which kind each limit is.
 //! * **Testing pauses the decision clock** (art. 45) by the working days between its start and
 //!   its result; the verification clock keeps running.
 //! * **Verification**: the issuing agency either verifies itself or delegates to the accepting
@@ -827,8 +829,8 @@ pub struct LicensingRules {
     pub pilot_agencies: BTreeSet<AgencyId>,
     /// Accept, supplement or not-accept within this many working days (5, art. 32).
     pub acceptance_working_days: u32,
-    /// Verification result within this many working days of acceptance (30, 条例 art. 18).
-    pub verification_working_days: u32,
+    /// Verification result within this many calendar days of acceptance (30, 条例 art. 18).
+    pub verification_calendar_days: u32,
     /// The one extension of the decision limit (10, art. 42).
     pub extension_working_days: u32,
     /// Issue the certificate within this many working days of approval (10, art. 44).
@@ -848,7 +850,7 @@ impl Default for LicensingRules {
                 .filter_map(|id| AgencyId::parse(id).ok())
                 .collect(),
             acceptance_working_days: 5,
-            verification_working_days: 30,
+            verification_calendar_days: 30,
             extension_working_days: 10,
             issuance_working_days: 10,
             post_issue_check_working_days: 30,
@@ -1285,7 +1287,7 @@ impl Application {
         if self.route == Route::Ordinary {
             let due = rules
                 .calendar
-                .add_working_days(on, rules.verification_working_days)?;
+                .calendar_deadline(on, i64::from(rules.verification_calendar_days))?;
             self.deadlines.verification = Some(Deadline::new(DeadlineKind::Verification, due));
         }
         self.recompute_decision(rules)
@@ -2137,10 +2139,10 @@ mod tests {
     #[test]
     fn acceptance_sets_verification_and_decision_clocks() {
         let app = accepted();
-        // 30 working days after 4 March is 15 April; 20 is 1 April.
+        // 30 calendar days after 4 March is 3 April; 20 working days is 1 April.
         assert_eq!(
             app.deadlines.verification.map(|d| d.due),
-            Some(date!(2024 - 04 - 15))
+            Some(date!(2024 - 04 - 03))
         );
         assert_eq!(
             app.deadlines.decision.map(|d| d.due),
@@ -2185,6 +2187,81 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    /// The verification limit counts 30 calendar days from acceptance (条例 art. 18) and rolls a
+    /// last day off to the next working day (民法典 art. 203); the decision limit keeps counting
+    /// working days (行政许可法 art. 42).
+    #[test]
+    fn verification_counts_calendar_days_and_rolls_past_days_off() {
+        // New Year's Day 2027 (a Friday) off; Saturday 9 January 2027 worked (调休).
+        let calendar =
+            WorkingCalendar::new([date!(2027 - 01 - 01)], [date!(2027 - 01 - 09)]).unwrap();
+        let with_days_off = LicensingRules {
+            calendar,
+            ..rules()
+        };
+        let cases = [
+            // (accepted on, rules, verification due, decision due)
+            (
+                date!(2026 - 12 - 07),
+                rules(),
+                date!(2027 - 01 - 06),
+                date!(2027 - 01 - 04),
+            ),
+            // Day 30 is Saturday 9 January: Monday 11 January.
+            (
+                date!(2026 - 12 - 10),
+                rules(),
+                date!(2027 - 01 - 11),
+                date!(2027 - 01 - 07),
+            ),
+            // …unless that Saturday is a make-up working day.
+            (
+                date!(2026 - 12 - 10),
+                with_days_off.clone(),
+                date!(2027 - 01 - 09),
+                date!(2027 - 01 - 08),
+            ),
+            // Day 30 is the holiday of 1 January, then a weekend: Monday 4 January.
+            (
+                date!(2026 - 12 - 02),
+                with_days_off.clone(),
+                date!(2027 - 01 - 04),
+                date!(2026 - 12 - 30),
+            ),
+            // The same day on a weekends-only calendar is a working Friday.
+            (
+                date!(2026 - 12 - 02),
+                rules(),
+                date!(2027 - 01 - 01),
+                date!(2026 - 12 - 30),
+            ),
+        ];
+        for (accepted_on, rules, verification, decision) in cases {
+            let now = accepted_on
+                .with_hms(10, 0, 0)
+                .unwrap()
+                .assume_offset(offset!(+8));
+            let submission = Submission::new(fertilizer(), Route::Ordinary, holder()).unwrap();
+            let submitted = Application::submit(submission, &shanghai(), shandong(), now, &rules)
+                .unwrap()
+                .new_state;
+            let issuing = Actor::Agency(shandong());
+            let app = apply(&submitted, &LicensingCommand::Accept, &issuing, now, &rules)
+                .unwrap()
+                .new_state;
+            assert_eq!(
+                app.deadlines.verification.map(|d| d.due),
+                Some(verification),
+                "verification after acceptance on {accepted_on}"
+            );
+            assert_eq!(
+                app.deadlines.decision.map(|d| d.due),
+                Some(decision),
+                "decision after acceptance on {accepted_on}"
+            );
+        }
     }
 
     #[test]

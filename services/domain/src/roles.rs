@@ -302,6 +302,10 @@ pub const METHOD_ROLES: &[(&str, Role)] = &[
         "/yrd.exchange.v1.LicensingService/ListLicences",
         Role::ActOnApplications,
     ),
+    (
+        "/yrd.exchange.v1.LicensingService/ListCatalogueProducts",
+        Role::ActOnApplications,
+    ),
     // FeedService: the agency's own feed (消息订阅).
     ("/yrd.exchange.v1.FeedService/Subscribe", Role::ReadFeed),
     ("/yrd.exchange.v1.FeedService/Ack", Role::ReadFeed),

@@ -1,7 +1,14 @@
 //! The licensing configuration: the catalogue, the working calendar, the time limits, the
-//! pilot agencies and the scheduler's tick. DOMAIN.md asks for the catalogue and the limits in
-//! configuration, not code, because products enter and leave the licensing list and provinces
-//! commit to shorter limits.
+//! pilot agencies and the scheduler's tick. The catalogue and the limits are configuration, not
+//! code (README.md, "Hu-Lu joint processing"), because products enter and leave the licensing
+//! list and provinces commit to shorter limits.
+//!
+//! Every limit's key names its unit (`…_working_days`, `…_calendar_days`, `…_years`), because
+//! the law counts them differently: the Administrative Licensing Law's own limits in working
+//! days (行政许可法 art. 82), the licensing regulations' in calendar days (条例 art. 18). A
+//! limit may be shortened, never set to zero or beyond its statutory length; the key the
+//! on-site verification limit had while it was wrongly counted in working days is refused with
+//! its new name rather than silently ignored.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -28,8 +35,11 @@ pub struct LicensingConfig {
     pub pilot_agencies: Vec<String>,
     /// Accept, supplement or not-accept within this many working days (行政许可法 art. 32: 5).
     pub acceptance_working_days: u32,
-    /// Verification result within this many working days of acceptance (条例 art. 18: 30).
-    pub verification_working_days: u32,
+    /// Verification result within this many calendar days of acceptance (条例 art. 18: 30).
+    pub verification_calendar_days: u32,
+    /// The former name of `verification_calendar_days`: refused, naming the new key.
+    #[serde(skip_serializing)]
+    pub verification_working_days: Option<u32>,
     /// The one extension of the decision limit (art. 42: 10).
     pub extension_working_days: u32,
     /// Issue the certificate within this many working days of approval (art. 44: 10).
@@ -71,7 +81,8 @@ impl Default for LicensingConfig {
                 .map(|a| a.as_str().to_owned())
                 .collect(),
             acceptance_working_days: rules.acceptance_working_days,
-            verification_working_days: rules.verification_working_days,
+            verification_calendar_days: rules.verification_calendar_days,
+            verification_working_days: None,
             extension_working_days: rules.extension_working_days,
             issuance_working_days: rules.issuance_working_days,
             post_issue_check_working_days: rules.post_issue_check_working_days,
@@ -169,6 +180,20 @@ impl LicensingConfig {
         if self.scheduler_interval_ms == 0 {
             errors.push("licensing.scheduler_interval_ms must be at least 1".into());
         }
+        if self.verification_working_days.is_some() {
+            errors.push(
+                "licensing.verification_working_days is now licensing.verification_calendar_days: \
+                 the on-site verification result is due in calendar days (条例 art. 18)"
+                    .into(),
+            );
+        }
+        for (key, value, max) in self.limits() {
+            if value < 1 || value > max {
+                errors.push(format!(
+                    "licensing.{key} must be between 1 and {max}, got {value}"
+                ));
+            }
+        }
         let mut catalogue = BTreeMap::new();
         for p in &self.catalogue {
             match product(p) {
@@ -188,7 +213,7 @@ impl LicensingConfig {
                 calendar,
                 pilot_agencies,
                 acceptance_working_days: self.acceptance_working_days,
-                verification_working_days: self.verification_working_days,
+                verification_calendar_days: self.verification_calendar_days,
                 extension_working_days: self.extension_working_days,
                 issuance_working_days: self.issuance_working_days,
                 post_issue_check_working_days: self.post_issue_check_working_days,
@@ -197,6 +222,42 @@ impl LicensingConfig {
             catalogue: Catalogue(catalogue),
             scheduler_interval: std::time::Duration::from_millis(self.scheduler_interval_ms),
         })
+    }
+}
+
+impl LicensingConfig {
+    /// Each time limit with its key and the longest value allowed: the statute's length where
+    /// the statute sets one (a province may commit to less, not more).
+    fn limits(&self) -> [(&'static str, i64, i64); 6] {
+        [
+            (
+                "acceptance_working_days",
+                self.acceptance_working_days.into(),
+                5,
+            ),
+            (
+                "verification_calendar_days",
+                self.verification_calendar_days.into(),
+                30,
+            ),
+            (
+                "extension_working_days",
+                self.extension_working_days.into(),
+                10,
+            ),
+            (
+                "issuance_working_days",
+                self.issuance_working_days.into(),
+                10,
+            ),
+            // No statutory length: a year of working days bounds a typing error.
+            (
+                "post_issue_check_working_days",
+                self.post_issue_check_working_days.into(),
+                250,
+            ),
+            ("validity_years", self.validity_years.into(), 5),
+        ]
     }
 }
 
@@ -247,5 +308,32 @@ mod tests {
         };
         let errors = config.build().expect_err("bad configuration");
         assert_eq!(errors.len(), 4, "{errors:?}");
+    }
+
+    #[test]
+    fn each_limit_names_its_unit_and_a_bad_one_is_refused_by_key() {
+        let config = LicensingConfig {
+            verification_calendar_days: 31,
+            extension_working_days: 0,
+            validity_years: -1,
+            ..LicensingConfig::default()
+        };
+        let errors = config.build().expect_err("bad limits");
+        assert_eq!(
+            errors,
+            vec![
+                "licensing.verification_calendar_days must be between 1 and 30, got 31",
+                "licensing.extension_working_days must be between 1 and 10, got 0",
+                "licensing.validity_years must be between 1 and 5, got -1",
+            ],
+        );
+        // The old key is refused with its new name.
+        let old: LicensingConfig = serde_json::from_str(r#"{"verification_working_days": 30}"#)
+            .expect("the old key still parses");
+        let errors = old.build().expect_err("the old key is refused");
+        assert!(
+            errors[0].contains("licensing.verification_calendar_days"),
+            "{errors:?}"
+        );
     }
 }

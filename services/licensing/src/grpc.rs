@@ -167,4 +167,14 @@ impl LicensingService for LicensingHandler {
     ) -> Result<Response<pb::ListLicencesResponse>, Status> {
         Ok(Response::new(self.list_licences_call(request).await?))
     }
+
+    #[tracing::instrument(skip_all)]
+    async fn list_catalogue_products(
+        &self,
+        request: Request<pb::ListCatalogueProductsRequest>,
+    ) -> Result<Response<pb::ListCatalogueProductsResponse>, Status> {
+        Ok(Response::new(
+            self.list_catalogue_products_call(request).await?,
+        ))
+    }
 }

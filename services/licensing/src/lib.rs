@@ -13,6 +13,7 @@
 //!
 //! * [`service`] — the handler's core: identity, the pilot and party checks, one step's write.
 //! * `submit`, `steps`, `decisions`, `reads`, `grpc` — the RPCs, by stage.
+//! * `catalogue` — `ListCatalogueProducts`, the configured catalogue as partners see it.
 //! * `overdue` — what the scheduler writes for an application whose time limit passed.
 //! * [`scheduler`] — the overdue scheduler.
 //! * [`view`] — the domain's application and licence as the contract shows them.
@@ -33,6 +34,7 @@ macro_rules! app_response {
     };
 }
 
+mod catalogue;
 pub mod config;
 mod decisions;
 pub mod error;

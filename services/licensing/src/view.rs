@@ -6,7 +6,7 @@
 //! limits, flags) from the machine, while each step writes its own data into it.
 
 use time::{Date, OffsetDateTime};
-use yrd_domain::calendar::{Deadline, DeadlineKind};
+use yrd_domain::calendar::{Counting, Deadline, DeadlineKind};
 use yrd_domain::licensing::{Application, ApplicationState, LicensingRules, Route};
 use yrd_domain::spotcheck::format_date;
 use yrd_proto::v1 as pb;
@@ -80,7 +80,7 @@ pub fn deadline(
             0,
             0,
         ),
-        DeadlineKind::Verification => (app.accepted_on, rules.verification_working_days, 0, 0),
+        DeadlineKind::Verification => (app.accepted_on, rules.verification_calendar_days, 0, 0),
         DeadlineKind::Decision => {
             let extension = if app.decision_extended {
                 rules.extension_working_days
@@ -107,7 +107,7 @@ pub fn deadline(
         kind: deadline_kind(d.kind) as i32,
         start_date: start.map(format_date).unwrap_or_default(),
         limit_days: limit,
-        working_days: d.kind != DeadlineKind::Conditions,
+        working_days: d.kind.counting() == Counting::WorkingDays,
         extension_days: extension,
         paused_days: paused,
         due_date: format_date(d.due),
