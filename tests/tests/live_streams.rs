@@ -5,8 +5,8 @@
 //!   revoked or its token expires, `PERMISSION_DENIED` when its agency is suspended, and a
 //!   result published after the change is never delivered on it; `Health/Watch` ends too.
 //! * A revocation is in force when `RevokeCertificate` answers: a call sent on an already open
-//!   connection right after the answer is refused, every time (20 tries, each with a
-//!   certificate of its own).
+//!   connection right after the answer is refused, and so is a new handshake, every time (20
+//!   tries, each with a certificate of its own).
 //! * The exchange log records the outcome a stream really had: `CANCELLED` when the client went
 //!   away, `UNAUTHENTICATED` when a revocation ended it.
 //!
@@ -16,10 +16,13 @@
 use std::time::{Duration, Instant};
 
 use prost::Message as _;
+use rustls::AlertDescription;
+use rustls::version::TLS13;
 use time::OffsetDateTime;
 use tonic::Code;
 use tonic::codec::Streaming;
 use yrd_domain::Profile;
+use yrd_e2e::raw_tls::{ClientCert, Outcome, attempt};
 use yrd_e2e::{
     Authed, JIANGSU, SHANDONG, SHANGHAI, Session, TestApp, agency_id, call_path, on_both_stores,
 };
@@ -297,6 +300,18 @@ async fn a_revoked_certificate_loses_its_stream_and_is_refused_at_once(app: Test
         let status = refused.expect_err("the call right after the answer is refused");
         assert_eq!(status.code(), Code::Unauthenticated, "try {n}: {status:?}");
         assert!(status.message().contains("revoked"), "{status:?}");
+        // The CRL in the acceptor was rebuilt before the answer too: a new handshake fails.
+        let cert = ClientCert {
+            cert_pem: std::fs::read(&files.cert).expect("certificate"),
+            key_pem: std::fs::read(&files.key).expect("key"),
+        };
+        assert_eq!(
+            attempt(app.addr, &app.ca_pem(), Some(&cert), &[&TLS13]).await,
+            Outcome::Refused(rustls::Error::AlertReceived(
+                AlertDescription::CertificateRevoked
+            )),
+            "try {n}: a handshake right after the answer"
+        );
         let ended = reader.await.expect("reader");
         assert_eq!(ended.status.code(), Code::Unauthenticated, "{ended:?}");
         assert!(ended.status.message().contains("revoked"), "{ended:?}");
