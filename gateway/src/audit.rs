@@ -30,6 +30,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
+use tokio_util::task::TaskTracker;
 use tower::{Layer, Service};
 use yrd_domain::audit::{AuditNotes, CallRecord};
 use yrd_domain::clock::Clock;
@@ -43,12 +44,24 @@ use crate::trace::TraceContext;
 pub struct AuditLayer {
     store: Store,
     clock: std::sync::Arc<dyn Clock>,
+    /// The appends of ended streams' leaves still running.
+    pending: TaskTracker,
 }
 
 impl AuditLayer {
     /// The layer, appending to `store`, timing calls by `clock`.
     pub fn new(store: Store, clock: std::sync::Arc<dyn Clock>) -> Self {
-        AuditLayer { store, clock }
+        AuditLayer {
+            store,
+            clock,
+            pending: TaskTracker::new(),
+        }
+    }
+
+    /// The appends of ended streams' leaves still running: the server waits for them (after
+    /// `close`) before it closes the store, so a stream ended by the shutdown is still logged.
+    pub fn pending_leaves(&self) -> TaskTracker {
+        self.pending.clone()
     }
 }
 
@@ -60,6 +73,7 @@ impl<S> Layer<S> for AuditLayer {
             inner,
             store: self.store.clone(),
             clock: self.clock.clone(),
+            pending: self.pending.clone(),
         }
     }
 }
@@ -70,6 +84,7 @@ pub struct AuditService<S> {
     inner: S,
     store: Store,
     clock: std::sync::Arc<dyn Clock>,
+    pending: TaskTracker,
 }
 
 impl<S, B> Service<http::Request<B>> for AuditService<S>
@@ -129,6 +144,7 @@ where
         request.extensions_mut().insert(notes.clone());
         request.extensions_mut().insert(record.clone());
         let store = self.store.clone();
+        let pending = self.pending.clone();
         let streaming = crate::live::is_streaming(&record.method);
         Box::pin(async move {
             let response = inner.call(request).await?;
@@ -140,7 +156,7 @@ where
                 return Ok(response.map(|body| {
                     tonic::body::Body::new(AuditedBody {
                         body,
-                        on_end: Some(append_stream_leaf(store, record, notes)),
+                        on_end: Some(append_stream_leaf(store, record, notes, pending)),
                     })
                 }));
             }
@@ -185,18 +201,23 @@ impl AuditedBody {
 
 /// Appends the leaf of a stream that ended with `code`, in a task of its own: the body ends
 /// (or is dropped) at once, and the leaf keeps the call's start time.
-fn append_stream_leaf(store: Store, record: CallRecord, notes: AuditNotes) -> OnEnd {
+fn append_stream_leaf(
+    store: Store,
+    record: CallRecord,
+    notes: AuditNotes,
+    pending: TaskTracker,
+) -> OnEnd {
     Box::new(move |code, message| {
         let leaf = record.leaf(&notes.snapshot(), code, &message);
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             tracing::error!(method = %leaf.method, code, "stream ended outside the runtime; its exchange-log leaf is lost");
             return;
         };
-        runtime.spawn(async move {
+        pending.spawn_on(async move {
             if let Err(e) = store.append_leaf(&leaf).await {
                 tracing::error!(error = %e, method = %leaf.method, code, "exchange log append failed for an ended stream");
             }
-        });
+        }, &runtime);
     })
 }
 

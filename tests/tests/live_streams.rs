@@ -171,6 +171,18 @@ async fn fresh_certificate(
     n: usize,
     dir: &std::path::Path,
 ) -> (ClientFiles, String) {
+    fresh_certificate_for(app, admin, agency, n, dir, 86_400).await
+}
+
+/// As [`fresh_certificate`], valid for `seconds`.
+async fn fresh_certificate_for(
+    app: &TestApp,
+    admin: &Session,
+    agency: &str,
+    n: usize,
+    dir: &std::path::Path,
+    seconds: i64,
+) -> (ClientFiles, String) {
     let (key_pem, csr_pem) = yrd_pki::make_csr(&agency_id(agency), Profile::System).expect("CSR");
     let issued = admin
         .admin()
@@ -179,10 +191,7 @@ async fn fresh_certificate(
             agency: format!("agencies/{agency}"),
             profile: yrd_proto::v1::Profile::System as i32,
             csr_pem,
-            validity: Some(prost_types::Duration {
-                seconds: 86_400,
-                nanos: 0,
-            }),
+            validity: Some(prost_types::Duration { seconds, nanos: 0 }),
         })
         .await
         .expect("issue a certificate")
@@ -271,6 +280,7 @@ on_both_stores!(
     a_revocation_through_another_replica_ends_the_stream_within_the_bound,
     a_suspension_ends_the_stream_and_holds_when_answered,
     an_expired_token_ends_the_stream,
+    an_expired_certificate_ends_the_stream,
     health_watch_ends_on_revocation,
     a_cancelled_stream_is_logged_as_cancelled,
 );
@@ -464,6 +474,49 @@ async fn an_expired_token_ends_the_stream(app: TestApp) {
     let late = ended.at.saturating_duration_since(expired);
     assert!(late < BOUND, "ended {late:?} after the token's exp");
     eprintln!("[{:?}] token exp -> stream end {late:?}", app.store_kind);
+}
+
+/// A stream opened with a certificate that expires a few seconds later ends with
+/// `UNAUTHENTICATED` once it has expired, and a result published after that is not delivered.
+async fn an_expired_certificate_ends_the_stream(app: TestApp) {
+    let admin = app.session(SHANGHAI, Profile::Admin).await;
+    let dir = tempfile::tempdir().expect("a folder for the certificate");
+    let (files, _) = fresh_certificate_for(&app, &admin, SHANDONG, 0, dir.path(), 3).await;
+    let not_after = {
+        let pem = std::fs::read_to_string(&files.cert).expect("certificate");
+        yrd_pki::CertInfo::from_pem(&pem)
+            .expect("certificate parses")
+            .not_after
+    };
+    let session = session_with(&app, &files).await;
+    let stream = subscribe(&session).await;
+    let reader = tokio::spawn(read_to_end(stream, Duration::from_secs(10)));
+
+    // Past `notAfter` by the server's clock, publish at once.
+    while app.clock.now() <= not_after {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let expired = Instant::now();
+    publish(&app, SHANDONG, "after-certificate-expiry").await;
+
+    let ended = reader.await.expect("reader");
+    assert_eq!(ended.status.code(), Code::Unauthenticated, "{ended:?}");
+    assert!(ended.status.message().contains("expired"), "{ended:?}");
+    assert!(
+        !ended
+            .events
+            .contains(&"after-certificate-expiry".to_owned()),
+        "{ended:?}"
+    );
+    let late = ms_between(expired, ended.at);
+    assert!(
+        late < BOUND.as_secs_f64() * 1e3,
+        "ended {late} ms after notAfter"
+    );
+    eprintln!(
+        "[{:?}] certificate notAfter -> stream end {late:.2} ms",
+        app.store_kind
+    );
 }
 
 /// `grpc.health.v1.Health/Watch` (public: no token) ends with `UNAUTHENTICATED` when the
