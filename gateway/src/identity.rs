@@ -152,7 +152,7 @@ where
             .get::<ConnInfo>()
             .map(|conn| conn.peer.clone());
         let identity = match &peer {
-            Some(peer) => authorize(peer, self.clock.as_ref(), &self.revocations),
+            Some(peer) => authorize(peer, self.clock.as_ref(), &self.revocations).cloned(),
             None => Err(tonic::Status::unauthenticated(
                 "the connection carries no TLS client identity",
             )),
@@ -193,11 +193,11 @@ where
 
 /// Who `peer` names, if its certificate is valid now, not revoked, and its agency not
 /// suspended; else the status that refuses the call (or ends the stream).
-fn authorize(
-    peer: &PeerCertificate,
+fn authorize<'p>(
+    peer: &'p PeerCertificate,
     clock: &dyn Clock,
     revocations: &Revocations,
-) -> Result<AgencyIdentity, tonic::Status> {
+) -> Result<&'p AgencyIdentity, tonic::Status> {
     let identity = peer
         .identity_at(clock.now())
         .map_err(tonic::Status::unauthenticated)?;
@@ -213,7 +213,7 @@ fn authorize(
             identity.agency
         )))
     } else {
-        Ok(identity.clone())
+        Ok(identity)
     }
 }
 
