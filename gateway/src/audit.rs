@@ -20,7 +20,8 @@
 //! revoked or a token expired mid-stream, `PERMISSION_DENIED` for a suspended agency) — or, when
 //! the body is dropped before its trailers (the client cancelled or its connection went away),
 //! `CANCELLED`. The leaf keeps the call's start time and carries its whole duration; it is
-//! appended by a spawned task, as the body's end cannot wait on the store. A stream refused at
+//! appended by a spawned task, as the body's end cannot wait on the store (should that append
+//! fail, the error is logged: what the stream delivered cannot be taken back). A stream refused at
 //! its start is a trailers-only response and is logged before the answer, as a unary call is.
 //! Health checks are not exchange calls and are not logged.
 
@@ -29,6 +30,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
+use tokio_util::task::TaskTracker;
 use tower::{Layer, Service};
 use yrd_domain::audit::{AuditNotes, CallRecord};
 use yrd_domain::clock::Clock;
@@ -42,12 +44,24 @@ use crate::trace::TraceContext;
 pub struct AuditLayer {
     store: Store,
     clock: std::sync::Arc<dyn Clock>,
+    /// The appends of ended streams' leaves still running.
+    pending: TaskTracker,
 }
 
 impl AuditLayer {
     /// The layer, appending to `store`, timing calls by `clock`.
     pub fn new(store: Store, clock: std::sync::Arc<dyn Clock>) -> Self {
-        AuditLayer { store, clock }
+        AuditLayer {
+            store,
+            clock,
+            pending: TaskTracker::new(),
+        }
+    }
+
+    /// The appends of ended streams' leaves still running: the server waits for them (after
+    /// `close`) before it closes the store, so a stream ended by the shutdown is still logged.
+    pub fn pending_leaves(&self) -> TaskTracker {
+        self.pending.clone()
     }
 }
 
@@ -59,6 +73,7 @@ impl<S> Layer<S> for AuditLayer {
             inner,
             store: self.store.clone(),
             clock: self.clock.clone(),
+            pending: self.pending.clone(),
         }
     }
 }
@@ -69,6 +84,7 @@ pub struct AuditService<S> {
     inner: S,
     store: Store,
     clock: std::sync::Arc<dyn Clock>,
+    pending: TaskTracker,
 }
 
 impl<S, B> Service<http::Request<B>> for AuditService<S>
@@ -128,6 +144,7 @@ where
         request.extensions_mut().insert(notes.clone());
         request.extensions_mut().insert(record.clone());
         let store = self.store.clone();
+        let pending = self.pending.clone();
         let streaming = crate::live::is_streaming(&record.method);
         Box::pin(async move {
             let response = inner.call(request).await?;
@@ -139,12 +156,7 @@ where
                 return Ok(response.map(|body| {
                     tonic::body::Body::new(AuditedBody {
                         body,
-                        ending: Some(Ending {
-                            store,
-                            record,
-                            notes,
-                            outcome: None,
-                        }),
+                        on_end: Some(append_stream_leaf(store, record, notes, pending)),
                     })
                 }));
             }
@@ -168,44 +180,45 @@ where
 /// The gRPC code `CANCELLED`, the outcome of a stream whose body was dropped before it ended.
 const CANCELLED: i32 = 1;
 
-/// A streaming response body that appends its call's leaf when the stream ends.
+/// What a stream's end reports: its gRPC `(code, message)`.
+type OnEnd = Box<dyn FnOnce(i32, String) + Send>;
+
+/// A streaming response body that reports its outcome once, when the stream ends: the status
+/// of its trailers (or of its error), or `CANCELLED` when it is dropped before them.
 struct AuditedBody {
     body: tonic::body::Body,
-    /// What the leaf needs; taken when the leaf is sent off.
-    ending: Option<Ending>,
+    /// Taken when the outcome is reported.
+    on_end: Option<OnEnd>,
 }
 
-/// The leaf of a stream still open, and its outcome once seen.
-struct Ending {
+impl AuditedBody {
+    fn report(&mut self, code: i32, message: String) {
+        if let Some(on_end) = self.on_end.take() {
+            on_end(code, message);
+        }
+    }
+}
+
+/// Appends the leaf of a stream that ended with `code`, in a task of its own: the body ends
+/// (or is dropped) at once, and the leaf keeps the call's start time.
+fn append_stream_leaf(
     store: Store,
     record: CallRecord,
     notes: AuditNotes,
-    /// `(code, message)` from the trailers or the body's error; `None` while still streaming.
-    outcome: Option<(i32, String)>,
-}
-
-impl Ending {
-    /// Appends the leaf in a task of its own: the body ends (or is dropped) at once.
-    fn log(self) {
-        let (code, message) = self.outcome.unwrap_or_else(|| {
-            (
-                CANCELLED,
-                "the stream ended before its status: the client cancelled it or the connection closed"
-                    .to_owned(),
-            )
-        });
-        let leaf = self.record.leaf(&self.notes.snapshot(), code, &message);
-        let store = self.store;
+    pending: TaskTracker,
+) -> OnEnd {
+    Box::new(move |code, message| {
+        let leaf = record.leaf(&notes.snapshot(), code, &message);
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             tracing::error!(method = %leaf.method, code, "stream ended outside the runtime; its exchange-log leaf is lost");
             return;
         };
-        runtime.spawn(async move {
+        pending.spawn_on(async move {
             if let Err(e) = store.append_leaf(&leaf).await {
                 tracing::error!(error = %e, method = %leaf.method, code, "exchange log append failed for an ended stream");
             }
-        });
-    }
+        }, &runtime);
+    })
 }
 
 impl http_body::Body for AuditedBody {
@@ -226,11 +239,8 @@ impl http_body::Body for AuditedBody {
             Poll::Ready(None) => Some((0, String::new())),
             Poll::Pending => None,
         };
-        if let Some(seen) = seen {
-            if let Some(mut ending) = self.ending.take() {
-                ending.outcome = Some(seen);
-                ending.log();
-            }
+        if let Some((code, message)) = seen {
+            self.report(code, message);
         }
         polled
     }
@@ -247,9 +257,11 @@ impl http_body::Body for AuditedBody {
 impl Drop for AuditedBody {
     fn drop(&mut self) {
         // Dropped before the stream's status was seen: the client went away.
-        if let Some(ending) = self.ending.take() {
-            ending.log();
-        }
+        self.report(
+            CANCELLED,
+            "the stream ended before its status: the client cancelled it or the connection closed"
+                .to_owned(),
+        );
     }
 }
 
@@ -296,6 +308,82 @@ fn percent_decode(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use http_body_util::BodyExt as _;
+    use std::sync::{Arc, Mutex};
+
+    /// Where a test body's reported outcomes land.
+    type Reported = Arc<Mutex<Vec<(i32, String)>>>;
+
+    /// An audited body over `frames`, and where its reported outcome lands.
+    fn audited(
+        frames: Vec<Result<http_body::Frame<bytes::Bytes>, tonic::Status>>,
+    ) -> (AuditedBody, Reported) {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let sink = seen.clone();
+        let body = tonic::body::Body::new(http_body_util::StreamBody::new(futures::stream::iter(
+            frames,
+        )));
+        let on_end: OnEnd = Box::new(move |code, message| {
+            if let Ok(mut seen) = sink.lock() {
+                seen.push((code, message));
+            }
+        });
+        (
+            AuditedBody {
+                body,
+                on_end: Some(on_end),
+            },
+            seen,
+        )
+    }
+
+    fn trailers(code: &'static str, message: &'static str) -> http_body::Frame<bytes::Bytes> {
+        let mut headers = http::HeaderMap::new();
+        headers.insert("grpc-status", http::HeaderValue::from_static(code));
+        headers.insert("grpc-message", http::HeaderValue::from_static(message));
+        http_body::Frame::trailers(headers)
+    }
+
+    fn reported(seen: &Mutex<Vec<(i32, String)>>) -> Vec<(i32, String)> {
+        seen.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    #[tokio::test]
+    async fn a_stream_reports_the_status_of_its_trailers_once() {
+        let (body, seen) = audited(vec![
+            Ok(http_body::Frame::data(bytes::Bytes::from_static(b"m"))),
+            Ok(trailers(
+                "16",
+                "the%20client%20certificate%20has%20been%20revoked",
+            )),
+        ]);
+        let _ = body.collect().await;
+        assert_eq!(
+            reported(&seen),
+            vec![(16, "the client certificate has been revoked".to_owned())]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_stream_dropped_before_its_trailers_reports_cancelled() {
+        let (mut body, seen) = audited(vec![
+            Ok(http_body::Frame::data(bytes::Bytes::from_static(b"m"))),
+            Ok(trailers("0", "")),
+        ]);
+        let _ = body.frame().await;
+        assert!(reported(&seen).is_empty(), "still open");
+        drop(body);
+        let outcome = reported(&seen);
+        assert_eq!(outcome.len(), 1);
+        assert_eq!(outcome[0].0, CANCELLED);
+    }
+
+    #[tokio::test]
+    async fn a_stream_error_is_its_outcome() {
+        let (body, seen) = audited(vec![Err(tonic::Status::internal("broke"))]);
+        let _ = body.collect().await;
+        assert_eq!(reported(&seen), vec![(13, "broke".to_owned())]);
+    }
 
     #[test]
     fn grpc_messages_are_percent_decoded() {

@@ -233,3 +233,38 @@ fn expiring_body(body: tonic::body::Body, exp: i64, clock: Arc<dyn Clock>) -> to
         Err(_) => live,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::BodyExt as _;
+    use yrd_domain::clock::SystemClock;
+
+    #[tokio::test]
+    async fn an_open_stream_ends_at_its_tokens_exp() {
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let exp = clock.now().unix_timestamp() + 1;
+        let (tx, rx) =
+            tokio::sync::mpsc::channel::<Result<http_body::Frame<bytes::Bytes>, tonic::Status>>(4);
+        let inner = tonic::body::Body::new(http_body_util::StreamBody::new(
+            tokio_stream::wrappers::ReceiverStream::new(rx),
+        ));
+        let body = expiring_body(inner, exp, clock.clone());
+        // Idle until the token expires: the expiry alone ends the stream.
+        let frame = tokio::time::timeout(std::time::Duration::from_secs(3), {
+            let mut body = body;
+            async move { body.frame().await }
+        })
+        .await
+        .expect("ended at exp")
+        .expect("a frame")
+        .expect("ok");
+        assert!(clock.now().unix_timestamp() >= exp);
+        let trailers = frame.into_trailers().expect("trailers");
+        assert_eq!(
+            trailers.get("grpc-status").map(|v| v.as_bytes()),
+            Some(&b"16"[..])
+        );
+        assert!(tx.is_closed(), "the handler's stream was dropped");
+    }
+}

@@ -152,7 +152,7 @@ where
             .get::<ConnInfo>()
             .map(|conn| conn.peer.clone());
         let identity = match &peer {
-            Some(peer) => authorize(peer, self.clock.as_ref(), &self.revocations),
+            Some(peer) => authorize(peer, self.clock.as_ref(), &self.revocations).cloned(),
             None => Err(tonic::Status::unauthenticated(
                 "the connection carries no TLS client identity",
             )),
@@ -193,11 +193,11 @@ where
 
 /// Who `peer` names, if its certificate is valid now, not revoked, and its agency not
 /// suspended; else the status that refuses the call (or ends the stream).
-fn authorize(
-    peer: &PeerCertificate,
+fn authorize<'p>(
+    peer: &'p PeerCertificate,
     clock: &dyn Clock,
     revocations: &Revocations,
-) -> Result<AgencyIdentity, tonic::Status> {
+) -> Result<&'p AgencyIdentity, tonic::Status> {
     let identity = peer
         .identity_at(clock.now())
         .map_err(tonic::Status::unauthenticated)?;
@@ -213,7 +213,7 @@ fn authorize(
             identity.agency
         )))
     } else {
-        Ok(identity.clone())
+        Ok(identity)
     }
 }
 
@@ -260,5 +260,79 @@ impl http_body::Body for GuardedBody {
 
     fn size_hint(&self) -> http_body::SizeHint {
         self.body.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::BodyExt as _;
+    use yrd_domain::clock::SystemClock;
+    use yrd_domain::{AgencyId, Profile};
+
+    fn peer(not_after: OffsetDateTime) -> PeerCertificate {
+        PeerCertificate {
+            identity: Ok(AgencyIdentity {
+                agency: AgencyId::parse("370000-AMR").expect("agency id"),
+                profile: Profile::System,
+                cert_fingerprint: "ab".repeat(32),
+            }),
+            serial: "01".to_owned(),
+            not_after: Some(not_after),
+            not_before: None,
+        }
+    }
+
+    #[test]
+    fn authorize_refuses_revoked_suspended_and_expired() {
+        let clock = SystemClock;
+        let revocations = Revocations::new();
+        let valid = peer(clock.now() + time::Duration::days(1));
+        assert!(authorize(&valid, &clock, &revocations).is_ok());
+
+        let expired = peer(clock.now() - time::Duration::seconds(1));
+        let status = authorize(&expired, &clock, &revocations).expect_err("expired");
+        assert_eq!(status.code(), tonic::Code::Unauthenticated);
+
+        revocations.set_for_test(&[], &["370000-AMR"]);
+        let status = authorize(&valid, &clock, &revocations).expect_err("suspended");
+        assert_eq!(status.code(), tonic::Code::PermissionDenied);
+
+        revocations.set_for_test(&["ab".repeat(32).as_str()], &[]);
+        let status = authorize(&valid, &clock, &revocations).expect_err("revoked");
+        assert_eq!(status.code(), tonic::Code::Unauthenticated);
+        assert!(status.message().contains("revoked"));
+    }
+
+    #[tokio::test]
+    async fn an_open_stream_ends_when_its_certificate_is_revoked() {
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let revocations = Arc::new(Revocations::new());
+        let (tx, rx) =
+            tokio::sync::mpsc::channel::<Result<http_body::Frame<bytes::Bytes>, tonic::Status>>(4);
+        let inner = tonic::body::Body::new(http_body_util::StreamBody::new(
+            tokio_stream::wrappers::ReceiverStream::new(rx),
+        ));
+        let peer = Arc::new(peer(clock.now() + time::Duration::days(1)));
+        let mut body = live_body(inner, peer, clock, revocations.clone());
+        tx.send(Ok(http_body::Frame::data(bytes::Bytes::from_static(b"m"))))
+            .await
+            .expect("sent");
+        assert!(body.frame().await.expect("frame").expect("ok").is_data());
+        let waiting = tokio::spawn(async move { body.frame().await });
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        revocations.set_for_test(&["ab".repeat(32).as_str()], &[]);
+        let frame = tokio::time::timeout(std::time::Duration::from_secs(2), waiting)
+            .await
+            .expect("ended at the revocation")
+            .expect("task")
+            .expect("a frame")
+            .expect("ok");
+        let trailers = frame.into_trailers().expect("trailers");
+        assert_eq!(
+            trailers.get("grpc-status").map(|v| v.as_bytes()),
+            Some(&b"16"[..])
+        );
+        assert!(tx.is_closed(), "the handler's stream was dropped");
     }
 }

@@ -88,6 +88,17 @@ impl Revocations {
     }
 }
 
+#[cfg(test)]
+impl Revocations {
+    /// Replaces both sets as a refresh would (unit tests of the layers that read them).
+    pub(crate) fn set_for_test(&self, fingerprints: &[&str], suspended: &[&str]) {
+        let owned = |items: &[&str]| items.iter().map(|s| (*s).to_owned()).collect();
+        self.fingerprints.store(Arc::new(owned(fingerprints)));
+        self.suspended.store(Arc::new(owned(suspended)));
+        self.generation.send_modify(|g| *g += 1);
+    }
+}
+
 /// Why a refresh failed. The watcher logs it and tries again on the next tick, keeping what it
 /// had: a store outage never un-revokes anything.
 #[derive(Debug, thiserror::Error)]

@@ -422,6 +422,8 @@ impl Application {
         // * agency limits — before any real work, so a flood (token requests included) is
         //   refused at the cost of a counter, and one agency's flood leaves the others alone;
         // * auth — the bearer token bound to this certificate, and the method's role.
+        let audit_layer = AuditLayer::new(self.store.clone(), self.clock.clone());
+        let audit_leaves = audit_layer.pending_leaves();
         let mut server = Server::builder()
             .max_concurrent_streams(limits.max_concurrent_streams)
             .concurrency_limit_per_connection(limits.concurrency_per_connection)
@@ -433,7 +435,7 @@ impl Application {
             .http2_max_local_error_reset_streams(Some(limits.max_local_error_reset_streams))
             .load_shed(true)
             .layer(TraceLayer::new())
-            .layer(AuditLayer::new(self.store.clone(), self.clock.clone()))
+            .layer(audit_layer)
             .layer(MessageLimitLayer::new(max_message))
             .layer(IdentityLayer::new(
                 self.clock.clone(),
@@ -466,6 +468,9 @@ impl Application {
         for task in background {
             let _ = task.await;
         }
+        // Streams ended by the shutdown are logged before the store closes.
+        audit_leaves.close();
+        audit_leaves.wait().await;
         self.store.close().await;
         tracing::info!("stopped");
         Ok(())

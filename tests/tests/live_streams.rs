@@ -5,8 +5,8 @@
 //!   revoked or its token expires, `PERMISSION_DENIED` when its agency is suspended, and a
 //!   result published after the change is never delivered on it; `Health/Watch` ends too.
 //! * A revocation is in force when `RevokeCertificate` answers: a call sent on an already open
-//!   connection right after the answer is refused, every time (20 tries, each with a
-//!   certificate of its own).
+//!   connection right after the answer is refused, and so is a new handshake, every time (20
+//!   tries, each with a certificate of its own).
 //! * The exchange log records the outcome a stream really had: `CANCELLED` when the client went
 //!   away, `UNAUTHENTICATED` when a revocation ended it.
 //!
@@ -16,10 +16,13 @@
 use std::time::{Duration, Instant};
 
 use prost::Message as _;
+use rustls::AlertDescription;
+use rustls::version::TLS13;
 use time::OffsetDateTime;
 use tonic::Code;
 use tonic::codec::Streaming;
 use yrd_domain::Profile;
+use yrd_e2e::raw_tls::{ClientCert, Outcome, attempt};
 use yrd_e2e::{
     Authed, JIANGSU, SHANDONG, SHANGHAI, Session, TestApp, agency_id, call_path, on_both_stores,
 };
@@ -168,6 +171,18 @@ async fn fresh_certificate(
     n: usize,
     dir: &std::path::Path,
 ) -> (ClientFiles, String) {
+    fresh_certificate_for(app, admin, agency, n, dir, 86_400).await
+}
+
+/// As [`fresh_certificate`], valid for `seconds`.
+async fn fresh_certificate_for(
+    app: &TestApp,
+    admin: &Session,
+    agency: &str,
+    n: usize,
+    dir: &std::path::Path,
+    seconds: i64,
+) -> (ClientFiles, String) {
     let (key_pem, csr_pem) = yrd_pki::make_csr(&agency_id(agency), Profile::System).expect("CSR");
     let issued = admin
         .admin()
@@ -176,10 +191,7 @@ async fn fresh_certificate(
             agency: format!("agencies/{agency}"),
             profile: yrd_proto::v1::Profile::System as i32,
             csr_pem,
-            validity: Some(prost_types::Duration {
-                seconds: 86_400,
-                nanos: 0,
-            }),
+            validity: Some(prost_types::Duration { seconds, nanos: 0 }),
         })
         .await
         .expect("issue a certificate")
@@ -268,6 +280,7 @@ on_both_stores!(
     a_revocation_through_another_replica_ends_the_stream_within_the_bound,
     a_suspension_ends_the_stream_and_holds_when_answered,
     an_expired_token_ends_the_stream,
+    an_expired_certificate_ends_the_stream,
     health_watch_ends_on_revocation,
     a_cancelled_stream_is_logged_as_cancelled,
 );
@@ -297,6 +310,18 @@ async fn a_revoked_certificate_loses_its_stream_and_is_refused_at_once(app: Test
         let status = refused.expect_err("the call right after the answer is refused");
         assert_eq!(status.code(), Code::Unauthenticated, "try {n}: {status:?}");
         assert!(status.message().contains("revoked"), "{status:?}");
+        // The CRL in the acceptor was rebuilt before the answer too: a new handshake fails.
+        let cert = ClientCert {
+            cert_pem: std::fs::read(&files.cert).expect("certificate"),
+            key_pem: std::fs::read(&files.key).expect("key"),
+        };
+        assert_eq!(
+            attempt(app.addr, &app.ca_pem(), Some(&cert), &[&TLS13]).await,
+            Outcome::Refused(rustls::Error::AlertReceived(
+                AlertDescription::CertificateRevoked
+            )),
+            "try {n}: a handshake right after the answer"
+        );
         let ended = reader.await.expect("reader");
         assert_eq!(ended.status.code(), Code::Unauthenticated, "{ended:?}");
         assert!(ended.status.message().contains("revoked"), "{ended:?}");
@@ -449,6 +474,49 @@ async fn an_expired_token_ends_the_stream(app: TestApp) {
     let late = ended.at.saturating_duration_since(expired);
     assert!(late < BOUND, "ended {late:?} after the token's exp");
     eprintln!("[{:?}] token exp -> stream end {late:?}", app.store_kind);
+}
+
+/// A stream opened with a certificate that expires a few seconds later ends with
+/// `UNAUTHENTICATED` once it has expired, and a result published after that is not delivered.
+async fn an_expired_certificate_ends_the_stream(app: TestApp) {
+    let admin = app.session(SHANGHAI, Profile::Admin).await;
+    let dir = tempfile::tempdir().expect("a folder for the certificate");
+    let (files, _) = fresh_certificate_for(&app, &admin, SHANDONG, 0, dir.path(), 3).await;
+    let not_after = {
+        let pem = std::fs::read_to_string(&files.cert).expect("certificate");
+        yrd_pki::CertInfo::from_pem(&pem)
+            .expect("certificate parses")
+            .not_after
+    };
+    let session = session_with(&app, &files).await;
+    let stream = subscribe(&session).await;
+    let reader = tokio::spawn(read_to_end(stream, Duration::from_secs(10)));
+
+    // Past `notAfter` by the server's clock, publish at once.
+    while app.clock.now() <= not_after {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let expired = Instant::now();
+    publish(&app, SHANDONG, "after-certificate-expiry").await;
+
+    let ended = reader.await.expect("reader");
+    assert_eq!(ended.status.code(), Code::Unauthenticated, "{ended:?}");
+    assert!(ended.status.message().contains("expired"), "{ended:?}");
+    assert!(
+        !ended
+            .events
+            .contains(&"after-certificate-expiry".to_owned()),
+        "{ended:?}"
+    );
+    let late = ms_between(expired, ended.at);
+    assert!(
+        late < BOUND.as_secs_f64() * 1e3,
+        "ended {late} ms after notAfter"
+    );
+    eprintln!(
+        "[{:?}] certificate notAfter -> stream end {late:.2} ms",
+        app.store_kind
+    );
 }
 
 /// `grpc.health.v1.Health/Watch` (public: no token) ends with `UNAUTHENTICATED` when the
