@@ -500,7 +500,7 @@ impl Settings {
                 problem: "must be shorter than audit.max_merge_delay_ms".into(),
             });
         }
-        let positive: [(&'static str, u64); 20] = [
+        let positive: &[(&'static str, u64)] = &[
             (
                 "feed.heartbeat_interval_ms",
                 self.feed.heartbeat_interval_ms,
@@ -566,7 +566,7 @@ impl Settings {
                 self.limits.max_connection_age_s,
             ),
         ];
-        for (key, value) in positive {
+        for &(key, value) in positive {
             if value == 0 {
                 return Err(ConfigError::Invalid {
                     key,
