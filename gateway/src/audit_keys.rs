@@ -271,7 +271,7 @@ mod tests {
         // The same key published for access tokens only is not trusted for heads.
         assert!(matches!(
             keys_for(&key, KeyPurpose::AccessToken).verify_tree_head(&sth),
-            Err(VerifyFailure::UnknownKey { .. })
+            Err(VerifyFailure::WrongPurpose { .. })
         ));
         let other = Es256Key::generate();
         assert!(matches!(
