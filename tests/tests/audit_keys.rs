@@ -319,7 +319,7 @@ async fn rotated_keys_stay_published_and_keep_verifying(app: TestApp, clock: Arc
         .await,
     );
     assert!(
-        matches!(&failure, VerifyFailure::OutsideWindow { object: "receipt", purpose: "KEY_PURPOSE_RECEIPT", key_id, not_after: Some(_), .. }
+        matches!(&failure, VerifyFailure::OutsideWindow { purpose: "KEY_PURPOSE_RECEIPT", key_id, not_after: Some(_), .. }
             if *key_id == before.key_id),
         "{failure:?}"
     );
