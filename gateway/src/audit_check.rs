@@ -56,16 +56,15 @@ pub enum VerifyFailure {
     },
     /// The object's signed time lies outside the validity window of the key it names.
     #[error(
-        "the {object} was signed at {signed_at}, outside the validity window of {purpose} key \
+        "the {} was signed at {signed_at}, outside the validity window of {purpose} key \
          {key_id:?} (from {not_before} {})",
+        if *.purpose == "KEY_PURPOSE_RECEIPT" { "receipt" } else { "tree head" },
         match .not_after { Some(end) => format!("until {end}"), None => "on, with no end".to_owned() }
     )]
     OutsideWindow {
-        /// What was signed: "receipt" or "tree head".
-        object: &'static str,
         /// Its signed time, RFC 3339.
         signed_at: String,
-        /// The key's purpose, as the contract names it.
+        /// The key's purpose, as the contract names it (the object is a receipt or a tree head).
         purpose: &'static str,
         /// The key id.
         key_id: String,

@@ -114,7 +114,6 @@ impl LogKeys {
             micros_rfc3339(t.seconds.saturating_mul(1_000_000) + i64::from(t.nanos / 1_000))
         };
         Err(VerifyFailure::OutsideWindow {
-            object,
             signed_at: i64::try_from(signed_ms)
                 .map(|ms| micros_rfc3339(ms.saturating_mul(1_000)))
                 .unwrap_or_default(),
@@ -271,7 +270,7 @@ mod tests {
         // The same key published for access tokens only is not trusted for heads.
         assert!(matches!(
             keys_for(&key, KeyPurpose::AccessToken).verify_tree_head(&sth),
-            Err(VerifyFailure::UnknownKey { .. })
+            Err(VerifyFailure::WrongPurpose { .. })
         ));
         let other = Es256Key::generate();
         assert!(matches!(
@@ -376,7 +375,7 @@ mod tests {
                 matches!(
                     &err,
                     VerifyFailure::OutsideWindow {
-                        object: "tree head",
+                        purpose: "KEY_PURPOSE_TREE_HEAD",
                         ..
                     }
                 ),

@@ -170,7 +170,10 @@ impl Application {
             )
             .await?,
         );
-        let hours = |h: u64| time::Duration::hours(i64::try_from(h).unwrap_or(i64::MAX / 3600));
+        // Capped so that an absurd setting cannot overflow the duration (it then never rotates).
+        let hours = |h: u64| {
+            time::Duration::hours(i64::try_from(h).unwrap_or(i64::MAX).min(i64::MAX / 3600))
+        };
         let log_keys = Arc::new(
             LogKeys::load_or_create(
                 prepared.store.clone(),

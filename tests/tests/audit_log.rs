@@ -354,13 +354,23 @@ async fn a_receipt_is_proven_by_the_partner_on_its_own(app: TestApp) {
         let ts = head.timestamp.expect("signed time");
         let head_ms =
             u64::try_from(ts.seconds * 1_000 + i64::from(ts.nanos / 1_000_000)).expect("ms");
+        // Tree heads have their own key, published for tree heads only.
+        let head_key = jwks
+            .keys
+            .iter()
+            .find(|k| k.kid == head.key_id && k.purpose == KeyPurpose::TreeHead as i32)
+            .expect("the head names a published tree-head key");
+        assert_ne!(
+            head_key.kid, key.kid,
+            "receipts and heads have different keys"
+        );
         verify_es256(
-            &key.x,
-            &key.y,
+            &head_key.x,
+            &head_key.y,
             &tree_head_signing_input(head.tree_size, &root, head_ms),
             &head.signature,
         )
-        .expect("the tree head is signed by the log key");
+        .expect("the tree head is signed by the tree-head key");
         let path: Vec<Hash> = proof
             .hashes
             .iter()
