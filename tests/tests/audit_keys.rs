@@ -13,7 +13,7 @@ mod audit_support;
 use std::path::Path;
 use std::sync::Arc;
 
-use audit_support::{audit, audit_ok, head_covering, path};
+use audit_support::{audit, audit_ok, head_covering, path, wait_for};
 use time::{Duration, OffsetDateTime};
 use yrd_domain::Profile;
 use yrd_domain::audit::receipt_signing_input;
@@ -21,7 +21,7 @@ use yrd_domain::clock::{Clock, ManualClock};
 use yrd_e2e::{
     ANHUI, SHANGHAI, StoreKind, TestApp, agency_id, next_monday_morning, on_both_stores_with_clock,
 };
-use yrd_gateway::audit_check::{LogKeys, ReceiptFile, VerifyFailure};
+use yrd_gateway::audit_check::{LogKeys, ReceiptFile, VerifiedHead, VerifyFailure};
 use yrd_gateway::audit_cli::AuditCliError;
 use yrd_pki::Es256Key;
 use yrd_proto::v1::admin_service_client::AdminServiceClient;
@@ -128,6 +128,19 @@ fn refusal(outcome: Result<String, AuditCliError>) -> VerifyFailure {
     }
 }
 
+/// A tree head that covers the receipt's leaf (the calls before the write have leaves too, so
+/// the leaf's index is looked up rather than assumed).
+async fn head_covering_leaf(app: &TestApp, receipt: &ReceiptFile) -> VerifiedHead {
+    let index = wait_for("the receipt's leaf to be sequenced", || async {
+        app.store
+            .leaf_index_by_hash(&receipt.leaf_hash)
+            .await
+            .expect("the store answers")
+    })
+    .await;
+    head_covering(app, index + 1).await
+}
+
 fn ms(t: OffsetDateTime) -> u64 {
     u64::try_from(t.unix_timestamp_nanos() / 1_000_000).expect("after 1970")
 }
@@ -173,7 +186,7 @@ async fn receipts_are_signed_by_a_receipt_key(app: TestApp, _clock: Arc<ManualCl
 
     // The auditor's tool: the receipt verifies and is proven in a tree head ...
     let dir = tempfile::tempdir().expect("a folder for receipts");
-    head_covering(&app, 1).await;
+    head_covering_leaf(&app, &file).await;
     let printed = audit_ok(
         &app,
         &format!(
@@ -218,7 +231,7 @@ async fn rotated_keys_stay_published_and_keep_verifying(app: TestApp, clock: Arc
     // Before the rotation: a receipt and a tree head covering it.
     let before = write(&app).await;
     let before_file = ReceiptFile::from_pb(&before).expect("a receipt");
-    let head_before = head_covering(&app, 1).await;
+    let head_before = head_covering_leaf(&app, &before_file).await;
     let first = jwks(&app).await;
     assert_eq!(
         first
