@@ -72,29 +72,67 @@ async fn agency(app: &TestApp, id: &str) -> Agency {
     }
 }
 
-/// An agency's live feed.
-struct Feed(Streaming<pb::SubscribeResponse>);
+/// An agency's live feed, resumed from its last event when the server ends the stream because
+/// the token expired (as the manual clock jumps days ahead, every open stream's token does).
+struct Feed {
+    stream: Streaming<pb::SubscribeResponse>,
+    channel: tonic::transport::Channel,
+    cursor: Option<u64>,
+}
 
 impl Feed {
     async fn open(app: &TestApp, id: &str) -> Feed {
         let session = app.session(id, Profile::System).await;
-        let stream = FeedServiceClient::new(session.authed())
-            .subscribe(pb::SubscribeRequest { from_cursor: None })
+        let stream = Self::subscribe(&session.channel, None).await;
+        Feed {
+            stream,
+            channel: session.channel,
+            cursor: None,
+        }
+    }
+
+    /// Subscribes over `channel` with a fresh token, after `cursor`.
+    async fn subscribe(
+        channel: &tonic::transport::Channel,
+        cursor: Option<u64>,
+    ) -> Streaming<pb::SubscribeResponse> {
+        let token = TestApp::token_over(channel, None)
+            .await
+            .expect("a fresh token");
+        let session = yrd_e2e::Session {
+            channel: channel.clone(),
+            token,
+        };
+        FeedServiceClient::new(session.authed())
+            .subscribe(pb::SubscribeRequest {
+                from_cursor: cursor,
+            })
             .await
             .expect("subscribe")
-            .into_inner();
-        Feed(stream)
+            .into_inner()
     }
 
     /// The next event, skipping heartbeats.
     async fn next(&mut self) -> pb::FeedEvent {
         loop {
-            let message = tokio::time::timeout(PROMPT, self.0.message())
+            let message = match tokio::time::timeout(PROMPT, self.stream.message())
                 .await
                 .expect("an event within the deadline")
-                .expect("the stream is healthy")
-                .expect("the stream is open");
+            {
+                Err(status)
+                    if status.code() == Code::Unauthenticated
+                        && status.message().contains("access token has expired") =>
+                {
+                    // The stream ended at its token's expiry: resume where it was.
+                    self.stream = Self::subscribe(&self.channel, self.cursor).await;
+                    continue;
+                }
+                other => other
+                    .expect("the stream is healthy")
+                    .expect("the stream is open"),
+            };
             if let Some(subscribe_response::Kind::Event(event)) = message.kind {
+                self.cursor = Some(event.cursor);
                 return event;
             }
         }
