@@ -107,7 +107,8 @@ pub async fn prepare(settings: &Settings, now: OffsetDateTime) -> Result<Prepare
     }
 }
 
-/// Registers the five province agencies of DOMAIN.md unless they exist; answers their ids.
+/// Registers the five province agencies (`docs/domain.md` §"Parties") unless they exist;
+/// answers their ids.
 async fn seed_agencies(store: &Store, now: OffsetDateTime) -> Result<Vec<AgencyId>, StartupError> {
     let mut ids = Vec::with_capacity(DELTA_AGENCIES.len());
     for (id, name, name_zh) in DELTA_AGENCIES {

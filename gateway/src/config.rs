@@ -195,8 +195,8 @@ pub struct DisposalConfig {
     /// How often the deadline scheduler looks for referrals whose deadline passed. Each
     /// replica runs it; the store makes each flag count once.
     pub scheduler_interval_ms: u64,
-    /// Working days the handling agency has to acknowledge delivery (送达); DOMAIN.md's
-    /// administrative default is 2.
+    /// Working days the handling agency has to acknowledge delivery (送达); the administrative
+    /// default is 2 (`docs/domain.md` §"Speed and delivery (送达)").
     pub acknowledgement_working_days: u32,
 }
 

@@ -6,7 +6,8 @@
 //! arts. 44–49). The rules live in `yrd_domain::referral`; this crate parses the wire, asks the
 //! domain, and writes each step with its feed events and audit leaf in one store transaction.
 //!
-//! Choices where the issue and DOMAIN.md were silent:
+//! Choices where the issue and the statutes were silent (summarised in `docs/domain.md`
+//! §"Choices the code makes"):
 //!
 //! * **Who reads a referral.** Results are public to every agency of the exchange, and so are
 //!   their referrals: any agency holding `referrals:handle` may `GetReferral` (that is how a

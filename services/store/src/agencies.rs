@@ -1,4 +1,4 @@
-//! Agencies known to the exchange (DOMAIN.md §"Parties").
+//! Agencies known to the exchange (`docs/domain.md` §"Parties").
 
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row};
