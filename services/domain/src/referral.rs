@@ -7,7 +7,7 @@
 //! they live here as data and one pure function, [`apply`], that the disposal service calls
 //! inside its transaction and that a table test covers state by command.
 //!
-//! Choices where DOMAIN.md is silent, each following the statute:
+//! Choices where docs/domain.md is silent, each following the statute:
 //!
 //! * **Parties are distinct.** A referral is a hand-over between two agencies; the handling
 //!   agency may never be the sampling agency (a sampling agency handles its own region's
@@ -19,7 +19,7 @@
 //!   re-inspection is final, so a second objection is refused.
 //! * **Calendar-day periods end on a working day** (民法典 art. 203): a 60-day correction
 //!   period whose last day is a Sunday ends on the Monday.
-//! * **Announcement.** As DOMAIN.md says, the exchange flags the referral for the
+//! * **Announcement.** As docs/domain.md says, the exchange flags the referral for the
 //!   announcement (逾期不改正公告) when the review fails or the 75-day review deadline passes
 //!   without a conforming review; a missed 60-day correction deadline raises an overdue event
 //!   only, because the agency may still review conforming before day 75.
@@ -266,7 +266,7 @@ pub enum ReviewResult {
     NonConforming,
 }
 
-/// A measure the handling agency records (DOMAIN.md §"Disposal", Interim Measures ch. 6).
+/// A measure the handling agency records (docs/domain.md §"Disposal", Interim Measures ch. 6).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Measure {
     /// Seal or seize non-conforming products (查封扣押).

@@ -21,7 +21,7 @@
 //! Wire conventions this module assumes (the `.proto` must agree):
 //!
 //! * proto3 scalars: an empty string means "not given"; in the optional text fields of a
-//!   published table (trademark, model, production date/batch) "/" also means "none" (DOMAIN.md).
+//!   published table (trademark, model, production date/batch) "/" also means "none" (docs/domain.md).
 //! * Surrounding whitespace (including the ideographic space U+3000) is trimmed from every text.
 //! * Enum numbers: [`SamplingWay`], [`Verdict`], [`ItemVerdict`] and [`CampaignKind`] give
 //!   theirs in `from_wire`/`wire`, equal to the numbers of `spotcheck.proto`/`common.proto`;
@@ -33,7 +33,7 @@
 //! * Lengths are counted in characters (Unicode scalar values), not bytes, so a Chinese name
 //!   and a Latin one have the same limit. The bounds are the `MAX_*` constants below.
 //!
-//! Choices where DOMAIN.md is silent, written down here as it asks:
+//! Choices where docs/domain.md is silent, written down here as it asks:
 //!
 //! * The producer's USCC and address are required (the nominal producer decides jurisdiction
 //!   and is the party a referral is addressed to); the seller's USCC is optional.
@@ -538,7 +538,7 @@ pub struct Jurisdiction {
 }
 
 /// A validated spot-check result (监督抽查结果). Only [`SpotCheckResult::parse`] builds one,
-/// so every value satisfies DOMAIN.md's rules; in particular the failed items (不合格项目) are
+/// so every value satisfies docs/domain.md's rules; in particular the failed items (不合格项目) are
 /// exactly the non-conforming test items and the overall verdict agrees with them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SpotCheckResult {
