@@ -71,7 +71,8 @@ mod submission;
 #[cfg(test)]
 mod tests;
 
-pub use crate::referral::{Actor, Remark};
+pub use crate::referral::Actor;
+pub use crate::text::Remark;
 pub use apply::apply;
 pub use catalogue::*;
 pub use command::*;
