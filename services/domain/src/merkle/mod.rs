@@ -48,6 +48,8 @@
 //! * `proof.rs` — building inclusion and consistency proofs from stored subtrees.
 //! * `verify.rs` — checking proofs against tree heads.
 //! * `export.rs` — finding the first bad leaf of an exported range.
+//! * `tests.rs` — the published vectors; `agreement_tests.rs` — a property test against the
+//!   independent `ct-merkle` crate on random trees.
 //!
 //! Files depend on each other in that order only (no cycle); everything public is re-exported
 //! here so callers keep writing `merkle::Hash`, `merkle::inclusion_proof` and so on.
@@ -58,6 +60,8 @@ mod proof;
 mod tree;
 mod verify;
 
+#[cfg(test)]
+mod agreement_tests;
 #[cfg(test)]
 mod tests;
 
