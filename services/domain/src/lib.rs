@@ -17,6 +17,7 @@
 //! * [`licensing`] — the state machine of a production-licence application (沪鲁通办).
 //! * [`merkle`] — RFC 6962 / RFC 9162 Merkle tree hashing and proofs of the exchange log.
 //! * [`roles`] — roles, what each profile is granted, and the role each method requires.
+//! * [`text`] — free text a party supplies ([`text::Remark`]), shared by referrals and licensing.
 
 #![forbid(unsafe_code)]
 
@@ -30,6 +31,7 @@ pub mod referral;
 pub mod roles;
 pub mod routing;
 pub mod spotcheck;
+pub mod text;
 pub mod uscc;
 
 pub use ids::{AgencyId, AgencyIdentity, IdError, Profile, RegionCode, SpiffeId};

@@ -2,7 +2,7 @@
 //!
 //! The exchange never calls partners; each agency reads its own feed. So *who* an event is
 //! addressed to is the whole of delivery, and it must be one pure function that a table test
-//! covers, not a query spread over handlers. The rules, from DOMAIN.md and the Interim Measures
+//! covers, not a query spread over handlers. The rules, from docs/domain.md and the Interim Measures
 //! for Product Quality Supervision Spot Checks (SAMR Order No. 18 of 2019):
 //!
 //! * The province-level authority of the nominal producer's province and that of the sampled
@@ -112,7 +112,7 @@ impl AgencyDirectory {
         Ok(dir)
     }
 
-    /// The five province authorities of DOMAIN.md ([`DELTA_AGENCIES`]), each a Delta member:
+    /// The five province authorities of docs/domain.md ([`DELTA_AGENCIES`]), each a Delta member:
     /// the directory seeded on first start.
     pub fn delta() -> Self {
         let agencies = DELTA_AGENCIES
