@@ -25,7 +25,7 @@ use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt as _;
 
-pub use crate::config::TelemetrySettings;
+pub use crate::server::config::TelemetrySettings;
 
 /// The instrumentation scope of the exchange's spans.
 const SCOPE: &str = "yrd-exchange";

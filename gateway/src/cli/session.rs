@@ -20,7 +20,7 @@ use yrd_proto::v1::IssueTokenRequest;
 use yrd_proto::v1::admin_service_client::AdminServiceClient;
 use yrd_proto::v1::token_service_client::TokenServiceClient;
 
-use crate::client::{ClientError, ClientFiles, connect};
+use crate::cli::client::{ClientError, ClientFiles, connect};
 
 /// Where to connect and as whom: the exchange's address, the name its certificate must carry,
 /// the client's certificate files, and the officer to name in the token.

@@ -11,10 +11,10 @@ use yrd_domain::ids::DELTA_AGENCIES;
 use yrd_domain::{AgencyId, Profile};
 use yrd_store::{CertificateRecord, NewAgency, Store, StoreError, StoreOptions};
 
-use crate::config::Settings;
-use crate::rotation::TlsFiles;
-use crate::startup::StartupError;
-use crate::tls::TlsMaterial;
+use crate::server::config::Settings;
+use crate::server::error::StartupError;
+use crate::server::rotation::TlsFiles;
+use crate::server::tls::TlsMaterial;
 
 /// The outcome of preparing a start.
 #[derive(Debug)]
@@ -68,11 +68,12 @@ pub async fn prepare(settings: &Settings, now: OffsetDateTime) -> Result<Prepare
         })
     } else {
         let path = |p: &Option<PathBuf>, key: &'static str| {
-            p.clone()
-                .ok_or(StartupError::Config(crate::config::ConfigError::Invalid {
+            p.clone().ok_or(StartupError::Config(
+                crate::server::config::ConfigError::Invalid {
                     key,
                     problem: "missing".into(),
-                }))
+                },
+            ))
         };
         let tls_files = TlsFiles {
             ca: path(&settings.tls.ca_cert, "tls.ca_cert")?,

@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 
 use tokio_util::sync::CancellationToken;
 
-use crate::tls::ServerTls;
+use crate::server::tls::ServerTls;
 
 /// How often the files' modification times are compared.
 pub const CHECK_INTERVAL: Duration = Duration::from_secs(2);

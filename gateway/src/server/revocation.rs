@@ -35,7 +35,7 @@ use tokio_util::sync::CancellationToken;
 use yrd_pki::{CertificateAuthority, RevocationReason, RevokedCert};
 use yrd_store::Store;
 
-use crate::tls::ServerTls;
+use crate::server::tls::ServerTls;
 
 /// How often each replica looks at the revocation counter.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(250);
@@ -111,7 +111,7 @@ pub enum RefreshError {
     Pki(#[from] yrd_pki::PkiError),
     /// The TLS configuration refused the new CRL.
     #[error(transparent)]
-    Tls(#[from] crate::tls::TlsError),
+    Tls(#[from] crate::server::tls::TlsError),
 }
 
 /// Keeps [`Revocations`] and the acceptor's CRL in step with the store.

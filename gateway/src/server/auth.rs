@@ -9,7 +9,7 @@
 //! `PERMISSION_DENIED` naming the role. On success the [`Caller`] goes into the extensions.
 //!
 //! A token authorizes a stream only until its `exp`: the response body of a streaming call is a
-//! [`LiveBody`](crate::live::LiveBody) that ends the stream with `UNAUTHENTICATED` ("expired")
+//! [`LiveBody`](crate::server::live::LiveBody) that ends the stream with `UNAUTHENTICATED` ("expired")
 //! when the token expires, as the next unary call with that token would be refused.
 
 use std::future::Future;
@@ -189,7 +189,7 @@ where
                         });
                     }
                     request.extensions_mut().insert(caller);
-                    let streaming = crate::live::is_streaming(request.uri().path());
+                    let streaming = crate::server::live::is_streaming(request.uri().path());
                     let response = inner.call(request).await?;
                     Ok(if streaming {
                         response.map(|body| expiring_body(body, exp, shared.clock.clone()))
@@ -200,12 +200,12 @@ where
                 Err(Denied::Unauthenticated(why)) => {
                     tracing::info!(reason = %why, path = %request.uri().path(), "call refused: token");
                     let status = tonic::Status::unauthenticated(why);
-                    Ok(crate::refuse::after_draining(request.into_body(), status).await)
+                    Ok(crate::server::refuse::after_draining(request.into_body(), status).await)
                 }
                 Err(Denied::PermissionDenied(why)) => {
                     tracing::info!(reason = %why, path = %request.uri().path(), "call refused: role");
                     let status = tonic::Status::permission_denied(why);
-                    Ok(crate::refuse::after_draining(request.into_body(), status).await)
+                    Ok(crate::server::refuse::after_draining(request.into_body(), status).await)
                 }
             }
         })
@@ -226,7 +226,7 @@ fn expiring_body(body: tonic::body::Body, exp: i64, clock: Arc<dyn Clock>) -> to
             Ok(())
         }
     });
-    let live = crate::live::LiveBody::new(body, check);
+    let live = crate::server::live::LiveBody::new(body, check);
     tonic::body::Body::new(match time::OffsetDateTime::from_unix_timestamp(exp) {
         Ok(at) => live.until(at, clock),
         // An `exp` beyond the calendar never comes; the per-message check still holds.

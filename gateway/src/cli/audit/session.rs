@@ -13,10 +13,11 @@ use yrd_proto::v1::{
 };
 use yrd_proto::wire::timestamp;
 
-use crate::audit_check::{LogKeys, VerifiedHead, VerifyFailure};
-use crate::audit_cli::AuditCliError;
-use crate::cli::ConnectArgs;
-use crate::session::{Authed, RpcError, Session};
+use crate::cli::audit::error::AuditCliError;
+use crate::cli::audit::keys::LogKeys;
+use crate::cli::audit::verdict::{VerifiedHead, VerifyFailure};
+use crate::cli::connect::ConnectArgs;
+use crate::cli::session::{Authed, RpcError, Session};
 
 /// An auditor session: the `AuditService` client and the plain channel for `GetJwks`.
 pub(crate) struct Auditor {

@@ -36,8 +36,8 @@ use yrd_domain::audit::{AuditNotes, CallRecord};
 use yrd_domain::clock::Clock;
 use yrd_store::Store;
 
-use crate::tls::ConnInfo;
-use crate::trace::TraceContext;
+use crate::server::tls::ConnInfo;
+use crate::server::trace::TraceContext;
 
 /// Appends one leaf per call.
 #[derive(Debug, Clone)]
@@ -145,7 +145,7 @@ where
         request.extensions_mut().insert(record.clone());
         let store = self.store.clone();
         let pending = self.pending.clone();
-        let streaming = crate::live::is_streaming(&record.method);
+        let streaming = crate::server::live::is_streaming(&record.method);
         Box::pin(async move {
             let response = inner.call(request).await?;
             if notes.snapshot().written {

@@ -8,7 +8,7 @@
 //! audit log records them) and back to the partner as `x-trace-id` and `traceparent` response
 //! headers, so the partner can find the exchange's side of the trace.
 //!
-//! With OpenTelemetry on (see [`crate::telemetry`]) the ids are the exported span's own. With it
+//! With OpenTelemetry on (see [`crate::server::telemetry`]) the ids are the exported span's own. With it
 //! off the ids are still real: the partner's trace id continues with a fresh span id, so log
 //! lines (which carry `trace_id`) and audit entries can be matched with the partner's trace.
 //!
@@ -30,7 +30,7 @@ use tower::{Layer, Service};
 use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
-use crate::tls::ConnInfo;
+use crate::server::tls::ConnInfo;
 
 /// The W3C header a partner's trace arrives in, and the exchange's span leaves in.
 pub const TRACEPARENT: &str = "traceparent";

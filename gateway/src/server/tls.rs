@@ -11,7 +11,7 @@
 //! travels with the connection as [`ConnInfo`], which tonic puts into every request's extensions.
 //!
 //! Connections waiting for their handshake are anonymous and each holds a file descriptor, so
-//! they are capped in total and per source ([`crate::handshake_limit`]): beyond a cap the socket
+//! they are capped in total and per source ([`crate::server::handshake_limit`]): beyond a cap the socket
 //! is closed at once, before any TLS work. Should `accept()` fail all the same (out of file
 //! descriptors), the loop backs off briefly and retries; connections already established run
 //! in their own tasks and keep being served. Refusals and accept failures are logged at most
@@ -40,8 +40,8 @@ use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
 use tonic::transport::server::Connected;
 
-use crate::handshake_limit::HandshakeLimiter;
-use crate::identity::PeerCertificate;
+use crate::server::handshake_limit::HandshakeLimiter;
+use crate::server::peer::PeerCertificate;
 
 /// Why TLS material could not be loaded into a server configuration.
 #[derive(Debug, thiserror::Error)]

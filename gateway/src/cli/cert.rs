@@ -31,11 +31,12 @@ use yrd_proto::v1::{
 };
 use yrd_proto::wire::{from_timestamp, timestamp};
 
-use crate::cli::{
+use crate::cli::command::{
     AgencyCommand, AgencyCreateArgs, AgencyListArgs, AgencyStateArg, AgencyStateArgs, CertCommand,
-    CertState, ConnectArgs, CrlArgs, InitCaArgs, IssueArgs, ListArgs, RequestArgs, RevokeArgs,
+    CertState, CrlArgs, InitCaArgs, IssueArgs, ListArgs, RequestArgs, RevokeArgs,
 };
-use crate::session::{RpcError, Session, SessionError};
+use crate::cli::connect::ConnectArgs;
+use crate::cli::session::{RpcError, Session, SessionError};
 
 /// Why a `yrd cert` or `yrd agency` command failed. Messages name the file, the call or the
 /// value at fault; the cause follows in the error chain.
@@ -765,7 +766,7 @@ mod tests {
             let wire = revocation_reason_pb(reason);
             assert_eq!(wire as i32, i32::from(reason.code()), "{reason}");
             assert_eq!(
-                crate::cli::parse_reason(reason_name(reason)),
+                crate::cli::command::parse_reason(reason_name(reason)),
                 Ok(reason),
                 "the printed name reads back"
             );

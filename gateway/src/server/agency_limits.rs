@@ -145,7 +145,7 @@ where
                 wait.max(Duration::from_millis(1)),
             );
             return Box::pin(async move {
-                Ok(crate::refuse::after_draining(request.into_body(), status).await)
+                Ok(crate::server::refuse::after_draining(request.into_body(), status).await)
             });
         }
         let permit = match self.shared.semaphore(&agency).try_acquire_owned() {
@@ -159,7 +159,7 @@ where
                     Duration::from_millis(50),
                 );
                 return Box::pin(async move {
-                    Ok(crate::refuse::after_draining(request.into_body(), status).await)
+                    Ok(crate::server::refuse::after_draining(request.into_body(), status).await)
                 });
             }
         };

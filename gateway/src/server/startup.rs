@@ -16,7 +16,7 @@ use tonic_health::ServingStatus;
 use yrd_domain::clock::{Clock, SystemClock};
 use yrd_store::Store;
 
-use crate::config::{ConfigError, Settings};
+use crate::server::config::Settings;
 use std::num::NonZeroU32;
 
 use yrd_admin::token::TokenSettings;
@@ -24,16 +24,17 @@ use yrd_admin::{AdminHandler, TokenHandler, TokenKeys};
 use yrd_proto::v1::admin_service_server::AdminServiceServer;
 use yrd_proto::v1::token_service_server::TokenServiceServer;
 
-use crate::agency_limits::{AgencyLimitLayer, AgencyLimits};
-use crate::audit::AuditLayer;
-use crate::auth::AuthLayer;
-use crate::handshake_limit::{HandshakeCaps, HandshakeLimiter};
-use crate::identity::IdentityLayer;
-use crate::message_limit::MessageLimitLayer;
-use crate::revocation::{RevocationWatcher, Revocations};
-use crate::rotation::TlsFiles;
-use crate::tls::{ServerTls, TlsError, incoming};
-use crate::trace::TraceLayer;
+use crate::server::agency_limits::{AgencyLimitLayer, AgencyLimits};
+use crate::server::audit::AuditLayer;
+use crate::server::auth::AuthLayer;
+pub use crate::server::error::StartupError;
+use crate::server::handshake_limit::{HandshakeCaps, HandshakeLimiter};
+use crate::server::identity::IdentityLayer;
+use crate::server::message_limit::MessageLimitLayer;
+use crate::server::revocation::{RevocationWatcher, Revocations};
+use crate::server::rotation::TlsFiles;
+use crate::server::tls::{ServerTls, incoming};
+use crate::server::trace::TraceLayer;
 use yrd_audit::log_key::{LogKeyRotation, LogKeys};
 use yrd_audit::{AuditHandler, Sequencer};
 use yrd_disposal::{DeadlineScheduler, DisposalHandler, Opener};
@@ -48,65 +49,6 @@ use yrd_proto::v1::feed_service_server::FeedServiceServer;
 use yrd_proto::v1::licensing_service_server::LicensingServiceServer;
 use yrd_proto::v1::spot_check_service_server::SpotCheckServiceServer;
 use yrd_spotcheck::SpotCheckHandler;
-
-/// Why the server could not start or stopped with an error.
-#[derive(Debug, thiserror::Error)]
-pub enum StartupError {
-    /// The configuration is not acceptable.
-    #[error(transparent)]
-    Config(#[from] ConfigError),
-    /// The data folder could not be created.
-    #[error("cannot create data folder {path}: {source}")]
-    DataDir {
-        /// The folder.
-        path: PathBuf,
-        /// Why.
-        source: std::io::Error,
-    },
-    /// A file the server needs could not be read.
-    #[error("cannot read {path}: {source}")]
-    ReadFile {
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        source: std::io::Error,
-    },
-    /// A certificate file is not PEM text.
-    #[error("{0} is not a PEM text file")]
-    NotPem(PathBuf),
-    /// The store could not be opened, migrated or seeded.
-    #[error(transparent)]
-    Store(#[from] yrd_store::StoreError),
-    /// The certificate authority failed.
-    #[error(transparent)]
-    Pki(#[from] yrd_pki::PkiError),
-    /// The TLS material is unusable.
-    #[error(transparent)]
-    Tls(#[from] TlsError),
-    /// The listen address could not be bound.
-    #[error("cannot listen on {addr}: {source}")]
-    Bind {
-        /// The address.
-        addr: SocketAddr,
-        /// Why.
-        source: std::io::Error,
-    },
-    /// The revocation list could not be loaded.
-    #[error("revocation list: {0}")]
-    Revocation(#[from] crate::revocation::RefreshError),
-    /// The token signing keys could not be loaded or made.
-    #[error(transparent)]
-    TokenKeys(#[from] yrd_admin::keyring::KeyStoreError),
-    /// The exchange log's signing keys could not be loaded or made.
-    #[error(transparent)]
-    LogKey(#[from] yrd_audit::log_key::LogKeyError),
-    /// The gRPC server failed.
-    #[error("gRPC server: {0}")]
-    Serve(#[from] tonic::transport::Error),
-    /// The reflection service could not be built from the descriptors.
-    #[error("server reflection: {0}")]
-    Reflection(#[from] tonic_reflection::server::Error),
-}
 
 /// A server that is bound and ready to serve.
 pub struct Application {
@@ -148,7 +90,7 @@ impl Application {
         clock: Arc<dyn Clock>,
     ) -> Result<Application, StartupError> {
         check_fd_limit(&settings);
-        let prepared = crate::bootstrap::prepare(&settings, clock.now()).await?;
+        let prepared = crate::server::bootstrap::prepare(&settings, clock.now()).await?;
         let tls = Arc::new(ServerTls::new(&prepared.tls)?);
         let ca = prepared.ca.map(Arc::new);
         let revocations = Arc::new(Revocations::new());
@@ -271,7 +213,7 @@ impl Application {
             ..ReferralRules::default()
         });
         let licensing_settings = self.settings.licensing.build().map_err(|problems| {
-            crate::config::ConfigError::Invalid {
+            crate::server::config::ConfigError::Invalid {
                 key: "licensing",
                 problem: problems.join("; "),
             }
@@ -294,9 +236,9 @@ impl Application {
                 Duration::from_millis(self.settings.audit.sequencer_interval_ms),
             )
             .spawn(stop.clone()),
-            crate::rotation::spawn(self.tls_files.clone(), self.tls.clone(), stop.clone()),
+            crate::server::rotation::spawn(self.tls_files.clone(), self.tls.clone(), stop.clone()),
             spawn_feed_listener(self.store.clone(), stop.clone()),
-            crate::housekeeping::spawn_answer_pruner(
+            crate::server::housekeeping::spawn_answer_pruner(
                 self.store.clone(),
                 self.clock.clone(),
                 time::Duration::hours(
@@ -487,7 +429,7 @@ const FD_RESERVE: u64 = 256;
 /// Raises the soft open-file limit to the hard limit (once per process) and logs both; warns
 /// when the handshake cap would leave fewer than [`FD_RESERVE`] descriptors for the rest.
 fn check_fd_limit(settings: &Settings) {
-    match crate::fd_limit::raise_soft_to_hard() {
+    match crate::server::fd_limit::raise_soft_to_hard() {
         Ok(fd) => {
             tracing::info!(
                 soft_before = fd.soft_before,

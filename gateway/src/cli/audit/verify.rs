@@ -17,14 +17,15 @@ use yrd_domain::merkle::{
 };
 use yrd_proto::v1::{self as pb, GetAuditEntryRequest, GetInclusionProofRequest};
 
-use crate::audit_check::{
-    ExportFile, FileSummary, LogKeys, ReceiptFile, VerifiedHead, VerifyFailure,
-};
-use crate::audit_cli::{AuditCliError, VerifyArgs};
-use crate::audit_entry::{EntryView, micros_rfc3339};
-use crate::audit_read::check_entry_inclusion;
-use crate::audit_session::{Auditor, hashes, missing, root_of, same_head};
-use crate::session::RpcError;
+use crate::cli::audit::check::{ExportFile, FileSummary, ReceiptFile};
+use crate::cli::audit::command::VerifyArgs;
+use crate::cli::audit::entry::{EntryView, micros_rfc3339};
+use crate::cli::audit::error::AuditCliError;
+use crate::cli::audit::keys::LogKeys;
+use crate::cli::audit::read::check_entry_inclusion;
+use crate::cli::audit::session::{Auditor, hashes, missing, root_of, same_head};
+use crate::cli::audit::verdict::{VerifiedHead, VerifyFailure};
+use crate::cli::session::RpcError;
 
 pub(crate) async fn verify(
     args: VerifyArgs,

@@ -1,6 +1,6 @@
 //! The reading commands of `yrd audit`: `query`, `show`, `tail` and `export`.
 //!
-//! They print what the server returns, in the one entry format of [`crate::audit_entry`];
+//! They print what the server returns, in the one entry format of [`crate::cli::audit::entry`];
 //! `show` also proves the entry against the latest signed tree head, since an auditor looking
 //! at one entry should not have to trust it. `export` pins its end to a published tree head
 //! before it starts, so that its file can be verified whole however long it ran.
@@ -18,11 +18,12 @@ use yrd_proto::v1::{
 };
 use yrd_proto::wire::timestamp;
 
-use crate::audit_check::{VerifiedHead, VerifyFailure};
-use crate::audit_cli::{AuditCliError, ExportArgs, ExportFormat, QueryArgs, ShowArgs, TailArgs};
-use crate::audit_entry::{CSV_HEADER, EntryView, csv_record, write_table};
-use crate::audit_session::{Auditor, hashes, missing};
-use crate::session::RpcError;
+use crate::cli::audit::command::{ExportArgs, ExportFormat, QueryArgs, ShowArgs, TailArgs};
+use crate::cli::audit::entry::{CSV_HEADER, EntryView, csv_record, write_table};
+use crate::cli::audit::error::AuditCliError;
+use crate::cli::audit::session::{Auditor, hashes, missing};
+use crate::cli::audit::verdict::{VerifiedHead, VerifyFailure};
+use crate::cli::session::RpcError;
 
 pub(crate) async fn query(
     args: QueryArgs,
