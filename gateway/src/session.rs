@@ -238,7 +238,7 @@ impl Session {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use yrd_proto::wire::{FieldViolation, bad_request};
+    use yrd_call::{FieldViolation, bad_request};
 
     #[test]
     fn an_rpc_error_names_code_message_and_each_violation() {

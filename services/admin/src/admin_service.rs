@@ -8,6 +8,10 @@ use prost::Message as _;
 
 use time::OffsetDateTime;
 use tonic::{Request, Response, Status};
+use yrd_call::{
+    FieldViolation, bad_request, from_timestamp, receipt, request_id, request_sha256, resource_id,
+    timestamp,
+};
 use yrd_domain::audit::{AuditCall, LeafData};
 use yrd_domain::clock::Clock;
 use yrd_domain::{AgencyId, AgencyIdentity, Profile, SpiffeId};
@@ -20,10 +24,6 @@ use yrd_proto::v1::{
     IssueCertificateRequest, IssueCertificateResponse, ListAgenciesRequest, ListAgenciesResponse,
     ListCertificatesRequest, ListCertificatesResponse, RevokeCertificateRequest,
     RevokeCertificateResponse, UpdateAgencyRequest, UpdateAgencyResponse,
-};
-use yrd_proto::wire::{
-    FieldViolation, bad_request, from_timestamp, receipt, request_id, request_sha256, resource_id,
-    timestamp,
 };
 use yrd_store::{
     Agency, AgencyState, AgencyUpdate, Answer, Answered, CertificateCursor, CertificateFilter,

@@ -12,6 +12,7 @@
 use std::sync::Arc;
 
 use tonic::{Request, Response, Status};
+use yrd_call::{FieldViolation, bad_request, timestamp};
 use yrd_domain::AgencyId;
 use yrd_domain::clock::Clock;
 use yrd_domain::roles::granted_roles;
@@ -20,7 +21,6 @@ use yrd_proto::v1::token_service_server::TokenService;
 use yrd_proto::v1::{
     GetJwksRequest, GetJwksResponse, IssueTokenRequest, IssueTokenResponse, Jwk, KeyPurpose,
 };
-use yrd_proto::wire::{FieldViolation, bad_request, timestamp};
 use yrd_store::{AgencyState, Store};
 
 use crate::keyring::TokenKeys;

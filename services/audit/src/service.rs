@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use futures::Stream;
 use tonic::{Request, Response, Status};
+use yrd_call::{FieldViolation, bad_request, from_timestamp, timestamp};
 use yrd_domain::AgencyId;
 use yrd_domain::merkle::Hash;
 use yrd_proto::v1::audit_service_server::AuditService;
@@ -21,7 +22,6 @@ use yrd_proto::v1::{
     ListAuditEntriesRequest, ListAuditEntriesResponse, ListTreeHeadsRequest, ListTreeHeadsResponse,
     SignedTreeHead,
 };
-use yrd_proto::wire::{FieldViolation, bad_request, from_timestamp, timestamp};
 use yrd_store::Store;
 use yrd_store::audit::{AuditError, LeafFilter, StoredLeaf, TreeHead};
 

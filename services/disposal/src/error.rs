@@ -1,8 +1,8 @@
 //! Why a `DisposalService` call failed, and the one place that turns it into a gRPC status.
 
 use tonic::Status;
+use yrd_call::{FieldViolation, bad_request};
 use yrd_domain::referral::{Refusal, RefusalKind};
-use yrd_proto::wire::{FieldViolation, bad_request};
 use yrd_store::{ReferralWriteError, StoreError};
 
 /// A failed call.

@@ -6,11 +6,11 @@
 //! state) are the domain's to check; they answer `FAILED_PRECONDITION`, not a bad field.
 
 use time::{Date, OffsetDateTime};
+use yrd_call::{FieldViolation, from_timestamp, resource_id};
 use yrd_domain::AgencyId;
 use yrd_domain::referral::{Measure, Outcome, ReactionKind, ReferralRules, Remark, ReviewResult};
 use yrd_domain::spotcheck::parse_date;
 use yrd_proto::v1 as pb;
-use yrd_proto::wire::{FieldViolation, from_timestamp, resource_id};
 
 use crate::convert::{day_of, outcome_from_wire, reaction_kind_from_wire, review_from_wire};
 
@@ -38,7 +38,7 @@ impl Violations {
 
     /// The client-chosen idempotency key.
     pub fn request_id(&mut self, value: &str) -> String {
-        yrd_proto::wire::request_id(value, &mut self.0)
+        yrd_call::request_id(value, &mut self.0)
     }
 
     /// The id of `referrals/{id}` in `field`.
@@ -526,7 +526,7 @@ mod tests {
         let mut v = Violations::default();
         let m = pb::Measure {
             kind: pb::MeasureKind::Review as i32,
-            occur_time: Some(yrd_proto::wire::timestamp(now + time::Duration::days(1))),
+            occur_time: Some(yrd_call::timestamp(now + time::Duration::days(1))),
             officers: vec![pb::Officer::default()],
             deadline: "2024-07-01".into(),
             attachments: vec![pb::Attachment::default()],
@@ -556,7 +556,7 @@ mod tests {
         let now = datetime!(2024-03-04 10:00 +8);
         let order = |deadline: &str| pb::Measure {
             kind: pb::MeasureKind::OrderRectification as i32,
-            occur_time: Some(yrd_proto::wire::timestamp(now)),
+            occur_time: Some(yrd_call::timestamp(now)),
             deadline: deadline.into(),
             ..Default::default()
         };

@@ -6,8 +6,8 @@
 //! answered generically.
 
 use tonic::Status;
+use yrd_call::{FieldViolation, bad_request};
 use yrd_domain::licensing::{Refusal, RefusalKind};
-use yrd_proto::wire::{FieldViolation, bad_request};
 use yrd_store::{LicensingWriteError, ResultWriteError, StoreError};
 
 /// A failed call.

@@ -3,11 +3,11 @@
 //! every bad field at once.
 
 use time::Date;
+use yrd_call::{FieldViolation, resource_id};
 use yrd_domain::licensing::{ItemList, VerifierCount};
 use yrd_domain::referral::Remark;
 use yrd_domain::spotcheck::parse_date;
 use yrd_proto::v1 as pb;
-use yrd_proto::wire::{FieldViolation, resource_id};
 
 /// Longest short text (names, references), in characters.
 pub const MAX_SHORT_CHARS: usize = 200;
@@ -33,7 +33,7 @@ impl Errors {
 
     /// The request id, required.
     pub fn request_id(&mut self, value: &str) -> String {
-        yrd_proto::wire::request_id(value, &mut self.0)
+        yrd_call::request_id(value, &mut self.0)
     }
 
     /// The id of `applications/{id}`.

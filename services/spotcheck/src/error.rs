@@ -5,7 +5,7 @@
 //! never sees database internals.
 
 use tonic::Status;
-use yrd_proto::wire::{FieldViolation, bad_request};
+use yrd_call::{FieldViolation, bad_request};
 use yrd_store::{ResultWriteError, StoreError};
 
 /// A failed call.

@@ -4,11 +4,11 @@
 //! fields. The page token is the last result's `(publication time, id)`: the store's keyset
 //! cursor, so the next page starts strictly after it whatever was published in between.
 
+use yrd_call::{FieldViolation, resource_id};
 use yrd_domain::spotcheck::{CampaignKind, Verdict, parse_date};
 use yrd_domain::uscc::Uscc;
 use yrd_domain::{AgencyId, RegionCode};
 use yrd_proto::v1::{self as pb, SearchResultsRequest};
-use yrd_proto::wire::{FieldViolation, resource_id};
 use yrd_store::{ResultCursor, ResultFilter, ResultState};
 
 /// Results per page when the request does not say.

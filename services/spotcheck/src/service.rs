@@ -13,6 +13,7 @@ use prost::Message as _;
 use sha2::{Digest as _, Sha256};
 use time::{OffsetDateTime, UtcOffset};
 use tonic::{Request, Response, Status};
+use yrd_call::{FieldViolation, receipt, request_id, request_sha256, timestamp};
 use yrd_domain::audit::{AuditCall, AuditNotes, CallRecord, LeafData};
 use yrd_domain::clock::Clock;
 use yrd_domain::referral::JurisdictionBasis;
@@ -26,7 +27,6 @@ use yrd_proto::v1::{
     PublishResultRequest, PublishResultResponse, SearchResultsRequest, SearchResultsResponse,
     WithdrawResultRequest, WithdrawResultResponse,
 };
-use yrd_proto::wire::{FieldViolation, receipt, request_id, request_sha256, timestamp};
 use yrd_store::{
     AutoReferral, IdempotencyKey, NewCorrection, NewFeedEvent, NewPublication, NewReferral,
     NewWithdrawal, ReferralOpener, ResultState, Store, StoreError, StoredResult, WriteOutcome,
@@ -282,7 +282,7 @@ fn parse_result(
 
 /// The id of `results/{id}`, or a violation of `field`.
 fn result_id(name: &str, field: &str) -> Result<String, FieldViolation> {
-    yrd_proto::wire::resource_id(name.trim(), "results", field).map(str::to_owned)
+    yrd_call::resource_id(name.trim(), "results", field).map(str::to_owned)
 }
 
 /// SHA-256 over length-prefixed parts, lowercase hex: the request digest of idempotency.

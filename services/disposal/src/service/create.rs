@@ -4,10 +4,10 @@
 
 use prost::Message as _;
 use tonic::Request;
+use yrd_call::{FieldViolation, request_sha256, resource_id};
 use yrd_domain::audit::AuditCall;
 use yrd_domain::referral::JurisdictionBasis;
 use yrd_proto::v1 as pb;
-use yrd_proto::wire::{FieldViolation, request_sha256, resource_id};
 use yrd_store::{IdempotencyKey, ResultState, WriteOutcome};
 
 use super::{DisposalHandler, SERVICE, StepAnswer, call_of, decode, of_lookup, stored_precision};
