@@ -11,7 +11,8 @@
 //! * [`timestamp`]: instants to and from `google.protobuf.Timestamp`.
 //! * [`receipt`]: the wire form of a signed receipt.
 //! * [`digest`]: the request digest of a call's audit leaf.
-//! * [`field`]: one bad field, and `BadRequest` naming every bad field of a request.
+//! * [`field`]: one bad field, [`FieldErrors`] (every bad field of a request) and the
+//!   `BadRequest` it becomes.
 //! * [`resource`]: ids inside resource names (`agencies/{id}`).
 //! * [`request_id`]: a write's client-chosen idempotency key.
 
@@ -26,7 +27,7 @@ pub mod resource;
 pub mod timestamp;
 
 pub use digest::request_sha256;
-pub use field::{FieldViolation, bad_request};
+pub use field::{FieldErrors, FieldViolation, bad_request, violation};
 pub use receipt::receipt;
 pub use request_id::{MAX_REQUEST_ID_CHARS, request_id};
 pub use resource::resource_id;

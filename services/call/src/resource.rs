@@ -1,7 +1,7 @@
 //! Ids inside resource names (AIP-122: `collection/{id}`), parsed the same way by every
 //! service so that a malformed name is refused with the same words everywhere.
 
-use crate::FieldViolation;
+use crate::{FieldViolation, violation};
 
 /// The id inside a resource name `collection/{id}` (e.g. `agencies/370000-AMR`), or a
 /// violation of `field` naming the expected form.
@@ -15,7 +15,7 @@ pub fn resource_id<'a>(
         .and_then(|rest| rest.strip_prefix('/'))
     {
         Some(id) if !id.is_empty() && !id.contains('/') => Ok(id),
-        _ => Err(FieldViolation::new(
+        _ => Err(violation(
             field,
             format!("must be a resource name of the form {collection}/{{id}}, got {name:?}"),
         )),

@@ -6,7 +6,7 @@
 //! state) are the domain's to check; they answer `FAILED_PRECONDITION`, not a bad field.
 
 use time::{Date, OffsetDateTime};
-use yrd_call::{FieldViolation, from_timestamp, resource_id};
+use yrd_call::{FieldErrors, from_timestamp, resource_id, violation};
 use yrd_domain::AgencyId;
 use yrd_domain::referral::{Measure, Outcome, ReactionKind, ReferralRules, Remark, ReviewResult};
 use yrd_domain::spotcheck::parse_date;
@@ -21,14 +21,15 @@ pub const MAX_ATTACHMENTS: usize = 20;
 /// Longest short text (names, numbers), in characters.
 pub const MAX_SHORT_CHARS: usize = 200;
 
-/// Collects the violations of one request.
+/// The field parsers of one request: each parses a field into a domain value or adds a
+/// violation naming it to the shared [`FieldErrors`], which the call answers as one `BadRequest`.
 #[derive(Debug, Default)]
-pub struct Violations(pub Vec<FieldViolation>);
+pub struct Violations(pub FieldErrors);
 
 impl Violations {
     /// Adds a violation of `field`.
     pub fn add(&mut self, field: impl Into<String>, description: impl Into<String>) {
-        self.0.push(FieldViolation::new(field, description));
+        self.0.push(violation(field, description));
     }
 
     /// Whether no field was refused.

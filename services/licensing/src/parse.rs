@@ -3,7 +3,7 @@
 //! every bad field at once.
 
 use time::Date;
-use yrd_call::{FieldViolation, resource_id};
+use yrd_call::{FieldErrors, resource_id, violation};
 use yrd_domain::licensing::{ItemList, VerifierCount};
 use yrd_domain::referral::Remark;
 use yrd_domain::spotcheck::parse_date;
@@ -16,14 +16,15 @@ pub const MAX_TEXT_CHARS: usize = 2000;
 /// Most attachments or list items in one field.
 pub const MAX_ITEMS: usize = 100;
 
-/// Collected violations.
+/// The field parsers of one request: each parses a field into a value or adds a violation
+/// naming it to the shared [`FieldErrors`], which the call answers as one `BadRequest`.
 #[derive(Debug, Default)]
-pub struct Errors(pub Vec<FieldViolation>);
+pub struct Errors(pub FieldErrors);
 
 impl Errors {
     /// Adds a violation of `field`.
     pub fn push(&mut self, field: impl Into<String>, description: impl Into<String>) {
-        self.0.push(FieldViolation::new(field, description));
+        self.0.push(violation(field, description));
     }
 
     /// True when nothing was wrong.

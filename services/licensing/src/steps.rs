@@ -226,13 +226,15 @@ impl LicensingHandler {
             if app.accepting_agency == expected {
                 Ok(())
             } else {
-                Err(CallError::Invalid(vec![yrd_call::FieldViolation::new(
-                    "delegation.delegate_agency",
-                    format!(
-                        "must be the application's other province, agencies/{}",
-                        app.accepting_agency
+                Err(CallError::Invalid(yrd_call::FieldErrors::from(
+                    yrd_call::violation(
+                        "delegation.delegate_agency",
+                        format!(
+                            "must be the application's other province, agencies/{}",
+                            app.accepting_agency
+                        ),
                     ),
-                )]))
+                )))
             }
         }));
         step.detail = Some(Detail::Delegation(pb::VerificationDelegation {
