@@ -1,8 +1,8 @@
 //! The v1 gRPC contract of the yrd-exchange and its generated Rust.
 //!
 //! The `.proto` files under `yrd/exchange/v1/` are the contract between the exchange and the
-//! partner systems of the Delta's market-regulation agencies; this crate holds nothing else
-//! (but the few wire helpers of [`wire`]), so
+//! partner systems of the Delta's market-regulation agencies; this crate holds nothing else and
+//! depends on no crate of ours (the wire helpers the services share live in `yrd-call`), so
 //! that every other crate (services, gateway, end-to-end tests) depends on one generated copy
 //! and the contract can be read and reviewed on its own. The build script compiles the files
 //! with `protox` (no system `protoc`) and `tonic-prost-build`.
@@ -15,13 +15,9 @@
 //! * [`FILE_DESCRIPTOR_SET`]: the encoded descriptors of the contract and its imports, with
 //!   their comments, for gRPC server reflection.
 //! * [`SERVICE_NAMES`]: the full names of the seven services, for health and reflection checks.
-//! * [`wire`]: time conversions, resource names and the `BadRequest` error shape every service
-//!   uses at the wire edge.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
-
-pub mod wire;
 
 /// Generated code of the `yrd.exchange.v1` package: messages, enums, and for each service a
 /// `<service>_server` module (trait and tower service) and a `<service>_client` module.

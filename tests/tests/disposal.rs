@@ -16,6 +16,7 @@ use time::OffsetDateTime;
 use tonic::Code;
 use tonic::codec::Streaming;
 use tonic_types::StatusExt as _;
+use yrd_call::timestamp;
 use yrd_domain::Profile;
 use yrd_domain::calendar::china_date;
 use yrd_domain::clock::{Clock, ManualClock};
@@ -25,7 +26,6 @@ use yrd_proto::v1::disposal_service_client::DisposalServiceClient;
 use yrd_proto::v1::feed_service_client::FeedServiceClient;
 use yrd_proto::v1::spot_check_service_client::SpotCheckServiceClient;
 use yrd_proto::v1::{self as pb, subscribe_response};
-use yrd_proto::wire::timestamp;
 
 /// How long a test waits for an event that should come at once.
 const PROMPT: Duration = Duration::from_secs(20);

@@ -39,7 +39,7 @@ fn result_event(to: &str, n: u32, padding: usize) -> NewFeedEvent {
         event_type: EventType::ResultPublished as i32,
         resource_name: resource_name.clone(),
         resource_version: 1,
-        event_time: Some(yrd_proto::wire::timestamp(now)),
+        event_time: Some(yrd_call::timestamp(now)),
         actor_agency: format!("agencies/{SHANGHAI}"),
         trace_id: "0".repeat(32),
         resource: Some(feed_event::Resource::Result(SpotCheckResult {

@@ -23,13 +23,13 @@ use prost_types::Timestamp;
 use serde::Serialize;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
+use yrd_call::{from_timestamp, timestamp};
 use yrd_domain::Profile;
 use yrd_pki::{CertificateAuthority, PkiError, RevocationReason, Validity};
 use yrd_proto::v1::{
     self as pb, CreateAgencyRequest, GetCrlRequest, IssueCertificateRequest, ListAgenciesRequest,
     ListCertificatesRequest, RevokeCertificateRequest, UpdateAgencyRequest,
 };
-use yrd_proto::wire::{from_timestamp, timestamp};
 
 use crate::cli::command::{
     AgencyCommand, AgencyCreateArgs, AgencyListArgs, AgencyStateArg, AgencyStateArgs, CertCommand,

@@ -238,13 +238,13 @@ impl Session {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use yrd_proto::wire::{FieldViolation, bad_request};
+    use yrd_call::{bad_request, violation};
 
     #[test]
     fn an_rpc_error_names_code_message_and_each_violation() {
         let status = bad_request(&[
-            FieldViolation::new("csr_pem", "is required"),
-            FieldViolation::new("validity", "must be at most 90 days"),
+            violation("csr_pem", "is required"),
+            violation("validity", "must be at most 90 days"),
         ]);
         let text = RpcError::new("AdminService.IssueCertificate", status).to_string();
         let lines: Vec<&str> = text.lines().collect();

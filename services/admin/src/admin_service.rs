@@ -8,6 +8,10 @@ use prost::Message as _;
 
 use time::OffsetDateTime;
 use tonic::{Request, Response, Status};
+use yrd_call::{
+    FieldErrors, FieldViolation, bad_request, from_timestamp, receipt, request_id, request_sha256,
+    resource_id, timestamp, violation,
+};
 use yrd_domain::audit::{AuditCall, LeafData};
 use yrd_domain::clock::Clock;
 use yrd_domain::{AgencyId, AgencyIdentity, Profile, SpiffeId};
@@ -20,10 +24,6 @@ use yrd_proto::v1::{
     IssueCertificateRequest, IssueCertificateResponse, ListAgenciesRequest, ListAgenciesResponse,
     ListCertificatesRequest, ListCertificatesResponse, RevokeCertificateRequest,
     RevokeCertificateResponse, UpdateAgencyRequest, UpdateAgencyResponse,
-};
-use yrd_proto::wire::{
-    FieldViolation, bad_request, from_timestamp, receipt, request_id, request_sha256, resource_id,
-    timestamp,
 };
 use yrd_store::{
     Agency, AgencyState, AgencyUpdate, Answer, Answered, CertificateCursor, CertificateFilter,
@@ -252,7 +252,7 @@ fn profile_from_pb(value: i32, field: &str) -> Result<Profile, FieldViolation> {
         Ok(pb::Profile::System) => Ok(Profile::System),
         Ok(pb::Profile::Admin) => Ok(Profile::Admin),
         Ok(pb::Profile::Auditor) => Ok(Profile::Auditor),
-        _ => Err(FieldViolation::new(
+        _ => Err(violation(
             field,
             "must be PROFILE_SYSTEM, PROFILE_ADMIN or PROFILE_AUDITOR",
         )),
@@ -261,15 +261,15 @@ fn profile_from_pb(value: i32, field: &str) -> Result<Profile, FieldViolation> {
 
 fn agency_from_name(name: &str, field: &str) -> Result<AgencyId, FieldViolation> {
     let id = resource_id(name, "agencies", field)?;
-    AgencyId::parse(id).map_err(|e| FieldViolation::new(field, e.to_string()))
+    AgencyId::parse(id).map_err(|e| violation(field, e.to_string()))
 }
 
-fn display_name(value: &str, field: &str, errors: &mut Vec<FieldViolation>) -> String {
+fn display_name(value: &str, field: &str, errors: &mut FieldErrors) -> String {
     let trimmed = value.trim();
     if trimmed.is_empty() {
-        errors.push(FieldViolation::new(field, "is required"));
+        errors.push(violation(field, "is required"));
     } else if trimmed.chars().count() > MAX_NAME_CHARS {
-        errors.push(FieldViolation::new(
+        errors.push(violation(
             field,
             format!("must be at most {MAX_NAME_CHARS} characters"),
         ));
@@ -280,7 +280,7 @@ fn display_name(value: &str, field: &str, errors: &mut Vec<FieldViolation>) -> S
 fn page_size(requested: i32) -> Result<u32, Status> {
     match requested {
         0 => Ok(DEFAULT_PAGE),
-        n if n < 0 => Err(bad_request(&[FieldViolation::new(
+        n if n < 0 => Err(bad_request(&[violation(
             "page_size",
             "must not be negative",
         )])),
@@ -289,7 +289,7 @@ fn page_size(requested: i32) -> Result<u32, Status> {
 }
 
 fn bad_page_token() -> Status {
-    bad_request(&[FieldViolation::new(
+    bad_request(&[violation(
         "page_token",
         "is not a token this listing returned",
     )])
@@ -332,16 +332,16 @@ impl AdminService for AdminHandler {
         );
         let key = self.key(&request, "CreateAgency", &request.get_ref().request_id);
         let body = request.into_inner();
-        let mut errors = Vec::new();
+        let mut errors = FieldErrors::new();
         request_id(&body.request_id, &mut errors);
         let Some(agency) = body.agency else {
-            errors.push(FieldViolation::new("agency", "is required"));
+            errors.push(violation("agency", "is required"));
             return Err(bad_request(&errors));
         };
         let id = match AgencyId::parse(agency.agency_id.trim()) {
             Ok(id) => Some(id),
             Err(e) => {
-                errors.push(FieldViolation::new("agency.agency_id", e.to_string()));
+                errors.push(violation("agency.agency_id", e.to_string()));
                 None
             }
         };
@@ -415,10 +415,10 @@ impl AdminService for AdminHandler {
         );
         let key = self.key(&request, "UpdateAgency", &request.get_ref().request_id);
         let body = request.into_inner();
-        let mut errors = Vec::new();
+        let mut errors = FieldErrors::new();
         request_id(&body.request_id, &mut errors);
         let Some(agency) = body.agency else {
-            errors.push(FieldViolation::new("agency", "is required"));
+            errors.push(violation("agency", "is required"));
             return Err(bad_request(&errors));
         };
         let id = match agency_from_name(&agency.name, "agency.name") {
@@ -430,7 +430,7 @@ impl AdminService for AdminHandler {
         };
         let paths = body.update_mask.map(|m| m.paths).unwrap_or_default();
         if paths.is_empty() {
-            errors.push(FieldViolation::new(
+            errors.push(violation(
                 "update_mask",
                 "is required: name the fields to change (display_name, display_name_zh, state)",
             ));
@@ -457,19 +457,19 @@ impl AdminService for AdminHandler {
                     Ok(pb::AgencyState::Active) => update.state = Some(AgencyState::Active),
                     Ok(pb::AgencyState::Suspended) => {
                         if id == self.operator {
-                            errors.push(FieldViolation::new(
+                            errors.push(violation(
                                 "agency.state",
                                 "the operator agency cannot be suspended",
                             ));
                         }
                         update.state = Some(AgencyState::Suspended);
                     }
-                    _ => errors.push(FieldViolation::new(
+                    _ => errors.push(violation(
                         "agency.state",
                         "must be AGENCY_STATE_ACTIVE or AGENCY_STATE_SUSPENDED",
                     )),
                 },
-                other => errors.push(FieldViolation::new(
+                other => errors.push(violation(
                     "update_mask",
                     format!("{other:?} cannot be changed (display_name, display_name_zh, state)"),
                 )),
@@ -547,10 +547,7 @@ impl AdminService for AdminHandler {
             Ok(pb::AgencyState::Active) => Some(AgencyState::Active),
             Ok(pb::AgencyState::Suspended) => Some(AgencyState::Suspended),
             Err(_) => {
-                return Err(bad_request(&[FieldViolation::new(
-                    "state",
-                    "unknown state",
-                )]));
+                return Err(bad_request(&[violation("state", "unknown state")]));
             }
         };
         let after = if body.page_token.is_empty() {
@@ -592,7 +589,7 @@ impl AdminService for AdminHandler {
         let call = AuditCall::new(request.extensions().get(), request.extensions().get());
         let body = request.into_inner();
         let ca = self.ca()?;
-        let mut errors = Vec::new();
+        let mut errors = FieldErrors::new();
         request_id(&body.request_id, &mut errors);
         let agency = agency_from_name(&body.agency, "agency")
             .map_err(|v| errors.push(v))
@@ -601,16 +598,16 @@ impl AdminService for AdminHandler {
             .map_err(|v| errors.push(v))
             .ok();
         if body.csr_pem.trim().is_empty() {
-            errors.push(FieldViolation::new("csr_pem", "is required"));
+            errors.push(violation("csr_pem", "is required"));
         }
         let lifetime = match &body.validity {
             None => self.max_validity,
             Some(d) => {
                 let lifetime = time::Duration::new(d.seconds, d.nanos);
                 if lifetime <= time::Duration::ZERO {
-                    errors.push(FieldViolation::new("validity", "must be positive"));
+                    errors.push(violation("validity", "must be positive"));
                 } else if lifetime > self.max_validity {
-                    errors.push(FieldViolation::new(
+                    errors.push(violation(
                         "validity",
                         format!("must be at most {} days", self.max_validity.whole_days()),
                     ));
@@ -637,7 +634,7 @@ impl AdminService for AdminHandler {
                 )));
             }
             None => {
-                return Err(bad_request(&[FieldViolation::new(
+                return Err(bad_request(&[violation(
                     "agency",
                     format!("agency {agency} is not registered with the exchange"),
                 )]));
@@ -645,7 +642,7 @@ impl AdminService for AdminHandler {
         }
         let now = self.clock.now();
         let validity = Validity::starting(now, lifetime)
-            .map_err(|e| bad_request(&[FieldViolation::new("validity", e.to_string())]))?;
+            .map_err(|e| bad_request(&[violation("validity", e.to_string())]))?;
         let known = |id: &AgencyId| id == &agency;
         let policy = CsrPolicy::new(&known, validity)
             .approved_agency(&agency)
@@ -653,7 +650,7 @@ impl AdminService for AdminHandler {
             .max_validity(self.max_validity);
         let issued = ca.sign_csr(&body.csr_pem, policy).map_err(|e| {
             if e.is_caller_fault() {
-                bad_request(&[FieldViolation::new("csr_pem", e.to_string())])
+                bad_request(&[violation("csr_pem", e.to_string())])
             } else {
                 internal("signing the certificate", &e)
             }
@@ -737,7 +734,7 @@ impl AdminService for AdminHandler {
     ) -> Result<Response<ListCertificatesResponse>, Status> {
         let body = request.into_inner();
         let limit = page_size(body.page_size)?;
-        let mut errors = Vec::new();
+        let mut errors = FieldErrors::new();
         let agency = if body.agency.is_empty() {
             None
         } else {
@@ -758,14 +755,14 @@ impl AdminService for AdminHandler {
             Ok(pb::CertificateState::Revoked) => Some(CertificateState::Revoked),
             Ok(pb::CertificateState::Expired) => Some(CertificateState::Expired),
             Err(_) => {
-                errors.push(FieldViolation::new("state", "unknown state"));
+                errors.push(violation("state", "unknown state"));
                 None
             }
         };
         let expiring_before = match &body.expire_before {
             None => None,
             Some(t) => from_timestamp(t).or_else(|| {
-                errors.push(FieldViolation::new("expire_before", "out of range"));
+                errors.push(violation("expire_before", "out of range"));
                 None
             }),
         };
@@ -811,7 +808,7 @@ impl AdminService for AdminHandler {
         let audit = Self::audit(&request, vec![request.get_ref().name.clone()]);
         let key = self.key(&request, "RevokeCertificate", &request.get_ref().request_id);
         let body = request.into_inner();
-        let mut errors = Vec::new();
+        let mut errors = FieldErrors::new();
         request_id(&body.request_id, &mut errors);
         let serial = resource_id(&body.name, "certificates", "name")
             .map_err(|v| errors.push(v))
@@ -821,7 +818,7 @@ impl AdminService for AdminHandler {
             .and_then(RevocationReason::from_code)
             .filter(|r| *r != RevocationReason::RemoveFromCrl);
         if reason.is_none() {
-            errors.push(FieldViolation::new(
+            errors.push(violation(
                 "reason",
                 "must be an RFC 5280 revocation reason (REVOCATION_REASON_…)",
             ));

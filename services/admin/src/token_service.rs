@@ -12,6 +12,7 @@
 use std::sync::Arc;
 
 use tonic::{Request, Response, Status};
+use yrd_call::{bad_request, timestamp, violation};
 use yrd_domain::AgencyId;
 use yrd_domain::clock::Clock;
 use yrd_domain::roles::granted_roles;
@@ -20,7 +21,6 @@ use yrd_proto::v1::token_service_server::TokenService;
 use yrd_proto::v1::{
     GetJwksRequest, GetJwksResponse, IssueTokenRequest, IssueTokenResponse, Jwk, KeyPurpose,
 };
-use yrd_proto::wire::{FieldViolation, bad_request, timestamp};
 use yrd_store::{AgencyState, Store};
 
 use crate::keyring::TokenKeys;
@@ -111,7 +111,7 @@ impl TokenService for TokenHandler {
         tracing::Span::current().record("agency", caller.agency.as_str());
         let body = request.into_inner();
         if !body.audience.is_empty() && body.audience != self.settings.audience {
-            return Err(bad_request(&[FieldViolation::new(
+            return Err(bad_request(&[violation(
                 "audience",
                 format!(
                     "the exchange issues tokens for audience {:?} only",
@@ -146,9 +146,7 @@ impl TokenService for TokenHandler {
         let issued = TokenIssuer::new(&self.settings, &ring)
             .issue(&caller, &roles, officer, now, self.lifetime)
             .map_err(|e| match e {
-                IssueError::Claim(claim) => {
-                    bad_request(&[FieldViolation::new("officer", claim.to_string())])
-                }
+                IssueError::Claim(claim) => bad_request(&[violation("officer", claim.to_string())]),
                 IssueError::NoRoles(..) => Status::permission_denied(format!(
                     "{} of {} is granted no role at the exchange, so IssueToken has no token \
                      to issue",

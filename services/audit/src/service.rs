@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use futures::Stream;
 use tonic::{Request, Response, Status};
+use yrd_call::{bad_request, from_timestamp, timestamp, violation};
 use yrd_domain::AgencyId;
 use yrd_domain::merkle::Hash;
 use yrd_proto::v1::audit_service_server::AuditService;
@@ -21,7 +22,6 @@ use yrd_proto::v1::{
     ListAuditEntriesRequest, ListAuditEntriesResponse, ListTreeHeadsRequest, ListTreeHeadsResponse,
     SignedTreeHead,
 };
-use yrd_proto::wire::{FieldViolation, bad_request, from_timestamp, timestamp};
 use yrd_store::Store;
 use yrd_store::audit::{AuditError, LeafFilter, StoredLeaf, TreeHead};
 
@@ -71,7 +71,7 @@ fn store_failure(e: &AuditError) -> Status {
 fn page_size(requested: i32) -> Result<u32, Status> {
     match requested {
         0 => Ok(DEFAULT_PAGE),
-        n if n < 0 => Err(bad_request(&[FieldViolation::new(
+        n if n < 0 => Err(bad_request(&[violation(
             "page_size",
             "must not be negative",
         )])),
@@ -84,7 +84,7 @@ fn page_token(token: &str) -> Result<Option<u64>, Status> {
         return Ok(None);
     }
     token.parse().map(Some).map_err(|_| {
-        bad_request(&[FieldViolation::new(
+        bad_request(&[violation(
             "page_token",
             "is not a token this listing returned",
         )])
@@ -126,7 +126,7 @@ fn caller_agency_filter(value: &str) -> Result<Option<String>, Status> {
     AgencyId::parse_name_or_id(value)
         .map(|agency| Some(agency.as_str().to_owned()))
         .map_err(|e| {
-            bad_request(&[FieldViolation::new(
+            bad_request(&[violation(
                 "caller_agency",
                 format!("must be agencies/{{agency}} or an agency id, got {value:?}: {e}"),
             )])
@@ -189,7 +189,7 @@ impl AuditService for AuditHandler {
             None => Ok(None),
             Some(t) => from_timestamp(t)
                 .map(|t| Some(i64::try_from(t.unix_timestamp_nanos() / 1_000).unwrap_or(i64::MAX)))
-                .ok_or_else(|| bad_request(&[FieldViolation::new(field, "out of range")])),
+                .ok_or_else(|| bad_request(&[violation(field, "out of range")])),
         };
         let text = |s: String| (!s.is_empty()).then_some(s);
         let filter = LeafFilter {
@@ -320,9 +320,8 @@ impl AuditService for AuditHandler {
         let index = match body.leaf {
             Some(pb::get_inclusion_proof_request::Leaf::LeafIndex(i)) => i,
             Some(pb::get_inclusion_proof_request::Leaf::LeafHash(h)) => {
-                let hash = Hash::try_from(h.as_slice()).map_err(|_| {
-                    bad_request(&[FieldViolation::new("leaf_hash", "must be 32 bytes")])
-                })?;
+                let hash = Hash::try_from(h.as_slice())
+                    .map_err(|_| bad_request(&[violation("leaf_hash", "must be 32 bytes")]))?;
                 self.store
                     .leaf_index_by_hash(&hash)
                     .await
@@ -332,7 +331,7 @@ impl AuditService for AuditHandler {
                     })?
             }
             None => {
-                return Err(bad_request(&[FieldViolation::new(
+                return Err(bad_request(&[violation(
                     "leaf",
                     "give leaf_index or leaf_hash",
                 )]));
@@ -366,13 +365,13 @@ impl AuditService for AuditHandler {
         let body = request.into_inner();
         let second = self.head(body.second_tree_size).await?;
         if body.first_tree_size == 0 {
-            return Err(bad_request(&[FieldViolation::new(
+            return Err(bad_request(&[violation(
                 "first_tree_size",
                 "must be at least 1",
             )]));
         }
         if body.first_tree_size > second.tree_size {
-            return Err(bad_request(&[FieldViolation::new(
+            return Err(bad_request(&[violation(
                 "first_tree_size",
                 "must not exceed second_tree_size",
             )]));
@@ -414,9 +413,8 @@ impl AuditService for AuditHandler {
             None => 0,
             Some(pb::export_audit_entries_request::Start::StartIndex(i)) => i,
             Some(pb::export_audit_entries_request::Start::StartTime(t)) => {
-                let from = from_timestamp(&t).ok_or_else(|| {
-                    bad_request(&[FieldViolation::new("start_time", "out of range")])
-                })?;
+                let from = from_timestamp(&t)
+                    .ok_or_else(|| bad_request(&[violation("start_time", "out of range")]))?;
                 let filter = LeafFilter {
                     from_us: Some(
                         i64::try_from(from.unix_timestamp_nanos() / 1_000).unwrap_or(i64::MAX),

@@ -3,6 +3,7 @@
 //! the wire never drifts from the machine.
 
 use time::{Date, OffsetDateTime};
+use yrd_call::timestamp;
 use yrd_domain::calendar::{Deadline, DeadlineKind};
 use yrd_domain::referral::{
     JurisdictionBasis, Measure, Outcome, ReactionKind, Referral, ReferralEventKind, ReferralState,
@@ -10,7 +11,6 @@ use yrd_domain::referral::{
 };
 use yrd_domain::spotcheck::format_date;
 use yrd_proto::v1 as pb;
-use yrd_proto::wire::timestamp;
 
 /// `agencies/{id}`.
 pub fn agency_name(agency: &impl std::fmt::Display) -> String {

@@ -1,8 +1,8 @@
 //! Why a `DisposalService` call failed, and the one place that turns it into a gRPC status.
 
 use tonic::Status;
+use yrd_call::FieldErrors;
 use yrd_domain::referral::{Refusal, RefusalKind};
-use yrd_proto::wire::{FieldViolation, bad_request};
 use yrd_store::{ReferralWriteError, StoreError};
 
 /// A failed call.
@@ -13,7 +13,7 @@ pub enum CallError {
     NoIdentity,
     /// The request has bad fields: `INVALID_ARGUMENT` with a `google.rpc.BadRequest`.
     #[error("{} bad field(s)", .0.len())]
-    Invalid(Vec<FieldViolation>),
+    Invalid(FieldErrors),
     /// No such referral or result: `NOT_FOUND`.
     #[error("{0} does not exist")]
     NotFound(String),
@@ -85,7 +85,7 @@ impl From<CallError> for Status {
     fn from(e: CallError) -> Status {
         match &e {
             CallError::NoIdentity => Status::unauthenticated(e.to_string()),
-            CallError::Invalid(violations) => bad_request(violations),
+            CallError::Invalid(errors) => Status::from(errors),
             CallError::NotFound(_) => Status::not_found(e.to_string()),
             CallError::Refused(refusal) => match refusal.kind() {
                 RefusalKind::PermissionDenied => Status::permission_denied(e.to_string()),

@@ -14,10 +14,10 @@
 
 use prost::Message as _;
 use time::OffsetDateTime;
+use yrd_call::timestamp;
 use yrd_domain::AgencyId;
 use yrd_domain::referral::{JurisdictionBasis, Referral, ReferralRules, Refusal};
 use yrd_proto::v1 as pb;
-use yrd_proto::wire::timestamp;
 use yrd_store::{AutoReferral, NewReferral, ReferralOpener};
 
 use crate::convert::{self, agency_name};

@@ -6,11 +6,11 @@
 //! state) are the domain's to check; they answer `FAILED_PRECONDITION`, not a bad field.
 
 use time::{Date, OffsetDateTime};
+use yrd_call::{FieldErrors, from_timestamp, resource_id, violation};
 use yrd_domain::AgencyId;
 use yrd_domain::referral::{Measure, Outcome, ReactionKind, ReferralRules, Remark, ReviewResult};
 use yrd_domain::spotcheck::parse_date;
 use yrd_proto::v1 as pb;
-use yrd_proto::wire::{FieldViolation, from_timestamp, resource_id};
 
 use crate::convert::{day_of, outcome_from_wire, reaction_kind_from_wire, review_from_wire};
 
@@ -21,14 +21,15 @@ pub const MAX_ATTACHMENTS: usize = 20;
 /// Longest short text (names, numbers), in characters.
 pub const MAX_SHORT_CHARS: usize = 200;
 
-/// Collects the violations of one request.
+/// The field parsers of one request: each parses a field into a domain value or adds a
+/// violation naming it to the shared [`FieldErrors`], which the call answers as one `BadRequest`.
 #[derive(Debug, Default)]
-pub struct Violations(pub Vec<FieldViolation>);
+pub struct Violations(pub FieldErrors);
 
 impl Violations {
     /// Adds a violation of `field`.
     pub fn add(&mut self, field: impl Into<String>, description: impl Into<String>) {
-        self.0.push(FieldViolation::new(field, description));
+        self.0.push(violation(field, description));
     }
 
     /// Whether no field was refused.
@@ -38,7 +39,7 @@ impl Violations {
 
     /// The client-chosen idempotency key.
     pub fn request_id(&mut self, value: &str) -> String {
-        yrd_proto::wire::request_id(value, &mut self.0)
+        yrd_call::request_id(value, &mut self.0)
     }
 
     /// The id of `referrals/{id}` in `field`.
@@ -526,7 +527,7 @@ mod tests {
         let mut v = Violations::default();
         let m = pb::Measure {
             kind: pb::MeasureKind::Review as i32,
-            occur_time: Some(yrd_proto::wire::timestamp(now + time::Duration::days(1))),
+            occur_time: Some(yrd_call::timestamp(now + time::Duration::days(1))),
             officers: vec![pb::Officer::default()],
             deadline: "2024-07-01".into(),
             attachments: vec![pb::Attachment::default()],
@@ -556,7 +557,7 @@ mod tests {
         let now = datetime!(2024-03-04 10:00 +8);
         let order = |deadline: &str| pb::Measure {
             kind: pb::MeasureKind::OrderRectification as i32,
-            occur_time: Some(yrd_proto::wire::timestamp(now)),
+            occur_time: Some(yrd_call::timestamp(now)),
             deadline: deadline.into(),
             ..Default::default()
         };

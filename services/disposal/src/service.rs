@@ -13,6 +13,7 @@ use std::sync::Arc;
 use prost::Message as _;
 use time::OffsetDateTime;
 use tonic::{Request, Response, Status};
+use yrd_call::{receipt, request_sha256};
 use yrd_domain::audit::{AuditCall, AuditNotes, CallRecord, LeafData};
 use yrd_domain::clock::Clock;
 use yrd_domain::referral::{Actor, ReferralCommand, apply};
@@ -20,7 +21,6 @@ use yrd_domain::{AgencyId, AgencyIdentity};
 use yrd_pki::ReceiptSigner;
 use yrd_proto::v1::disposal_service_server::DisposalService;
 use yrd_proto::v1::{self as pb};
-use yrd_proto::wire::{receipt, request_sha256};
 use yrd_store::{
     IdempotencyKey, ReferralChange, ResultWriteError, Store, WriteOutcome, stored_precision,
 };

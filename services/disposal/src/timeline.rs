@@ -8,10 +8,10 @@
 
 use prost::Message as _;
 use time::OffsetDateTime;
+use yrd_call::timestamp;
 use yrd_domain::AgencyId;
 use yrd_domain::referral::{JurisdictionBasis, ReferralEventKind, ReviewResult, Transition};
 use yrd_proto::v1 as pb;
-use yrd_proto::wire::timestamp;
 use yrd_store::NewFeedEvent;
 
 use crate::convert::{self, agency_name};

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
+use yrd_call::{receipt, request_sha256, timestamp};
 use yrd_domain::AgencyId;
 use yrd_domain::audit::AuditCall;
 use yrd_domain::clock::Clock;
@@ -14,7 +15,6 @@ use yrd_proto::v1::feed_service_server::FeedService;
 use yrd_proto::v1::{
     AckRequest, AckResponse, GetFeedPositionRequest, GetFeedPositionResponse, SubscribeRequest,
 };
-use yrd_proto::wire::{receipt, request_sha256, timestamp};
 use yrd_store::{AckError, Store};
 
 use crate::options::FeedOptions;

@@ -24,10 +24,10 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tonic::Status;
+use yrd_call::timestamp;
 use yrd_domain::AgencyId;
 use yrd_domain::clock::Clock;
 use yrd_proto::v1::{FeedEvent, Heartbeat, SubscribeResponse, subscribe_response};
-use yrd_proto::wire::timestamp;
 use yrd_store::{FeedEventRecord, Store, StoreError};
 
 use crate::options::FeedOptions;

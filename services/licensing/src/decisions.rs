@@ -200,12 +200,12 @@ impl LicensingHandler {
             note,
         );
         step.check = Some(Box::new(move |app| match (on, app.accepted_on) {
-            (Some(on), Some(accepted)) if on < accepted => Err(CallError::Invalid(vec![
-                yrd_proto::wire::FieldViolation::new(
+            (Some(on), Some(accepted)) if on < accepted => Err(CallError::Invalid(
+                yrd_call::FieldErrors::from(yrd_call::violation(
                     "issue_date",
                     format!("must not be before the acceptance ({accepted})"),
-                ),
-            ])),
+                )),
+            )),
             _ => Ok(()),
         }));
         step.licence = LicenceEffect::Issue(on);

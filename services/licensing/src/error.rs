@@ -6,8 +6,8 @@
 //! answered generically.
 
 use tonic::Status;
+use yrd_call::FieldErrors;
 use yrd_domain::licensing::{Refusal, RefusalKind};
-use yrd_proto::wire::{FieldViolation, bad_request};
 use yrd_store::{LicensingWriteError, ResultWriteError, StoreError};
 
 /// A failed call.
@@ -15,7 +15,7 @@ use yrd_store::{LicensingWriteError, ResultWriteError, StoreError};
 pub enum CallError {
     /// Bad fields: `INVALID_ARGUMENT` with a `google.rpc.BadRequest`.
     #[error("{} bad field(s)", .0.len())]
-    Invalid(Vec<FieldViolation>),
+    Invalid(FieldErrors),
     /// The call carries no certificate identity: `UNAUTHENTICATED`.
     #[error("no client certificate identity on this call")]
     NoIdentity,
@@ -91,7 +91,7 @@ impl From<ResultWriteError> for CallError {
 impl From<CallError> for Status {
     fn from(e: CallError) -> Status {
         match &e {
-            CallError::Invalid(violations) => bad_request(violations),
+            CallError::Invalid(errors) => Status::from(errors),
             CallError::NoIdentity => Status::unauthenticated(e.to_string()),
             CallError::NotFound(_) => Status::not_found(e.to_string()),
             CallError::Denied(_) => Status::permission_denied(e.to_string()),

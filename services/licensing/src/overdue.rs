@@ -3,13 +3,13 @@
 
 use prost::Message as _;
 use time::{Date, OffsetDateTime};
+use yrd_call::timestamp;
 use yrd_domain::audit::LeafData;
 use yrd_domain::calendar::{DeadlineKind, china_date};
 use yrd_domain::licensing::{Application, LicensingCommand, LicensingEventKind, Transition, apply};
 use yrd_domain::referral::Actor;
 use yrd_domain::spotcheck::format_date;
 use yrd_proto::v1::{self as pb, application_step::Detail};
-use yrd_proto::wire::timestamp;
 use yrd_store::{ApplicationStepWrite, StoredApplication};
 
 use crate::error::CallError;

@@ -144,7 +144,7 @@ pub fn licence_filter(
     let catalogue_code = Some(r.catalogue_code.trim().to_owned()).filter(|c| !c.is_empty());
     let issuing_agency = match r.issuing_agency.trim() {
         "" => None,
-        name => yrd_proto::wire::resource_id(name, "agencies", "issuing_agency")
+        name => yrd_call::resource_id(name, "agencies", "issuing_agency")
             .map_err(|v| e.0.push(v))
             .ok()
             .and_then(|id| {

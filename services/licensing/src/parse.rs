@@ -3,11 +3,11 @@
 //! every bad field at once.
 
 use time::Date;
+use yrd_call::{FieldErrors, resource_id, violation};
 use yrd_domain::licensing::{ItemList, VerifierCount};
 use yrd_domain::referral::Remark;
 use yrd_domain::spotcheck::parse_date;
 use yrd_proto::v1 as pb;
-use yrd_proto::wire::{FieldViolation, resource_id};
 
 /// Longest short text (names, references), in characters.
 pub const MAX_SHORT_CHARS: usize = 200;
@@ -16,14 +16,15 @@ pub const MAX_TEXT_CHARS: usize = 2000;
 /// Most attachments or list items in one field.
 pub const MAX_ITEMS: usize = 100;
 
-/// Collected violations.
+/// The field parsers of one request: each parses a field into a value or adds a violation
+/// naming it to the shared [`FieldErrors`], which the call answers as one `BadRequest`.
 #[derive(Debug, Default)]
-pub struct Errors(pub Vec<FieldViolation>);
+pub struct Errors(pub FieldErrors);
 
 impl Errors {
     /// Adds a violation of `field`.
     pub fn push(&mut self, field: impl Into<String>, description: impl Into<String>) {
-        self.0.push(FieldViolation::new(field, description));
+        self.0.push(violation(field, description));
     }
 
     /// True when nothing was wrong.
@@ -33,7 +34,7 @@ impl Errors {
 
     /// The request id, required.
     pub fn request_id(&mut self, value: &str) -> String {
-        yrd_proto::wire::request_id(value, &mut self.0)
+        yrd_call::request_id(value, &mut self.0)
     }
 
     /// The id of `applications/{id}`.

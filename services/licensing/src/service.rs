@@ -14,6 +14,7 @@ use std::sync::Arc;
 use prost::Message as _;
 use time::{Date, OffsetDateTime};
 use tonic::Request;
+use yrd_call::{receipt, request_sha256, timestamp};
 use yrd_domain::audit::{AuditCall, AuditNotes, CallRecord, LeafData};
 use yrd_domain::calendar::china_date;
 use yrd_domain::clock::Clock;
@@ -25,7 +26,6 @@ use yrd_domain::spotcheck::format_date;
 use yrd_domain::{AgencyId, AgencyIdentity, RegionCode};
 use yrd_pki::ReceiptSigner;
 use yrd_proto::v1::{self as pb, application_step::Detail};
-use yrd_proto::wire::{receipt, request_sha256, timestamp};
 use yrd_store::{
     ApplicationColumns, ApplicationStepWrite, IdempotencyKey, LicenceWrite, NewFeedEvent, Store,
     StoredApplication, WriteOutcome,

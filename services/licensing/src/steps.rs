@@ -197,7 +197,7 @@ impl LicensingHandler {
         if r.delegation.is_none() {
             e.push("delegation", "is required");
         }
-        let delegate = yrd_proto::wire::resource_id(
+        let delegate = yrd_call::resource_id(
             delegation.delegate_agency.trim(),
             "agencies",
             "delegation.delegate_agency",
@@ -226,15 +226,15 @@ impl LicensingHandler {
             if app.accepting_agency == expected {
                 Ok(())
             } else {
-                Err(CallError::Invalid(vec![
-                    yrd_proto::wire::FieldViolation::new(
+                Err(CallError::Invalid(yrd_call::FieldErrors::from(
+                    yrd_call::violation(
                         "delegation.delegate_agency",
                         format!(
                             "must be the application's other province, agencies/{}",
                             app.accepting_agency
                         ),
                     ),
-                ]))
+                )))
             }
         }));
         step.detail = Some(Detail::Delegation(pb::VerificationDelegation {

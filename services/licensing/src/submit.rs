@@ -3,13 +3,13 @@
 
 use prost::Message as _;
 use tonic::Request;
+use yrd_call::timestamp;
 use yrd_domain::RegionCode;
 use yrd_domain::audit::AuditCall;
 use yrd_domain::calendar::china_date;
 use yrd_domain::licensing::{Application, Holder, Route, Submission};
 use yrd_domain::uscc::Uscc;
 use yrd_proto::v1::{self as pb};
-use yrd_proto::wire::timestamp;
 use yrd_store::{IdempotencyKey, NewApplication};
 
 use crate::error::CallError;

@@ -6,11 +6,11 @@
 //! limits, flags) from the machine, while each step writes its own data into it.
 
 use time::{Date, OffsetDateTime};
+use yrd_call::timestamp;
 use yrd_domain::calendar::{Counting, Deadline, DeadlineKind};
 use yrd_domain::licensing::{Application, ApplicationState, LicensingRules, Route};
 use yrd_domain::spotcheck::format_date;
 use yrd_proto::v1 as pb;
-use yrd_proto::wire::timestamp;
 
 /// The wire state of a domain state. Testing (产品检验) is shown as the state it interrupts,
 /// with `clock_paused` set.

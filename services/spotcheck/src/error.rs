@@ -5,7 +5,7 @@
 //! never sees database internals.
 
 use tonic::Status;
-use yrd_proto::wire::{FieldViolation, bad_request};
+use yrd_call::FieldErrors;
 use yrd_store::{ResultWriteError, StoreError};
 
 /// A failed call.
@@ -13,7 +13,7 @@ use yrd_store::{ResultWriteError, StoreError};
 pub enum CallError {
     /// The request has bad fields: `INVALID_ARGUMENT` with a `google.rpc.BadRequest`.
     #[error("{} bad field(s)", .0.len())]
-    Invalid(Vec<FieldViolation>),
+    Invalid(FieldErrors),
     /// No such result or version: `NOT_FOUND`.
     #[error("{0} does not exist")]
     NotFound(String),
@@ -82,7 +82,7 @@ impl CallError {
 impl From<CallError> for Status {
     fn from(e: CallError) -> Status {
         match &e {
-            CallError::Invalid(violations) => bad_request(violations),
+            CallError::Invalid(errors) => Status::from(errors),
             CallError::NotFound(_) => Status::not_found(e.to_string()),
             CallError::NotPublisher { .. } => Status::permission_denied(e.to_string()),
             CallError::Withdrawn(_) => Status::failed_precondition(e.to_string()),

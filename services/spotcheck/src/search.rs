@@ -4,11 +4,11 @@
 //! fields. The page token is the last result's `(publication time, id)`: the store's keyset
 //! cursor, so the next page starts strictly after it whatever was published in between.
 
+use yrd_call::{FieldErrors, resource_id, violation};
 use yrd_domain::spotcheck::{CampaignKind, Verdict, parse_date};
 use yrd_domain::uscc::Uscc;
 use yrd_domain::{AgencyId, RegionCode};
 use yrd_proto::v1::{self as pb, SearchResultsRequest};
-use yrd_proto::wire::{FieldViolation, resource_id};
 use yrd_store::{ResultCursor, ResultFilter, ResultState};
 
 /// Results per page when the request does not say.
@@ -19,14 +19,14 @@ pub const MAX_PAGE_SIZE: u32 = 500;
 const MAX_FILTER_CHARS: usize = 200;
 
 /// The store filter and page size of a search, or every bad field.
-pub fn parse_search(r: &SearchResultsRequest) -> Result<(ResultFilter, u32), Vec<FieldViolation>> {
-    let mut errors = Vec::new();
-    let text = |field: &str, value: &str, errors: &mut Vec<FieldViolation>| {
+pub fn parse_search(r: &SearchResultsRequest) -> Result<(ResultFilter, u32), FieldErrors> {
+    let mut errors = FieldErrors::new();
+    let text = |field: &str, value: &str, errors: &mut FieldErrors| {
         let value = value.trim();
         if value.is_empty() {
             None
         } else if value.chars().count() > MAX_FILTER_CHARS {
-            errors.push(FieldViolation::new(
+            errors.push(violation(
                 field,
                 format!("must be at most {MAX_FILTER_CHARS} characters"),
             ));
@@ -35,13 +35,13 @@ pub fn parse_search(r: &SearchResultsRequest) -> Result<(ResultFilter, u32), Vec
             Some(value.to_owned())
         }
     };
-    let uscc = |field: &str, value: &str, errors: &mut Vec<FieldViolation>| {
+    let uscc = |field: &str, value: &str, errors: &mut FieldErrors| {
         let value = value.trim();
         if value.is_empty() {
             return None;
         }
         Uscc::parse(value)
-            .map_err(|e| errors.push(FieldViolation::new(field, e.to_string())))
+            .map_err(|e| errors.push(violation(field, e.to_string())))
             .ok()
     };
     let producer_uscc = uscc("producer_uscc", &r.producer_uscc, &mut errors);
@@ -55,7 +55,7 @@ pub fn parse_search(r: &SearchResultsRequest) -> Result<(ResultFilter, u32), Vec
     let region = match r.region_code.trim() {
         "" => None,
         code => RegionCode::parse(code)
-            .map_err(|e| errors.push(FieldViolation::new("region_code", e.to_string())))
+            .map_err(|e| errors.push(violation("region_code", e.to_string())))
             .ok(),
     };
     let verdict = match r.verdict {
@@ -63,7 +63,7 @@ pub fn parse_search(r: &SearchResultsRequest) -> Result<(ResultFilter, u32), Vec
         n => {
             let v = Verdict::from_wire(n);
             if v.is_none() {
-                errors.push(FieldViolation::new(
+                errors.push(violation(
                     "verdict",
                     "must be VERDICT_CONFORMING or VERDICT_NON_CONFORMING (or unset for any)",
                 ));
@@ -78,14 +78,14 @@ pub fn parse_search(r: &SearchResultsRequest) -> Result<(ResultFilter, u32), Vec
             let mut date = |field: &str, value: &str| match value.trim() {
                 "" => None,
                 value => parse_date(value)
-                    .map_err(|e| errors.push(FieldViolation::new(field, e)))
+                    .map_err(|e| errors.push(violation(field, e)))
                     .ok(),
             };
             let from = date("sampling_date.start_date", &range.start_date);
             let to = date("sampling_date.end_date", &range.end_date);
             if let (Some(from), Some(to)) = (from, to) {
                 if from > to {
-                    errors.push(FieldViolation::new(
+                    errors.push(violation(
                         "sampling_date.end_date",
                         "is before sampling_date.start_date",
                     ));
@@ -98,8 +98,7 @@ pub fn parse_search(r: &SearchResultsRequest) -> Result<(ResultFilter, u32), Vec
         "" => None,
         name => resource_id(name, "agencies", "publisher_agency")
             .and_then(|id| {
-                AgencyId::parse(id)
-                    .map_err(|e| FieldViolation::new("publisher_agency", e.to_string()))
+                AgencyId::parse(id).map_err(|e| violation("publisher_agency", e.to_string()))
             })
             .map_err(|v| errors.push(v))
             .ok(),
@@ -109,7 +108,7 @@ pub fn parse_search(r: &SearchResultsRequest) -> Result<(ResultFilter, u32), Vec
         Ok(pb::ResultState::Published) => Some(ResultState::Published),
         Ok(pb::ResultState::Withdrawn) => Some(ResultState::Withdrawn),
         Err(_) => {
-            errors.push(FieldViolation::new("state", "unknown state"));
+            errors.push(violation("state", "unknown state"));
             None
         }
     };
@@ -118,7 +117,7 @@ pub fn parse_search(r: &SearchResultsRequest) -> Result<(ResultFilter, u32), Vec
         n => {
             let k = CampaignKind::from_wire(n);
             if k.is_none() {
-                errors.push(FieldViolation::new(
+                errors.push(violation(
                     "campaign_kind",
                     format!("unknown campaign kind {n}"),
                 ));
@@ -129,7 +128,7 @@ pub fn parse_search(r: &SearchResultsRequest) -> Result<(ResultFilter, u32), Vec
     let page_size = match r.page_size {
         0 => DEFAULT_PAGE_SIZE,
         n if n < 0 => {
-            errors.push(FieldViolation::new("page_size", "must not be negative"));
+            errors.push(violation("page_size", "must not be negative"));
             DEFAULT_PAGE_SIZE
         }
         n => u32::try_from(n).unwrap_or(MAX_PAGE_SIZE).min(MAX_PAGE_SIZE),

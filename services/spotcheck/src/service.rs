@@ -13,6 +13,9 @@ use prost::Message as _;
 use sha2::{Digest as _, Sha256};
 use time::{OffsetDateTime, UtcOffset};
 use tonic::{Request, Response, Status};
+use yrd_call::{
+    FieldErrors, FieldViolation, receipt, request_id, request_sha256, timestamp, violation,
+};
 use yrd_domain::audit::{AuditCall, AuditNotes, CallRecord, LeafData};
 use yrd_domain::clock::Clock;
 use yrd_domain::referral::JurisdictionBasis;
@@ -26,7 +29,6 @@ use yrd_proto::v1::{
     PublishResultRequest, PublishResultResponse, SearchResultsRequest, SearchResultsResponse,
     WithdrawResultRequest, WithdrawResultResponse,
 };
-use yrd_proto::wire::{FieldViolation, receipt, request_id, request_sha256, timestamp};
 use yrd_store::{
     AutoReferral, IdempotencyKey, NewCorrection, NewFeedEvent, NewPublication, NewReferral,
     NewWithdrawal, ReferralOpener, ResultState, Store, StoreError, StoredResult, WriteOutcome,
@@ -244,12 +246,12 @@ fn today(now: OffsetDateTime) -> time::Date {
     now.to_offset(CHINA_STANDARD_TIME).date()
 }
 
-fn reason(value: &str, errors: &mut Vec<FieldViolation>) -> String {
+fn reason(value: &str, errors: &mut FieldErrors) -> String {
     let value = value.trim();
     if value.is_empty() {
-        errors.push(FieldViolation::new("reason", "is required"));
+        errors.push(violation("reason", "is required"));
     } else if value.chars().count() > MAX_REASON_CHARS {
-        errors.push(FieldViolation::new(
+        errors.push(violation(
             "reason",
             format!("must be at most {MAX_REASON_CHARS} characters"),
         ));
@@ -261,10 +263,10 @@ fn reason(value: &str, errors: &mut Vec<FieldViolation>) -> String {
 fn parse_result(
     result: Option<&pb::SpotCheckResult>,
     today: time::Date,
-    errors: &mut Vec<FieldViolation>,
+    errors: &mut FieldErrors,
 ) -> Option<SpotCheckResult> {
     let Some(result) = result else {
-        errors.push(FieldViolation::new("result", "is required"));
+        errors.push(violation("result", "is required"));
         return None;
     };
     match SpotCheckResult::parse(input_of(result), today) {
@@ -273,7 +275,7 @@ fn parse_result(
             errors.extend(
                 e.violations
                     .into_iter()
-                    .map(|v| FieldViolation::new(format!("result.{}", v.field), v.description)),
+                    .map(|v| violation(format!("result.{}", v.field), v.description)),
             );
             None
         }
@@ -282,7 +284,7 @@ fn parse_result(
 
 /// The id of `results/{id}`, or a violation of `field`.
 fn result_id(name: &str, field: &str) -> Result<String, FieldViolation> {
-    yrd_proto::wire::resource_id(name.trim(), "results", field).map(str::to_owned)
+    yrd_call::resource_id(name.trim(), "results", field).map(str::to_owned)
 }
 
 /// SHA-256 over length-prefixed parts, lowercase hex: the request digest of idempotency.
@@ -348,7 +350,7 @@ impl SpotCheckHandler {
         let (audit, trace_id, request_digest) = audit_of(&request);
         let officer = officer_of(&request);
         let body = request.into_inner();
-        let mut errors = Vec::new();
+        let mut errors = FieldErrors::new();
         let request_id = request_id(&body.request_id, &mut errors);
         let parsed = parse_result(body.result.as_ref(), today(now), &mut errors);
         let (Some(parsed), true) = (parsed, errors.is_empty()) else {
@@ -454,7 +456,7 @@ impl SpotCheckHandler {
             );
         }
         let body = request.into_inner();
-        let mut errors = Vec::new();
+        let mut errors = FieldErrors::new();
         let request_id = request_id(&body.request_id, &mut errors);
         let id = result_id(&body.name, "name")
             .map_err(|v| errors.push(v))
@@ -584,7 +586,7 @@ impl SpotCheckHandler {
             );
         }
         let body = request.into_inner();
-        let mut errors = Vec::new();
+        let mut errors = FieldErrors::new();
         let request_id = request_id(&body.request_id, &mut errors);
         let id = result_id(&body.name, "name")
             .map_err(|v| errors.push(v))
@@ -693,10 +695,10 @@ impl SpotCheckHandler {
     async fn get(&self, request: GetResultRequest) -> Result<GetResultResponse, CallError> {
         let name = request.name.trim();
         let bad = || {
-            CallError::Invalid(vec![FieldViolation::new(
+            CallError::Invalid(FieldErrors::from(violation(
                 "name",
                 format!("must be results/{{id}} or results/{{id}}/versions/{{n}}, got {name:?}"),
-            )])
+            )))
         };
         let parts: Vec<&str> = name.split('/').collect();
         let (id, version) = match parts.as_slice() {
@@ -732,10 +734,10 @@ impl SpotCheckHandler {
             None
         } else {
             Some(decode_token(&request.page_token).ok_or_else(|| {
-                CallError::Invalid(vec![FieldViolation::new(
+                CallError::Invalid(FieldErrors::from(violation(
                     "page_token",
                     "is not a token this search returned",
-                )])
+                )))
             })?)
         };
         let mut rows = self

@@ -384,7 +384,7 @@ mod tests {
         let ring = SharedLogKeys::new(LogKeyRing::single(key.clone(), at));
         let signer =
             ReceiptSigner::new(std::sync::Arc::new(ring), std::time::Duration::from_secs(5));
-        let wire = yrd_proto::wire::receipt(&signer.sign(&Hash([4; 32]), at));
+        let wire = yrd_call::receipt(&signer.sign(&Hash([4; 32]), at));
         let file = ReceiptFile::from_pb(&wire).expect("a receipt");
         assert_eq!(file.max_merge_delay_ms, 5_000);
         let json = serde_json::to_string(&file).expect("json");

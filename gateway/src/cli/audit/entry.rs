@@ -339,7 +339,7 @@ fn csv_cell(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use yrd_proto::wire::timestamp;
+    use yrd_call::timestamp;
 
     fn leaf() -> LeafData {
         LeafData {

@@ -11,12 +11,12 @@ use std::path::Path;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use tonic::Code;
+use yrd_call::timestamp;
 use yrd_domain::AgencyId;
 use yrd_domain::merkle::{Hash, verify_inclusion};
 use yrd_proto::v1::{
     self as pb, ExportAuditEntriesRequest, GetAuditEntryRequest, ListAuditEntriesRequest,
 };
-use yrd_proto::wire::timestamp;
 
 use crate::cli::audit::command::{ExportArgs, ExportFormat, QueryArgs, ShowArgs, TailArgs};
 use crate::cli::audit::entry::{CSV_HEADER, EntryView, csv_record, write_table};

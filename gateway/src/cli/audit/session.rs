@@ -3,6 +3,7 @@
 //! heads, consistency proofs), with answers of the wrong shape reported as such.
 
 use time::OffsetDateTime;
+use yrd_call::timestamp;
 use yrd_domain::Profile;
 use yrd_domain::merkle::Hash;
 use yrd_proto::v1::audit_service_client::AuditServiceClient;
@@ -11,7 +12,6 @@ use yrd_proto::v1::{
     GetConsistencyProofRequest, GetConsistencyProofResponse, GetJwksRequest, GetTreeHeadRequest,
     ListAuditEntriesRequest, SignedTreeHead,
 };
-use yrd_proto::wire::timestamp;
 
 use crate::cli::audit::error::AuditCliError;
 use crate::cli::audit::keys::LogKeys;

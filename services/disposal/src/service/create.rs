@@ -4,10 +4,10 @@
 
 use prost::Message as _;
 use tonic::Request;
+use yrd_call::{FieldErrors, request_sha256, resource_id, violation};
 use yrd_domain::audit::AuditCall;
 use yrd_domain::referral::JurisdictionBasis;
 use yrd_proto::v1 as pb;
-use yrd_proto::wire::{FieldViolation, request_sha256, resource_id};
 use yrd_store::{IdempotencyKey, ResultState, WriteOutcome};
 
 use super::{DisposalHandler, SERVICE, StepAnswer, call_of, decode, of_lookup, stored_precision};
@@ -104,7 +104,7 @@ impl DisposalHandler {
         };
         let province = handling.province();
         if region.get(..2) != Some(province.province_prefix()) {
-            return Err(CallError::Invalid(vec![FieldViolation::new(
+            return Err(CallError::Invalid(FieldErrors::from(violation(
                 "handling_agency",
                 format!(
                     "the {whose} of {result_name} lies in region {region}, outside {}'s \
@@ -112,7 +112,7 @@ impl DisposalHandler {
                     agency_name(&handling),
                     province.as_str()
                 ),
-            )]));
+            ))));
         }
         let new = self.opener.open(&Opening {
             result_id: &result_id,

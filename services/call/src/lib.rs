@@ -1,0 +1,34 @@
+//! The call path every service crate shares at the wire edge: the helpers that turn our values
+//! into the contract's (times, receipts) and a request's bad fields into the one shape of
+//! `INVALID_ARGUMENT` the contract promises.
+//!
+//! They live here rather than in `yrd-proto` so that the contract crate stays the generated
+//! code and nothing else, depending on no crate of ours (a receipt is signed by `yrd-pki`), and
+//! rather than in each service so that no service keeps a copy of its own.
+//!
+//! # Layout
+//!
+//! * [`timestamp`]: instants to and from `google.protobuf.Timestamp`.
+//! * [`receipt`]: the wire form of a signed receipt.
+//! * [`digest`]: the request digest of a call's audit leaf.
+//! * [`field`]: one bad field, [`FieldErrors`] (every bad field of a request) and the
+//!   `BadRequest` it becomes.
+//! * [`resource`]: ids inside resource names (`agencies/{id}`).
+//! * [`request_id`]: a write's client-chosen idempotency key.
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod digest;
+pub mod field;
+pub mod receipt;
+pub mod request_id;
+pub mod resource;
+pub mod timestamp;
+
+pub use digest::request_sha256;
+pub use field::{FieldErrors, FieldViolation, bad_request, violation};
+pub use receipt::receipt;
+pub use request_id::{MAX_REQUEST_ID_CHARS, request_id};
+pub use resource::resource_id;
+pub use timestamp::{from_timestamp, timestamp};
