@@ -16,15 +16,14 @@ use tonic_health::ServingStatus;
 use yrd_domain::clock::{Clock, SystemClock};
 use yrd_store::Store;
 
-use crate::server::config::Settings;
-use std::num::NonZeroU32;
+use crate::server::config::{Parsed, Settings};
 
 use yrd_admin::token::TokenSettings;
 use yrd_admin::{AdminHandler, TokenHandler, TokenKeys};
 use yrd_proto::v1::admin_service_server::AdminServiceServer;
 use yrd_proto::v1::token_service_server::TokenServiceServer;
 
-use crate::server::agency_limits::{AgencyLimitLayer, AgencyLimits};
+use crate::server::agency_limits::AgencyLimitLayer;
 use crate::server::audit::AuditLayer;
 use crate::server::auth::AuthLayer;
 pub use crate::server::error::StartupError;
@@ -35,7 +34,7 @@ use crate::server::revocation::{RevocationWatcher, Revocations};
 use crate::server::rotation::TlsFiles;
 use crate::server::tls::{ServerTls, incoming};
 use crate::server::trace::TraceLayer;
-use yrd_audit::log_key::{LogKeyRotation, LogKeys};
+use yrd_audit::log_key::LogKeys;
 use yrd_audit::{AuditHandler, Sequencer};
 use yrd_disposal::{DeadlineScheduler, DisposalHandler, Opener};
 use yrd_domain::referral::ReferralRules;
@@ -55,6 +54,8 @@ pub struct Application {
     listener: TcpListener,
     local_addr: SocketAddr,
     settings: Settings,
+    /// The settings in the types the server runs with, checked before the port was bound.
+    parsed: Parsed,
     store: Store,
     tls: Arc<ServerTls>,
     clock: Arc<dyn Clock>,
@@ -89,6 +90,9 @@ impl Application {
         settings: Settings,
         clock: Arc<dyn Clock>,
     ) -> Result<Application, StartupError> {
+        // Every value is checked and typed before anything is created or bound; a bad
+        // configuration is reported whole, and nothing below converts a setting again.
+        let parsed = settings.check()?;
         check_fd_limit(&settings);
         let prepared = crate::server::bootstrap::prepare(&settings, clock.now()).await?;
         let tls = Arc::new(ServerTls::new(&prepared.tls)?);
@@ -106,24 +110,15 @@ impl Application {
             TokenKeys::load_or_create(
                 prepared.store.clone(),
                 clock.clone(),
-                time::Duration::hours(
-                    i64::try_from(settings.token.key_rotation_hours).unwrap_or(i64::MAX),
-                ),
+                parsed.token_key_rotation,
             )
             .await?,
         );
-        // Capped so that an absurd setting cannot overflow the duration (it then never rotates).
-        let hours = |h: u64| {
-            time::Duration::hours(i64::try_from(h).unwrap_or(i64::MAX).min(i64::MAX / 3600))
-        };
         let log_keys = Arc::new(
             LogKeys::load_or_create(
                 prepared.store.clone(),
                 clock.clone(),
-                LogKeyRotation {
-                    receipt: hours(settings.audit.receipt_key_rotation_hours),
-                    tree_head: hours(settings.audit.tree_head_key_rotation_hours),
-                },
+                parsed.log_key_rotation,
             )
             .await?,
         );
@@ -146,6 +141,7 @@ impl Application {
             listener,
             local_addr,
             settings,
+            parsed,
             store: prepared.store,
             tls,
             clock,
@@ -212,12 +208,8 @@ impl Application {
             acknowledgement_working_days: self.settings.disposal.acknowledgement_working_days,
             ..ReferralRules::default()
         });
-        let licensing_settings = self.settings.licensing.build().map_err(|problems| {
-            crate::server::config::ConfigError::Invalid {
-                key: "licensing",
-                problem: problems.join("; "),
-            }
-        })?;
+        let parsed = self.parsed;
+        let licensing_settings = parsed.licensing;
         let licensing_interval = licensing_settings.scheduler_interval;
         let licensing = LicensingHandler::new(
             self.store.clone(),
@@ -241,10 +233,7 @@ impl Application {
             crate::server::housekeeping::spawn_answer_pruner(
                 self.store.clone(),
                 self.clock.clone(),
-                time::Duration::hours(
-                    i64::try_from(self.settings.writes.request_id_retention_hours)
-                        .unwrap_or(i64::MAX / 3600),
-                ),
+                parsed.request_id_retention,
                 stop.clone(),
             ),
             DeadlineScheduler::new(
@@ -282,7 +271,7 @@ impl Application {
             }
         };
 
-        let operator = self.settings.operator()?;
+        let operator = parsed.operator;
         let token_settings = TokenSettings {
             issuer: self.settings.token.issuer.clone(),
             audience: self.settings.token.audience.clone(),
@@ -293,9 +282,7 @@ impl Application {
                 self.token_keys.clone(),
                 token_settings.clone(),
                 operator.clone(),
-                time::Duration::seconds(
-                    i64::try_from(self.settings.token.lifetime_s).unwrap_or(600),
-                ),
+                parsed.token_lifetime,
                 self.clock.clone(),
             )
             .with_log_keys(self.log_keys.shared()),
@@ -305,9 +292,7 @@ impl Application {
             self.store.clone(),
             self.ca.clone(),
             operator,
-            time::Duration::days(
-                i64::try_from(self.settings.certificates.max_validity_days).unwrap_or(90),
-            ),
+            parsed.certificate_max_validity,
             self.clock.clone(),
             self.revocation_watcher.clone(),
             self.receipts.clone(),
@@ -348,12 +333,7 @@ impl Application {
         .max_decoding_message_size(max_message);
         let licensing_service =
             LicensingServiceServer::new(licensing).max_decoding_message_size(max_message);
-        let agency_limits = AgencyLimits {
-            rate_per_second: NonZeroU32::new(limits.agency_rate_per_second)
-                .unwrap_or(NonZeroU32::MIN),
-            burst: NonZeroU32::new(limits.agency_burst).unwrap_or(NonZeroU32::MIN),
-            concurrency: limits.agency_concurrency,
-        };
+        let agency_limits = parsed.agency_limits;
 
         // Why the layers sit where they do (outermost first):
         // * trace — every call, refused ones included, gets its span and trace id before any
