@@ -6,11 +6,13 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 use tonic::transport::Server;
 use tonic_health::ServingStatus;
 use yrd_domain::clock::{Clock, SystemClock};
@@ -218,35 +220,67 @@ impl Application {
             Arc::new(licensing_settings),
         );
         let background = [
-            self.revocation_watcher.clone().spawn(stop.clone()),
-            self.token_keys.clone().spawn(stop.clone()),
-            self.log_keys.clone().spawn(stop.clone()),
-            Sequencer::new(
-                self.store.clone(),
-                self.log_keys.shared(),
-                self.clock.clone(),
-                Duration::from_millis(self.settings.audit.sequencer_interval_ms),
-            )
-            .spawn(stop.clone()),
-            crate::server::rotation::spawn(self.tls_files.clone(), self.tls.clone(), stop.clone()),
-            spawn_feed_listener(self.store.clone(), stop.clone()),
-            crate::server::housekeeping::spawn_answer_pruner(
-                self.store.clone(),
-                self.clock.clone(),
-                parsed.request_id_retention,
-                stop.clone(),
+            (
+                "revocation watcher",
+                self.revocation_watcher.clone().spawn(stop.clone()),
             ),
-            DeadlineScheduler::new(
-                self.store.clone(),
-                self.clock.clone(),
-                referral_opener.clone(),
-                Duration::from_millis(self.settings.disposal.scheduler_interval_ms),
-            )
-            .spawn(stop.clone()),
-            licensing
-                .clone()
-                .spawn_scheduler(licensing_interval, stop.clone()),
+            (
+                "token key rotation",
+                self.token_keys.clone().spawn(stop.clone()),
+            ),
+            (
+                "log key rotation",
+                self.log_keys.clone().spawn(stop.clone()),
+            ),
+            (
+                "sequencer",
+                Sequencer::new(
+                    self.store.clone(),
+                    self.log_keys.shared(),
+                    self.clock.clone(),
+                    Duration::from_millis(self.settings.audit.sequencer_interval_ms),
+                )
+                .spawn(stop.clone()),
+            ),
+            (
+                "certificate reload",
+                crate::server::rotation::spawn(
+                    self.tls_files.clone(),
+                    self.tls.clone(),
+                    stop.clone(),
+                ),
+            ),
+            (
+                "feed listener",
+                spawn_feed_listener(self.store.clone(), stop.clone()),
+            ),
+            (
+                "request-id pruner",
+                crate::server::housekeeping::spawn_answer_pruner(
+                    self.store.clone(),
+                    self.clock.clone(),
+                    parsed.request_id_retention,
+                    stop.clone(),
+                ),
+            ),
+            (
+                "disposal deadlines",
+                DeadlineScheduler::new(
+                    self.store.clone(),
+                    self.clock.clone(),
+                    referral_opener.clone(),
+                    Duration::from_millis(self.settings.disposal.scheduler_interval_ms),
+                )
+                .spawn(stop.clone()),
+            ),
+            (
+                "licensing deadlines",
+                licensing
+                    .clone()
+                    .spawn_scheduler(licensing_interval, stop.clone()),
+            ),
         ];
+        let (background, failed) = watch_background(background, stop.clone());
         let connections = incoming(
             self.listener,
             self.tls.clone(),
@@ -262,7 +296,11 @@ impl Application {
             let stop = stop.clone();
             let reporter = health_reporter.clone();
             async move {
-                shutdown.await;
+                // A failed background task stops the server as a shutdown request does.
+                tokio::select! {
+                    () = shutdown => {}
+                    () = stop.cancelled() => {}
+                }
                 tracing::info!("shutting down: no new connections; finishing calls in flight");
                 reporter
                     .set_service_status("", ServingStatus::NotServing)
@@ -390,16 +428,50 @@ impl Application {
             .serve_with_incoming_shutdown(connections, signal)
             .await?;
         stop.cancel();
-        for task in background {
-            let _ = task.await;
-        }
+        background.wait().await;
         // Streams ended by the shutdown are logged before the store closes.
         audit_leaves.close();
         audit_leaves.wait().await;
         self.store.close().await;
         tracing::info!("stopped");
-        Ok(())
+        match failed.get().copied() {
+            Some(task) => Err(StartupError::BackgroundTask { task }),
+            None => Ok(()),
+        }
     }
+}
+
+/// Puts the background tasks under one [`TaskTracker`], which the shutdown waits on. A task
+/// that panics is logged with its name and cancels `stop`, which stops the whole server: a
+/// replica whose sequencer or revocation watcher died must not go on answering as if it were
+/// whole. The first task to fail is returned in the cell, for the error `run_until_stopped`
+/// ends with.
+fn watch_background(
+    tasks: impl IntoIterator<Item = (&'static str, JoinHandle<()>)>,
+    stop: CancellationToken,
+) -> (TaskTracker, Arc<OnceLock<&'static str>>) {
+    let tracker = TaskTracker::new();
+    let failed = Arc::new(OnceLock::new());
+    for (task, handle) in tasks {
+        let stop = stop.clone();
+        let failed = failed.clone();
+        tracker.spawn(async move {
+            match handle.await {
+                Ok(()) => {}
+                Err(e) if e.is_panic() => {
+                    tracing::error!(task, error = %e, "background task panicked; stopping the server");
+                    // Only the first failure is kept; later ones are in the log.
+                    if failed.set(task).is_err() {
+                        tracing::debug!(task, "an earlier background task failed first");
+                    }
+                    stop.cancel();
+                }
+                Err(e) => tracing::debug!(task, error = %e, "background task cancelled"),
+            }
+        });
+    }
+    tracker.close();
+    (tracker, failed)
 }
 
 /// File descriptors kept for what is not a connection waiting for its handshake: established
@@ -449,4 +521,26 @@ fn spawn_feed_listener(store: Store, stop: CancellationToken) -> tokio::task::Jo
             }
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_panicking_background_task_is_named_and_stops_the_others() {
+        let stop = CancellationToken::new();
+        let quiet = {
+            let stop = stop.clone();
+            tokio::spawn(async move { stop.cancelled().await })
+        };
+        let failing = tokio::spawn(async { panic!("a scheduler bug") });
+        let (tracker, failed) =
+            watch_background([("quiet", quiet), ("failing", failing)], stop.clone());
+        tokio::time::timeout(Duration::from_secs(5), tracker.wait())
+            .await
+            .expect("every task ends once one panicked");
+        assert!(stop.is_cancelled(), "the panic stops the server");
+        assert_eq!(failed.get().copied(), Some("failing"));
+    }
 }
