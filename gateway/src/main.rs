@@ -16,12 +16,23 @@ use yrd_gateway::config::{Overrides, Settings};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    // Logging (and, when an OTLP endpoint is configured for `serve`, span export) first. A bad
-    // configuration falls back to plain logging here; `serve` then reports it below.
-    let telemetry = match &cli.command {
-        Command::Serve(args) => load_settings(args).map(|s| s.telemetry).unwrap_or_default(),
-        _ => Default::default(),
+    // Configuration is loaded once and checked completely before anything starts: logging (and,
+    // when an OTLP endpoint is configured for `serve`, span export) needs its `telemetry`
+    // section, and a bad configuration is reported whole, before any socket is bound.
+    let settings = match &cli.command {
+        Command::Serve(args) => match load_settings(args) {
+            Ok(settings) => Some(settings),
+            Err(e) => {
+                eprintln!("yrd: {e:#}");
+                return ExitCode::FAILURE;
+            }
+        },
+        _ => None,
     };
+    let telemetry = settings
+        .as_ref()
+        .map(|s| s.telemetry.clone())
+        .unwrap_or_default();
     // Held to the end of `main`: dropping it flushes the spans still queued.
     let _telemetry = match yrd_gateway::telemetry::init(&telemetry) {
         Ok(guard) => guard,
@@ -30,22 +41,21 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    // Configuration is parsed completely before the runtime starts anything.
-    let outcome = match cli.command {
-        Command::Serve(args) => match load_settings(&args) {
-            Ok(settings) => runtime().and_then(|rt| rt.block_on(serve(settings))),
-            Err(e) => Err(e),
-        },
-        Command::Health(args) => runtime().and_then(|rt| rt.block_on(health(args))),
-        Command::Cert(command) => runtime().and_then(|rt| {
+    let outcome = match (cli.command, settings) {
+        (Command::Serve(_), Some(settings)) => {
+            runtime().and_then(|rt| rt.block_on(serve(settings)))
+        }
+        (Command::Serve(_), None) => Err(anyhow::anyhow!("the configuration was not loaded")),
+        (Command::Health(args), _) => runtime().and_then(|rt| rt.block_on(health(args))),
+        (Command::Cert(command), _) => runtime().and_then(|rt| {
             let mut stdout = std::io::stdout();
             Ok(rt.block_on(cert_cli::run(command, &mut stdout))?)
         }),
-        Command::Agency(command) => runtime().and_then(|rt| {
+        (Command::Agency(command), _) => runtime().and_then(|rt| {
             let mut stdout = std::io::stdout();
             Ok(rt.block_on(cert_cli::run_agency(command, &mut stdout))?)
         }),
-        Command::Audit(command) => runtime().and_then(|rt| {
+        (Command::Audit(command), _) => runtime().and_then(|rt| {
             let mut stdout = std::io::stdout();
             Ok(rt.block_on(yrd_gateway::audit_cli::run(command, &mut stdout))?)
         }),

@@ -63,6 +63,12 @@ pub enum StartupError {
     /// The gRPC server failed.
     #[error("gRPC server: {0}")]
     Serve(#[from] tonic::transport::Error),
+    /// A background task (scheduler, sequencer, watcher) panicked, which stopped the server.
+    #[error("the {task} background task panicked; the server stopped (see the log)")]
+    BackgroundTask {
+        /// Which task.
+        task: &'static str,
+    },
     /// The reflection service could not be built from the descriptors.
     #[error("server reflection: {0}")]
     Reflection(#[from] tonic_reflection::server::Error),

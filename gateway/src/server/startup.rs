@@ -6,25 +6,26 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 use tonic::transport::Server;
 use tonic_health::ServingStatus;
 use yrd_domain::clock::{Clock, SystemClock};
 use yrd_store::Store;
 
-use crate::server::config::Settings;
-use std::num::NonZeroU32;
+use crate::server::config::{Parsed, Settings};
 
 use yrd_admin::token::TokenSettings;
 use yrd_admin::{AdminHandler, TokenHandler, TokenKeys};
 use yrd_proto::v1::admin_service_server::AdminServiceServer;
 use yrd_proto::v1::token_service_server::TokenServiceServer;
 
-use crate::server::agency_limits::{AgencyLimitLayer, AgencyLimits};
+use crate::server::agency_limits::AgencyLimitLayer;
 use crate::server::audit::AuditLayer;
 use crate::server::auth::AuthLayer;
 pub use crate::server::error::StartupError;
@@ -35,7 +36,7 @@ use crate::server::revocation::{RevocationWatcher, Revocations};
 use crate::server::rotation::TlsFiles;
 use crate::server::tls::{ServerTls, incoming};
 use crate::server::trace::TraceLayer;
-use yrd_audit::log_key::{LogKeyRotation, LogKeys};
+use yrd_audit::log_key::LogKeys;
 use yrd_audit::{AuditHandler, Sequencer};
 use yrd_disposal::{DeadlineScheduler, DisposalHandler, Opener};
 use yrd_domain::referral::ReferralRules;
@@ -55,6 +56,8 @@ pub struct Application {
     listener: TcpListener,
     local_addr: SocketAddr,
     settings: Settings,
+    /// The settings in the types the server runs with, checked before the port was bound.
+    parsed: Parsed,
     store: Store,
     tls: Arc<ServerTls>,
     clock: Arc<dyn Clock>,
@@ -89,6 +92,9 @@ impl Application {
         settings: Settings,
         clock: Arc<dyn Clock>,
     ) -> Result<Application, StartupError> {
+        // Every value is checked and typed before anything is created or bound; a bad
+        // configuration is reported whole, and nothing below converts a setting again.
+        let parsed = settings.check()?;
         check_fd_limit(&settings);
         let prepared = crate::server::bootstrap::prepare(&settings, clock.now()).await?;
         let tls = Arc::new(ServerTls::new(&prepared.tls)?);
@@ -106,24 +112,15 @@ impl Application {
             TokenKeys::load_or_create(
                 prepared.store.clone(),
                 clock.clone(),
-                time::Duration::hours(
-                    i64::try_from(settings.token.key_rotation_hours).unwrap_or(i64::MAX),
-                ),
+                parsed.token_key_rotation,
             )
             .await?,
         );
-        // Capped so that an absurd setting cannot overflow the duration (it then never rotates).
-        let hours = |h: u64| {
-            time::Duration::hours(i64::try_from(h).unwrap_or(i64::MAX).min(i64::MAX / 3600))
-        };
         let log_keys = Arc::new(
             LogKeys::load_or_create(
                 prepared.store.clone(),
                 clock.clone(),
-                LogKeyRotation {
-                    receipt: hours(settings.audit.receipt_key_rotation_hours),
-                    tree_head: hours(settings.audit.tree_head_key_rotation_hours),
-                },
+                parsed.log_key_rotation,
             )
             .await?,
         );
@@ -146,6 +143,7 @@ impl Application {
             listener,
             local_addr,
             settings,
+            parsed,
             store: prepared.store,
             tls,
             clock,
@@ -212,12 +210,8 @@ impl Application {
             acknowledgement_working_days: self.settings.disposal.acknowledgement_working_days,
             ..ReferralRules::default()
         });
-        let licensing_settings = self.settings.licensing.build().map_err(|problems| {
-            crate::server::config::ConfigError::Invalid {
-                key: "licensing",
-                problem: problems.join("; "),
-            }
-        })?;
+        let parsed = self.parsed;
+        let licensing_settings = parsed.licensing;
         let licensing_interval = licensing_settings.scheduler_interval;
         let licensing = LicensingHandler::new(
             self.store.clone(),
@@ -226,38 +220,67 @@ impl Application {
             Arc::new(licensing_settings),
         );
         let background = [
-            self.revocation_watcher.clone().spawn(stop.clone()),
-            self.token_keys.clone().spawn(stop.clone()),
-            self.log_keys.clone().spawn(stop.clone()),
-            Sequencer::new(
-                self.store.clone(),
-                self.log_keys.shared(),
-                self.clock.clone(),
-                Duration::from_millis(self.settings.audit.sequencer_interval_ms),
-            )
-            .spawn(stop.clone()),
-            crate::server::rotation::spawn(self.tls_files.clone(), self.tls.clone(), stop.clone()),
-            spawn_feed_listener(self.store.clone(), stop.clone()),
-            crate::server::housekeeping::spawn_answer_pruner(
-                self.store.clone(),
-                self.clock.clone(),
-                time::Duration::hours(
-                    i64::try_from(self.settings.writes.request_id_retention_hours)
-                        .unwrap_or(i64::MAX / 3600),
-                ),
-                stop.clone(),
+            (
+                "revocation watcher",
+                self.revocation_watcher.clone().spawn(stop.clone()),
             ),
-            DeadlineScheduler::new(
-                self.store.clone(),
-                self.clock.clone(),
-                referral_opener.clone(),
-                Duration::from_millis(self.settings.disposal.scheduler_interval_ms),
-            )
-            .spawn(stop.clone()),
-            licensing
-                .clone()
-                .spawn_scheduler(licensing_interval, stop.clone()),
+            (
+                "token key rotation",
+                self.token_keys.clone().spawn(stop.clone()),
+            ),
+            (
+                "log key rotation",
+                self.log_keys.clone().spawn(stop.clone()),
+            ),
+            (
+                "sequencer",
+                Sequencer::new(
+                    self.store.clone(),
+                    self.log_keys.shared(),
+                    self.clock.clone(),
+                    Duration::from_millis(self.settings.audit.sequencer_interval_ms),
+                )
+                .spawn(stop.clone()),
+            ),
+            (
+                "certificate reload",
+                crate::server::rotation::spawn(
+                    self.tls_files.clone(),
+                    self.tls.clone(),
+                    stop.clone(),
+                ),
+            ),
+            (
+                "feed listener",
+                spawn_feed_listener(self.store.clone(), stop.clone()),
+            ),
+            (
+                "request-id pruner",
+                crate::server::housekeeping::spawn_answer_pruner(
+                    self.store.clone(),
+                    self.clock.clone(),
+                    parsed.request_id_retention,
+                    stop.clone(),
+                ),
+            ),
+            (
+                "disposal deadlines",
+                DeadlineScheduler::new(
+                    self.store.clone(),
+                    self.clock.clone(),
+                    referral_opener.clone(),
+                    Duration::from_millis(self.settings.disposal.scheduler_interval_ms),
+                )
+                .spawn(stop.clone()),
+            ),
+            (
+                "licensing deadlines",
+                licensing
+                    .clone()
+                    .spawn_scheduler(licensing_interval, stop.clone()),
+            ),
         ];
+        let (background, failed) = watch_background(background, stop.clone());
         let connections = incoming(
             self.listener,
             self.tls.clone(),
@@ -273,7 +296,11 @@ impl Application {
             let stop = stop.clone();
             let reporter = health_reporter.clone();
             async move {
-                shutdown.await;
+                // A failed background task stops the server as a shutdown request does.
+                tokio::select! {
+                    () = shutdown => {}
+                    () = stop.cancelled() => {}
+                }
                 tracing::info!("shutting down: no new connections; finishing calls in flight");
                 reporter
                     .set_service_status("", ServingStatus::NotServing)
@@ -282,7 +309,7 @@ impl Application {
             }
         };
 
-        let operator = self.settings.operator()?;
+        let operator = parsed.operator;
         let token_settings = TokenSettings {
             issuer: self.settings.token.issuer.clone(),
             audience: self.settings.token.audience.clone(),
@@ -293,9 +320,7 @@ impl Application {
                 self.token_keys.clone(),
                 token_settings.clone(),
                 operator.clone(),
-                time::Duration::seconds(
-                    i64::try_from(self.settings.token.lifetime_s).unwrap_or(600),
-                ),
+                parsed.token_lifetime,
                 self.clock.clone(),
             )
             .with_log_keys(self.log_keys.shared()),
@@ -305,9 +330,7 @@ impl Application {
             self.store.clone(),
             self.ca.clone(),
             operator,
-            time::Duration::days(
-                i64::try_from(self.settings.certificates.max_validity_days).unwrap_or(90),
-            ),
+            parsed.certificate_max_validity,
             self.clock.clone(),
             self.revocation_watcher.clone(),
             self.receipts.clone(),
@@ -348,12 +371,7 @@ impl Application {
         .max_decoding_message_size(max_message);
         let licensing_service =
             LicensingServiceServer::new(licensing).max_decoding_message_size(max_message);
-        let agency_limits = AgencyLimits {
-            rate_per_second: NonZeroU32::new(limits.agency_rate_per_second)
-                .unwrap_or(NonZeroU32::MIN),
-            burst: NonZeroU32::new(limits.agency_burst).unwrap_or(NonZeroU32::MIN),
-            concurrency: limits.agency_concurrency,
-        };
+        let agency_limits = parsed.agency_limits;
 
         // Why the layers sit where they do (outermost first):
         // * trace — every call, refused ones included, gets its span and trace id before any
@@ -410,16 +428,50 @@ impl Application {
             .serve_with_incoming_shutdown(connections, signal)
             .await?;
         stop.cancel();
-        for task in background {
-            let _ = task.await;
-        }
+        background.wait().await;
         // Streams ended by the shutdown are logged before the store closes.
         audit_leaves.close();
         audit_leaves.wait().await;
         self.store.close().await;
         tracing::info!("stopped");
-        Ok(())
+        match failed.get().copied() {
+            Some(task) => Err(StartupError::BackgroundTask { task }),
+            None => Ok(()),
+        }
     }
+}
+
+/// Puts the background tasks under one [`TaskTracker`], which the shutdown waits on. A task
+/// that panics is logged with its name and cancels `stop`, which stops the whole server: a
+/// replica whose sequencer or revocation watcher died must not go on answering as if it were
+/// whole. The first task to fail is returned in the cell, for the error `run_until_stopped`
+/// ends with.
+fn watch_background(
+    tasks: impl IntoIterator<Item = (&'static str, JoinHandle<()>)>,
+    stop: CancellationToken,
+) -> (TaskTracker, Arc<OnceLock<&'static str>>) {
+    let tracker = TaskTracker::new();
+    let failed = Arc::new(OnceLock::new());
+    for (task, handle) in tasks {
+        let stop = stop.clone();
+        let failed = failed.clone();
+        tracker.spawn(async move {
+            match handle.await {
+                Ok(()) => {}
+                Err(e) if e.is_panic() => {
+                    tracing::error!(task, error = %e, "background task panicked; stopping the server");
+                    // Only the first failure is kept; later ones are in the log.
+                    if failed.set(task).is_err() {
+                        tracing::debug!(task, "an earlier background task failed first");
+                    }
+                    stop.cancel();
+                }
+                Err(e) => tracing::debug!(task, error = %e, "background task cancelled"),
+            }
+        });
+    }
+    tracker.close();
+    (tracker, failed)
 }
 
 /// File descriptors kept for what is not a connection waiting for its handshake: established
@@ -469,4 +521,26 @@ fn spawn_feed_listener(store: Store, stop: CancellationToken) -> tokio::task::Jo
             }
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_panicking_background_task_is_named_and_stops_the_others() {
+        let stop = CancellationToken::new();
+        let quiet = {
+            let stop = stop.clone();
+            tokio::spawn(async move { stop.cancelled().await })
+        };
+        let failing = tokio::spawn(async { panic!("a scheduler bug") });
+        let (tracker, failed) =
+            watch_background([("quiet", quiet), ("failing", failing)], stop.clone());
+        tokio::time::timeout(Duration::from_secs(5), tracker.wait())
+            .await
+            .expect("every task ends once one panicked");
+        assert!(stop.is_cancelled(), "the panic stops the server");
+        assert_eq!(failed.get().copied(), Some("failing"));
+    }
 }
