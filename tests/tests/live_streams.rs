@@ -15,10 +15,8 @@
 
 use std::time::{Duration, Instant};
 
-use prost::Message as _;
 use rustls::AlertDescription;
 use rustls::version::TLS13;
-use time::OffsetDateTime;
 use tonic::Code;
 use tonic::codec::Streaming;
 use yrd_domain::Profile;
@@ -29,9 +27,8 @@ use yrd_e2e::{
 use yrd_gateway::client::ClientFiles;
 use yrd_proto::v1::feed_service_client::FeedServiceClient;
 use yrd_proto::v1::{
-    Agency, AgencyState, EventType, FeedEvent, IssueCertificateRequest, RevocationReason,
-    RevokeCertificateRequest, SpotCheckResult, SubscribeRequest, SubscribeResponse,
-    UpdateAgencyRequest, feed_event, subscribe_response,
+    Agency, AgencyState, IssueCertificateRequest, RevocationReason, RevokeCertificateRequest,
+    SubscribeRequest, SubscribeResponse, UpdateAgencyRequest, subscribe_response,
 };
 use yrd_store::{LeafFilter, NewFeedEvent};
 
@@ -46,37 +43,7 @@ const TRIES: usize = 20;
 
 /// A published result for `to`, as the partner receives it.
 fn result_event(to: &str, event_id: &str) -> NewFeedEvent {
-    let resource_name = format!("results/{event_id}");
-    let now = OffsetDateTime::now_utc();
-    let payload = FeedEvent {
-        event_id: event_id.to_owned(),
-        event_type: EventType::ResultPublished as i32,
-        resource_name: resource_name.clone(),
-        resource_version: 1,
-        event_time: Some(yrd_proto::wire::timestamp(now)),
-        actor_agency: format!("agencies/{SHANGHAI}"),
-        trace_id: "0".repeat(32),
-        resource: Some(feed_event::Resource::Result(SpotCheckResult {
-            name: resource_name.clone(),
-            id: event_id.to_owned(),
-            version: 1,
-            version_name: format!("{resource_name}/versions/1"),
-            ..SpotCheckResult::default()
-        })),
-        ..FeedEvent::default()
-    };
-    NewFeedEvent {
-        recipient: agency_id(to),
-        event_id: event_id.to_owned(),
-        event_type: "EVENT_TYPE_RESULT_PUBLISHED".into(),
-        resource_name,
-        resource_version: 1,
-        event_time: now,
-        actor_agency: format!("agencies/{SHANGHAI}"),
-        trace_id: "0".repeat(32),
-        needs_disposal: false,
-        payload: payload.encode_to_vec(),
-    }
+    yrd_e2e::fixtures::result_event(to, event_id, event_id, 0)
 }
 
 /// Publishes one result for `to` (appended straight into the store, as a publishing service
