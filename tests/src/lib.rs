@@ -438,6 +438,21 @@ pub async fn call_path_with_header(
     }
 }
 
+/// Asserts that a call got past the gateway's identity and token layers: only those answer
+/// `UNAUTHENTICATED` or `PERMISSION_DENIED` to a `system` token; the handler's own answer (an
+/// empty search succeeds) does not matter here.
+pub fn passed(outcome: Result<(), tonic::Status>) {
+    if let Err(status) = outcome {
+        assert!(
+            !matches!(
+                status.code(),
+                tonic::Code::Unauthenticated | tonic::Code::PermissionDenied
+            ),
+            "{status:?}"
+        );
+    }
+}
+
 /// Calls `call` every 20 ms until it fails with `code`, and answers that status and how long
 /// it took; panics naming `what` when `within` passes first.
 pub async fn refused_within<F, Fut>(

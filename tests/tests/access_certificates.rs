@@ -20,7 +20,7 @@ use yrd_domain::Profile;
 use yrd_e2e::raw_tls::{Outcome, attempt, server_certificate};
 use yrd_e2e::{
     ANHUI, JIANGSU, SHANDONG, SHANGHAI, Session, StoreKind, TestApp, agency_id, call_path,
-    on_both_stores, refused_within,
+    on_both_stores, passed, refused_within,
 };
 use yrd_gateway::client::ClientFiles;
 use yrd_pki::Validity;
@@ -36,20 +36,6 @@ const JWKS: &str = "/yrd.exchange.v1.TokenService/GetJwks";
 
 /// Revocation must cut open connections within this long (issue 3, "Done when").
 const REVOCATION_BOUND: StdDuration = StdDuration::from_secs(1);
-
-fn passed(outcome: Result<(), tonic::Status>) {
-    // Past the identity and token layers the handler answers (an empty search succeeds); only
-    // those layers answer UNAUTHENTICATED or PERMISSION_DENIED to a `system` token.
-    if let Err(status) = outcome {
-        assert!(
-            !matches!(
-                status.code(),
-                tonic::Code::Unauthenticated | tonic::Code::PermissionDenied
-            ),
-            "{status:?}"
-        );
-    }
-}
 
 async fn revoke(admin: &Session, name: &str) -> Certificate {
     admin

@@ -23,6 +23,7 @@ use yrd_domain::Profile;
 use yrd_e2e::raw_tls::{ClientCert, Outcome, attempt};
 use yrd_e2e::{
     Authed, JIANGSU, SHANDONG, SHANGHAI, Session, TestApp, agency_id, call_path, on_both_stores,
+    passed,
 };
 use yrd_gateway::client::ClientFiles;
 use yrd_proto::v1::feed_service_client::FeedServiceClient;
@@ -182,20 +183,6 @@ async fn session_with(app: &TestApp, files: &ClientFiles) -> Session {
         .await
         .expect("a token for the fresh certificate");
     Session { channel, token }
-}
-
-/// The call got past the gateway's identity and token layers (the handler's own answer to an
-/// empty search does not matter here).
-fn passed(outcome: Result<(), tonic::Status>) {
-    if let Err(status) = outcome {
-        assert!(
-            !matches!(
-                status.code(),
-                Code::Unauthenticated | Code::PermissionDenied
-            ),
-            "{status:?}"
-        );
-    }
 }
 
 /// Milliseconds from `from` to `to`, negative when `to` came first (a stream the server ended
