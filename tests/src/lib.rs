@@ -380,6 +380,25 @@ impl Session {
     pub fn admin(&self) -> yrd_proto::v1::admin_service_client::AdminServiceClient<Authed> {
         yrd_proto::v1::admin_service_client::AdminServiceClient::new(self.authed())
     }
+
+    /// Revokes certificate `name` (`certificates/<serial>`) for `reason`, with request id
+    /// `revoke <name>` (so a second call is a retry); panics when the exchange refuses.
+    pub async fn revoke(
+        &self,
+        name: &str,
+        reason: yrd_proto::v1::RevocationReason,
+    ) -> yrd_proto::v1::RevokeCertificateResponse {
+        self.admin()
+            .revoke_certificate(yrd_proto::v1::RevokeCertificateRequest {
+                request_id: format!("revoke {name}"),
+                name: name.to_owned(),
+                reason: reason as i32,
+                note: String::new(),
+            })
+            .await
+            .expect("revoke")
+            .into_inner()
+    }
 }
 
 // ----------------------------------------------------------------------------------------------

@@ -24,10 +24,7 @@ use yrd_e2e::{
 };
 use yrd_gateway::client::ClientFiles;
 use yrd_pki::Validity;
-use yrd_proto::v1::{
-    Certificate, CertificateState, IssueCertificateRequest, RevocationReason,
-    RevokeCertificateRequest,
-};
+use yrd_proto::v1::{Certificate, CertificateState, IssueCertificateRequest, RevocationReason};
 
 /// A method every `system` token may call (an empty search).
 const PROBE: &str = "/yrd.exchange.v1.SpotCheckService/SearchResults";
@@ -39,16 +36,8 @@ const REVOCATION_BOUND: StdDuration = StdDuration::from_secs(1);
 
 async fn revoke(admin: &Session, name: &str) -> Certificate {
     admin
-        .admin()
-        .revoke_certificate(RevokeCertificateRequest {
-            request_id: format!("revoke {name}"),
-            name: name.to_owned(),
-            reason: RevocationReason::KeyCompromise as i32,
-            note: "test".into(),
-        })
+        .revoke(name, RevocationReason::KeyCompromise)
         .await
-        .expect("revoke")
-        .into_inner()
         .certificate
         .expect("the revoked certificate")
 }

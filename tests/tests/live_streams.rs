@@ -28,8 +28,8 @@ use yrd_e2e::{
 use yrd_gateway::client::ClientFiles;
 use yrd_proto::v1::feed_service_client::FeedServiceClient;
 use yrd_proto::v1::{
-    Agency, AgencyState, IssueCertificateRequest, RevocationReason, RevokeCertificateRequest,
-    SubscribeRequest, SubscribeResponse, UpdateAgencyRequest, subscribe_response,
+    Agency, AgencyState, IssueCertificateRequest, RevocationReason, SubscribeRequest,
+    SubscribeResponse, UpdateAgencyRequest, subscribe_response,
 };
 use yrd_store::{LeafFilter, NewFeedEvent};
 
@@ -99,16 +99,7 @@ async fn read_to_end(mut stream: Streaming<SubscribeResponse>, within: Duration)
 
 /// Revokes `name` through `admin` (key compromise).
 async fn revoke(admin: &Session, name: &str) {
-    admin
-        .admin()
-        .revoke_certificate(RevokeCertificateRequest {
-            request_id: format!("revoke {name}"),
-            name: name.to_owned(),
-            reason: RevocationReason::KeyCompromise as i32,
-            note: "issue 16".into(),
-        })
-        .await
-        .expect("revoke");
+    admin.revoke(name, RevocationReason::KeyCompromise).await;
 }
 
 /// Suspends or resumes `agency` through `admin`.
