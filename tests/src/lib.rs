@@ -9,11 +9,15 @@
 //!
 //! # Layout
 //!
-//! * [`TestApp`] — one running server.
+//! * [`TestApp`] — one running server; [`TestApp::spawn_replica`] and [`TestApp::restart`]
+//!   start another on the same database and PKI through the same [`Running::start`].
+//! * [`fixtures`] — the test data and waits every suite shares (USCC generator, `next_event`,
+//!   feed events, sequenced leaves).
 //! * [`raw_tls`] — a bare rustls client for the handshake matrix.
 
 #![forbid(unsafe_code)]
 
+pub mod fixtures;
 pub mod raw_tls;
 
 use std::net::SocketAddr;
@@ -118,25 +122,15 @@ impl TestApp {
             ..Settings::default()
         };
         configure(&mut settings);
-        let app = Application::build_with_clock(settings.clone(), clock.clone())
-            .await
-            .expect("the test server builds");
-        let addr = app.local_addr();
-        let store = app.store().clone();
-        let pki_dir = app
-            .dev_pki()
-            .expect("test servers use the dev PKI")
-            .to_owned();
-        let stop = CancellationToken::new();
-        let server = tokio::spawn(app.run_until_stopped(stop.clone().cancelled_owned()));
+        let running = Running::start(settings.clone(), clock.clone(), "the test server").await;
         Some(TestApp {
-            addr,
-            pki_dir,
+            addr: running.addr,
+            pki_dir: running.pki_dir,
             store_kind: kind,
-            store,
+            store: running.store,
             clock,
-            stop,
-            server: Some(server),
+            stop: running.stop,
+            server: Some(running.server),
             _data_dir: Some(data_dir),
             _database: Some(database),
             settings,
@@ -146,27 +140,39 @@ impl TestApp {
     /// A second server on the same database and PKI (another replica behind the same load
     /// balancer), listening on its own port. The first server must outlive it.
     pub async fn spawn_replica(&self) -> TestApp {
-        let settings = Settings {
+        let settings = self.settings_on_a_new_port();
+        let running = Running::start(settings.clone(), self.clock.clone(), "the replica").await;
+        self.on(running, settings, None, None)
+    }
+
+    /// This server's settings, listening on a free port of its own.
+    fn settings_on_a_new_port(&self) -> Settings {
+        Settings {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             ..self.settings.clone()
-        };
-        let app = Application::build_with_clock(settings.clone(), self.clock.clone())
-            .await
-            .expect("the replica builds");
-        let addr = app.local_addr();
-        let store = app.store().clone();
-        let stop = CancellationToken::new();
-        let server = tokio::spawn(app.run_until_stopped(stop.clone().cancelled_owned()));
+        }
+    }
+
+    /// A `TestApp` for `running`, a server on this one's database and PKI; it owns the data
+    /// folder and database only when given them (a restart takes them over, a replica
+    /// borrows).
+    fn on(
+        &self,
+        running: Running,
+        settings: Settings,
+        data_dir: Option<tempfile::TempDir>,
+        database: Option<TestDatabase>,
+    ) -> TestApp {
         TestApp {
-            addr,
+            addr: running.addr,
             pki_dir: self.pki_dir.clone(),
             store_kind: self.store_kind,
-            store,
+            store: running.store,
             clock: self.clock.clone(),
-            stop,
-            server: Some(server),
-            _data_dir: None,
-            _database: None,
+            stop: running.stop,
+            server: Some(running.server),
+            _data_dir: data_dir,
+            _database: database,
             settings,
         }
     }
@@ -374,6 +380,25 @@ impl Session {
     pub fn admin(&self) -> yrd_proto::v1::admin_service_client::AdminServiceClient<Authed> {
         yrd_proto::v1::admin_service_client::AdminServiceClient::new(self.authed())
     }
+
+    /// Revokes certificate `name` (`certificates/<serial>`) for `reason`, with request id
+    /// `revoke <name>` (so a second call is a retry); panics when the exchange refuses.
+    pub async fn revoke(
+        &self,
+        name: &str,
+        reason: yrd_proto::v1::RevocationReason,
+    ) -> yrd_proto::v1::RevokeCertificateResponse {
+        self.admin()
+            .revoke_certificate(yrd_proto::v1::RevokeCertificateRequest {
+                request_id: format!("revoke {name}"),
+                name: name.to_owned(),
+                reason: reason as i32,
+                note: String::new(),
+            })
+            .await
+            .expect("revoke")
+            .into_inner()
+    }
 }
 
 // ----------------------------------------------------------------------------------------------
@@ -429,6 +454,21 @@ pub async fn call_path_with_header(
         Err(_) => Err(tonic::Status::deadline_exceeded(
             "accepted and still streaming after 3 s",
         )),
+    }
+}
+
+/// Asserts that a call got past the gateway's identity and token layers: only those answer
+/// `UNAUTHENTICATED` or `PERMISSION_DENIED` to a `system` token; the handler's own answer (an
+/// empty search succeeds) does not matter here.
+pub fn passed(outcome: Result<(), tonic::Status>) {
+    if let Err(status) = outcome {
+        assert!(
+            !matches!(
+                status.code(),
+                tonic::Code::Unauthenticated | tonic::Code::PermissionDenied
+            ),
+            "{status:?}"
+        );
     }
 }
 
@@ -586,28 +626,46 @@ impl TestApp {
                 .expect("server task")
                 .expect("the server stops cleanly");
         }
-        let settings = Settings {
-            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-            ..self.settings.clone()
-        };
-        let app = Application::build_with_clock(settings.clone(), self.clock.clone())
+        let settings = self.settings_on_a_new_port();
+        let running =
+            Running::start(settings.clone(), self.clock.clone(), "the restarted server").await;
+        let data_dir = self._data_dir.take();
+        let database = self._database.take();
+        self.on(running, settings, data_dir, database)
+    }
+}
+
+/// A server built from settings and serving in a task of its own: what [`TestApp::spawn_with`],
+/// [`TestApp::spawn_replica`] and [`TestApp::restart`] all start.
+struct Running {
+    addr: SocketAddr,
+    pki_dir: PathBuf,
+    store: Store,
+    stop: CancellationToken,
+    server: JoinHandle<Result<(), StartupError>>,
+}
+
+impl Running {
+    /// Builds the server `what` (named in the panic when it does not build) and serves it until
+    /// its `stop` is cancelled.
+    async fn start(settings: Settings, clock: Arc<dyn Clock>, what: &str) -> Running {
+        let app = Application::build_with_clock(settings, clock)
             .await
-            .expect("the restarted server builds");
+            .unwrap_or_else(|e| panic!("{what} builds: {e:?}"));
         let addr = app.local_addr();
         let store = app.store().clone();
+        let pki_dir = app
+            .dev_pki()
+            .expect("test servers use the dev PKI")
+            .to_owned();
         let stop = CancellationToken::new();
         let server = tokio::spawn(app.run_until_stopped(stop.clone().cancelled_owned()));
-        TestApp {
+        Running {
             addr,
-            pki_dir: self.pki_dir.clone(),
-            store_kind: self.store_kind,
+            pki_dir,
             store,
-            clock: self.clock.clone(),
             stop,
-            server: Some(server),
-            _data_dir: self._data_dir.take(),
-            _database: self._database.take(),
-            settings,
+            server,
         }
     }
 }

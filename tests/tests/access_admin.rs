@@ -288,17 +288,7 @@ async fn set_state(
 }
 
 async fn revoke(admin: &Session, name: &str) -> RevokeCertificateResponse {
-    admin
-        .admin()
-        .revoke_certificate(RevokeCertificateRequest {
-            request_id: format!("revoke {name}"),
-            name: name.to_owned(),
-            reason: RevocationReason::Superseded as i32,
-            note: String::new(),
-        })
-        .await
-        .expect("revoke")
-        .into_inner()
+    admin.revoke(name, RevocationReason::Superseded).await
 }
 
 async fn certificates_are_filtered_and_paged(app: TestApp) {

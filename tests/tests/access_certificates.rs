@@ -20,14 +20,11 @@ use yrd_domain::Profile;
 use yrd_e2e::raw_tls::{Outcome, attempt, server_certificate};
 use yrd_e2e::{
     ANHUI, JIANGSU, SHANDONG, SHANGHAI, Session, StoreKind, TestApp, agency_id, call_path,
-    on_both_stores, refused_within,
+    on_both_stores, passed, refused_within,
 };
 use yrd_gateway::client::ClientFiles;
 use yrd_pki::Validity;
-use yrd_proto::v1::{
-    Certificate, CertificateState, IssueCertificateRequest, RevocationReason,
-    RevokeCertificateRequest,
-};
+use yrd_proto::v1::{Certificate, CertificateState, IssueCertificateRequest, RevocationReason};
 
 /// A method every `system` token may call (an empty search).
 const PROBE: &str = "/yrd.exchange.v1.SpotCheckService/SearchResults";
@@ -37,32 +34,10 @@ const JWKS: &str = "/yrd.exchange.v1.TokenService/GetJwks";
 /// Revocation must cut open connections within this long (issue 3, "Done when").
 const REVOCATION_BOUND: StdDuration = StdDuration::from_secs(1);
 
-fn passed(outcome: Result<(), tonic::Status>) {
-    // Past the identity and token layers the handler answers (an empty search succeeds); only
-    // those layers answer UNAUTHENTICATED or PERMISSION_DENIED to a `system` token.
-    if let Err(status) = outcome {
-        assert!(
-            !matches!(
-                status.code(),
-                tonic::Code::Unauthenticated | tonic::Code::PermissionDenied
-            ),
-            "{status:?}"
-        );
-    }
-}
-
 async fn revoke(admin: &Session, name: &str) -> Certificate {
     admin
-        .admin()
-        .revoke_certificate(RevokeCertificateRequest {
-            request_id: format!("revoke {name}"),
-            name: name.to_owned(),
-            reason: RevocationReason::KeyCompromise as i32,
-            note: "test".into(),
-        })
+        .revoke(name, RevocationReason::KeyCompromise)
         .await
-        .expect("revoke")
-        .into_inner()
         .certificate
         .expect("the revoked certificate")
 }

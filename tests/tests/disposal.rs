@@ -20,12 +20,12 @@ use yrd_call::timestamp;
 use yrd_domain::Profile;
 use yrd_domain::calendar::china_date;
 use yrd_domain::clock::{Clock, ManualClock};
-use yrd_domain::uscc::check_character;
+use yrd_e2e::fixtures::{self, uscc};
 use yrd_e2e::{ANHUI, Authed, JIANGSU, SHANDONG, SHANGHAI, StoreKind, TestApp, ZHEJIANG};
 use yrd_proto::v1::disposal_service_client::DisposalServiceClient;
 use yrd_proto::v1::feed_service_client::FeedServiceClient;
 use yrd_proto::v1::spot_check_service_client::SpotCheckServiceClient;
-use yrd_proto::v1::{self as pb, subscribe_response};
+use yrd_proto::v1::{self as pb};
 
 /// How long a test waits for an event that should come at once.
 const PROMPT: Duration = Duration::from_secs(20);
@@ -72,70 +72,46 @@ async fn agency(app: &TestApp, id: &str) -> Agency {
     }
 }
 
-/// An agency's live feed, resumed from its last event when the server ends the stream because
-/// the token expired (as the manual clock jumps days ahead, every open stream's token does).
+/// An agency's live feed, remembering where it got to so it can be renewed.
 struct Feed {
+    agency: String,
     stream: Streaming<pb::SubscribeResponse>,
-    channel: tonic::transport::Channel,
     cursor: Option<u64>,
 }
 
 impl Feed {
     async fn open(app: &TestApp, id: &str) -> Feed {
-        let session = app.session(id, Profile::System).await;
-        let stream = Self::subscribe(&session.channel, None).await;
-        Feed {
-            stream,
-            channel: session.channel,
-            cursor: None,
-        }
+        Self::open_after(app, id, None).await
     }
 
-    /// Subscribes over `channel` with a fresh token, after `cursor`.
-    async fn subscribe(
-        channel: &tonic::transport::Channel,
-        cursor: Option<u64>,
-    ) -> Streaming<pb::SubscribeResponse> {
-        let token = TestApp::token_over(channel, None)
-            .await
-            .expect("a fresh token");
-        let session = yrd_e2e::Session {
-            channel: channel.clone(),
-            token,
-        };
-        FeedServiceClient::new(session.authed())
+    async fn open_after(app: &TestApp, id: &str, cursor: Option<u64>) -> Feed {
+        let session = app.session(id, Profile::System).await;
+        let stream = FeedServiceClient::new(session.authed())
             .subscribe(pb::SubscribeRequest {
                 from_cursor: cursor,
             })
             .await
             .expect("subscribe")
-            .into_inner()
+            .into_inner();
+        Feed {
+            agency: id.to_owned(),
+            stream,
+            cursor,
+        }
+    }
+
+    /// Subscribes again from the last event read, with a token of the server's current time:
+    /// a subscription ends when its token expires, as it does when the test moves the clock
+    /// by days.
+    async fn renew(&mut self, app: &TestApp) {
+        *self = Self::open_after(app, &self.agency, self.cursor).await;
     }
 
     /// The next event, skipping heartbeats.
     async fn next(&mut self) -> pb::FeedEvent {
-        loop {
-            let message = match tokio::time::timeout(PROMPT, self.stream.message())
-                .await
-                .expect("an event within the deadline")
-            {
-                Err(status)
-                    if status.code() == Code::Unauthenticated
-                        && status.message().contains("access token has expired") =>
-                {
-                    // The stream ended at its token's expiry: resume where it was.
-                    self.stream = Self::subscribe(&self.channel, self.cursor).await;
-                    continue;
-                }
-                other => other
-                    .expect("the stream is healthy")
-                    .expect("the stream is open"),
-            };
-            if let Some(subscribe_response::Kind::Event(event)) = message.kind {
-                self.cursor = Some(event.cursor);
-                return event;
-            }
-        }
+        let event = fixtures::next_event(&mut self.stream, PROMPT).await;
+        self.cursor = Some(event.cursor);
+        event
     }
 
     /// The next event, which must be about a referral: its type, step kind and referral.
@@ -148,11 +124,6 @@ impl Feed {
             other => panic!("expected a referral event, got {kind:?} with {other:?}"),
         }
     }
-}
-
-fn uscc(region: &str, serial: u32) -> String {
-    let body = format!("91{region}{serial:09}");
-    format!("{body}{}", check_character(&body).expect("check character"))
 }
 
 /// A non-conforming online purchase of a toy made in `producer_region`, sold by a shop in
@@ -985,6 +956,8 @@ async fn overdue_then_announcement_required_under_a_manual_clock(
 
     // Opened on Monday, due Wednesday: on Thursday the scheduler flags it, to both parties.
     clock.advance(time::Duration::days(3));
+    shanghai_feed.renew(&app).await;
+    shandong_feed.renew(&app).await;
     for feed in [&mut shanghai_feed, &mut shandong_feed] {
         let (kind, step, seen) = feed.next_referral().await;
         assert_eq!(
@@ -1064,6 +1037,8 @@ async fn overdue_then_announcement_required_under_a_manual_clock(
     let review_due = yrd_domain::spotcheck::parse_date(&ordered.review_deadline).expect("date");
     let days_to = |due: time::Date| (due - china_date(clock.now())).whole_days() + 1;
     clock.advance(time::Duration::days(days_to(correction_due)));
+    shanghai_feed.renew(&app).await;
+    shandong_feed.renew(&app).await;
     let (kind, _, seen) = shanghai_feed.next_referral().await;
     assert_eq!(kind, pb::EventType::ReferralOverdue);
     assert!(seen.overdue && !seen.announcement_required);
@@ -1076,6 +1051,8 @@ async fn overdue_then_announcement_required_under_a_manual_clock(
     let (kind, _, _) = shandong_feed.next_referral().await;
     assert_eq!(kind, pb::EventType::ReferralOverdue, "Shandong is told too");
     clock.advance(time::Duration::days(days_to(review_due)));
+    shanghai_feed.renew(&app).await;
+    shandong_feed.renew(&app).await;
     for feed in [&mut shanghai_feed, &mut shandong_feed] {
         let (kind, step, _) = feed.next_referral().await;
         assert_eq!(
@@ -1110,27 +1087,13 @@ async fn overdue_then_announcement_required_under_a_manual_clock(
         resource: Some(name.clone()),
         ..Default::default()
     };
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
-    loop {
-        let leaves = app
-            .store
-            .query_leaves(&filter, None, 20)
-            .await
-            .expect("leaves");
-        if leaves.len() == flags {
-            assert!(
-                leaves
-                    .iter()
-                    .all(|l| l.leaf.agency.is_empty() && l.leaf.code == 0)
-            );
-            break;
-        }
-        assert!(
-            leaves.len() < flags && std::time::Instant::now() < deadline,
-            "scheduler leaves: {leaves:?}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    let leaves = fixtures::sequenced_leaves(&app, &filter, flags, Duration::from_secs(15)).await;
+    assert!(
+        leaves
+            .iter()
+            .all(|l| l.leaf.agency.is_empty() && l.leaf.code == 0),
+        "scheduler leaves: {leaves:?}"
+    );
 
     let mut shandong = agency(&app, SHANDONG).await;
     let flagged = shandong

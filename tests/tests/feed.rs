@@ -9,17 +9,16 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use prost::Message as _;
-use time::OffsetDateTime;
 use tonic::Code;
 use tonic::codec::Streaming;
 use yrd_domain::Profile;
 use yrd_domain::clock::SystemClock;
-use yrd_e2e::{Authed, JIANGSU, SHANDONG, SHANGHAI, StoreKind, TestApp, agency_id, on_both_stores};
+use yrd_e2e::fixtures;
+use yrd_e2e::{Authed, JIANGSU, SHANDONG, StoreKind, TestApp, on_both_stores};
 use yrd_proto::v1::feed_service_client::FeedServiceClient;
 use yrd_proto::v1::{
-    AckRequest, EventType, FeedEvent, GetFeedPositionRequest, SpotCheckResult, SubscribeRequest,
-    SubscribeResponse, feed_event, subscribe_response,
+    AckRequest, EventType, FeedEvent, GetFeedPositionRequest, SubscribeRequest, SubscribeResponse,
+    feed_event, subscribe_response,
 };
 use yrd_store::NewFeedEvent;
 
@@ -27,43 +26,10 @@ use yrd_store::NewFeedEvent;
 /// 10 s heartbeat, so that an event delivered by the heartbeat's re-read still counts).
 const PROMPT: Duration = Duration::from_secs(15);
 
-/// The `n`-th event for `to`: a published result, encoded as the partner receives it, padded
-/// with `padding` bytes (to fill flow-control windows in the slow-subscriber scenario).
+/// The `n`-th event for `to`: a published result, padded with `padding` bytes (to fill
+/// flow-control windows in the slow-subscriber scenario).
 fn result_event(to: &str, n: u32, padding: usize) -> NewFeedEvent {
-    let event_id = format!("{to}-{n}");
-    let resource_name = format!("results/r{n}");
-    let now = OffsetDateTime::now_utc();
-    let payload = FeedEvent {
-        cursor: 0,
-        event_id: event_id.clone(),
-        event_type: EventType::ResultPublished as i32,
-        resource_name: resource_name.clone(),
-        resource_version: 1,
-        event_time: Some(yrd_call::timestamp(now)),
-        actor_agency: format!("agencies/{SHANGHAI}"),
-        trace_id: "0".repeat(32),
-        resource: Some(feed_event::Resource::Result(SpotCheckResult {
-            name: resource_name.clone(),
-            id: format!("r{n}"),
-            version: 1,
-            version_name: format!("{resource_name}/versions/1"),
-            withdrawal_reason: "x".repeat(padding),
-            ..SpotCheckResult::default()
-        })),
-        ..FeedEvent::default()
-    };
-    NewFeedEvent {
-        recipient: agency_id(to),
-        event_id,
-        event_type: "EVENT_TYPE_RESULT_PUBLISHED".into(),
-        resource_name,
-        resource_version: 1,
-        event_time: now,
-        actor_agency: format!("agencies/{SHANGHAI}"),
-        trace_id: "0".repeat(32),
-        needs_disposal: false,
-        payload: payload.encode_to_vec(),
-    }
+    fixtures::result_event(to, &format!("{to}-{n}"), &format!("r{n}"), padding)
 }
 
 /// Appends events `range` for `to`, in one transaction.
@@ -92,18 +58,7 @@ async fn subscribe(
 
 /// The next event of the stream, skipping heartbeats.
 async fn next_event(stream: &mut Streaming<SubscribeResponse>) -> FeedEvent {
-    loop {
-        let message = tokio::time::timeout(PROMPT, stream.message())
-            .await
-            .expect("an event within the deadline")
-            .expect("the stream is healthy")
-            .expect("the stream is open");
-        match message.kind {
-            Some(subscribe_response::Kind::Event(event)) => return event,
-            Some(subscribe_response::Kind::Heartbeat(_)) => continue,
-            None => panic!("a message with neither an event nor a heartbeat"),
-        }
-    }
+    fixtures::next_event(stream, PROMPT).await
 }
 
 /// The next `n` events, as `(cursor, event_id)`.

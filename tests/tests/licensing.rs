@@ -9,7 +9,6 @@
 
 use std::sync::Arc;
 
-use prost::Message as _;
 use std::sync::OnceLock;
 
 use time::{Duration, OffsetDateTime};
@@ -17,8 +16,8 @@ use tonic::Code;
 use tonic_types::StatusExt as _;
 use yrd_domain::Profile;
 use yrd_domain::clock::ManualClock;
-use yrd_domain::uscc::check_character;
-use yrd_e2e::{ANHUI, JIANGSU, SHANDONG, SHANGHAI, StoreKind, TestApp, agency_id, call_path};
+use yrd_e2e::fixtures::{self, stored_feed, uscc};
+use yrd_e2e::{ANHUI, JIANGSU, SHANDONG, SHANGHAI, StoreKind, TestApp, call_path};
 use yrd_proto::v1::licensing_service_client::LicensingServiceClient;
 use yrd_proto::v1::{self as pb, ApplicationStepKind as K, EventType as E};
 
@@ -68,11 +67,6 @@ async fn spawn(kind: StoreKind) -> Option<(TestApp, Arc<ManualClock>)> {
 
 async fn client(app: &TestApp, agency: &str) -> Client {
     LicensingServiceClient::new(app.session(agency, Profile::System).await.authed())
-}
-
-fn uscc(region: &str, serial: u32) -> String {
-    let body = format!("91{region}{serial:09}");
-    format!("{body}{}", check_character(&body).expect("check character"))
 }
 
 fn attachment(name: &str) -> pb::Attachment {
@@ -286,28 +280,13 @@ async fn approved(sh: &mut Client, sd: &mut Client, tag: &str, serial: u32) -> S
 
 /// The events in `agency`'s feed, decoded.
 async fn feed(app: &TestApp, agency: &str) -> Vec<pb::FeedEvent> {
-    app.store
-        .feed_events_after(&agency_id(agency), 0, 1000)
-        .await
-        .expect("feed")
-        .into_iter()
-        .map(|e| pb::FeedEvent::decode(e.event.payload.as_slice()).expect("an encoded FeedEvent"))
-        .collect()
+    stored_feed(app, agency).await
 }
 
+/// The next event of a feed stream; the scheduler's flags come within one of its 50 ms ticks,
+/// the rest at once, so 20 s only fails a hung test.
 async fn next_event(stream: &mut tonic::Streaming<pb::SubscribeResponse>) -> pb::FeedEvent {
-    loop {
-        let message = tokio::time::timeout(std::time::Duration::from_secs(20), stream.message())
-            .await
-            .expect("an event within 20 s")
-            .expect("the stream is healthy")
-            .expect("the stream is open");
-        match message.kind {
-            Some(pb::subscribe_response::Kind::Event(event)) => return event,
-            Some(pb::subscribe_response::Kind::Heartbeat(_)) => continue,
-            None => panic!("a message with neither an event nor a heartbeat"),
-        }
-    }
+    fixtures::next_event(stream, std::time::Duration::from_secs(20)).await
 }
 
 async fn subscribe(app: &TestApp, agency: &str) -> tonic::Streaming<pb::SubscribeResponse> {
@@ -1145,27 +1124,14 @@ async fn an_overdue_step_is_flagged_once_to_both_provinces(app: TestApp, clock: 
         resource: Some(name.clone()),
         ..Default::default()
     };
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
-    loop {
-        let leaves = app
-            .store
-            .query_leaves(&filter, None, 10)
-            .await
-            .expect("leaves");
-        if leaves.len() == 2 {
-            assert!(
-                leaves
-                    .iter()
-                    .all(|l| l.leaf.agency.is_empty() && l.leaf.code == 0)
-            );
-            break;
-        }
-        assert!(
-            leaves.len() < 2 && std::time::Instant::now() < deadline,
-            "scheduler leaves: {leaves:?}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    let leaves =
+        fixtures::sequenced_leaves(&app, &filter, 2, std::time::Duration::from_secs(15)).await;
+    assert!(
+        leaves
+            .iter()
+            .all(|l| l.leaf.agency.is_empty() && l.leaf.code == 0),
+        "scheduler leaves: {leaves:?}"
+    );
 }
 
 /// Jiangsu, Zhejiang and Anhui are not part of Hu-Lu processing: every method refuses them,

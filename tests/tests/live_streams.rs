@@ -15,23 +15,21 @@
 
 use std::time::{Duration, Instant};
 
-use prost::Message as _;
 use rustls::AlertDescription;
 use rustls::version::TLS13;
-use time::OffsetDateTime;
 use tonic::Code;
 use tonic::codec::Streaming;
 use yrd_domain::Profile;
 use yrd_e2e::raw_tls::{ClientCert, Outcome, attempt};
 use yrd_e2e::{
     Authed, JIANGSU, SHANDONG, SHANGHAI, Session, TestApp, agency_id, call_path, on_both_stores,
+    passed,
 };
 use yrd_gateway::client::ClientFiles;
 use yrd_proto::v1::feed_service_client::FeedServiceClient;
 use yrd_proto::v1::{
-    Agency, AgencyState, EventType, FeedEvent, IssueCertificateRequest, RevocationReason,
-    RevokeCertificateRequest, SpotCheckResult, SubscribeRequest, SubscribeResponse,
-    UpdateAgencyRequest, feed_event, subscribe_response,
+    Agency, AgencyState, IssueCertificateRequest, RevocationReason, SubscribeRequest,
+    SubscribeResponse, UpdateAgencyRequest, subscribe_response,
 };
 use yrd_store::{LeafFilter, NewFeedEvent};
 
@@ -46,37 +44,7 @@ const TRIES: usize = 20;
 
 /// A published result for `to`, as the partner receives it.
 fn result_event(to: &str, event_id: &str) -> NewFeedEvent {
-    let resource_name = format!("results/{event_id}");
-    let now = OffsetDateTime::now_utc();
-    let payload = FeedEvent {
-        event_id: event_id.to_owned(),
-        event_type: EventType::ResultPublished as i32,
-        resource_name: resource_name.clone(),
-        resource_version: 1,
-        event_time: Some(yrd_call::timestamp(now)),
-        actor_agency: format!("agencies/{SHANGHAI}"),
-        trace_id: "0".repeat(32),
-        resource: Some(feed_event::Resource::Result(SpotCheckResult {
-            name: resource_name.clone(),
-            id: event_id.to_owned(),
-            version: 1,
-            version_name: format!("{resource_name}/versions/1"),
-            ..SpotCheckResult::default()
-        })),
-        ..FeedEvent::default()
-    };
-    NewFeedEvent {
-        recipient: agency_id(to),
-        event_id: event_id.to_owned(),
-        event_type: "EVENT_TYPE_RESULT_PUBLISHED".into(),
-        resource_name,
-        resource_version: 1,
-        event_time: now,
-        actor_agency: format!("agencies/{SHANGHAI}"),
-        trace_id: "0".repeat(32),
-        needs_disposal: false,
-        payload: payload.encode_to_vec(),
-    }
+    yrd_e2e::fixtures::result_event(to, event_id, event_id, 0)
 }
 
 /// Publishes one result for `to` (appended straight into the store, as a publishing service
@@ -131,16 +99,7 @@ async fn read_to_end(mut stream: Streaming<SubscribeResponse>, within: Duration)
 
 /// Revokes `name` through `admin` (key compromise).
 async fn revoke(admin: &Session, name: &str) {
-    admin
-        .admin()
-        .revoke_certificate(RevokeCertificateRequest {
-            request_id: format!("revoke {name}"),
-            name: name.to_owned(),
-            reason: RevocationReason::KeyCompromise as i32,
-            note: "issue 16".into(),
-        })
-        .await
-        .expect("revoke");
+    admin.revoke(name, RevocationReason::KeyCompromise).await;
 }
 
 /// Suspends or resumes `agency` through `admin`.
@@ -215,20 +174,6 @@ async fn session_with(app: &TestApp, files: &ClientFiles) -> Session {
         .await
         .expect("a token for the fresh certificate");
     Session { channel, token }
-}
-
-/// The call got past the gateway's identity and token layers (the handler's own answer to an
-/// empty search does not matter here).
-fn passed(outcome: Result<(), tonic::Status>) {
-    if let Err(status) = outcome {
-        assert!(
-            !matches!(
-                status.code(),
-                Code::Unauthenticated | Code::PermissionDenied
-            ),
-            "{status:?}"
-        );
-    }
 }
 
 /// Milliseconds from `from` to `to`, negative when `to` came first (a stream the server ended

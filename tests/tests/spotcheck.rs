@@ -2,12 +2,11 @@
 //! correcting and withdrawing them, idempotent retries, a table of invalid inputs, and other
 //! agencies' attempts to change a result. Each scenario runs on SQLite and on PostgreSQL.
 
-use prost::Message as _;
 use tonic::Code;
 use tonic_types::StatusExt as _;
 use yrd_domain::Profile;
-use yrd_domain::uscc::check_character;
-use yrd_e2e::{JIANGSU, SHANDONG, SHANGHAI, Session, TestApp, agency_id, on_both_stores};
+use yrd_e2e::fixtures::{self, stored_feed, uscc};
+use yrd_e2e::{JIANGSU, SHANDONG, SHANGHAI, Session, TestApp, on_both_stores};
 use yrd_proto::v1::spot_check_service_client::SpotCheckServiceClient;
 use yrd_proto::v1::{
     self as pb, CorrectResultRequest, GetResultRequest, PublishResultRequest, SearchResultsRequest,
@@ -27,11 +26,6 @@ type Client = SpotCheckServiceClient<yrd_e2e::Authed>;
 
 fn client(session: &Session) -> Client {
     SpotCheckServiceClient::new(session.authed())
-}
-
-fn uscc(region: &str, serial: u32) -> String {
-    let body = format!("91{region}{serial:09}");
-    format!("{body}{}", check_character(&body).expect("check character"))
 }
 
 /// A non-conforming online purchase: a Shandong producer, a Jiangsu seller.
@@ -131,13 +125,7 @@ async fn get(client: &mut Client, name: &str) -> Result<pb::SpotCheckResult, ton
 
 /// Every event in `agency`'s feed, decoded.
 async fn all_events(app: &TestApp, agency: &str) -> Vec<pb::FeedEvent> {
-    app.store
-        .feed_events_after(&agency_id(agency), 0, 1000)
-        .await
-        .expect("feed")
-        .into_iter()
-        .map(|e| pb::FeedEvent::decode(e.event.payload.as_slice()).expect("an encoded FeedEvent"))
-        .collect()
+    stored_feed(app, agency).await
 }
 
 /// The result events in `agency`'s feed (the referrals a non-conforming result opens raise
@@ -613,26 +601,13 @@ async fn only_the_publisher_may_correct_or_withdraw(app: TestApp) {
     assert_eq!(feed(&app, JIANGSU).await.len(), 1);
 }
 
-/// The next event of a feed stream, skipping heartbeats.
+/// The next event of a feed stream that is not about a referral: referral events (the
+/// disposal the result opened) are disposal.rs's to follow.
 async fn next_event(stream: &mut tonic::Streaming<pb::SubscribeResponse>) -> pb::FeedEvent {
-    loop {
-        let message = tokio::time::timeout(std::time::Duration::from_secs(10), stream.message())
-            .await
-            .expect("an event within 10 s")
-            .expect("the stream is healthy")
-            .expect("the stream is open");
-        match message.kind {
-            // Referral events (the disposal the result opened) are disposal.rs's to follow.
-            Some(pb::subscribe_response::Kind::Event(event))
-                if matches!(event.resource, Some(pb::feed_event::Resource::Referral(_))) =>
-            {
-                continue;
-            }
-            Some(pb::subscribe_response::Kind::Event(event)) => return event,
-            Some(pb::subscribe_response::Kind::Heartbeat(_)) => continue,
-            None => panic!("a message with neither an event nor a heartbeat"),
-        }
-    }
+    fixtures::next_event_where(stream, std::time::Duration::from_secs(10), |event| {
+        !matches!(event.resource, Some(pb::feed_event::Resource::Referral(_)))
+    })
+    .await
 }
 
 /// Publish → the producer's (Shandong) and the seller's (Jiangsu) subscribers, connected

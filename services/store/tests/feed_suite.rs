@@ -4,9 +4,12 @@
 use std::time::Duration;
 
 use time::OffsetDateTime;
-use yrd_domain::AgencyId;
 use yrd_domain::audit::{LEAF_VERSION, LeafData};
 use yrd_store::{AckError, NewFeedEvent, Store};
+
+mod common;
+
+use common::agency;
 
 yrd_store::on_both_backends!(
     cursors_are_per_agency_and_gap_free,
@@ -14,10 +17,6 @@ yrd_store::on_both_backends!(
     appends_wake_watchers,
     ack_commits_its_leaf_or_nothing
 );
-
-fn agency(id: &str) -> AgencyId {
-    AgencyId::parse(id).expect("valid id")
-}
 
 fn event(to: &str, n: u32) -> NewFeedEvent {
     NewFeedEvent {

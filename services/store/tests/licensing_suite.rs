@@ -6,12 +6,15 @@
 use std::collections::BTreeSet;
 
 use time::OffsetDateTime;
-use yrd_domain::AgencyId;
 use yrd_store::licensing::ProvinceRole;
 use yrd_store::{
     ApplicationColumns, ApplicationFilter, ApplicationStepWrite, IdempotencyKey, LicenceFilter,
     LicenceWrite, LicensingWriteError, NewApplication, Store, WriteOutcome,
 };
+
+mod common;
+
+use common::agency;
 
 yrd_store::on_both_backends!(
     concurrent_serials_never_collide,
@@ -19,10 +22,6 @@ yrd_store::on_both_backends!(
     a_licence_number_is_taken_once,
     lists_show_the_viewers_applications_page_by_page,
 );
-
-fn agency(id: &str) -> AgencyId {
-    AgencyId::parse(id).expect("agency id")
-}
 
 fn at(seconds: i64) -> OffsetDateTime {
     OffsetDateTime::from_unix_timestamp(1_710_000_000 + seconds).expect("time")

@@ -4,19 +4,18 @@
 //! and lists by party and filter.
 
 use time::{Date, Duration, OffsetDateTime};
-use yrd_domain::AgencyId;
 use yrd_domain::referral::{
     Actor, Outcome, Referral, ReferralCommand, ReferralRules, Remark, apply,
 };
-use yrd_domain::spotcheck::{
-    ItemVerdict, ProducerInput, ProductInput, ResultInput, SamplingWay, SellerInput,
-    SpotCheckResult, TestItemInput, Verdict,
-};
-use yrd_domain::uscc::check_character;
+use yrd_domain::spotcheck::{SpotCheckResult, Verdict};
 use yrd_store::{
     IdempotencyKey, NewFeedEvent, NewPublication, NewReferral, ReferralChange, ReferralFilter,
     ReferralParty, ReferralWriteError, Store, WriteOutcome,
 };
+
+mod common;
+
+use common::{agency, uscc};
 
 yrd_store::on_both_backends!(
     a_referral_commits_with_its_result_and_only_one_is_open_per_agency,
@@ -28,10 +27,6 @@ const SH: &str = "310000-SAMR";
 const SD: &str = "370000-AMR";
 const JS: &str = "320000-AMR";
 
-fn agency(id: &str) -> AgencyId {
-    AgencyId::parse(id).expect("valid id")
-}
-
 /// Monday 3 June 2024, 10:00 in Beijing.
 fn t0() -> OffsetDateTime {
     time::macros::datetime!(2024-06-03 10:00 +8)
@@ -41,51 +36,14 @@ fn today() -> Date {
     time::macros::date!(2024 - 06 - 03)
 }
 
-fn uscc(region: &str, serial: u32) -> String {
-    let body = format!("91{region}{serial:09}");
-    format!("{body}{}", check_character(&body).expect("check character"))
-}
-
+/// A non-conforming result of product `name`: a Shandong producer, a Jiangsu seller, outside
+/// any campaign.
 fn result(name: &str) -> SpotCheckResult {
-    let input = ResultInput {
-        product: Some(ProductInput {
-            name: name.into(),
-            ..Default::default()
-        }),
-        producer: Some(ProducerInput {
-            name: "某玩具厂".into(),
-            address: "某路1号".into(),
-            uscc: uscc("370102", 1),
-            region_code: "370102".into(),
-        }),
-        seller: Some(SellerInput {
-            name: "某网店".into(),
-            uscc: uscc("320106", 2),
-            region_code: "320106".into(),
-            platform: "某平台".into(),
-            shop_name: "某店".into(),
-            shop_url: "https://shop.example.com/".into(),
-            ..Default::default()
-        }),
-        sampling_way: SamplingWay::OnlinePurchase.wire(),
-        sampling_date: "2024-05-01".into(),
-        inspection_body: "某检验院".into(),
-        report_number: "R-1".into(),
-        report_date: "2024-05-20".into(),
-        standards: vec!["GB 6675.1-2014".into()],
-        test_items: vec![TestItemInput {
-            name: "增塑剂".into(),
-            requirement: "≤ 0.1 %".into(),
-            measured_value: "0.3 %".into(),
-            verdict: ItemVerdict::NonConforming.wire(),
-            is_safety_item: true,
-            ..Default::default()
-        }],
-        verdict: Verdict::NonConforming.wire(),
-        failed_items: vec!["增塑剂".into()],
-        campaign: None,
-        attachments: vec![],
-    };
+    let mut input = common::result_input(name, "370102", "320106", Verdict::NonConforming);
+    if let Some(seller) = input.seller.as_mut() {
+        seller.platform = "某平台".into();
+    }
+    input.campaign = None;
     SpotCheckResult::parse(input, today()).expect("valid result")
 }
 

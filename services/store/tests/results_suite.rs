@@ -3,16 +3,16 @@
 //! search pages that stay stable while new results arrive.
 
 use time::{Date, Duration, OffsetDateTime};
-use yrd_domain::AgencyId;
-use yrd_domain::spotcheck::{
-    CampaignInput, ItemVerdict, ProducerInput, ProductInput, ResultInput, SamplingWay, SellerInput,
-    SpotCheckResult, TestItemInput, Verdict,
-};
-use yrd_domain::uscc::{Uscc, check_character};
+use yrd_domain::spotcheck::{SpotCheckResult, Verdict};
+use yrd_domain::uscc::Uscc;
 use yrd_store::{
     IdempotencyKey, NewCorrection, NewFeedEvent, NewPublication, NewWithdrawal, ResultCursor,
     ResultFilter, ResultState, ResultWriteError, Store, WriteOutcome,
 };
+
+mod common;
+
+use common::{agency, uscc};
 
 yrd_store::on_both_backends!(
     a_retry_returns_the_first_answer_and_writes_nothing,
@@ -27,21 +27,12 @@ const SH: &str = "310000-SAMR";
 const SD: &str = "370000-AMR";
 const JS: &str = "320000-AMR";
 
-fn agency(id: &str) -> AgencyId {
-    AgencyId::parse(id).expect("valid id")
-}
-
 fn t0() -> OffsetDateTime {
     OffsetDateTime::from_unix_timestamp(1_720_000_000).expect("time")
 }
 
 fn today() -> Date {
     time::macros::date!(2024 - 06 - 30)
-}
-
-fn uscc(region: &str, serial: u32) -> String {
-    let body = format!("91{region}{serial:09}");
-    format!("{body}{}", check_character(&body).expect("check character"))
 }
 
 /// A valid result: product `name`, producer in `producer_region`, seller in `seller_region`.
@@ -51,58 +42,7 @@ fn result(
     seller_region: &str,
     verdict: Verdict,
 ) -> SpotCheckResult {
-    let item_verdict = match verdict {
-        Verdict::Conforming => ItemVerdict::Conforming,
-        Verdict::NonConforming => ItemVerdict::NonConforming,
-    };
-    let input = ResultInput {
-        product: Some(ProductInput {
-            name: name.into(),
-            ..Default::default()
-        }),
-        producer: Some(ProducerInput {
-            name: "某玩具厂".into(),
-            address: "某路1号".into(),
-            uscc: uscc(producer_region, 1),
-            region_code: producer_region.into(),
-        }),
-        seller: Some(SellerInput {
-            name: "某网店".into(),
-            uscc: uscc(seller_region, 2),
-            region_code: seller_region.into(),
-            platform: "淘宝".into(),
-            shop_name: "某店".into(),
-            shop_url: "https://shop.example.com/".into(),
-            ..Default::default()
-        }),
-        sampling_way: SamplingWay::OnlinePurchase.wire(),
-        sampling_date: "2024-05-01".into(),
-        inspection_body: "某检验院".into(),
-        report_number: "R-1".into(),
-        report_date: "2024-05-20".into(),
-        standards: vec!["GB 6675.1-2014".into()],
-        test_items: vec![TestItemInput {
-            name: "增塑剂".into(),
-            requirement: "≤ 0.1 %".into(),
-            measured_value: "0.3 %".into(),
-            verdict: item_verdict.wire(),
-            is_safety_item: true,
-            ..Default::default()
-        }],
-        verdict: verdict.wire(),
-        failed_items: match verdict {
-            Verdict::NonConforming => vec!["增塑剂".into()],
-            Verdict::Conforming => vec![],
-        },
-        campaign: Some(CampaignInput {
-            code: "YRD-2024-01".into(),
-            name: "长三角联合抽查".into(),
-            kind: yrd_domain::spotcheck::CampaignKind::DeltaJoint.wire(),
-            product_kind: "儿童玩具".into(),
-        }),
-        attachments: vec![],
-    };
-    SpotCheckResult::parse(input, today()).expect("valid result")
+    common::result(name, producer_region, seller_region, verdict, today())
 }
 
 fn key(request_id: &str, digest: &str) -> IdempotencyKey {

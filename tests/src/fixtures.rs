@@ -1,0 +1,142 @@
+//! The test data and the waits every suite needs, written once.
+//!
+//! Suites used to carry their own copies (a USCC generator in five files, `next_event` in three
+//! with different timeouts, the same hand-made feed event twice, the same poll of the exchange
+//! log twice). A copy that drifts tests something else than its neighbour; so the suites take
+//! these instead, and a suite's own file holds only its scenario.
+//!
+//! Waits synchronise on what the server makes observable (a feed event, a sequenced leaf) with
+//! a deadline that only fails a hung test; none of them sleeps to let time pass.
+
+use std::time::{Duration, Instant};
+
+use prost::Message as _;
+use time::OffsetDateTime;
+use tonic::codec::Streaming;
+use yrd_domain::uscc::check_character;
+use yrd_proto::v1::{self as pb, subscribe_response};
+use yrd_store::{LeafFilter, NewFeedEvent, StoredLeaf};
+
+use crate::{SHANGHAI, TestApp, agency_id};
+
+/// A valid unified social credit code (GB 32100) of an enterprise (`91`) registered in
+/// `region` (six digits), distinct per `serial`, with its check character.
+pub fn uscc(region: &str, serial: u32) -> String {
+    let body = format!("91{region}{serial:09}");
+    format!(
+        "{body}{}",
+        check_character(&body).expect("a valid USCC body in the test")
+    )
+}
+
+/// The next event of a feed stream, skipping heartbeats; panics when none comes within
+/// `within` or the stream fails or ends.
+pub async fn next_event(
+    stream: &mut Streaming<pb::SubscribeResponse>,
+    within: Duration,
+) -> pb::FeedEvent {
+    next_event_where(stream, within, |_| true).await
+}
+
+/// The next event of a feed stream for which `wanted` holds, skipping heartbeats and the other
+/// events; panics when none comes within `within` (each message's wait) or the stream fails or
+/// ends.
+pub async fn next_event_where(
+    stream: &mut Streaming<pb::SubscribeResponse>,
+    within: Duration,
+    wanted: impl Fn(&pb::FeedEvent) -> bool,
+) -> pb::FeedEvent {
+    loop {
+        let message = tokio::time::timeout(within, stream.message())
+            .await
+            .unwrap_or_else(|_| panic!("an event within {within:?}"))
+            .expect("the stream is healthy")
+            .expect("the stream is open");
+        match message.kind {
+            Some(subscribe_response::Kind::Event(event)) if wanted(&event) => return event,
+            Some(subscribe_response::Kind::Event(_)) => continue,
+            Some(subscribe_response::Kind::Heartbeat(_)) => continue,
+            None => panic!("a message with neither an event nor a heartbeat"),
+        }
+    }
+}
+
+/// A published result addressed to `to` as the store's feed holds it (written behind the
+/// server's back, so a feed test needs no spot-check call): event `event_id` about
+/// `results/<result_id>`, padded with `padding` bytes of withdrawal reason (to fill
+/// flow-control windows).
+pub fn result_event(to: &str, event_id: &str, result_id: &str, padding: usize) -> NewFeedEvent {
+    let resource_name = format!("results/{result_id}");
+    let now = OffsetDateTime::now_utc();
+    let payload = pb::FeedEvent {
+        cursor: 0,
+        event_id: event_id.to_owned(),
+        event_type: pb::EventType::ResultPublished as i32,
+        resource_name: resource_name.clone(),
+        resource_version: 1,
+        event_time: Some(yrd_call::timestamp(now)),
+        actor_agency: format!("agencies/{SHANGHAI}"),
+        trace_id: "0".repeat(32),
+        resource: Some(pb::feed_event::Resource::Result(pb::SpotCheckResult {
+            name: resource_name.clone(),
+            id: result_id.to_owned(),
+            version: 1,
+            version_name: format!("{resource_name}/versions/1"),
+            withdrawal_reason: "x".repeat(padding),
+            ..pb::SpotCheckResult::default()
+        })),
+        ..pb::FeedEvent::default()
+    };
+    NewFeedEvent {
+        recipient: agency_id(to),
+        event_id: event_id.to_owned(),
+        event_type: "EVENT_TYPE_RESULT_PUBLISHED".into(),
+        resource_name,
+        resource_version: 1,
+        event_time: now,
+        actor_agency: format!("agencies/{SHANGHAI}"),
+        trace_id: "0".repeat(32),
+        needs_disposal: false,
+        payload: payload.encode_to_vec(),
+    }
+}
+
+/// Waits until the exchange log holds exactly `count` sequenced leaves matching `filter` (the
+/// sequencer adds them within the merge delay the receipts promise), and answers them; panics
+/// when more appear, or when `within` passes first.
+pub async fn sequenced_leaves(
+    app: &TestApp,
+    filter: &LeafFilter,
+    count: usize,
+    within: Duration,
+) -> Vec<StoredLeaf> {
+    let deadline = Instant::now() + within;
+    let limit = u32::try_from(count + 8).expect("a small count");
+    loop {
+        let leaves = app
+            .store
+            .query_leaves(filter, None, limit)
+            .await
+            .expect("leaves");
+        if leaves.len() == count {
+            return leaves;
+        }
+        assert!(
+            leaves.len() < count && Instant::now() < deadline,
+            "sequenced leaves (expected {count}): {leaves:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Every event in `agency`'s feed as the store holds it (the first thousand), decoded: what
+/// its subscriber would receive, read without a subscription.
+pub async fn stored_feed(app: &TestApp, agency: &str) -> Vec<pb::FeedEvent> {
+    app.store
+        .feed_events_after(&agency_id(agency), 0, 1000)
+        .await
+        .expect("feed")
+        .into_iter()
+        .map(|e| pb::FeedEvent::decode(e.event.payload.as_slice()).expect("an encoded FeedEvent"))
+        .collect()
+}
