@@ -19,7 +19,7 @@ use std::task::{Context, Poll};
 
 use tower::{Layer, Service};
 use yrd_admin::TokenKeys;
-use yrd_admin::token::{TokenRefusal, TokenSettings, TokenVerifier, VerifiedToken};
+use yrd_admin::token::{TokenRefusal, TokenSettings, TokenVerifier, VerifiedToken, VerifiedTokens};
 use yrd_domain::AgencyIdentity;
 use yrd_domain::audit::AuditNotes;
 use yrd_domain::clock::Clock;
@@ -36,6 +36,8 @@ struct Shared {
     keys: Arc<TokenKeys>,
     settings: TokenSettings,
     clock: Arc<dyn Clock>,
+    /// Tokens whose signature was verified before (see `yrd_admin::token::cache`).
+    verified: VerifiedTokens,
 }
 
 impl AuthLayer {
@@ -46,6 +48,7 @@ impl AuthLayer {
                 keys,
                 settings,
                 clock,
+                verified: VerifiedTokens::default(),
             }),
         }
     }
@@ -84,7 +87,8 @@ impl Shared {
     ) -> Result<VerifiedToken, TokenRefusal> {
         let attempt = || {
             let ring = self.keys.ring();
-            TokenVerifier::new(&self.settings, &ring).verify(
+            self.verified.verify(
+                &TokenVerifier::new(&self.settings, &ring),
                 token,
                 &identity.cert_fingerprint,
                 self.clock.now(),

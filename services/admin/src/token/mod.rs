@@ -17,6 +17,8 @@
 //! * [`issue`] — [`TokenIssuer`]: identity + roles + officer → signed token.
 //! * [`verify`] — [`TokenVerifier`]: token + this connection's certificate → the caller's
 //!   roles, or a [`TokenRefusal`] naming the one defect found.
+//! * [`cache`] — [`VerifiedTokens`]: a token's signature checked once, its time and key on
+//!   every call.
 //!
 //! Everything is pure: no I/O, no async, and time is always passed in (`now`), never read from
 //! the system clock, so tests drive expiry and key rotation with a manual clock. Storage of the
@@ -27,6 +29,7 @@
 //! Issuer and verifier borrow a [`KeyRing`] instead of owning one, so the gateway can keep the
 //! ring behind whatever swappable pointer it likes and build either view per call for free.
 
+pub mod cache;
 pub mod claims;
 pub mod issue;
 pub mod keys;
@@ -37,6 +40,7 @@ mod tests;
 
 use time::Duration;
 
+pub use cache::VerifiedTokens;
 pub use claims::{Actor, ClaimError, Claims, Confirmation, OfficerId, x5t_s256_from_hex};
 pub use issue::{IssueError, IssuedToken, TokenIssuer};
 pub use keys::{Jwk, Jwks, KeyError, KeyRing, SigningKey, StoredSigningKey};

@@ -12,25 +12,25 @@ use yrd_domain::{AgencyId, AgencyIdentity, Profile};
 use super::*;
 
 /// 2025-06-15T14:13:20Z, an arbitrary fixed "now".
-const T0: i64 = 1_750_000_000;
+pub(super) const T0: i64 = 1_750_000_000;
 
-fn at(seconds: i64) -> OffsetDateTime {
+pub(super) fn at(seconds: i64) -> OffsetDateTime {
     OffsetDateTime::from_unix_timestamp(seconds).expect("time in range")
 }
 
 /// The hex SHA-256 of a stand-in certificate, as the identity layer would give it.
-fn fingerprint(cert: &str) -> String {
+pub(super) fn fingerprint(cert: &str) -> String {
     hex::encode(Sha256::digest(cert.as_bytes()))
 }
 
-struct Fixture {
-    settings: TokenSettings,
-    ring: KeyRing,
-    identity: AgencyIdentity,
+pub(super) struct Fixture {
+    pub(super) settings: TokenSettings,
+    pub(super) ring: KeyRing,
+    pub(super) identity: AgencyIdentity,
 }
 
 impl Fixture {
-    fn new() -> Self {
+    pub(super) fn new() -> Self {
         Fixture {
             settings: TokenSettings::default(),
             ring: KeyRing::generate(at(T0 - 3600)).expect("key generation"),
@@ -42,7 +42,7 @@ impl Fixture {
         }
     }
 
-    fn issue_at(&self, now: OffsetDateTime) -> IssuedToken {
+    pub(super) fn issue_at(&self, now: OffsetDateTime) -> IssuedToken {
         TokenIssuer::new(&self.settings, &self.ring)
             .issue(
                 &self.identity,

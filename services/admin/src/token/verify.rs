@@ -201,14 +201,7 @@ impl<'a> TokenVerifier<'a> {
         if claims.aud != self.settings.audience {
             return Err(TokenRefusal::WrongAudience);
         }
-        let now_s = now.unix_timestamp();
-        if now_s >= claims.exp {
-            return Err(TokenRefusal::Expired);
-        }
-        let latest = (now + CLOCK_SKEW_LEEWAY).unix_timestamp();
-        if claims.nbf > latest || claims.iat > latest {
-            return Err(TokenRefusal::NotYetValid);
-        }
+        check_times(&claims, now)?;
         let cnf = claims.cnf.as_ref().ok_or(TokenRefusal::MissingBinding)?;
         let connection = x5t_s256_from_hex(connection_cert_fingerprint_hex)
             .map_err(|_| TokenRefusal::CertificateMismatch)?;
@@ -240,4 +233,31 @@ impl<'a> TokenVerifier<'a> {
             claims,
         })
     }
+
+    /// Checks again what may have changed since `token` was verified at an earlier instant:
+    /// that its key is still one the ring accepts at `now` and that `now` lies inside its
+    /// validity. The signature, issuer, audience and binding cannot change and are not
+    /// checked again. Used by [`super::VerifiedTokens`].
+    pub fn still_valid(
+        &self,
+        token: &VerifiedToken,
+        now: OffsetDateTime,
+    ) -> Result<(), TokenRefusal> {
+        self.keys
+            .verifying_key(&token.kid, now)
+            .ok_or(TokenRefusal::UnknownKey)?;
+        check_times(&token.claims, now)
+    }
+}
+
+/// `exp` (no leeway) and `nbf`/`iat` (up to [`CLOCK_SKEW_LEEWAY`] ahead) against `now`.
+fn check_times(claims: &Claims, now: OffsetDateTime) -> Result<(), TokenRefusal> {
+    if now.unix_timestamp() >= claims.exp {
+        return Err(TokenRefusal::Expired);
+    }
+    let latest = (now + CLOCK_SKEW_LEEWAY).unix_timestamp();
+    if claims.nbf > latest || claims.iat > latest {
+        return Err(TokenRefusal::NotYetValid);
+    }
+    Ok(())
 }
