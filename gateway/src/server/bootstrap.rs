@@ -46,7 +46,7 @@ pub async fn prepare(settings: &Settings, now: OffsetDateTime) -> Result<Prepare
 
     if settings.uses_dev_pki() {
         let dir = settings.dev_pki_dir();
-        let pki = yrd_pki::DevPki::ensure(&dir, &agencies, &settings.tls.server_names)?;
+        let pki = yrd_pki::DevPki::ensure(&dir, &agencies, &settings.tls.server_names, now)?;
         record_dev_certificates(&store, &pki, &agencies, now).await?;
         let tls_files = TlsFiles {
             ca: pki.ca_cert(),
