@@ -6,8 +6,9 @@
 //! name the state; a third agency may react but not act; each bad field is named.
 //!
 //! Every server runs on a manual clock that starts on the next Monday (so that advancing it by
-//! the statutory 75 days stays within the dev certificates' year) with the deadline scheduler
-//! ticking every 50 ms. Tests synchronise on feed events, never on sleeps.
+//! the statutory 75 days stays within the dev certificates' year); its deadline scheduler runs a
+//! round when the scenario, having moved the clock, asks for one. Tests synchronise on feed
+//! events, never on sleeps.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -51,7 +52,9 @@ async fn spawn(kind: StoreKind) -> Option<(TestApp, Arc<ManualClock>)> {
     let clock = Arc::new(ManualClock::new(start()));
     let app = TestApp::spawn_with(
         kind,
-        |settings| settings.disposal.scheduler_interval_ms = 50,
+        // The schedulers wait an hour between rounds: a scenario that moves the clock past a
+        // deadline asks for a round itself (`tick_schedulers`).
+        |settings| settings.disposal.scheduler_interval_ms = 3_600_000,
         clock.clone(),
     )
     .await?;
@@ -929,6 +932,7 @@ async fn the_objection_window_is_listed_until_it_closes(app: TestApp, clock: Arc
         Some(&expected)
     );
     clock.advance(time::Duration::days(1));
+    app.tick_schedulers();
     let mut shanghai = agency(&app, SHANGHAI).await;
     let closed = get(&mut shanghai, &name).await;
     assert_eq!(objection_window(&closed), None, "{:?}", closed.deadlines);
@@ -956,6 +960,7 @@ async fn overdue_then_announcement_required_under_a_manual_clock(
 
     // Opened on Monday, due Wednesday: on Thursday the scheduler flags it, to both parties.
     clock.advance(time::Duration::days(3));
+    app.tick_schedulers();
     shanghai_feed.renew(&app).await;
     shandong_feed.renew(&app).await;
     for feed in [&mut shanghai_feed, &mut shandong_feed] {
@@ -1037,6 +1042,7 @@ async fn overdue_then_announcement_required_under_a_manual_clock(
     let review_due = yrd_domain::spotcheck::parse_date(&ordered.review_deadline).expect("date");
     let days_to = |due: time::Date| (due - china_date(clock.now())).whole_days() + 1;
     clock.advance(time::Duration::days(days_to(correction_due)));
+    app.tick_schedulers();
     shanghai_feed.renew(&app).await;
     shandong_feed.renew(&app).await;
     let (kind, _, seen) = shanghai_feed.next_referral().await;
@@ -1051,6 +1057,7 @@ async fn overdue_then_announcement_required_under_a_manual_clock(
     let (kind, _, _) = shandong_feed.next_referral().await;
     assert_eq!(kind, pb::EventType::ReferralOverdue, "Shandong is told too");
     clock.advance(time::Duration::days(days_to(review_due)));
+    app.tick_schedulers();
     shanghai_feed.renew(&app).await;
     shandong_feed.renew(&app).await;
     for feed in [&mut shanghai_feed, &mut shandong_feed] {

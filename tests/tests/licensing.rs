@@ -58,7 +58,9 @@ async fn spawn(kind: StoreKind) -> Option<(TestApp, Arc<ManualClock>)> {
     let clock = Arc::new(ManualClock::new(start()));
     let app = TestApp::spawn_with(
         kind,
-        |s| s.licensing.scheduler_interval_ms = 50,
+        // The schedulers wait an hour between rounds: a scenario that moves the clock past a
+        // limit asks for a round itself (`tick_schedulers`).
+        |s| s.licensing.scheduler_interval_ms = 3_600_000,
         clock.clone(),
     )
     .await?;
@@ -283,8 +285,8 @@ async fn feed(app: &TestApp, agency: &str) -> Vec<pb::FeedEvent> {
     stored_feed(app, agency).await
 }
 
-/// The next event of a feed stream; the scheduler's flags come within one of its 50 ms ticks,
-/// the rest at once, so 20 s only fails a hung test.
+/// The next event of a feed stream; the scheduler's flags come with the round the scenario
+/// asked for, the rest at once, so 20 s only fails a hung test.
 async fn next_event(stream: &mut tonic::Streaming<pb::SubscribeResponse>) -> pb::FeedEvent {
     fixtures::next_event(stream, std::time::Duration::from_secs(20)).await
 }
@@ -981,6 +983,9 @@ async fn an_overdue_step_is_flagged_once_to_both_provinces(app: TestApp, clock: 
 
     // Tuesday of the next week: the 5 working days passed without a notice (行政许可法 art. 32).
     clock.set(morning_of(8));
+    // Both replicas' schedulers run a round at the same moment.
+    app.tick_schedulers();
+    replica.tick_schedulers();
     let mut sh_stream = subscribe(&app, SHANGHAI).await;
     let mut sd_stream = subscribe(&replica, SHANDONG).await;
     let submitted = next_event(&mut sd_stream).await;
@@ -1021,6 +1026,8 @@ async fn an_overdue_step_is_flagged_once_to_both_provinces(app: TestApp, clock: 
     // Tuesday of the fifth week: the decision limit (its Monday) passed. Fresh subscriptions (the
     // tokens of the old ones expired with the clock's jump) continue where those stopped.
     clock.set(morning_of(29));
+    app.tick_schedulers();
+    replica.tick_schedulers();
     let mut sh_stream = subscribe_after(&app, SHANGHAI, Some(cursors[0])).await;
     let mut sd_stream = subscribe_after(&replica, SHANDONG, Some(cursors[1])).await;
     for stream in [&mut sh_stream, &mut sd_stream] {
@@ -1056,7 +1063,9 @@ async fn an_overdue_step_is_flagged_once_to_both_provinces(app: TestApp, clock: 
     assert_eq!(overdue.applications.len(), 1);
     assert_eq!(overdue.applications[0].name, name);
     // The next step is the next event on both sides: nothing was flagged twice, by either
-    // replica, while the schedulers kept ticking.
+    // replica, though both schedulers ran again.
+    app.tick_schedulers();
+    replica.tick_schedulers();
     start_review(&mut sd, "due-review", &name).await;
     let next = next_event(&mut sh_stream).await;
     assert_eq!(
