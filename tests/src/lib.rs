@@ -17,8 +17,11 @@
 
 #![forbid(unsafe_code)]
 
+pub mod agency;
 pub mod fixtures;
 pub mod raw_tls;
+
+pub use agency::{AgencyClients, spawn_for_deadlines};
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -17,7 +17,8 @@ use tonic_types::StatusExt as _;
 use yrd_domain::Profile;
 use yrd_domain::clock::ManualClock;
 use yrd_e2e::fixtures::{self, stored_feed, uscc};
-use yrd_e2e::{ANHUI, JIANGSU, SHANDONG, SHANGHAI, StoreKind, TestApp, call_path};
+use yrd_e2e::spawn_for_deadlines as spawn;
+use yrd_e2e::{ANHUI, JIANGSU, SHANDONG, SHANGHAI, TestApp, call_path};
 use yrd_proto::v1::licensing_service_client::LicensingServiceClient;
 use yrd_proto::v1::{self as pb, ApplicationStepKind as K, EventType as E};
 
@@ -54,21 +55,8 @@ yrd_e2e::on_both_stores_with_clock!(
     concurrent_issues_never_share_a_number,
 );
 
-async fn spawn(kind: StoreKind) -> Option<(TestApp, Arc<ManualClock>)> {
-    let clock = Arc::new(ManualClock::new(start()));
-    let app = TestApp::spawn_with(
-        kind,
-        // The schedulers wait an hour between rounds: a scenario that moves the clock past a
-        // limit asks for a round itself (`tick_schedulers`).
-        |s| s.licensing.scheduler_interval_ms = 3_600_000,
-        clock.clone(),
-    )
-    .await?;
-    Some((app, clock))
-}
-
 async fn client(app: &TestApp, agency: &str) -> Client {
-    LicensingServiceClient::new(app.session(agency, Profile::System).await.authed())
+    app.as_agency(agency).await.licensing
 }
 
 fn attachment(name: &str) -> pb::Attachment {
@@ -302,14 +290,7 @@ async fn subscribe_after(
     agency: &str,
     cursor: Option<u64>,
 ) -> tonic::Streaming<pb::SubscribeResponse> {
-    use yrd_proto::v1::feed_service_client::FeedServiceClient;
-    FeedServiceClient::new(app.session(agency, Profile::System).await.authed())
-        .subscribe(pb::SubscribeRequest {
-            from_cursor: cursor,
-        })
-        .await
-        .expect("subscribe")
-        .into_inner()
+    app.subscribe(agency, cursor).await
 }
 
 fn kinds(a: &pb::LicenceApplication) -> Vec<K> {
