@@ -66,11 +66,6 @@ impl Validity {
         Validity::new(now, now + lifetime)
     }
 
-    /// Valid from the current system time for `lifetime`.
-    pub fn from_now(lifetime: Duration) -> Result<Self, PkiError> {
-        Validity::starting(OffsetDateTime::now_utc(), lifetime)
-    }
-
     /// The first instant the certificate is valid.
     pub fn not_before(&self) -> OffsetDateTime {
         self.not_before
@@ -394,10 +389,11 @@ pub(crate) mod tests {
 
     use super::*;
     use crate::inspect::{agency_identity, parse_certificate, uri_sans};
+    use yrd_domain::clock::{Clock as _, SystemClock};
 
     /// A fresh CA valid from a day ago for a year.
     pub(crate) fn test_ca() -> CertificateAuthority {
-        let now = OffsetDateTime::now_utc();
+        let now = SystemClock.now();
         CertificateAuthority::create(
             "test CA",
             Validity::new(now - Duration::days(1), now + Duration::days(365)).unwrap(),
@@ -410,7 +406,7 @@ pub(crate) mod tests {
     }
 
     pub(crate) fn one_day() -> Validity {
-        Validity::from_now(Duration::days(1)).unwrap()
+        Validity::starting(SystemClock.now(), Duration::days(1)).unwrap()
     }
 
     fn eku(cert: &X509Certificate<'_>) -> (bool, bool) {
@@ -585,7 +581,7 @@ pub(crate) mod tests {
     #[test]
     fn expired_certificate_really_ended_in_the_past() {
         let ca = test_ca();
-        let now = OffsetDateTime::now_utc();
+        let now = SystemClock.now();
         let past = Validity::new(now - Duration::days(10), now - Duration::days(1)).unwrap();
         let issued = ca.issue_agency(&shanghai(), Profile::System, past).unwrap();
         let info = CertInfo::from_der(&issued.cert_der).unwrap();
@@ -596,7 +592,7 @@ pub(crate) mod tests {
 
     #[test]
     fn validity_windows_are_checked() {
-        let now = OffsetDateTime::now_utc();
+        let now = SystemClock.now();
         assert!(matches!(
             Validity::new(now, now),
             Err(PkiError::EmptyValidity { .. })

@@ -233,17 +233,18 @@ mod tests {
     use crate::csr::{CsrPolicy, make_csr};
     use crate::inspect::parse_certificate;
     use yrd_domain::Profile;
+    use yrd_domain::clock::{Clock as _, SystemClock};
 
     fn revoked(serial_hex: &str, reason: RevocationReason) -> RevokedCert {
         RevokedCert {
             serial_hex: serial_hex.to_owned(),
-            revoked_at: OffsetDateTime::now_utc() - Duration::minutes(1),
+            revoked_at: SystemClock.now() - Duration::minutes(1),
             reason,
         }
     }
 
     fn window() -> (OffsetDateTime, OffsetDateTime) {
-        let now = OffsetDateTime::now_utc();
+        let now = SystemClock.now();
         (now - Duration::minutes(5), now + Duration::days(7))
     }
 
@@ -493,7 +494,7 @@ mod tests {
         }
 
         // An expired certificate fails too, CRL or not.
-        let now = OffsetDateTime::now_utc();
+        let now = SystemClock.now();
         let past = Validity::new(now - Duration::days(3), now - Duration::days(1)).unwrap();
         let expired = ca.issue_agency(&agency, Profile::Auditor, past).unwrap();
         let refused = handshake(

@@ -349,6 +349,7 @@ mod tests {
     use super::*;
     use crate::ca::tests::{one_day, shanghai, test_ca};
     use crate::inspect::{agency_identity, parse_certificate, uri_sans};
+    use yrd_domain::clock::{Clock as _, SystemClock};
 
     /// An RSA-2048 CSR for 310000-SAMR/system, made with
     /// `openssl req -new -newkey rsa:2048 -addext subjectAltName=URI:spiffe://…`.
@@ -659,11 +660,11 @@ mod tests {
     fn refuses_a_validity_longer_than_the_maximum() {
         let ca = test_ca();
         let (_, csr) = make_csr(&shanghai(), Profile::System).unwrap();
-        let ninety = Validity::from_now(Duration::days(90)).unwrap();
+        let ninety = Validity::starting(SystemClock.now(), Duration::days(90)).unwrap();
         let issued = ca.sign_csr(&csr, CsrPolicy::new(&anyone, ninety)).unwrap();
         assert_eq!(issued.not_after - issued.not_before, Duration::days(90));
 
-        let ninety_one = Validity::from_now(Duration::days(91)).unwrap();
+        let ninety_one = Validity::starting(SystemClock.now(), Duration::days(91)).unwrap();
         let refused = ca.sign_csr(&csr, CsrPolicy::new(&anyone, ninety_one));
         assert!(
             matches!(refused, Err(PkiError::ValidityTooLong { requested, max })

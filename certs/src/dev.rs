@@ -55,18 +55,9 @@ pub struct DevPki {
 impl DevPki {
     /// Creates the dev PKI under `dir`, or reuses what is there (see the module docs), with a
     /// system, admin and auditor certificate for each of `agencies` and a server certificate
-    /// for `localhost`, `127.0.0.1`, `::1` and `server_names`.
+    /// for `localhost`, `127.0.0.1`, `::1` and `server_names`. What is expired at `now` is
+    /// remade, and what is made is valid from `now`.
     pub fn ensure(
-        dir: &Path,
-        agencies: &[AgencyId],
-        server_names: &[String],
-    ) -> Result<DevPki, PkiError> {
-        DevPki::ensure_at(dir, agencies, server_names, OffsetDateTime::now_utc())
-    }
-
-    /// [`DevPki::ensure`] with the current time given: what is expired at `now` is remade, and
-    /// what is made is valid from `now`.
-    pub fn ensure_at(
         dir: &Path,
         agencies: &[AgencyId],
         server_names: &[String],
@@ -347,6 +338,7 @@ fn read_optional(path: &Path) -> Result<Option<String>, PkiError> {
 mod tests {
     use super::*;
     use crate::inspect::{CertInfo, agency_identity};
+    use yrd_domain::clock::{Clock as _, SystemClock};
 
     fn agencies() -> Vec<AgencyId> {
         ["310000-SAMR", "370000-AMR"]
@@ -375,7 +367,13 @@ mod tests {
     fn first_call_lays_out_every_file() {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("pki");
-        let pki = DevPki::ensure(&dir, &agencies(), &["exchange.test".to_owned()]).unwrap();
+        let pki = DevPki::ensure(
+            &dir,
+            &agencies(),
+            &["exchange.test".to_owned()],
+            SystemClock.now(),
+        )
+        .unwrap();
         assert_eq!(pki.written().len(), 2 + 2 + 2 * 3 * 2);
         let ca = pki.ca().unwrap();
         let ca_cert = inspect::parse_certificate(ca.cert_der()).unwrap();
@@ -426,19 +424,19 @@ mod tests {
     fn second_call_reuses_and_fills_in_what_is_missing() {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path();
-        let first = DevPki::ensure(dir, &agencies(), &[]).unwrap();
+        let first = DevPki::ensure(dir, &agencies(), &[], SystemClock.now()).unwrap();
         let ca_fp = fingerprint(&first.ca_cert());
         let server_fp = fingerprint(&first.server_cert());
         let shanghai = &agencies()[0];
         let kept_fp = fingerprint(&first.agency_cert(shanghai, Profile::System));
 
-        let second = DevPki::ensure(dir, &agencies(), &[]).unwrap();
+        let second = DevPki::ensure(dir, &agencies(), &[], SystemClock.now()).unwrap();
         assert!(second.written().is_empty(), "{:?}", second.written());
         assert_eq!(fingerprint(&second.ca_cert()), ca_fp);
 
         // A deleted key is made again, with its certificate; nothing else changes.
         fs::remove_file(first.agency_key(shanghai, Profile::Auditor)).unwrap();
-        let third = DevPki::ensure(dir, &agencies(), &[]).unwrap();
+        let third = DevPki::ensure(dir, &agencies(), &[], SystemClock.now()).unwrap();
         assert_eq!(
             relative(&third),
             vec![
@@ -457,7 +455,8 @@ mod tests {
         // A new agency and a new server name are filled in.
         let mut more = agencies();
         more.push(AgencyId::parse("330000-AMR").unwrap());
-        let fourth = DevPki::ensure(dir, &more, &["10.0.0.7".to_owned()]).unwrap();
+        let fourth =
+            DevPki::ensure(dir, &more, &["10.0.0.7".to_owned()], SystemClock.now()).unwrap();
         let mut expected = vec!["server.key".to_owned(), "server.pem".to_owned()];
         for profile in Profile::ALL {
             expected.push(format!("agencies/330000-AMR/{profile}.key"));
@@ -467,7 +466,8 @@ mod tests {
         assert_eq!(relative(&fourth), expected);
         assert_eq!(fingerprint(&fourth.ca_cert()), ca_fp);
         // Same names again: reused.
-        let fifth = DevPki::ensure(dir, &more, &["10.0.0.7".to_owned()]).unwrap();
+        let fifth =
+            DevPki::ensure(dir, &more, &["10.0.0.7".to_owned()], SystemClock.now()).unwrap();
         assert!(fifth.written().is_empty(), "{:?}", fifth.written());
     }
 
@@ -475,8 +475,8 @@ mod tests {
     fn broken_or_expired_leaves_are_remade() {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path();
-        let now = OffsetDateTime::now_utc();
-        let first = DevPki::ensure_at(dir, &agencies(), &[], now).unwrap();
+        let now = SystemClock.now();
+        let first = DevPki::ensure(dir, &agencies(), &[], now).unwrap();
         let ca_fp = fingerprint(&first.ca_cert());
 
         // A key that belongs to another certificate, and a garbled certificate.
@@ -487,7 +487,7 @@ mod tests {
         )
         .unwrap();
         fs::write(first.server_cert(), "garbage").unwrap();
-        let second = DevPki::ensure_at(dir, &agencies(), &[], now).unwrap();
+        let second = DevPki::ensure(dir, &agencies(), &[], now).unwrap();
         assert_eq!(
             relative(&second),
             vec![
@@ -500,7 +500,7 @@ mod tests {
 
         // Past the leaves' year, within the CA's ten: every leaf, and only the leaves, renewed.
         let later = now + DEV_AGENCY_LIFETIME + Duration::days(1);
-        let renewed = DevPki::ensure_at(dir, &agencies(), &[], later).unwrap();
+        let renewed = DevPki::ensure(dir, &agencies(), &[], later).unwrap();
         assert_eq!(renewed.written().len(), 2 + 2 * 3 * 2);
         assert_eq!(fingerprint(&renewed.ca_cert()), ca_fp);
     }
@@ -509,11 +509,11 @@ mod tests {
     fn the_ca_is_never_replaced_silently() {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path();
-        let now = OffsetDateTime::now_utc();
-        let first = DevPki::ensure_at(dir, &agencies(), &[], now).unwrap();
+        let now = SystemClock.now();
+        let first = DevPki::ensure(dir, &agencies(), &[], now).unwrap();
         let ca_fp = fingerprint(&first.ca_cert());
 
-        let expired = DevPki::ensure_at(
+        let expired = DevPki::ensure(
             dir,
             &agencies(),
             &[],
@@ -525,7 +525,7 @@ mod tests {
         );
 
         fs::remove_file(first.ca_key()).unwrap();
-        let incomplete = DevPki::ensure_at(dir, &agencies(), &[], now);
+        let incomplete = DevPki::ensure(dir, &agencies(), &[], now);
         assert!(
             matches!(&incomplete, Err(PkiError::DevCaIncomplete { missing, .. }) if *missing == first.ca_key()),
             "{incomplete:?}"
@@ -533,7 +533,7 @@ mod tests {
 
         // Without ca.pem there is nothing to keep: a new CA, and every leaf reissued under it.
         fs::remove_file(first.ca_cert()).unwrap();
-        let fresh = DevPki::ensure_at(dir, &agencies(), &[], now).unwrap();
+        let fresh = DevPki::ensure(dir, &agencies(), &[], now).unwrap();
         assert_ne!(fingerprint(&fresh.ca_cert()), ca_fp);
         assert_eq!(fresh.written().len(), 2 + 2 + 2 * 3 * 2);
     }

@@ -11,8 +11,8 @@
 use std::time::{Duration, Instant};
 
 use prost::Message as _;
-use time::OffsetDateTime;
 use tonic::codec::Streaming;
+use yrd_domain::clock::{Clock as _, SystemClock};
 use yrd_domain::uscc::check_character;
 use yrd_proto::v1::{self as pb, subscribe_response};
 use yrd_store::{LeafFilter, NewFeedEvent, StoredLeaf};
@@ -67,7 +67,7 @@ pub async fn next_event_where(
 /// flow-control windows).
 pub fn result_event(to: &str, event_id: &str, result_id: &str, padding: usize) -> NewFeedEvent {
     let resource_name = format!("results/{result_id}");
-    let now = OffsetDateTime::now_utc();
+    let now = SystemClock.now();
     let payload = pb::FeedEvent {
         cursor: 0,
         event_id: event_id.to_owned(),

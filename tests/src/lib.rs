@@ -17,8 +17,11 @@
 
 #![forbid(unsafe_code)]
 
+pub mod agency;
 pub mod fixtures;
 pub mod raw_tls;
+
+pub use agency::{AgencyClients, spawn_for_deadlines};
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -70,6 +73,10 @@ pub struct TestApp {
     pub clock: Arc<dyn Clock>,
     stop: CancellationToken,
     server: Option<JoinHandle<Result<(), StartupError>>>,
+    /// Fires a round of this server's deadline schedulers.
+    schedulers: yrd_call::periodic::Trigger,
+    /// Counts the feed subscribers this server dropped as too slow.
+    pub slow_drops: yrd_feed::SlowDrops,
     /// The data folder and database this server owns (a replica borrows its primary's).
     _data_dir: Option<tempfile::TempDir>,
     _database: Option<TestDatabase>,
@@ -131,6 +138,8 @@ impl TestApp {
             clock,
             stop: running.stop,
             server: Some(running.server),
+            schedulers: running.schedulers,
+            slow_drops: running.slow_drops,
             _data_dir: Some(data_dir),
             _database: Some(database),
             settings,
@@ -171,10 +180,19 @@ impl TestApp {
             clock: self.clock.clone(),
             stop: running.stop,
             server: Some(running.server),
+            schedulers: running.schedulers,
+            slow_drops: running.slow_drops,
             _data_dir: data_dir,
             _database: database,
             settings,
         }
+    }
+
+    /// Runs a round of this server's disposal and licensing deadline schedulers now: a test
+    /// that moved its manual clock past a deadline calls this rather than waiting for their
+    /// interval (its scenario then waits for the event the round writes).
+    pub fn tick_schedulers(&self) {
+        self.schedulers.fire();
     }
 
     /// The dev PKI files of `agency` with `profile`.
@@ -296,7 +314,7 @@ macro_rules! on_both_stores_with_clock {
 /// the statutory periods added (months at most) well within their year of validity.
 pub fn next_monday_morning() -> time::OffsetDateTime {
     let beijing = time::UtcOffset::from_hms(8, 0, 0).expect("UTC+8");
-    let today = time::OffsetDateTime::now_utc().to_offset(beijing).date();
+    let today = SystemClock.now().to_offset(beijing).date();
     let ahead = 7 - i64::from(today.weekday().number_days_from_monday());
     (today + time::Duration::days(ahead))
         .with_hms(10, 0, 0)
@@ -643,6 +661,8 @@ struct Running {
     store: Store,
     stop: CancellationToken,
     server: JoinHandle<Result<(), StartupError>>,
+    schedulers: yrd_call::periodic::Trigger,
+    slow_drops: yrd_feed::SlowDrops,
 }
 
 impl Running {
@@ -658,6 +678,8 @@ impl Running {
             .dev_pki()
             .expect("test servers use the dev PKI")
             .to_owned();
+        let schedulers = app.schedulers();
+        let slow_drops = app.slow_drops();
         let stop = CancellationToken::new();
         let server = tokio::spawn(app.run_until_stopped(stop.clone().cancelled_owned()));
         Running {
@@ -666,6 +688,8 @@ impl Running {
             store,
             stop,
             server,
+            schedulers,
+            slow_drops,
         }
     }
 }

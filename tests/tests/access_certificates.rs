@@ -13,10 +13,11 @@ use rustls::AlertDescription;
 use rustls::pki_types::PrivateKeyDer;
 use rustls::pki_types::pem::PemObject;
 use rustls::version::TLS13;
-use time::{Duration, OffsetDateTime};
+use time::Duration;
 use tonic_types::StatusExt as _;
 use x509_parser::prelude::FromDer as _;
 use yrd_domain::Profile;
+use yrd_domain::clock::{Clock as _, SystemClock};
 use yrd_e2e::raw_tls::{Outcome, attempt, server_certificate};
 use yrd_e2e::{
     ANHUI, JIANGSU, SHANDONG, SHANGHAI, Session, StoreKind, TestApp, agency_id, call_path,
@@ -107,7 +108,7 @@ async fn revoked_mid_connection(app: TestApp) {
 
 #[tokio::test]
 async fn expired_on_an_open_connection() {
-    let start = OffsetDateTime::now_utc();
+    let start = SystemClock.now();
     let (app, clock) = TestApp::spawn_with_manual_clock(StoreKind::Sqlite, start)
         .await
         .expect("sqlite");
@@ -459,7 +460,7 @@ async fn server_certificate_rotates_without_restart() {
         .ca()
         .issue_server(
             &[],
-            Validity::from_now(Duration::days(30)).expect("validity"),
+            Validity::starting(SystemClock.now(), Duration::days(30)).expect("validity"),
         )
         .expect("a new server certificate");
     assert_ne!(fresh.cert_der.as_ref(), before.as_slice());

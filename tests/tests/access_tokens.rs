@@ -10,8 +10,9 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use time::{Duration, OffsetDateTime};
+use time::Duration;
 use yrd_domain::Profile;
+use yrd_domain::clock::{Clock as _, SystemClock};
 use yrd_e2e::{
     SHANDONG, SHANGHAI, StoreKind, TestApp, ZHEJIANG, call_path, call_path_with_header,
     on_both_stores, passed, refused_within,
@@ -185,7 +186,7 @@ async fn hs256_with_the_public_key_as_secret() {
 async fn signed_by_a_key_the_exchange_does_not_know() {
     let app = app().await;
     let session = app.session(SHANGHAI, Profile::System).await;
-    let stranger = yrd_admin::token::SigningKey::generate(OffsetDateTime::now_utc())
+    let stranger = yrd_admin::token::SigningKey::generate(SystemClock.now())
         .expect("a key")
         .to_stored()
         .expect("stored form");
@@ -235,7 +236,7 @@ async fn expired() {
     // clock a little later so they are already valid by it.
     let (app, clock) = TestApp::spawn_with_manual_clock(
         StoreKind::Sqlite,
-        OffsetDateTime::now_utc() + Duration::seconds(2),
+        SystemClock.now() + Duration::seconds(2),
     )
     .await
     .expect("sqlite");

@@ -14,6 +14,7 @@ use x509_parser::prelude::FromDer;
 use x509_parser::revocation_list::CertificateRevocationList;
 use x509_parser::x509::ReasonCode;
 use yrd_domain::Profile;
+use yrd_domain::clock::{Clock as _, SystemClock};
 use yrd_e2e::{ANHUI, JIANGSU, SHANDONG, StoreKind, TestApp, agency_id};
 use yrd_gateway::cert_cli::{self, CliError};
 use yrd_gateway::cli::{Cli, Command};
@@ -174,7 +175,8 @@ async fn init_ca_writes_a_usable_ca_and_refuses_to_overwrite() {
     assert_eq!(info.not_after - info.not_before, time::Duration::days(30));
     let (_, csr) = yrd_pki::make_csr(&agency_id(SHANDONG), Profile::System).expect("csr");
     let anyone = |_: &yrd_domain::AgencyId| true;
-    let validity = yrd_pki::Validity::from_now(time::Duration::days(1)).expect("validity");
+    let validity =
+        yrd_pki::Validity::starting(SystemClock.now(), time::Duration::days(1)).expect("validity");
     let leaf = ca
         .sign_csr(&csr, yrd_pki::CsrPolicy::new(&anyone, validity))
         .expect("the new CA signs");

@@ -6,8 +6,9 @@
 //! name the state; a third agency may react but not act; each bad field is named.
 //!
 //! Every server runs on a manual clock that starts on the next Monday (so that advancing it by
-//! the statutory 75 days stays within the dev certificates' year) with the deadline scheduler
-//! ticking every 50 ms. Tests synchronise on feed events, never on sleeps.
+//! the statutory 75 days stays within the dev certificates' year); its deadline scheduler runs a
+//! round when the scenario, having moved the clock, asks for one. Tests synchronise on feed
+//! events, never on sleeps.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,14 +18,11 @@ use tonic::Code;
 use tonic::codec::Streaming;
 use tonic_types::StatusExt as _;
 use yrd_call::timestamp;
-use yrd_domain::Profile;
 use yrd_domain::calendar::china_date;
 use yrd_domain::clock::{Clock, ManualClock};
 use yrd_e2e::fixtures::{self, uscc};
-use yrd_e2e::{ANHUI, Authed, JIANGSU, SHANDONG, SHANGHAI, StoreKind, TestApp, ZHEJIANG};
-use yrd_proto::v1::disposal_service_client::DisposalServiceClient;
-use yrd_proto::v1::feed_service_client::FeedServiceClient;
-use yrd_proto::v1::spot_check_service_client::SpotCheckServiceClient;
+use yrd_e2e::spawn_for_deadlines as spawn;
+use yrd_e2e::{ANHUI, AgencyClients, JIANGSU, SHANDONG, SHANGHAI, StoreKind, TestApp, ZHEJIANG};
 use yrd_proto::v1::{self as pb};
 
 /// How long a test waits for an event that should come at once.
@@ -47,31 +45,6 @@ fn start() -> OffsetDateTime {
     yrd_e2e::next_monday_morning()
 }
 
-async fn spawn(kind: StoreKind) -> Option<(TestApp, Arc<ManualClock>)> {
-    let clock = Arc::new(ManualClock::new(start()));
-    let app = TestApp::spawn_with(
-        kind,
-        |settings| settings.disposal.scheduler_interval_ms = 50,
-        clock.clone(),
-    )
-    .await?;
-    Some((app, clock))
-}
-
-/// An agency's clients, with a token issued at the server's current time.
-struct Agency {
-    disposal: DisposalServiceClient<Authed>,
-    results: SpotCheckServiceClient<Authed>,
-}
-
-async fn agency(app: &TestApp, id: &str) -> Agency {
-    let session = app.session(id, Profile::System).await;
-    Agency {
-        disposal: DisposalServiceClient::new(session.authed()),
-        results: SpotCheckServiceClient::new(session.authed()),
-    }
-}
-
 /// An agency's live feed, remembering where it got to so it can be renewed.
 struct Feed {
     agency: String,
@@ -85,14 +58,7 @@ impl Feed {
     }
 
     async fn open_after(app: &TestApp, id: &str, cursor: Option<u64>) -> Feed {
-        let session = app.session(id, Profile::System).await;
-        let stream = FeedServiceClient::new(session.authed())
-            .subscribe(pb::SubscribeRequest {
-                from_cursor: cursor,
-            })
-            .await
-            .expect("subscribe")
-            .into_inner();
+        let stream = app.subscribe(id, cursor).await;
         Feed {
             agency: id.to_owned(),
             stream,
@@ -183,7 +149,7 @@ fn sample(producer_region: &str, seller_region: &str) -> pb::SpotCheckResult {
 }
 
 async fn publish(
-    who: &mut Agency,
+    who: &mut AgencyClients,
     request_id: &str,
     result: pb::SpotCheckResult,
 ) -> pb::PublishResultResponse {
@@ -199,7 +165,7 @@ async fn publish(
 
 /// Publishes a result against a Shandong producer sold by a Shanghai shop: one referral, to
 /// Shandong. Answers its name.
-async fn referral_to_shandong(shanghai: &mut Agency, request_id: &str) -> String {
+async fn referral_to_shandong(shanghai: &mut AgencyClients, request_id: &str) -> String {
     let published = publish(shanghai, request_id, sample("370102", "310104")).await;
     assert_eq!(published.opened_referrals.len(), 1, "{published:?}");
     published.opened_referrals[0].clone()
@@ -233,7 +199,7 @@ fn review(outcome: pb::Verdict, clock: &ManualClock) -> pb::Measure {
     }
 }
 
-async fn get(who: &mut Agency, name: &str) -> pb::Referral {
+async fn get(who: &mut AgencyClients, name: &str) -> pb::Referral {
     who.disposal
         .get_referral(pb::GetReferralRequest { name: name.into() })
         .await
@@ -244,7 +210,7 @@ async fn get(who: &mut Agency, name: &str) -> pb::Referral {
 }
 
 async fn acknowledge(
-    who: &mut Agency,
+    who: &mut AgencyClients,
     name: &str,
     request_id: &str,
 ) -> Result<pb::Referral, tonic::Status> {
@@ -259,7 +225,7 @@ async fn acknowledge(
 }
 
 async fn start_handling(
-    who: &mut Agency,
+    who: &mut AgencyClients,
     name: &str,
     request_id: &str,
 ) -> Result<pb::Referral, tonic::Status> {
@@ -274,7 +240,7 @@ async fn start_handling(
 }
 
 async fn record(
-    who: &mut Agency,
+    who: &mut AgencyClients,
     name: &str,
     request_id: &str,
     m: pb::Measure,
@@ -334,8 +300,8 @@ async fn a_referral_is_handled_to_closure_while_the_sampling_agency_watches(
 ) {
     let mut shandong_feed = Feed::open(&app, SHANDONG).await;
     let mut shanghai_feed = Feed::open(&app, SHANGHAI).await;
-    let mut shanghai = agency(&app, SHANGHAI).await;
-    let mut shandong = agency(&app, SHANDONG).await;
+    let mut shanghai = app.as_agency(SHANGHAI).await;
+    let mut shandong = app.as_agency(SHANDONG).await;
 
     // Published by Shanghai against a Shandong producer: one referral, opened with the result.
     let published = publish(&mut shanghai, "pub-1", sample("370102", "310104")).await;
@@ -637,9 +603,9 @@ async fn a_referral_is_handled_to_closure_while_the_sampling_agency_watches(
 }
 
 async fn a_returned_referral_is_rerouted(app: TestApp, _clock: Arc<ManualClock>) {
-    let mut shanghai = agency(&app, SHANGHAI).await;
-    let mut shandong = agency(&app, SHANDONG).await;
-    let mut zhejiang = agency(&app, ZHEJIANG).await;
+    let mut shanghai = app.as_agency(SHANGHAI).await;
+    let mut shandong = app.as_agency(SHANDONG).await;
+    let mut zhejiang = app.as_agency(ZHEJIANG).await;
     let name = referral_to_shandong(&mut shanghai, "pub-1").await;
     let mut shanghai_feed = Feed::open(&app, SHANGHAI).await;
     let mut zhejiang_feed = Feed::open(&app, ZHEJIANG).await;
@@ -752,8 +718,8 @@ async fn a_returned_referral_is_rerouted(app: TestApp, _clock: Arc<ManualClock>)
 }
 
 async fn an_objection_is_overturned_by_reinspection(app: TestApp, clock: Arc<ManualClock>) {
-    let mut shanghai = agency(&app, SHANGHAI).await;
-    let mut shandong = agency(&app, SHANDONG).await;
+    let mut shanghai = app.as_agency(SHANGHAI).await;
+    let mut shandong = app.as_agency(SHANDONG).await;
     let name = referral_to_shandong(&mut shanghai, "pub-1").await;
     acknowledge(&mut shandong, &name, "ack").await.expect("ack");
     start_handling(&mut shandong, &name, "start")
@@ -893,8 +859,8 @@ fn objection_window(r: &pb::Referral) -> Option<&pb::ReferralDeadline> {
 /// calendar days, to both parties, in answers and reads alike, never overdue and never the
 /// next deadline; the day after its last day it is gone from reads without any step.
 async fn the_objection_window_is_listed_until_it_closes(app: TestApp, clock: Arc<ManualClock>) {
-    let mut shanghai = agency(&app, SHANGHAI).await;
-    let mut shandong = agency(&app, SHANDONG).await;
+    let mut shanghai = app.as_agency(SHANGHAI).await;
+    let mut shandong = app.as_agency(SHANDONG).await;
     let name = referral_to_shandong(&mut shanghai, "pub-1").await;
     let opened = get(&mut shanghai, &name).await;
     assert_eq!(objection_window(&opened), None, "not before delivery");
@@ -923,13 +889,14 @@ async fn the_objection_window_is_listed_until_it_closes(app: TestApp, clock: Arc
     // step was taken, and nothing became overdue.
     let days_left = (last_day - china_date(clock.now())).whole_days();
     clock.advance(time::Duration::days(days_left));
-    let mut shanghai = agency(&app, SHANGHAI).await;
+    let mut shanghai = app.as_agency(SHANGHAI).await;
     assert_eq!(
         objection_window(&get(&mut shanghai, &name).await),
         Some(&expected)
     );
     clock.advance(time::Duration::days(1));
-    let mut shanghai = agency(&app, SHANGHAI).await;
+    app.tick_schedulers();
+    let mut shanghai = app.as_agency(SHANGHAI).await;
     let closed = get(&mut shanghai, &name).await;
     assert_eq!(objection_window(&closed), None, "{:?}", closed.deadlines);
     assert!(!closed.overdue);
@@ -947,7 +914,7 @@ async fn overdue_then_announcement_required_under_a_manual_clock(
     app: TestApp,
     clock: Arc<ManualClock>,
 ) {
-    let mut shanghai = agency(&app, SHANGHAI).await;
+    let mut shanghai = app.as_agency(SHANGHAI).await;
     let name = referral_to_shandong(&mut shanghai, "pub-1").await;
     let mut shanghai_feed = Feed::open(&app, SHANGHAI).await;
     let mut shandong_feed = Feed::open(&app, SHANDONG).await;
@@ -956,6 +923,7 @@ async fn overdue_then_announcement_required_under_a_manual_clock(
 
     // Opened on Monday, due Wednesday: on Thursday the scheduler flags it, to both parties.
     clock.advance(time::Duration::days(3));
+    app.tick_schedulers();
     shanghai_feed.renew(&app).await;
     shandong_feed.renew(&app).await;
     for feed in [&mut shanghai_feed, &mut shandong_feed] {
@@ -987,8 +955,8 @@ async fn overdue_then_announcement_required_under_a_manual_clock(
     assert_eq!(second.tick().await.expect("tick"), 0);
 
     // Late acknowledgement clears the flag; correction is ordered.
-    let mut shanghai = agency(&app, SHANGHAI).await;
-    let mut shandong = agency(&app, SHANDONG).await;
+    let mut shanghai = app.as_agency(SHANGHAI).await;
+    let mut shandong = app.as_agency(SHANDONG).await;
     let listed = shanghai
         .disposal
         .list_referrals(pb::ListReferralsRequest {
@@ -1037,6 +1005,7 @@ async fn overdue_then_announcement_required_under_a_manual_clock(
     let review_due = yrd_domain::spotcheck::parse_date(&ordered.review_deadline).expect("date");
     let days_to = |due: time::Date| (due - china_date(clock.now())).whole_days() + 1;
     clock.advance(time::Duration::days(days_to(correction_due)));
+    app.tick_schedulers();
     shanghai_feed.renew(&app).await;
     shandong_feed.renew(&app).await;
     let (kind, _, seen) = shanghai_feed.next_referral().await;
@@ -1051,6 +1020,7 @@ async fn overdue_then_announcement_required_under_a_manual_clock(
     let (kind, _, _) = shandong_feed.next_referral().await;
     assert_eq!(kind, pb::EventType::ReferralOverdue, "Shandong is told too");
     clock.advance(time::Duration::days(days_to(review_due)));
+    app.tick_schedulers();
     shanghai_feed.renew(&app).await;
     shandong_feed.renew(&app).await;
     for feed in [&mut shanghai_feed, &mut shandong_feed] {
@@ -1095,7 +1065,7 @@ async fn overdue_then_announcement_required_under_a_manual_clock(
         "scheduler leaves: {leaves:?}"
     );
 
-    let mut shandong = agency(&app, SHANDONG).await;
+    let mut shandong = app.as_agency(SHANDONG).await;
     let flagged = shandong
         .disposal
         .list_referrals(pb::ListReferralsRequest {
@@ -1125,8 +1095,8 @@ async fn overdue_then_announcement_required_under_a_manual_clock(
 }
 
 async fn illegal_steps_are_refused_naming_the_state(app: TestApp, clock: Arc<ManualClock>) {
-    let mut shanghai = agency(&app, SHANGHAI).await;
-    let mut shandong = agency(&app, SHANDONG).await;
+    let mut shanghai = app.as_agency(SHANGHAI).await;
+    let mut shandong = app.as_agency(SHANDONG).await;
     let name = referral_to_shandong(&mut shanghai, "pub-1").await;
     let before = get(&mut shanghai, &name).await;
 
@@ -1242,9 +1212,9 @@ async fn illegal_steps_are_refused_naming_the_state(app: TestApp, clock: Arc<Man
 }
 
 async fn a_third_agency_reacts_but_cannot_act(app: TestApp, clock: Arc<ManualClock>) {
-    let mut shanghai = agency(&app, SHANGHAI).await;
-    let mut shandong = agency(&app, SHANDONG).await;
-    let mut jiangsu = agency(&app, JIANGSU).await;
+    let mut shanghai = app.as_agency(SHANGHAI).await;
+    let mut shandong = app.as_agency(SHANDONG).await;
+    let mut jiangsu = app.as_agency(JIANGSU).await;
     let published = publish(&mut shanghai, "pub-1", sample("370102", "310104")).await;
     let result = published.result.expect("result");
 
@@ -1369,8 +1339,8 @@ async fn a_third_agency_reacts_but_cannot_act(app: TestApp, clock: Arc<ManualClo
 }
 
 async fn referrals_by_hand(app: TestApp, _clock: Arc<ManualClock>) {
-    let mut shanghai = agency(&app, SHANGHAI).await;
-    let mut jiangsu = agency(&app, JIANGSU).await;
+    let mut shanghai = app.as_agency(SHANGHAI).await;
+    let mut jiangsu = app.as_agency(JIANGSU).await;
     // Made in Shanghai, sold from Jiangsu: the exchange opens one to Jiangsu (the seller).
     let published = publish(&mut shanghai, "pub-1", sample("310104", "320106")).await;
     let result = published.result.expect("result").name;
@@ -1515,7 +1485,7 @@ async fn referrals_by_hand(app: TestApp, _clock: Arc<ManualClock>) {
 }
 
 async fn each_bad_field_is_named(app: TestApp, clock: Arc<ManualClock>) {
-    let mut shanghai = agency(&app, SHANGHAI).await;
+    let mut shanghai = app.as_agency(SHANGHAI).await;
     let name = referral_to_shandong(&mut shanghai, "pub-1").await;
     let before = get(&mut shanghai, &name).await;
     let mut d = shanghai.disposal.clone();
@@ -1762,7 +1732,7 @@ async fn concurrent_schedulers(kind: StoreKind) {
         return;
     };
     let replica = app.spawn_replica().await;
-    let mut shanghai = agency(&app, SHANGHAI).await;
+    let mut shanghai = app.as_agency(SHANGHAI).await;
     let name = referral_to_shandong(&mut shanghai, "pub-1").await;
     clock.advance(time::Duration::days(3));
 
@@ -1795,7 +1765,7 @@ async fn concurrent_schedulers(kind: StoreKind) {
             .count();
         assert_eq!(overdue, 1, "{party}");
     }
-    let mut shanghai = agency(&app, SHANGHAI).await; // a token for the new day
+    let mut shanghai = app.as_agency(SHANGHAI).await; // a token for the new day
     let referral = get(&mut shanghai, &name).await;
     assert_eq!(
         kinds(&referral),

@@ -387,12 +387,16 @@ async fn a_subscriber_that_never_reads_is_dropped(app: TestApp) {
     for chunk in events.chunks(100) {
         app.store.append_feed_events(chunk).await.expect("append");
     }
+    let mut dropped = app.slow_drops.watch();
     let mut client = feed(&app, SHANDONG).await;
     let mut stream = subscribe(&mut client, None).await;
     assert_eq!(next_event(&mut stream).await.cursor, 1);
-    // Stop reading for well over the slow-subscriber timeout (300 ms). Nothing can be
-    // synchronised on here: the point is that the client does nothing.
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Stop reading until the server has dropped this subscriber (its buffer stayed full for the
+    // slow-subscriber timeout, 300 ms); the deadline only fails a hung test.
+    tokio::time::timeout(Duration::from_secs(20), dropped.wait_for(|n| *n >= 1))
+        .await
+        .expect("the server drops the subscriber that does not read")
+        .expect("the count is kept");
     let mut received = 1u32;
     let mut last_cursor = 1;
     let end = loop {

@@ -3,11 +3,12 @@
 
 use rustls::AlertDescription;
 use rustls::version::{TLS12, TLS13};
-use time::{Duration, OffsetDateTime};
+use time::Duration;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 use yrd_domain::Profile;
+use yrd_domain::clock::{Clock as _, SystemClock};
 use yrd_e2e::raw_tls::{ClientCert, Outcome, attempt};
 use yrd_e2e::{SHANDONG, SHANGHAI, StoreKind, TestApp, agency_id, on_both_stores};
 use yrd_pki::{CertificateAuthority, Validity};
@@ -57,14 +58,14 @@ async fn refused_with_a_certificate_from_another_ca() {
     let app = app().await;
     let stranger = CertificateAuthority::create(
         "Not the exchange CA",
-        Validity::from_now(Duration::days(1)).expect("validity"),
+        Validity::starting(SystemClock.now(), Duration::days(1)).expect("validity"),
     )
     .expect("another CA");
     let issued = stranger
         .issue_agency(
             &agency_id(SHANGHAI),
             Profile::System,
-            Validity::from_now(Duration::hours(1)).expect("validity"),
+            Validity::starting(SystemClock.now(), Duration::hours(1)).expect("validity"),
         )
         .expect("cert from another CA");
     let cert = ClientCert {
@@ -78,7 +79,7 @@ async fn refused_with_a_certificate_from_another_ca() {
 #[tokio::test]
 async fn refused_with_an_expired_certificate() {
     let app = app().await;
-    let now = OffsetDateTime::now_utc();
+    let now = SystemClock.now();
     let issued = app
         .ca()
         .issue_agency(

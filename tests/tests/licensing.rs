@@ -17,7 +17,8 @@ use tonic_types::StatusExt as _;
 use yrd_domain::Profile;
 use yrd_domain::clock::ManualClock;
 use yrd_e2e::fixtures::{self, stored_feed, uscc};
-use yrd_e2e::{ANHUI, JIANGSU, SHANDONG, SHANGHAI, StoreKind, TestApp, call_path};
+use yrd_e2e::spawn_for_deadlines as spawn;
+use yrd_e2e::{ANHUI, JIANGSU, SHANDONG, SHANGHAI, TestApp, call_path};
 use yrd_proto::v1::licensing_service_client::LicensingServiceClient;
 use yrd_proto::v1::{self as pb, ApplicationStepKind as K, EventType as E};
 
@@ -54,19 +55,8 @@ yrd_e2e::on_both_stores_with_clock!(
     concurrent_issues_never_share_a_number,
 );
 
-async fn spawn(kind: StoreKind) -> Option<(TestApp, Arc<ManualClock>)> {
-    let clock = Arc::new(ManualClock::new(start()));
-    let app = TestApp::spawn_with(
-        kind,
-        |s| s.licensing.scheduler_interval_ms = 50,
-        clock.clone(),
-    )
-    .await?;
-    Some((app, clock))
-}
-
 async fn client(app: &TestApp, agency: &str) -> Client {
-    LicensingServiceClient::new(app.session(agency, Profile::System).await.authed())
+    app.as_agency(agency).await.licensing
 }
 
 fn attachment(name: &str) -> pb::Attachment {
@@ -283,8 +273,8 @@ async fn feed(app: &TestApp, agency: &str) -> Vec<pb::FeedEvent> {
     stored_feed(app, agency).await
 }
 
-/// The next event of a feed stream; the scheduler's flags come within one of its 50 ms ticks,
-/// the rest at once, so 20 s only fails a hung test.
+/// The next event of a feed stream; the scheduler's flags come with the round the scenario
+/// asked for, the rest at once, so 20 s only fails a hung test.
 async fn next_event(stream: &mut tonic::Streaming<pb::SubscribeResponse>) -> pb::FeedEvent {
     fixtures::next_event(stream, std::time::Duration::from_secs(20)).await
 }
@@ -300,14 +290,7 @@ async fn subscribe_after(
     agency: &str,
     cursor: Option<u64>,
 ) -> tonic::Streaming<pb::SubscribeResponse> {
-    use yrd_proto::v1::feed_service_client::FeedServiceClient;
-    FeedServiceClient::new(app.session(agency, Profile::System).await.authed())
-        .subscribe(pb::SubscribeRequest {
-            from_cursor: cursor,
-        })
-        .await
-        .expect("subscribe")
-        .into_inner()
+    app.subscribe(agency, cursor).await
 }
 
 fn kinds(a: &pb::LicenceApplication) -> Vec<K> {
@@ -981,6 +964,9 @@ async fn an_overdue_step_is_flagged_once_to_both_provinces(app: TestApp, clock: 
 
     // Tuesday of the next week: the 5 working days passed without a notice (行政许可法 art. 32).
     clock.set(morning_of(8));
+    // Both replicas' schedulers run a round at the same moment.
+    app.tick_schedulers();
+    replica.tick_schedulers();
     let mut sh_stream = subscribe(&app, SHANGHAI).await;
     let mut sd_stream = subscribe(&replica, SHANDONG).await;
     let submitted = next_event(&mut sd_stream).await;
@@ -1021,6 +1007,8 @@ async fn an_overdue_step_is_flagged_once_to_both_provinces(app: TestApp, clock: 
     // Tuesday of the fifth week: the decision limit (its Monday) passed. Fresh subscriptions (the
     // tokens of the old ones expired with the clock's jump) continue where those stopped.
     clock.set(morning_of(29));
+    app.tick_schedulers();
+    replica.tick_schedulers();
     let mut sh_stream = subscribe_after(&app, SHANGHAI, Some(cursors[0])).await;
     let mut sd_stream = subscribe_after(&replica, SHANDONG, Some(cursors[1])).await;
     for stream in [&mut sh_stream, &mut sd_stream] {
@@ -1056,7 +1044,9 @@ async fn an_overdue_step_is_flagged_once_to_both_provinces(app: TestApp, clock: 
     assert_eq!(overdue.applications.len(), 1);
     assert_eq!(overdue.applications[0].name, name);
     // The next step is the next event on both sides: nothing was flagged twice, by either
-    // replica, while the schedulers kept ticking.
+    // replica, though both schedulers ran again.
+    app.tick_schedulers();
+    replica.tick_schedulers();
     start_review(&mut sd, "due-review", &name).await;
     let next = next_event(&mut sh_stream).await;
     assert_eq!(

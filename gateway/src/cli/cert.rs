@@ -25,6 +25,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use yrd_call::{from_timestamp, timestamp};
 use yrd_domain::Profile;
+use yrd_domain::clock::{Clock as _, SystemClock};
 use yrd_pki::{CertificateAuthority, PkiError, RevocationReason, Validity};
 use yrd_proto::v1::{
     self as pb, CreateAgencyRequest, GetCrlRequest, IssueCertificateRequest, ListAgenciesRequest,
@@ -148,8 +149,11 @@ fn init_ca(args: &InitCaArgs, out: &mut (dyn Write + Send)) -> Result<(), CliErr
         }
     }
     let pki = |action| move |source| CliError::Pki { action, source };
-    let validity = Validity::from_now(time::Duration::days(i64::from(args.days)))
-        .map_err(pki("compute the CA's validity"))?;
+    let validity = Validity::starting(
+        SystemClock.now(),
+        time::Duration::days(i64::from(args.days)),
+    )
+    .map_err(pki("compute the CA's validity"))?;
     let ca =
         CertificateAuthority::create(&args.common_name, validity).map_err(pki("make the CA"))?;
     create_dir(&args.out)?;
@@ -279,7 +283,7 @@ async fn list(args: ListArgs, out: &mut (dyn Write + Send)) -> Result<(), CliErr
     let mut admin = session.admin();
     let expire_before = args
         .expiring_within
-        .map(|days| timestamp(OffsetDateTime::now_utc() + time::Duration::days(i64::from(days))));
+        .map(|days| timestamp(SystemClock.now() + time::Duration::days(i64::from(days))));
     let mut request = ListCertificatesRequest {
         agency: args
             .agency

@@ -7,6 +7,7 @@
 use std::path::{Path, PathBuf};
 
 use time::OffsetDateTime;
+use yrd_domain::clock::{Clock as _, SystemClock};
 use yrd_domain::ids::DELTA_AGENCIES;
 use yrd_domain::{AgencyId, Profile};
 use yrd_store::{CertificateRecord, NewAgency, Store, StoreError, StoreOptions};
@@ -46,7 +47,14 @@ pub async fn prepare(settings: &Settings, now: OffsetDateTime) -> Result<Prepare
 
     if settings.uses_dev_pki() {
         let dir = settings.dev_pki_dir();
-        let pki = yrd_pki::DevPki::ensure(&dir, &agencies, &settings.tls.server_names)?;
+        // rustls checks certificates against the system clock, so the dev PKI is made (and
+        // renewed) by the system clock too, whatever clock the rest of the exchange runs on.
+        let pki = yrd_pki::DevPki::ensure(
+            &dir,
+            &agencies,
+            &settings.tls.server_names,
+            SystemClock.now(),
+        )?;
         record_dev_certificates(&store, &pki, &agencies, now).await?;
         let tls_files = TlsFiles {
             ca: pki.ca_cert(),

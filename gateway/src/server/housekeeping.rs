@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
+use yrd_call::periodic::every;
 use yrd_domain::clock::Clock;
 use yrd_store::Store;
 
@@ -22,14 +23,9 @@ pub fn spawn_answer_pruner(
     retention: time::Duration,
     stop: CancellationToken,
 ) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(PRUNE_INTERVAL);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                () = stop.cancelled() => return,
-                _ = tick.tick() => {}
-            }
+    every(PRUNE_INTERVAL, None, stop, move || {
+        let (store, clock) = (store.clone(), clock.clone());
+        async move {
             match store.prune_answers(clock.now() - retention).await {
                 Ok(0) => {}
                 Ok(pruned) => tracing::info!(pruned, "expired request-id answers pruned"),

@@ -367,7 +367,7 @@ mod tests {
     async fn a_clock_behind_the_timer_is_asked_again() {
         // The timer fires but the exchange's clock has not reached the deadline: the body keeps
         // streaming and looks again later, ending once the clock gets there.
-        let start = OffsetDateTime::now_utc();
+        let start = yrd_domain::clock::SystemClock.now();
         let clock = Arc::new(ManualClock::new(start));
         let at = start + time::Duration::milliseconds(300);
         let (body, _tx) = streaming_body();

@@ -32,6 +32,8 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
+use yrd_call::periodic::every;
+use yrd_domain::clock::{Clock as _, SystemClock};
 use yrd_pki::{CertificateAuthority, RevocationReason, RevokedCert};
 use yrd_store::Store;
 
@@ -151,7 +153,7 @@ impl RevocationWatcher {
         let seq = self.store.revocation_seq().await?;
         // The CRL's window is read by rustls against the system clock, so it is set from the
         // system clock too, whatever clock the rest of the exchange runs on.
-        let now = OffsetDateTime::now_utc();
+        let now = SystemClock.now();
         let stale_crl = self.ca.is_some()
             && self
                 .crl_signed_at
@@ -200,15 +202,10 @@ impl RevocationWatcher {
     /// Refreshes every [`POLL_INTERVAL`] until `stop` is cancelled. (A change made on this
     /// replica is applied before its answer, through [`yrd_admin::ApplyRevocations`].)
     pub fn spawn(self: Arc<Self>, stop: CancellationToken) -> tokio::task::JoinHandle<()> {
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(POLL_INTERVAL);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tokio::select! {
-                    () = stop.cancelled() => break,
-                    _ = tick.tick() => {}
-                }
-                if let Err(e) = self.refresh().await {
+        every(POLL_INTERVAL, None, stop, move || {
+            let watcher = self.clone();
+            async move {
+                if let Err(e) = watcher.refresh().await {
                     tracing::warn!(error = %e, "revocation refresh failed; keeping the current list");
                 }
             }

@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
+use yrd_call::periodic::Trigger;
 
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -40,7 +41,7 @@ use yrd_audit::log_key::LogKeys;
 use yrd_audit::{AuditHandler, Sequencer};
 use yrd_disposal::{DeadlineScheduler, DisposalHandler, Opener};
 use yrd_domain::referral::ReferralRules;
-use yrd_feed::{FeedHandler, FeedOptions};
+use yrd_feed::{FeedHandler, FeedOptions, SlowDrops};
 use yrd_licensing::LicensingHandler;
 use yrd_pki::CertificateAuthority;
 use yrd_pki::ReceiptSigner;
@@ -69,6 +70,10 @@ pub struct Application {
     token_keys: Arc<TokenKeys>,
     log_keys: Arc<LogKeys>,
     receipts: Arc<ReceiptSigner>,
+    /// Fired for a round of the deadline schedulers at once (see [`Application::schedulers`]).
+    schedulers: Trigger,
+    /// Counts the feed subscribers dropped as too slow.
+    slow_drops: SlowDrops,
 }
 
 impl std::fmt::Debug for Application {
@@ -155,6 +160,8 @@ impl Application {
             token_keys,
             receipts,
             log_keys,
+            schedulers: Trigger::new(),
+            slow_drops: SlowDrops::default(),
         })
     }
 
@@ -176,6 +183,18 @@ impl Application {
     /// The exchange CA with its key, when available.
     pub fn ca(&self) -> Option<Arc<CertificateAuthority>> {
         self.ca.clone()
+    }
+
+    /// Runs a round of the disposal and licensing deadline schedulers as soon as they are free
+    /// when fired: a test that moves its manual clock past a deadline fires it instead of
+    /// waiting for the schedulers' interval.
+    pub fn schedulers(&self) -> Trigger {
+        self.schedulers.clone()
+    }
+
+    /// Counts the feed subscribers this server drops for reading too slowly.
+    pub fn slow_drops(&self) -> SlowDrops {
+        self.slow_drops.clone()
     }
 
     /// The TLS configuration, swappable while serving.
@@ -271,13 +290,15 @@ impl Application {
                     referral_opener.clone(),
                     Duration::from_millis(self.settings.disposal.scheduler_interval_ms),
                 )
-                .spawn(stop.clone()),
+                .spawn(Some(&self.schedulers), stop.clone()),
             ),
             (
                 "licensing deadlines",
-                licensing
-                    .clone()
-                    .spawn_scheduler(licensing_interval, stop.clone()),
+                licensing.clone().spawn_scheduler(
+                    licensing_interval,
+                    Some(&self.schedulers),
+                    stop.clone(),
+                ),
             ),
         ];
         let (background, failed) = watch_background(background, stop.clone());
@@ -338,18 +359,21 @@ impl Application {
         .max_decoding_message_size(max_message);
         // Feed streams end when `stop` is cancelled, so graceful shutdown never waits on them.
         let feed = &self.settings.feed;
-        let feed_service = FeedServiceServer::new(FeedHandler::new(
-            self.store.clone(),
-            self.clock.clone(),
-            self.receipts.clone(),
-            FeedOptions {
-                heartbeat_interval: Duration::from_millis(feed.heartbeat_interval_ms),
-                read_batch: feed.read_batch,
-                send_buffer: feed.send_buffer,
-                slow_subscriber_timeout: Duration::from_millis(feed.slow_subscriber_timeout_ms),
-            },
-            stop.clone(),
-        ))
+        let feed_service = FeedServiceServer::new(
+            FeedHandler::new(
+                self.store.clone(),
+                self.clock.clone(),
+                self.receipts.clone(),
+                FeedOptions {
+                    heartbeat_interval: Duration::from_millis(feed.heartbeat_interval_ms),
+                    read_batch: feed.read_batch,
+                    send_buffer: feed.send_buffer,
+                    slow_subscriber_timeout: Duration::from_millis(feed.slow_subscriber_timeout_ms),
+                },
+                stop.clone(),
+            )
+            .with_slow_drops(self.slow_drops.clone()),
+        )
         .max_decoding_message_size(max_message);
         let audit_service = AuditServiceServer::new(AuditHandler::new(self.store.clone()))
             .max_decoding_message_size(max_message);

@@ -13,6 +13,7 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
+use yrd_call::periodic::every;
 use yrd_domain::clock::Clock;
 use yrd_store::{KeyPurpose, SigningKeyRecord, Store};
 
@@ -131,18 +132,13 @@ impl TokenKeys {
 
     /// Reloads every [`RELOAD_INTERVAL`] and rotates when due, until `stop` is cancelled.
     pub fn spawn(self: Arc<Self>, stop: CancellationToken) -> tokio::task::JoinHandle<()> {
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(RELOAD_INTERVAL);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tokio::select! {
-                    () = stop.cancelled() => break,
-                    _ = tick.tick() => {}
-                }
-                if let Err(e) = self.reload().await {
+        every(RELOAD_INTERVAL, None, stop, move || {
+            let keys = self.clone();
+            async move {
+                if let Err(e) = keys.reload().await {
                     tracing::warn!(error = %e, "token key ring not reloaded");
                 }
-                match self.rotate_if_due().await {
+                match keys.rotate_if_due().await {
                     Ok(true) => tracing::info!("token signing key rotated"),
                     Ok(false) => {}
                     Err(e) => tracing::warn!(error = %e, "token signing key not rotated"),

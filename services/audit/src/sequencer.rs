@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
+use yrd_call::periodic::{Periodic, every};
 use yrd_domain::audit::tree_head_signing_input;
 use yrd_domain::clock::Clock;
 use yrd_domain::merkle::Frontier;
@@ -107,51 +108,72 @@ impl Sequencer {
         Ok(pending.len())
     }
 
-    /// Runs until `stop` is cancelled: takes the lock when free, then steps every interval.
+    /// Runs until `stop` is cancelled: takes the lock when free, then steps every interval;
+    /// lets go of the lock when stopped.
     pub fn spawn(self, stop: CancellationToken) -> tokio::task::JoinHandle<()> {
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(self.interval);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            let mut lock: Option<SequencerLock> = None;
-            let mut state = SequencerState::default();
-            loop {
-                tokio::select! {
-                    () = stop.cancelled() => break,
-                    _ = tick.tick() => {}
+        let interval = self.interval;
+        let task = SequencerTask {
+            sequencer: self,
+            lock: None,
+            state: SequencerState::default(),
+        };
+        every(interval, None, stop, task)
+    }
+}
+
+/// The running sequencer: the lock while this replica holds it, and the state between steps.
+struct SequencerTask {
+    sequencer: Sequencer,
+    lock: Option<SequencerLock>,
+    state: SequencerState,
+}
+
+impl SequencerTask {
+    /// True when this replica holds the sequencer lock, taking it when it is free.
+    async fn holds_lock(&mut self) -> bool {
+        if self.lock.is_none() {
+            match self.sequencer.store.try_sequencer_lock().await {
+                Ok(Some(acquired)) => {
+                    tracing::info!("this replica now sequences the exchange log");
+                    self.lock = Some(acquired);
+                    self.state = SequencerState::default();
                 }
-                if lock.is_none() {
-                    match self.store.try_sequencer_lock().await {
-                        Ok(Some(acquired)) => {
-                            tracing::info!("this replica now sequences the exchange log");
-                            lock = Some(acquired);
-                            state = SequencerState::default();
-                        }
-                        Ok(None) => continue,
-                        Err(e) => {
-                            tracing::warn!(error = %e, "sequencer lock unavailable");
-                            continue;
-                        }
-                    }
-                }
-                if let Some(held) = lock.as_mut() {
-                    match held.is_held().await {
-                        Ok(true) => {}
-                        Ok(false) | Err(_) => {
-                            tracing::warn!("sequencer lock lost; will try to take it again");
-                            lock = None;
-                            continue;
-                        }
-                    }
-                }
-                match self.step(&mut state).await {
-                    Ok(0) => {}
-                    Ok(n) => tracing::debug!(leaves = n, "sequenced"),
-                    Err(e) => tracing::warn!(error = %e, "sequencing step failed; retrying"),
+                Ok(None) => return false,
+                Err(e) => {
+                    tracing::warn!(error = %e, "sequencer lock unavailable");
+                    return false;
                 }
             }
-            if let Some(held) = lock {
-                let _ = held.release().await;
+        }
+        if let Some(held) = self.lock.as_mut() {
+            match held.is_held().await {
+                Ok(true) => {}
+                Ok(false) | Err(_) => {
+                    tracing::warn!("sequencer lock lost; will try to take it again");
+                    self.lock = None;
+                    return false;
+                }
             }
-        })
+        }
+        true
+    }
+}
+
+impl Periodic for SequencerTask {
+    async fn round(&mut self) {
+        if !self.holds_lock().await {
+            return;
+        }
+        match self.sequencer.step(&mut self.state).await {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!(leaves = n, "sequenced"),
+            Err(e) => tracing::warn!(error = %e, "sequencing step failed; retrying"),
+        }
+    }
+
+    async fn stopped(self) {
+        if let Some(held) = self.lock {
+            let _ = held.release().await;
+        }
     }
 }

@@ -15,12 +15,14 @@
 //!   `BadRequest` it becomes.
 //! * [`resource`]: ids inside resource names (`agencies/{id}`).
 //! * [`request_id`]: a write's client-chosen idempotency key.
+//! * [`periodic`]: the one "every period until stopped" loop of the background tasks.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 pub mod digest;
 pub mod field;
+pub mod periodic;
 pub mod receipt;
 pub mod request_id;
 pub mod resource;

@@ -19,6 +19,7 @@ use std::time::Duration;
 use prost::Message as _;
 use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
+use yrd_call::periodic::{Trigger, every};
 use yrd_domain::audit::LeafData;
 use yrd_domain::clock::Clock;
 use yrd_domain::referral::{Actor, ReferralCommand, apply};
@@ -55,19 +56,17 @@ impl DeadlineScheduler {
         }
     }
 
-    /// Runs a tick every interval until `stop`.
-    pub fn spawn(self, stop: CancellationToken) -> tokio::task::JoinHandle<()> {
-        tokio::spawn(async move {
-            let mut ticker = tokio::time::interval(self.interval.max(Duration::from_millis(1)));
-            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tokio::select! {
-                    () = stop.cancelled() => return,
-                    _ = ticker.tick() => {
-                        if let Err(e) = self.tick().await {
-                            tracing::error!(error = %e, "referral deadline tick failed");
-                        }
-                    }
+    /// Runs a tick every interval, and one per fire of `trigger`, until `stop`.
+    pub fn spawn(
+        self,
+        trigger: Option<&Trigger>,
+        stop: CancellationToken,
+    ) -> tokio::task::JoinHandle<()> {
+        every(self.interval, trigger, stop, move || {
+            let scheduler = self.clone();
+            async move {
+                if let Err(e) = scheduler.tick().await {
+                    tracing::error!(error = %e, "referral deadline tick failed");
                 }
             }
         })

@@ -19,7 +19,7 @@ use yrd_store::{AckError, Store};
 
 use crate::options::FeedOptions;
 use crate::status::{beyond_latest, caller_agency, store_failure};
-use crate::subscription::{Outbound, Subscription};
+use crate::subscription::{Outbound, SlowDrops, Subscription};
 
 /// The `FeedService` handler.
 #[derive(Debug, Clone)]
@@ -29,6 +29,8 @@ pub struct FeedHandler {
     /// Signs the receipts of `Ack`, the service's one write.
     receipts: Arc<ReceiptSigner>,
     options: FeedOptions,
+    /// Counts the subscribers dropped as too slow.
+    slow_drops: SlowDrops,
     /// The server's shutdown: cancelling it ends every open stream with `UNAVAILABLE`, so
     /// graceful shutdown does not wait on streams that never end by themselves.
     stop: CancellationToken,
@@ -48,8 +50,14 @@ impl FeedHandler {
             clock,
             receipts,
             options: options.sanitized(),
+            slow_drops: SlowDrops::default(),
             stop,
         }
+    }
+
+    /// The handler counting the subscribers it drops as too slow in `slow_drops`.
+    pub fn with_slow_drops(self, slow_drops: SlowDrops) -> Self {
+        FeedHandler { slow_drops, ..self }
     }
 }
 
@@ -100,6 +108,7 @@ impl FeedService for FeedHandler {
             store: self.store.clone(),
             clock: self.clock.clone(),
             options: self.options,
+            slow_drops: self.slow_drops.clone(),
             agency,
             after,
         }

@@ -32,4 +32,4 @@ pub mod subscription;
 
 pub use feed_service::FeedHandler;
 pub use options::FeedOptions;
-pub use subscription::SubscriptionEnd;
+pub use subscription::{SlowDrops, SubscriptionEnd};

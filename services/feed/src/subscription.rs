@@ -57,12 +57,36 @@ pub enum SubscriptionEnd {
     },
 }
 
+/// Counts the subscribers dropped for reading too slowly, for whoever watches the feed (a test
+/// waits on it instead of sleeping past the slow-subscriber timeout). Clones count together.
+#[derive(Debug, Clone)]
+pub struct SlowDrops(Arc<watch::Sender<u64>>);
+
+impl Default for SlowDrops {
+    fn default() -> Self {
+        SlowDrops(Arc::new(watch::Sender::new(0)))
+    }
+}
+
+impl SlowDrops {
+    /// Sees the count move each time a subscriber is dropped as too slow.
+    pub fn watch(&self) -> watch::Receiver<u64> {
+        self.0.subscribe()
+    }
+
+    fn record(&self) {
+        self.0.send_modify(|dropped| *dropped += 1);
+    }
+}
+
 /// What a stream needs to start: whose feed, from where, and how to behave.
 #[derive(Debug)]
 pub(crate) struct Subscription {
     pub(crate) store: Store,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) options: FeedOptions,
+    /// Told when this subscriber is dropped as too slow.
+    pub(crate) slow_drops: SlowDrops,
     pub(crate) agency: AgencyId,
     /// The last cursor already delivered (or acknowledged): the stream starts after it.
     pub(crate) after: u64,
@@ -193,6 +217,9 @@ impl Producer {
                 tracing::debug!(reason = %end, "feed subscription ended");
             }
             _ => tracing::warn!(reason = %end, "feed subscription ended"),
+        }
+        if matches!(end, SubscriptionEnd::TooSlow(_)) {
+            self.sub.slow_drops.record();
         }
         if let Some(status) = end_status(&end) {
             match self.verdict.lock() {
@@ -354,6 +381,7 @@ mod tests {
             store: store.clone(),
             clock: Arc::new(SystemClock),
             options,
+            slow_drops: SlowDrops::default(),
             agency: agency(),
             after: 0,
         }
@@ -440,10 +468,15 @@ mod tests {
             ..FeedOptions::default()
         };
         let stop = CancellationToken::new();
-        let mut stream = subscription(&store, options).start(&stop);
+        let sub = subscription(&store, options);
+        let mut dropped = sub.slow_drops.watch();
+        let mut stream = sub.start(&stop);
         // Read nothing until the producer has given up, then read: the buffered events are
         // discarded and the stream ends with RESOURCE_EXHAUSTED at once.
-        tokio::time::sleep(Duration::from_millis(600)).await;
+        tokio::time::timeout(Duration::from_secs(10), dropped.wait_for(|n| *n == 1))
+            .await
+            .expect("dropped after the slow-subscriber timeout")
+            .expect("the count is kept");
         let first = stream.next().await;
         assert!(
             matches!(&first, Some(Err(s)) if s.code() == tonic::Code::ResourceExhausted),

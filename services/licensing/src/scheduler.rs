@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+use yrd_call::periodic::{Trigger, every};
 use yrd_domain::calendar::china_date;
 use yrd_domain::spotcheck::format_date;
 
@@ -39,17 +40,18 @@ impl LicensingHandler {
         Ok(flagged)
     }
 
-    /// Runs [`LicensingHandler::flag_overdue_once`] every `interval` until `stop`.
-    pub fn spawn_scheduler(self, interval: Duration, stop: CancellationToken) -> JoinHandle<()> {
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(interval);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tokio::select! {
-                    () = stop.cancelled() => break,
-                    _ = tick.tick() => {}
-                }
-                if let Err(e) = self.flag_overdue_once().await {
+    /// Runs [`LicensingHandler::flag_overdue_once`] every `interval`, and once per fire of
+    /// `trigger`, until `stop`.
+    pub fn spawn_scheduler(
+        self,
+        interval: Duration,
+        trigger: Option<&Trigger>,
+        stop: CancellationToken,
+    ) -> JoinHandle<()> {
+        every(interval, trigger, stop, move || {
+            let handler = self.clone();
+            async move {
+                if let Err(e) = handler.flag_overdue_once().await {
                     tracing::error!(error = %e, "licensing overdue scheduler pass failed");
                 }
             }

@@ -9,8 +9,8 @@
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use time::OffsetDateTime;
 use tonic::Code;
+use yrd_domain::clock::{Clock as _, SystemClock};
 use yrd_domain::merkle::{
     ExportSearch, ExportVerdict, Hash, MerkleError, check_export, verify_consistency,
     verify_inclusion,
@@ -390,8 +390,7 @@ async fn prove_receipt(
             if matches!(e.code(), Code::NotFound | Code::FailedPrecondition) =>
         {
             let now_ms =
-                u64::try_from(OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000)
-                    .unwrap_or(0);
+                u64::try_from(SystemClock.now().unix_timestamp_nanos() / 1_000_000).unwrap_or(0);
             Err(VerifyFailure::ReceiptNotCovered {
                 leaf_hash: receipt.leaf_hash,
                 tree_size: head.tree_size,
