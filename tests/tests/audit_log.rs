@@ -20,8 +20,8 @@ use yrd_proto::v1::admin_service_client::AdminServiceClient;
 use yrd_proto::v1::audit_service_client::AuditServiceClient;
 use yrd_proto::v1::token_service_client::TokenServiceClient;
 use yrd_proto::v1::{
-    self as pb, GetConsistencyProofRequest, GetInclusionProofRequest, GetJwksRequest,
-    GetTreeHeadRequest, IssueCertificateRequest, IssueTokenRequest, KeyPurpose,
+    self as pb, CreateAgencyRequest, GetConsistencyProofRequest, GetInclusionProofRequest,
+    GetJwksRequest, GetTreeHeadRequest, IssueCertificateRequest, IssueTokenRequest, KeyPurpose,
     ListAgenciesRequest, ListAuditEntriesRequest, Receipt, RevokeCertificateRequest,
 };
 
@@ -30,6 +30,7 @@ on_both_stores!(
     a_receipt_is_proven_by_the_partner_on_its_own,
     only_auditors_read_the_log,
     entries_name_their_caller_as_the_contract_does,
+    a_write_its_retry_and_its_refusal_log_one_leaf_each,
 );
 
 /// Shanghai's admin issues a system certificate for Anhui from a fresh CSR, carrying
@@ -57,6 +58,59 @@ async fn issue_certificate(app: &TestApp, trace: Option<&str>) -> (String, Recei
     let certificate = issued.certificate.expect("the issued certificate");
     let receipt = issued.receipt.expect("a write answers with a receipt");
     (format!("certificates/{}", certificate.serial), receipt)
+}
+
+/// Each call is one leaf, whoever writes it: a write's own (committed with the write, the
+/// handler's answer marked written), a retry's and a refusal's (the audit layer's, carrying
+/// the resources the handler reported with its error). A marker the handler forgot would log
+/// the write twice; a note lost on the error path would log the refusal without its resource.
+async fn a_write_its_retry_and_its_refusal_log_one_leaf_each(app: TestApp) {
+    let admin = app.session(SHANGHAI, Profile::Admin).await;
+    let create = |request_id: &str| CreateAgencyRequest {
+        request_id: request_id.to_owned(),
+        agency: Some(pb::Agency {
+            agency_id: "320500-AMR".to_owned(),
+            display_name: "Suzhou Administration for Market Regulation".into(),
+            display_name_zh: "苏州市市场监督管理局".into(),
+            ..Default::default()
+        }),
+    };
+    let mut outcomes = Vec::new();
+    for request_id in ["first", "first", "second"] {
+        let trace = new_trace();
+        let outcome = admin
+            .admin()
+            .create_agency(traced(create(request_id), Some(&trace)))
+            .await
+            .map(|_| ())
+            .map_err(|status| status.code());
+        outcomes.push((trace, outcome));
+    }
+    let codes: Vec<_> = outcomes.iter().map(|(_, o)| *o).collect();
+    assert_eq!(
+        codes,
+        vec![Ok(()), Ok(()), Err(Code::AlreadyExists)],
+        "created, replayed, refused"
+    );
+    for (trace, outcome) in &outcomes {
+        let (app_ref, trace_ref) = (&app, trace.as_str());
+        wait_for("the call's leaf in the log", || async move {
+            let entries = entries_with_trace(app_ref, trace_ref).await;
+            (!entries.is_empty()).then_some(entries)
+        })
+        .await;
+        // Give a second leaf of the same call the time to be sequenced too.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let entries = entries_with_trace(&app, trace).await;
+        assert_eq!(entries.len(), 1, "one leaf for {outcome:?}: {entries:#?}");
+        assert_eq!(
+            entries[0]["resources"],
+            serde_json::json!(["agencies/320500-AMR"]),
+            "the resource of {outcome:?}"
+        );
+        let code = outcome.err().map_or(0, |c| c as i32);
+        assert_eq!(entries[0]["code"], code);
+    }
 }
 
 async fn calls_from_three_agencies_are_listed_by_trace_and_proven(app: TestApp) {

@@ -2,10 +2,14 @@
 //! and permission denials — appends one leaf to the exchange log.
 //!
 //! It sits just inside the trace layer (so the leaf carries the call's trace and span ids) and
-//! outside identity, token and limits (so their refusals are recorded too). It puts an
-//! [`AuditNotes`] into the request for the inner layers and the handler to fill in (officer,
-//! token id, resources, request digest); a write handler appends the leaf itself, in the
-//! transaction of its write, and marks the notes so this layer does not append a second one.
+//! outside identity, token and limits (so their refusals are recorded too). It puts the call's
+//! [`CallRecord`] into the request; what the inner layers and the handler learn comes back as
+//! values in the response's extensions, read after the inner call — nothing is shared and
+//! mutated: the token layer's [`TokenNote`] (officer, token id), the handler's
+//! [`CallNote`](yrd_domain::audit::CallNote) (resources, request digest; carried by its error
+//! status when it fails, see `yrd_call::reported_note`), and [`Written`](yrd_domain::audit::Written)
+//! when a write handler appended the leaf itself in the transaction of its write, so this layer
+//! appends no second one.
 //!
 //! The outcome of a unary call is read from the response headers: tonic answers refusals and
 //! handler errors as "trailers-only" responses with `grpc-status` in the headers; a response
@@ -32,7 +36,7 @@ use std::time::Instant;
 
 use tokio_util::task::TaskTracker;
 use tower::{Layer, Service};
-use yrd_domain::audit::{AuditNotes, CallRecord};
+use yrd_domain::audit::{CallNote, CallRecord, TokenNote};
 use yrd_domain::clock::Clock;
 use yrd_store::Store;
 
@@ -140,29 +144,32 @@ where
                 .unwrap_or_default(),
             method,
         };
-        let notes = AuditNotes::default();
-        request.extensions_mut().insert(notes.clone());
         request.extensions_mut().insert(record.clone());
         let store = self.store.clone();
         let pending = self.pending.clone();
         let streaming = crate::server::live::is_streaming(&record.method);
         Box::pin(async move {
             let response = inner.call(request).await?;
-            if notes.snapshot().written {
+            if yrd_call::leaf_written(response.extensions()) {
                 return Ok(response);
             }
+            let token = response
+                .extensions()
+                .get::<TokenNote>()
+                .cloned()
+                .unwrap_or_default();
+            let note = yrd_call::reported_note(response.extensions());
             if streaming && !response.headers().contains_key("grpc-status") {
                 // Opened: its leaf is written when it ends, with the outcome it had.
                 return Ok(response.map(|body| {
                     tonic::body::Body::new(AuditedBody {
                         body,
-                        on_end: Some(append_stream_leaf(store, record, notes, pending)),
+                        on_end: Some(append_stream_leaf(store, record, token, note, pending)),
                     })
                 }));
             }
-            let noted = notes.snapshot();
             let (code, message) = outcome(response.headers());
-            let leaf = record.leaf(&noted, code, &message);
+            let leaf = record.leaf(&token, &note, code, &message);
             match store.append_leaf(&leaf).await {
                 Ok(_) => Ok(response),
                 Err(e) => {
@@ -204,11 +211,12 @@ impl AuditedBody {
 fn append_stream_leaf(
     store: Store,
     record: CallRecord,
-    notes: AuditNotes,
+    token: TokenNote,
+    note: CallNote,
     pending: TaskTracker,
 ) -> OnEnd {
     Box::new(move |code, message| {
-        let leaf = record.leaf(&notes.snapshot(), code, &message);
+        let leaf = record.leaf(&token, &note, code, &message);
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             tracing::error!(method = %leaf.method, code, "stream ended outside the runtime; its exchange-log leaf is lost");
             return;

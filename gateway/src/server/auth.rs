@@ -21,7 +21,7 @@ use tower::{Layer, Service};
 use yrd_admin::TokenKeys;
 use yrd_admin::token::{TokenRefusal, TokenSettings, TokenVerifier, VerifiedToken, VerifiedTokens};
 use yrd_domain::AgencyIdentity;
-use yrd_domain::audit::AuditNotes;
+use yrd_domain::audit::TokenNote;
 use yrd_domain::clock::Clock;
 use yrd_domain::roles::{Caller, Role, RoleRequirement, required_role};
 
@@ -186,15 +186,15 @@ where
             match shared.authorize(role, header, identity).await {
                 Ok((caller, exp)) => {
                     tracing::Span::current().record("agency", caller.agency().as_str());
-                    if let Some(notes) = request.extensions().get::<AuditNotes>() {
-                        notes.update(|n| {
-                            n.officer = caller.officer.clone().unwrap_or_default();
-                            n.token_id = caller.token_id.clone();
-                        });
-                    }
+                    // For the audit layer, in the answer (docs/architecture.md, "The exchange log").
+                    let token = TokenNote {
+                        officer: caller.officer.clone().unwrap_or_default(),
+                        token_id: caller.token_id.clone(),
+                    };
                     request.extensions_mut().insert(caller);
                     let streaming = crate::server::live::is_streaming(request.uri().path());
-                    let response = inner.call(request).await?;
+                    let mut response = inner.call(request).await?;
+                    response.extensions_mut().insert(token);
                     Ok(if streaming {
                         response.map(|body| expiring_body(body, exp, shared.clock.clone()))
                     } else {

@@ -9,12 +9,12 @@ use prost::Message as _;
 use time::OffsetDateTime;
 use tonic::{Request, Response, Status};
 use yrd_call::{
-    FieldErrors, FieldViolation, bad_request, from_timestamp, receipt, request_id, request_sha256,
+    Call, FieldErrors, FieldViolation, bad_request, from_timestamp, receipt, request_id,
     resource_id, timestamp, violation,
 };
-use yrd_domain::audit::{AuditCall, LeafData};
+use yrd_domain::audit::LeafData;
 use yrd_domain::clock::Clock;
-use yrd_domain::{AgencyId, AgencyIdentity, Profile, SpiffeId};
+use yrd_domain::{AgencyId, Profile, SpiffeId};
 use yrd_pki::ReceiptSigner;
 use yrd_pki::{CertificateAuthority, CsrPolicy, PkiError, RevocationReason, RevokedCert, Validity};
 use yrd_proto::v1::admin_service_server::AdminService;
@@ -98,42 +98,25 @@ impl AdminHandler {
     }
 
     /// The audit of a write call: notes what it touches and gives the leaf to commit with it.
-    fn audit<T: prost::Message>(
-        request: &Request<T>,
-        resources: Vec<String>,
-    ) -> Option<(AuditCall, LeafData)> {
-        let audit = AuditCall::new(request.extensions().get(), request.extensions().get())?;
-        audit.note(resources, request_sha256(request.get_ref()));
-        let leaf = audit.success_leaf();
-        Some((audit, leaf))
+    fn audit(call: &mut Call, resources: Vec<String>) -> Option<LeafData> {
+        call.note(resources);
+        call.success_leaf()
     }
 
     /// The receipt of a write, signed before the write so that the answer recorded for
     /// retries carries it.
-    fn sign(
-        &self,
-        audit: Option<&(AuditCall, LeafData)>,
-        now: OffsetDateTime,
-    ) -> Option<pb::Receipt> {
-        audit.map(|(_, leaf)| receipt(&self.receipts.sign(&leaf.leaf_hash(), now)))
+    fn sign(&self, leaf: Option<&LeafData>, now: OffsetDateTime) -> Option<pb::Receipt> {
+        leaf.map(|leaf| receipt(&self.receipts.sign(&leaf.leaf_hash(), now)))
     }
 
     /// The idempotency key of a write: the calling agency, the method, the client's request
     /// id and the digest of the whole request.
-    fn key<T: prost::Message>(
-        &self,
-        request: &Request<T>,
-        method: &str,
-        request_id: &str,
-    ) -> IdempotencyKey {
+    fn key(&self, call: &Call, method: &str, request_id: &str) -> IdempotencyKey {
         IdempotencyKey {
-            agency: request
-                .extensions()
-                .get::<AgencyIdentity>()
-                .map_or_else(|| self.operator.clone(), |i| i.agency.clone()),
+            agency: call.agency().clone(),
             method: format!("/yrd.exchange.v1.AdminService/{method}"),
             request_id: request_id.trim().to_owned(),
-            request_digest: request_sha256(request.get_ref()),
+            request_digest: call.request_sha256.clone(),
         }
     }
 
@@ -155,14 +138,12 @@ impl AdminHandler {
     /// the first answer of an earlier call with the same request.
     fn finish<M: prost::Message + Default, T>(
         answered: Answered<T>,
-        audit: Option<&(AuditCall, LeafData)>,
+        call: &mut Call,
         build: impl FnOnce(T) -> M,
     ) -> Result<M, Status> {
         match answered {
             Answered::Written(value) => {
-                if let Some((call, _)) = audit {
-                    call.mark_written();
-                }
+                call.mark_written();
                 Ok(build(value))
             }
             Answered::Replayed(bytes) => decode_answer(&bytes),
@@ -314,15 +295,16 @@ fn decode_answer<M: prost::Message + Default>(bytes: &[u8]) -> Result<M, Status>
     M::decode(bytes).map_err(|e| internal("decoding a recorded answer", &e))
 }
 
-#[tonic::async_trait]
-impl AdminService for AdminHandler {
-    async fn create_agency(
+/// The handlers, each given the context of its call.
+impl AdminHandler {
+    async fn create_agency_call(
         &self,
+        call: &mut Call,
         request: Request<CreateAgencyRequest>,
     ) -> Result<Response<CreateAgencyResponse>, Status> {
         let now = self.clock.now();
         let audit = Self::audit(
-            &request,
+            call,
             request
                 .get_ref()
                 .agency
@@ -330,7 +312,7 @@ impl AdminService for AdminHandler {
                 .map(|a| vec![format!("agencies/{}", a.agency_id.trim())])
                 .unwrap_or_default(),
         );
-        let key = self.key(&request, "CreateAgency", &request.get_ref().request_id);
+        let key = self.key(call, "CreateAgency", &request.get_ref().request_id);
         let body = request.into_inner();
         let mut errors = FieldErrors::new();
         request_id(&body.request_id, &mut errors);
@@ -379,7 +361,7 @@ impl AdminService for AdminHandler {
                     is_province_authority,
                 },
                 now,
-                audit.as_ref().map(|(_, leaf)| leaf),
+                audit.as_ref(),
                 Some(&Answer {
                     key: &key,
                     encode: &encode,
@@ -392,20 +374,21 @@ impl AdminService for AdminHandler {
                 }
                 other => store_failure(&other),
             })?;
-        Self::finish(answered, audit.as_ref(), |created| CreateAgencyResponse {
+        Self::finish(answered, call, |created| CreateAgencyResponse {
             agency: Some(self.agency_to_pb(&created)),
             receipt: signed.clone(),
         })
         .map(Response::new)
     }
 
-    async fn update_agency(
+    async fn update_agency_call(
         &self,
+        call: &mut Call,
         request: Request<UpdateAgencyRequest>,
     ) -> Result<Response<UpdateAgencyResponse>, Status> {
         let now = self.clock.now();
         let audit = Self::audit(
-            &request,
+            call,
             request
                 .get_ref()
                 .agency
@@ -413,7 +396,7 @@ impl AdminService for AdminHandler {
                 .map(|a| vec![a.name.clone()])
                 .unwrap_or_default(),
         );
-        let key = self.key(&request, "UpdateAgency", &request.get_ref().request_id);
+        let key = self.key(call, "UpdateAgency", &request.get_ref().request_id);
         let body = request.into_inner();
         let mut errors = FieldErrors::new();
         request_id(&body.request_id, &mut errors);
@@ -499,7 +482,7 @@ impl AdminService for AdminHandler {
                 &id,
                 &update,
                 now,
-                audit.as_ref().map(|(_, leaf)| leaf),
+                audit.as_ref(),
                 Some(&Answer {
                     key: &key,
                     encode: &encode,
@@ -512,15 +495,16 @@ impl AdminService for AdminHandler {
             // In force on this replica before the answer; the others at their next poll.
             self.in_force("suspension or resumption").await?;
         }
-        Self::finish(answered, audit.as_ref(), |updated| UpdateAgencyResponse {
+        Self::finish(answered, call, |updated| UpdateAgencyResponse {
             agency: Some(self.agency_to_pb(&updated)),
             receipt: signed.clone(),
         })
         .map(Response::new)
     }
 
-    async fn get_agency(
+    async fn get_agency_call(
         &self,
+        _call: &mut Call,
         request: Request<GetAgencyRequest>,
     ) -> Result<Response<GetAgencyResponse>, Status> {
         let id =
@@ -536,8 +520,9 @@ impl AdminService for AdminHandler {
         }))
     }
 
-    async fn list_agencies(
+    async fn list_agencies_call(
         &self,
+        _call: &mut Call,
         request: Request<ListAgenciesRequest>,
     ) -> Result<Response<ListAgenciesResponse>, Status> {
         let body = request.into_inner();
@@ -580,13 +565,12 @@ impl AdminService for AdminHandler {
         }))
     }
 
-    async fn issue_certificate(
+    async fn issue_certificate_call(
         &self,
+        call: &mut Call,
         request: Request<IssueCertificateRequest>,
     ) -> Result<Response<IssueCertificateResponse>, Status> {
-        let digest = request_sha256(request.get_ref());
-        let key = self.key(&request, "IssueCertificate", &request.get_ref().request_id);
-        let call = AuditCall::new(request.extensions().get(), request.extensions().get());
+        let key = self.key(call, "IssueCertificate", &request.get_ref().request_id);
         let body = request.into_inner();
         let ca = self.ca()?;
         let mut errors = FieldErrors::new();
@@ -670,17 +654,13 @@ impl AdminService for AdminHandler {
             revoked_at: None,
             revocation_reason: None,
         };
-        let audit = call.map(|call| {
-            call.note(
-                vec![
-                    format!("certificates/{}", record.serial),
-                    format!("agencies/{}", record.agency_id),
-                ],
-                digest,
-            );
-            let leaf = call.success_leaf();
-            (call, leaf)
-        });
+        let audit = Self::audit(
+            call,
+            vec![
+                format!("certificates/{}", record.serial),
+                format!("agencies/{}", record.agency_id),
+            ],
+        );
         let signed = self.sign(audit.as_ref(), now);
         let encode = |c: &CertificateRecord| {
             IssueCertificateResponse {
@@ -693,7 +673,7 @@ impl AdminService for AdminHandler {
             .store
             .insert_certificate_answered(
                 &record,
-                audit.as_ref().map(|(_, leaf)| leaf),
+                audit.as_ref(),
                 Some(&Answer {
                     key: &key,
                     encode: &encode,
@@ -704,15 +684,16 @@ impl AdminService for AdminHandler {
         if matches!(answered, Answered::Written(())) {
             tracing::info!(serial = %record.serial, agency = %record.agency_id, profile = %profile, "certificate issued");
         }
-        Self::finish(answered, audit.as_ref(), |()| IssueCertificateResponse {
+        Self::finish(answered, call, |()| IssueCertificateResponse {
             certificate: Some(self.certificate_to_pb(&record, now)),
             receipt: signed.clone(),
         })
         .map(Response::new)
     }
 
-    async fn get_certificate(
+    async fn get_certificate_call(
         &self,
+        _call: &mut Call,
         request: Request<GetCertificateRequest>,
     ) -> Result<Response<GetCertificateResponse>, Status> {
         let serial = resource_id(&request.get_ref().name, "certificates", "name")
@@ -728,8 +709,9 @@ impl AdminService for AdminHandler {
         }))
     }
 
-    async fn list_certificates(
+    async fn list_certificates_call(
         &self,
+        _call: &mut Call,
         request: Request<ListCertificatesRequest>,
     ) -> Result<Response<ListCertificatesResponse>, Status> {
         let body = request.into_inner();
@@ -801,12 +783,13 @@ impl AdminService for AdminHandler {
         }))
     }
 
-    async fn revoke_certificate(
+    async fn revoke_certificate_call(
         &self,
+        call: &mut Call,
         request: Request<RevokeCertificateRequest>,
     ) -> Result<Response<RevokeCertificateResponse>, Status> {
-        let audit = Self::audit(&request, vec![request.get_ref().name.clone()]);
-        let key = self.key(&request, "RevokeCertificate", &request.get_ref().request_id);
+        let audit = Self::audit(call, vec![request.get_ref().name.clone()]);
+        let key = self.key(call, "RevokeCertificate", &request.get_ref().request_id);
         let body = request.into_inner();
         let mut errors = FieldErrors::new();
         request_id(&body.request_id, &mut errors);
@@ -846,7 +829,7 @@ impl AdminService for AdminHandler {
                 serial,
                 reason.as_str(),
                 now,
-                audit.as_ref().map(|(_, leaf)| leaf),
+                audit.as_ref(),
                 Some(&Answer {
                     key: &key,
                     encode: &encode,
@@ -866,17 +849,16 @@ impl AdminService for AdminHandler {
         // their poll.
         self.in_force("revocation").await?;
         tracing::info!(serial, reason = reason.as_str(), "certificate revoked");
-        Self::finish(answered, audit.as_ref(), |revoked| {
-            RevokeCertificateResponse {
-                certificate: Some(self.certificate_to_pb(&revoked, now)),
-                receipt: signed.clone(),
-            }
+        Self::finish(answered, call, |revoked| RevokeCertificateResponse {
+            certificate: Some(self.certificate_to_pb(&revoked, now)),
+            receipt: signed.clone(),
         })
         .map(Response::new)
     }
 
-    async fn get_crl(
+    async fn get_crl_call(
         &self,
+        _call: &mut Call,
         _request: Request<GetCrlRequest>,
     ) -> Result<Response<GetCrlResponse>, Status> {
         let ca = self.ca()?;
@@ -898,10 +880,7 @@ impl AdminService for AdminHandler {
                 reason: r.reason.parse().unwrap_or(RevocationReason::Unspecified),
             })
             .collect();
-        // TODO(GetCrl): read the injected clock; the call path rework (issue 17) fixes this
-        // handler, and this allow goes with it.
-        #[allow(clippy::disallowed_methods)]
-        let this_update = OffsetDateTime::now_utc();
+        let this_update = self.clock.now();
         let next_update = this_update + CRL_VALIDITY;
         let crl = ca
             .crl(
@@ -918,6 +897,108 @@ impl AdminService for AdminHandler {
             next_update: Some(timestamp(next_update)),
             crl_number: u64::try_from(seq).unwrap_or(0),
         }))
+    }
+}
+
+#[tonic::async_trait]
+impl AdminService for AdminHandler {
+    #[tracing::instrument(skip_all, fields(agency))]
+    async fn create_agency(
+        &self,
+        request: Request<CreateAgencyRequest>,
+    ) -> Result<Response<CreateAgencyResponse>, Status> {
+        let mut call = Call::of(&request)?;
+        tracing::Span::current().record("agency", call.agency().as_str());
+        let result = self.create_agency_call(&mut call, request).await;
+        call.answer(result)
+    }
+
+    #[tracing::instrument(skip_all, fields(agency))]
+    async fn update_agency(
+        &self,
+        request: Request<UpdateAgencyRequest>,
+    ) -> Result<Response<UpdateAgencyResponse>, Status> {
+        let mut call = Call::of(&request)?;
+        tracing::Span::current().record("agency", call.agency().as_str());
+        let result = self.update_agency_call(&mut call, request).await;
+        call.answer(result)
+    }
+
+    #[tracing::instrument(skip_all, fields(agency))]
+    async fn get_agency(
+        &self,
+        request: Request<GetAgencyRequest>,
+    ) -> Result<Response<GetAgencyResponse>, Status> {
+        let mut call = Call::of(&request)?;
+        tracing::Span::current().record("agency", call.agency().as_str());
+        let result = self.get_agency_call(&mut call, request).await;
+        call.answer(result)
+    }
+
+    #[tracing::instrument(skip_all, fields(agency))]
+    async fn list_agencies(
+        &self,
+        request: Request<ListAgenciesRequest>,
+    ) -> Result<Response<ListAgenciesResponse>, Status> {
+        let mut call = Call::of(&request)?;
+        tracing::Span::current().record("agency", call.agency().as_str());
+        let result = self.list_agencies_call(&mut call, request).await;
+        call.answer(result)
+    }
+
+    #[tracing::instrument(skip_all, fields(agency))]
+    async fn issue_certificate(
+        &self,
+        request: Request<IssueCertificateRequest>,
+    ) -> Result<Response<IssueCertificateResponse>, Status> {
+        let mut call = Call::of(&request)?;
+        tracing::Span::current().record("agency", call.agency().as_str());
+        let result = self.issue_certificate_call(&mut call, request).await;
+        call.answer(result)
+    }
+
+    #[tracing::instrument(skip_all, fields(agency))]
+    async fn get_certificate(
+        &self,
+        request: Request<GetCertificateRequest>,
+    ) -> Result<Response<GetCertificateResponse>, Status> {
+        let mut call = Call::of(&request)?;
+        tracing::Span::current().record("agency", call.agency().as_str());
+        let result = self.get_certificate_call(&mut call, request).await;
+        call.answer(result)
+    }
+
+    #[tracing::instrument(skip_all, fields(agency))]
+    async fn list_certificates(
+        &self,
+        request: Request<ListCertificatesRequest>,
+    ) -> Result<Response<ListCertificatesResponse>, Status> {
+        let mut call = Call::of(&request)?;
+        tracing::Span::current().record("agency", call.agency().as_str());
+        let result = self.list_certificates_call(&mut call, request).await;
+        call.answer(result)
+    }
+
+    #[tracing::instrument(skip_all, fields(agency))]
+    async fn revoke_certificate(
+        &self,
+        request: Request<RevokeCertificateRequest>,
+    ) -> Result<Response<RevokeCertificateResponse>, Status> {
+        let mut call = Call::of(&request)?;
+        tracing::Span::current().record("agency", call.agency().as_str());
+        let result = self.revoke_certificate_call(&mut call, request).await;
+        call.answer(result)
+    }
+
+    #[tracing::instrument(skip_all, fields(agency))]
+    async fn get_crl(
+        &self,
+        request: Request<GetCrlRequest>,
+    ) -> Result<Response<GetCrlResponse>, Status> {
+        let mut call = Call::of(&request)?;
+        tracing::Span::current().record("agency", call.agency().as_str());
+        let result = self.get_crl_call(&mut call, request).await;
+        call.answer(result)
     }
 }
 

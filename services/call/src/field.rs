@@ -108,6 +108,12 @@ impl From<FieldErrors> for Status {
 /// `INVALID_ARGUMENT` naming every bad field, with `google.rpc.BadRequest` details; the message
 /// repeats them for clients that do not decode details.
 pub fn bad_request(violations: &[FieldViolation]) -> Status {
+    fields_status(Code::InvalidArgument, violations)
+}
+
+/// A status of `code` naming every bad field, with `google.rpc.BadRequest` details (the shape
+/// of [`bad_request`], for a caller's fault of another code such as `OUT_OF_RANGE`).
+pub fn fields_status(code: Code, violations: &[FieldViolation]) -> Status {
     let message = violations
         .iter()
         .map(|v| format!("{}: {}", v.field, v.description))
@@ -117,7 +123,7 @@ pub fn bad_request(violations: &[FieldViolation]) -> Status {
     for v in violations {
         details.add_bad_request_violation(v.field.clone(), v.description.clone());
     }
-    Status::with_error_details(Code::InvalidArgument, message, details)
+    Status::with_error_details(code, message, details)
 }
 
 #[cfg(test)]

@@ -15,12 +15,17 @@
 //!   `BadRequest` it becomes.
 //! * [`resource`]: ids inside resource names (`agencies/{id}`).
 //! * [`request_id`]: a write's client-chosen idempotency key.
+//! * [`call`]: the context of one call, taken once from the request, and the answer that
+//!   carries what the handler reports for the exchange log.
+//! * [`error`]: the one error core every service's errors map into, and their gRPC status.
 //! * [`periodic`]: the one "every period until stopped" loop of the background tasks.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod call;
 pub mod digest;
+pub mod error;
 pub mod field;
 pub mod periodic;
 pub mod receipt;
@@ -28,7 +33,9 @@ pub mod request_id;
 pub mod resource;
 pub mod timestamp;
 
+pub use call::{Call, leaf_written, reported_note};
 pub use digest::request_sha256;
+pub use error::{CallError, Kind, STORE_UNAVAILABLE, cause_chain, into_status};
 pub use field::{FieldErrors, FieldViolation, bad_request, violation};
 pub use receipt::receipt;
 pub use request_id::{MAX_REQUEST_ID_CHARS, request_id};

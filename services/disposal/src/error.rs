@@ -1,16 +1,12 @@
 //! Why a `DisposalService` call failed, and the one place that turns it into a gRPC status.
 
-use tonic::Status;
-use yrd_call::FieldErrors;
+use yrd_call::{FieldErrors, Kind, STORE_UNAVAILABLE};
 use yrd_domain::referral::{Refusal, RefusalKind};
 use yrd_store::{ReferralWriteError, StoreError};
 
 /// A failed call.
 #[derive(Debug, thiserror::Error)]
 pub enum CallError {
-    /// The call carries no agency identity (the gateway always adds one): `UNAUTHENTICATED`.
-    #[error("no client certificate identity on this call")]
-    NoIdentity,
     /// The request has bad fields: `INVALID_ARGUMENT` with a `google.rpc.BadRequest`.
     #[error("{} bad field(s)", .0.len())]
     Invalid(FieldErrors),
@@ -51,7 +47,7 @@ pub enum CallError {
     #[error("store failure: {0}")]
     Store(#[from] StoreError),
     /// A stored answer or referral no longer decodes: `INTERNAL`.
-    #[error("stored {what} does not decode: {source}")]
+    #[error("stored {what} does not decode")]
     Corrupt {
         /// What was being decoded.
         what: &'static str,
@@ -81,30 +77,37 @@ impl CallError {
     }
 }
 
-impl From<CallError> for Status {
-    fn from(e: CallError) -> Status {
-        match &e {
-            CallError::NoIdentity => Status::unauthenticated(e.to_string()),
-            CallError::Invalid(errors) => Status::from(errors),
-            CallError::NotFound(_) => Status::not_found(e.to_string()),
+impl yrd_call::CallError for CallError {
+    fn kind(&self) -> Kind {
+        match self {
+            CallError::Invalid(_) => Kind::InvalidArgument,
+            CallError::NotFound(_) => Kind::NotFound,
             CallError::Refused(refusal) => match refusal.kind() {
-                RefusalKind::PermissionDenied => Status::permission_denied(e.to_string()),
-                RefusalKind::FailedPrecondition => Status::failed_precondition(e.to_string()),
+                RefusalKind::PermissionDenied => Kind::PermissionDenied,
+                RefusalKind::FailedPrecondition => Kind::FailedPrecondition,
             },
-            CallError::NotPublisher { .. } => Status::permission_denied(e.to_string()),
-            CallError::NotReferable(_) => Status::failed_precondition(e.to_string()),
-            CallError::AlreadyOpen { .. } | CallError::RequestIdReused(_) => {
-                Status::already_exists(e.to_string())
-            }
-            CallError::Contended(_) => Status::aborted(e.to_string()),
-            CallError::Store(cause) => {
-                tracing::error!(error = %cause, "store failure");
-                Status::unavailable("the exchange's store is unavailable; retry later")
-            }
+            CallError::NotPublisher { .. } => Kind::PermissionDenied,
+            CallError::NotReferable(_) => Kind::FailedPrecondition,
+            CallError::AlreadyOpen { .. } | CallError::RequestIdReused(_) => Kind::AlreadyExists,
+            CallError::Contended(_) => Kind::Aborted,
+            CallError::Store(_) => Kind::Unavailable,
+            CallError::Corrupt { .. } => Kind::Internal,
+        }
+    }
+
+    fn bad_fields(&self) -> Option<&FieldErrors> {
+        match self {
+            CallError::Invalid(errors) => Some(errors),
+            _ => None,
+        }
+    }
+
+    fn public_message(&self) -> String {
+        match self {
             CallError::Corrupt { .. } => {
-                tracing::error!(error = %e, "stored disposal data is corrupt");
-                Status::internal("reading a stored referral failed inside the exchange")
+                "reading a stored referral failed inside the exchange".to_owned()
             }
+            _ => STORE_UNAVAILABLE.to_owned(),
         }
     }
 }

@@ -6,7 +6,7 @@
 //! state) are the domain's to check; they answer `FAILED_PRECONDITION`, not a bad field.
 
 use time::{Date, OffsetDateTime};
-use yrd_call::{FieldErrors, from_timestamp, resource_id, violation};
+use yrd_call::{FieldErrors, from_timestamp, resource_id};
 use yrd_domain::AgencyId;
 use yrd_domain::referral::{Measure, Outcome, ReactionKind, ReferralRules, Remark, ReviewResult};
 use yrd_domain::spotcheck::parse_date;
@@ -15,39 +15,60 @@ use yrd_proto::v1 as pb;
 use crate::convert::{day_of, outcome_from_wire, reaction_kind_from_wire, review_from_wire};
 
 /// Longest officer id, in characters (`common.proto`).
-pub const MAX_OFFICER_ID_CHARS: usize = 64;
+pub const MAX_OFFICER_ID_CHARS: usize = yrd_domain::text::OFFICER_ID_CHARS;
 /// Most attachments on one step.
 pub const MAX_ATTACHMENTS: usize = 20;
 /// Longest short text (names, numbers), in characters.
-pub const MAX_SHORT_CHARS: usize = 200;
+pub const MAX_SHORT_CHARS: usize = yrd_domain::text::SHORT_TEXT_CHARS;
 
-/// The field parsers of one request: each parses a field into a domain value or adds a
-/// violation naming it to the shared [`FieldErrors`], which the call answers as one `BadRequest`.
-#[derive(Debug, Default)]
-pub struct Violations(pub FieldErrors);
+/// The readers of a disposal request's fields: each returns the parsed value and adds a
+/// violation for each bad field to the request's [`FieldErrors`].
+pub trait RequestFields {
+    fn request_id(&mut self, value: &str) -> String;
+    fn referral_id(&mut self, field: &str, name: &str) -> Option<String>;
+    fn agency(&mut self, field: &str, name: &str, required: bool) -> Option<AgencyId>;
+    fn remark(&mut self, field: &'static str, value: &str) -> Option<Remark>;
+    fn remark_at(&mut self, field: &str, value: &str) -> Option<Remark>;
+    fn optional_text(&mut self, field: &str, value: &str) -> String;
+    fn short(&mut self, field: &str, value: &str) -> String;
+    fn date(&mut self, field: &str, value: &str) -> Option<Date>;
+    fn attachments(&mut self, prefix: &str, list: &[pb::Attachment]) -> Vec<pb::Attachment>;
+    fn officers(&mut self, prefix: &str, list: &[pb::Officer]) -> Vec<pb::Officer>;
+    fn requested_actions(&mut self, list: &[i32]) -> Vec<i32>;
+    fn measure(
+        &mut self,
+        m: Option<&pb::Measure>,
+        now: OffsetDateTime,
+        rules: &ReferralRules,
+    ) -> Option<(Measure, pb::Measure)>;
+    fn objection(&mut self, o: Option<&pb::Objection>) -> Option<(Date, Date, pb::Objection)>;
+    fn reinspection(
+        &mut self,
+        r: Option<&pb::Reinspection>,
+        today: Date,
+    ) -> Option<(ReviewResult, pb::Reinspection)>;
+    fn closure(
+        &mut self,
+        c: Option<&pb::ReferralClosure>,
+    ) -> Option<(Outcome, Remark, pb::ReferralClosure)>;
+    fn reaction(
+        &mut self,
+        r: Option<&pb::Reaction>,
+    ) -> Option<(ReactionKind, Remark, pb::Reaction)>;
+}
 
-impl Violations {
-    /// Adds a violation of `field`.
-    pub fn add(&mut self, field: impl Into<String>, description: impl Into<String>) {
-        self.0.push(violation(field, description));
-    }
-
-    /// Whether no field was refused.
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
+impl RequestFields for FieldErrors {
     /// The client-chosen idempotency key.
-    pub fn request_id(&mut self, value: &str) -> String {
-        yrd_call::request_id(value, &mut self.0)
+    fn request_id(&mut self, value: &str) -> String {
+        yrd_call::request_id(value, self)
     }
 
     /// The id of `referrals/{id}` in `field`.
-    pub fn referral_id(&mut self, field: &str, name: &str) -> Option<String> {
+    fn referral_id(&mut self, field: &str, name: &str) -> Option<String> {
         match resource_id(name.trim(), "referrals", field) {
             Ok(id) => Some(id.to_owned()),
             Err(v) => {
-                self.0.push(v);
+                self.push(v);
                 None
             }
         }
@@ -55,7 +76,7 @@ impl Violations {
 
     /// The agency of `agencies/{agency}` in `field`; `None` without a violation when empty and
     /// not `required`.
-    pub fn agency(&mut self, field: &str, name: &str, required: bool) -> Option<AgencyId> {
+    fn agency(&mut self, field: &str, name: &str, required: bool) -> Option<AgencyId> {
         let name = name.trim();
         if name.is_empty() && !required {
             return None;
@@ -63,7 +84,7 @@ impl Violations {
         let id = match resource_id(name, "agencies", field) {
             Ok(id) => id,
             Err(v) => {
-                self.0.push(v);
+                self.push(v);
                 return None;
             }
         };
@@ -77,7 +98,7 @@ impl Violations {
     }
 
     /// Required free text.
-    pub fn remark(&mut self, field: &'static str, value: &str) -> Option<Remark> {
+    fn remark(&mut self, field: &'static str, value: &str) -> Option<Remark> {
         match Remark::parse(field, value) {
             Ok(r) => Some(r),
             Err(e) => {
@@ -88,7 +109,7 @@ impl Violations {
     }
 
     /// Required free text under a dynamic field path (`measure.detail`, …).
-    pub fn remark_at(&mut self, field: &str, value: &str) -> Option<Remark> {
+    fn remark_at(&mut self, field: &str, value: &str) -> Option<Remark> {
         match Remark::parse("text", value) {
             Ok(r) => Some(r),
             Err(_) if value.trim().is_empty() => {
@@ -106,7 +127,7 @@ impl Violations {
     }
 
     /// Optional free text, trimmed, at most [`Remark::MAX_CHARS`].
-    pub fn optional_text(&mut self, field: &str, value: &str) -> String {
+    fn optional_text(&mut self, field: &str, value: &str) -> String {
         let value = value.trim();
         if value.chars().count() > Remark::MAX_CHARS {
             self.add(
@@ -118,7 +139,7 @@ impl Violations {
     }
 
     /// Required short text (a name, a number), trimmed.
-    pub fn short(&mut self, field: &str, value: &str) -> String {
+    fn short(&mut self, field: &str, value: &str) -> String {
         let value = value.trim();
         if value.is_empty() {
             self.add(field, "is required");
@@ -132,7 +153,7 @@ impl Violations {
     }
 
     /// A required `YYYY-MM-DD` date.
-    pub fn date(&mut self, field: &str, value: &str) -> Option<Date> {
+    fn date(&mut self, field: &str, value: &str) -> Option<Date> {
         let value = value.trim();
         if value.is_empty() {
             self.add(field, "is required (YYYY-MM-DD)");
@@ -148,7 +169,7 @@ impl Violations {
     }
 
     /// Attachments by digest, under `prefix` (`measure.attachments`).
-    pub fn attachments(&mut self, prefix: &str, list: &[pb::Attachment]) -> Vec<pb::Attachment> {
+    fn attachments(&mut self, prefix: &str, list: &[pb::Attachment]) -> Vec<pb::Attachment> {
         if list.len() > MAX_ATTACHMENTS {
             self.add(prefix, format!("at most {MAX_ATTACHMENTS} attachments"));
         }
@@ -199,7 +220,7 @@ impl Violations {
     }
 
     /// The officers of a measure.
-    pub fn officers(&mut self, prefix: &str, list: &[pb::Officer]) -> Vec<pb::Officer> {
+    fn officers(&mut self, prefix: &str, list: &[pb::Officer]) -> Vec<pb::Officer> {
         list.iter()
             .enumerate()
             .map(|(i, o)| {
@@ -222,7 +243,7 @@ impl Violations {
     }
 
     /// The actions a referral asks for.
-    pub fn requested_actions(&mut self, list: &[i32]) -> Vec<i32> {
+    fn requested_actions(&mut self, list: &[i32]) -> Vec<i32> {
         let mut out: Vec<i32> = Vec::new();
         for (i, n) in list.iter().enumerate() {
             match pb::MeasureKind::try_from(*n) {
@@ -239,7 +260,7 @@ impl Violations {
     }
 
     /// A measure: the domain's, and the wire one as it is stored in the timeline.
-    pub fn measure(
+    fn measure(
         &mut self,
         m: Option<&pb::Measure>,
         now: OffsetDateTime,
@@ -387,7 +408,7 @@ impl Violations {
 
     /// An objection: the producer's receipt of the result, the filing day, and the wire
     /// objection.
-    pub fn objection(&mut self, o: Option<&pb::Objection>) -> Option<(Date, Date, pb::Objection)> {
+    fn objection(&mut self, o: Option<&pb::Objection>) -> Option<(Date, Date, pb::Objection)> {
         let Some(o) = o else {
             self.add("objection", "is required");
             return None;
@@ -412,7 +433,7 @@ impl Violations {
     }
 
     /// A re-inspection outcome; its report may not be dated after `today`.
-    pub fn reinspection(
+    fn reinspection(
         &mut self,
         r: Option<&pb::Reinspection>,
         today: Date,
@@ -453,7 +474,7 @@ impl Violations {
     }
 
     /// A closure.
-    pub fn closure(
+    fn closure(
         &mut self,
         c: Option<&pb::ReferralClosure>,
     ) -> Option<(Outcome, Remark, pb::ReferralClosure)> {
@@ -481,7 +502,7 @@ impl Violations {
     }
 
     /// A reaction; its output-only fields are ignored.
-    pub fn reaction(
+    fn reaction(
         &mut self,
         r: Option<&pb::Reaction>,
     ) -> Option<(ReactionKind, Remark, pb::Reaction)> {
@@ -517,14 +538,14 @@ mod tests {
     use super::*;
     use time::macros::datetime;
 
-    fn fields(v: &Violations) -> Vec<&str> {
-        v.0.iter().map(|f| f.field.as_str()).collect()
+    fn fields(v: &FieldErrors) -> Vec<&str> {
+        v.iter().map(|f| f.field.as_str()).collect()
     }
 
     #[test]
     fn a_measure_names_each_bad_field() {
         let now = datetime!(2024-06-01 10:00 +8);
-        let mut v = Violations::default();
+        let mut v = FieldErrors::new();
         let m = pb::Measure {
             kind: pb::MeasureKind::Review as i32,
             occur_time: Some(yrd_call::timestamp(now + time::Duration::days(1))),
@@ -561,7 +582,7 @@ mod tests {
             deadline: deadline.into(),
             ..Default::default()
         };
-        let mut v = Violations::default();
+        let mut v = FieldErrors::new();
         assert!(
             v.measure(Some(&order("2024-04-03")), now, &ReferralRules::default())
                 .is_some()

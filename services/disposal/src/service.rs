@@ -13,11 +13,11 @@ use std::sync::Arc;
 use prost::Message as _;
 use time::OffsetDateTime;
 use tonic::{Request, Response, Status};
-use yrd_call::{receipt, request_sha256};
-use yrd_domain::audit::{AuditCall, AuditNotes, CallRecord, LeafData};
+use yrd_call::{Call, FieldErrors, receipt};
+use yrd_domain::AgencyId;
+use yrd_domain::audit::LeafData;
 use yrd_domain::clock::Clock;
 use yrd_domain::referral::{Actor, ReferralCommand, apply};
-use yrd_domain::{AgencyId, AgencyIdentity};
 use yrd_pki::ReceiptSigner;
 use yrd_proto::v1::disposal_service_server::DisposalService;
 use yrd_proto::v1::{self as pb};
@@ -28,7 +28,7 @@ use yrd_store::{
 use crate::convert::{agency_name, basis_from_wire, day_of};
 use crate::error::CallError;
 use crate::opener::Opener;
-use crate::parse::Violations;
+use crate::parse::RequestFields as _;
 use crate::timeline::{StepContext, StepDetail, advance};
 
 mod create;
@@ -60,29 +60,6 @@ struct Step {
     note: String,
     /// Agencies named in the request, which must be registered at the exchange.
     named_agencies: Vec<(&'static str, AgencyId)>,
-}
-
-/// The caller of a call and what its audit needs.
-struct Call {
-    caller: AgencyId,
-    officer: String,
-    audit: Option<AuditCall>,
-    trace_id: String,
-}
-
-fn call_of<T>(request: &Request<T>) -> Option<Call> {
-    let caller = request
-        .extensions()
-        .get::<AgencyIdentity>()
-        .map(|i| i.agency.clone())?;
-    let record = request.extensions().get::<CallRecord>();
-    let notes = request.extensions().get::<AuditNotes>();
-    Some(Call {
-        caller,
-        officer: notes.map(|n| n.snapshot().officer).unwrap_or_default(),
-        audit: AuditCall::new(record, notes),
-        trace_id: record.map(|r| r.trace_id.clone()).unwrap_or_default(),
-    })
 }
 
 /// The request fields every step shares.
@@ -182,7 +159,7 @@ impl DisposalHandler {
     async fn check_registered(
         &self,
         named: &[(&'static str, AgencyId)],
-        v: &mut Violations,
+        v: &mut FieldErrors,
     ) -> Result<(), CallError> {
         if named.is_empty() {
             return Ok(());
@@ -202,39 +179,35 @@ impl DisposalHandler {
     /// Runs one step: parse with `parse`, decide with the domain, write in one transaction.
     async fn step<Req, Res>(
         &self,
-        request: Request<Req>,
+        call: &mut Call,
+        body: Req,
         method: &'static str,
-        parse: impl FnOnce(&Req, &mut Violations, OffsetDateTime, &Opener) -> Option<Step>,
+        parse: impl FnOnce(&Req, &mut FieldErrors, OffsetDateTime, &Opener) -> Option<Step>,
     ) -> Result<Res, CallError>
     where
         Req: StepRequest,
         Res: StepAnswer,
     {
         let now = stored_precision(self.clock.now());
-        let call = call_of(&request).ok_or(CallError::NoIdentity)?;
-        let body = request.get_ref();
-        let digest = request_sha256(body);
-        if let Some(audit) = &call.audit {
-            audit.note(vec![body.name().trim().to_owned()], digest.clone());
-        }
-        let mut v = Violations::default();
+        call.note(vec![body.name().trim().to_owned()]);
+        let mut v = FieldErrors::new();
         let request_id = v.request_id(body.request_id());
-        let step = parse(body, &mut v, now, &self.opener);
+        let step = parse(&body, &mut v, now, &self.opener);
         if let Some(step) = &step {
             self.check_registered(&step.named_agencies, &mut v).await?;
         }
         let (Some(step), true) = (step, v.is_empty()) else {
-            return Err(CallError::Invalid(v.0));
+            return Err(CallError::Invalid(v));
         };
         let key = IdempotencyKey {
-            agency: call.caller.clone(),
+            agency: call.agency().clone(),
             method: format!("{SERVICE}{method}"),
             request_id,
-            request_digest: digest,
+            request_digest: call.request_sha256.clone(),
         };
         let name = format!("referrals/{}", step.id);
         let reactor = matches!(step.command, ReferralCommand::AddReaction { .. })
-            .then(|| call.caller.clone());
+            .then(|| call.agency().clone());
         for _ in 0..MAX_ATTEMPTS {
             if let Some(answer) = self.store.answered_request(&key).await.map_err(of_lookup)? {
                 return decode(&answer, "stored answer");
@@ -247,7 +220,7 @@ impl DisposalHandler {
             let t = apply(
                 &stored.machine,
                 &step.command,
-                &Actor::Agency(call.caller.clone()),
+                &Actor::Agency(call.agency().clone()),
                 now,
                 self.opener.rules(),
             )?;
@@ -257,14 +230,14 @@ impl DisposalHandler {
                 &t,
                 &step.detail,
                 StepContext {
-                    actor: Some(&call.caller),
+                    actor: Some(call.agency()),
                     officer: &call.officer,
                     note: &step.note,
                     trace_id: &call.trace_id,
                     at: now,
                 },
             );
-            let leaf = call.audit.as_ref().map(AuditCall::success_leaf);
+            let leaf = call.success_leaf();
             let response = Res::new(after.clone(), self.receipt(leaf.as_ref(), now));
             let change = ReferralChange {
                 key: Some(key.clone()),
@@ -280,9 +253,7 @@ impl DisposalHandler {
             };
             match self.store.change_referral(&change).await {
                 Ok(WriteOutcome::Written(_)) => {
-                    if let Some(audit) = &call.audit {
-                        audit.mark_written();
-                    }
+                    call.mark_written();
                     return Ok(response);
                 }
                 Ok(WriteOutcome::Replayed(answer)) => return decode(&answer, "stored answer"),
@@ -294,7 +265,7 @@ impl DisposalHandler {
     }
 }
 
-fn note(v: &mut Violations, text: &str) -> String {
+fn note(v: &mut FieldErrors, text: &str) -> String {
     v.optional_text("note", text)
 }
 
@@ -315,7 +286,9 @@ impl DisposalService for DisposalHandler {
         &self,
         request: Request<pb::CreateReferralRequest>,
     ) -> Result<Response<pb::CreateReferralResponse>, Status> {
-        Ok(Response::new(self.create(request).await?))
+        let mut call = Call::of(&request)?;
+        let result = self.create(&mut call, request.into_inner()).await;
+        call.respond(result)
     }
 
     #[tracing::instrument(skip_all)]
@@ -323,7 +296,9 @@ impl DisposalService for DisposalHandler {
         &self,
         request: Request<pb::GetReferralRequest>,
     ) -> Result<Response<pb::GetReferralResponse>, Status> {
-        Ok(Response::new(self.get(request.into_inner()).await?))
+        let call = Call::of(&request)?;
+        let result = self.get(request.into_inner()).await;
+        call.respond(result)
     }
 
     #[tracing::instrument(skip_all)]
@@ -331,10 +306,9 @@ impl DisposalService for DisposalHandler {
         &self,
         request: Request<pb::ListReferralsRequest>,
     ) -> Result<Response<pb::ListReferralsResponse>, Status> {
-        let caller = call_of(&request).ok_or(CallError::NoIdentity)?.caller;
-        Ok(Response::new(
-            self.list(caller, request.into_inner()).await?,
-        ))
+        let call = Call::of(&request)?;
+        let result = self.list(call.agency().clone(), request.into_inner()).await;
+        call.respond(result)
     }
 
     #[tracing::instrument(skip_all)]
@@ -342,13 +316,19 @@ impl DisposalService for DisposalHandler {
         &self,
         request: Request<pb::AcknowledgeReferralRequest>,
     ) -> Result<Response<pb::AcknowledgeReferralResponse>, Status> {
+        let mut call = Call::of(&request)?;
         let answer = self
-            .step(request, "AcknowledgeReferral", |b, v, _, _| {
-                let id = v.referral_id("name", &b.name);
-                plain(id, ReferralCommand::Acknowledge, note(v, &b.note))
-            })
-            .await?;
-        Ok(Response::new(answer))
+            .step(
+                &mut call,
+                request.into_inner(),
+                "AcknowledgeReferral",
+                |b, v, _, _| {
+                    let id = v.referral_id("name", &b.name);
+                    plain(id, ReferralCommand::Acknowledge, note(v, &b.note))
+                },
+            )
+            .await;
+        call.respond(answer)
     }
 
     #[tracing::instrument(skip_all)]
@@ -356,13 +336,19 @@ impl DisposalService for DisposalHandler {
         &self,
         request: Request<pb::StartHandlingRequest>,
     ) -> Result<Response<pb::StartHandlingResponse>, Status> {
+        let mut call = Call::of(&request)?;
         let answer = self
-            .step(request, "StartHandling", |b, v, _, _| {
-                let id = v.referral_id("name", &b.name);
-                plain(id, ReferralCommand::StartHandling, note(v, &b.note))
-            })
-            .await?;
-        Ok(Response::new(answer))
+            .step(
+                &mut call,
+                request.into_inner(),
+                "StartHandling",
+                |b, v, _, _| {
+                    let id = v.referral_id("name", &b.name);
+                    plain(id, ReferralCommand::StartHandling, note(v, &b.note))
+                },
+            )
+            .await;
+        call.respond(answer)
     }
 
     #[tracing::instrument(skip_all)]
@@ -370,22 +356,28 @@ impl DisposalService for DisposalHandler {
         &self,
         request: Request<pb::RecordMeasureRequest>,
     ) -> Result<Response<pb::RecordMeasureResponse>, Status> {
+        let mut call = Call::of(&request)?;
         let answer = self
-            .step(request, "RecordMeasure", |b, v, now, opener| {
-                let id = v.referral_id("name", &b.name);
-                let measure = v.measure(b.measure.as_ref(), now, opener.rules());
-                let note = note(v, &b.note);
-                let (measure, wire) = measure?;
-                Some(Step {
-                    id: id?,
-                    command: ReferralCommand::RecordMeasure(measure),
-                    detail: StepDetail::Measure(wire),
-                    note,
-                    named_agencies: Vec::new(),
-                })
-            })
-            .await?;
-        Ok(Response::new(answer))
+            .step(
+                &mut call,
+                request.into_inner(),
+                "RecordMeasure",
+                |b, v, now, opener| {
+                    let id = v.referral_id("name", &b.name);
+                    let measure = v.measure(b.measure.as_ref(), now, opener.rules());
+                    let note = note(v, &b.note);
+                    let (measure, wire) = measure?;
+                    Some(Step {
+                        id: id?,
+                        command: ReferralCommand::RecordMeasure(measure),
+                        detail: StepDetail::Measure(wire),
+                        note,
+                        named_agencies: Vec::new(),
+                    })
+                },
+            )
+            .await;
+        call.respond(answer)
     }
 
     #[tracing::instrument(skip_all)]
@@ -393,25 +385,31 @@ impl DisposalService for DisposalHandler {
         &self,
         request: Request<pb::FileObjectionRequest>,
     ) -> Result<Response<pb::FileObjectionResponse>, Status> {
+        let mut call = Call::of(&request)?;
         let answer = self
-            .step(request, "FileObjection", |b, v, _, _| {
-                let id = v.referral_id("name", &b.name);
-                let objection = v.objection(b.objection.as_ref());
-                let note = note(v, &b.note);
-                let (result_received_on, filed_on, wire) = objection?;
-                Some(Step {
-                    id: id?,
-                    command: ReferralCommand::FileObjection {
-                        result_received_on,
-                        filed_on,
-                    },
-                    detail: StepDetail::Objection(wire),
-                    note,
-                    named_agencies: Vec::new(),
-                })
-            })
-            .await?;
-        Ok(Response::new(answer))
+            .step(
+                &mut call,
+                request.into_inner(),
+                "FileObjection",
+                |b, v, _, _| {
+                    let id = v.referral_id("name", &b.name);
+                    let objection = v.objection(b.objection.as_ref());
+                    let note = note(v, &b.note);
+                    let (result_received_on, filed_on, wire) = objection?;
+                    Some(Step {
+                        id: id?,
+                        command: ReferralCommand::FileObjection {
+                            result_received_on,
+                            filed_on,
+                        },
+                        detail: StepDetail::Objection(wire),
+                        note,
+                        named_agencies: Vec::new(),
+                    })
+                },
+            )
+            .await;
+        call.respond(answer)
     }
 
     #[tracing::instrument(skip_all)]
@@ -419,22 +417,28 @@ impl DisposalService for DisposalHandler {
         &self,
         request: Request<pb::RecordReinspectionRequest>,
     ) -> Result<Response<pb::RecordReinspectionResponse>, Status> {
+        let mut call = Call::of(&request)?;
         let answer = self
-            .step(request, "RecordReinspection", |b, v, now, _| {
-                let id = v.referral_id("name", &b.name);
-                let reinspection = v.reinspection(b.reinspection.as_ref(), day_of(now));
-                let note = note(v, &b.note);
-                let (result, wire) = reinspection?;
-                Some(Step {
-                    id: id?,
-                    command: ReferralCommand::RecordReinspection { result },
-                    detail: StepDetail::Reinspection(wire),
-                    note,
-                    named_agencies: Vec::new(),
-                })
-            })
-            .await?;
-        Ok(Response::new(answer))
+            .step(
+                &mut call,
+                request.into_inner(),
+                "RecordReinspection",
+                |b, v, now, _| {
+                    let id = v.referral_id("name", &b.name);
+                    let reinspection = v.reinspection(b.reinspection.as_ref(), day_of(now));
+                    let note = note(v, &b.note);
+                    let (result, wire) = reinspection?;
+                    Some(Step {
+                        id: id?,
+                        command: ReferralCommand::RecordReinspection { result },
+                        detail: StepDetail::Reinspection(wire),
+                        note,
+                        named_agencies: Vec::new(),
+                    })
+                },
+            )
+            .await;
+        call.respond(answer)
     }
 
     #[tracing::instrument(skip_all)]
@@ -442,30 +446,39 @@ impl DisposalService for DisposalHandler {
         &self,
         request: Request<pb::ReturnReferralRequest>,
     ) -> Result<Response<pb::ReturnReferralResponse>, Status> {
+        let mut call = Call::of(&request)?;
         let answer = self
-            .step(request, "ReturnReferral", |b, v, _, _| {
-                let id = v.referral_id("name", &b.name);
-                let reason = v.remark("reason", &b.reason);
-                let suggested = v.agency("suggested_agency", &b.suggested_agency, false);
-                let reason = reason?;
-                Some(Step {
-                    id: id?,
-                    command: ReferralCommand::Return {
-                        reason: reason.clone(),
-                        suggested_agency: suggested.clone(),
-                    },
-                    detail: StepDetail::Returned(pb::ReferralReturn {
-                        reason: reason.to_string(),
-                        suggested_agency: suggested.as_ref().map(agency_name).unwrap_or_default(),
-                    }),
-                    note: String::new(),
-                    named_agencies: suggested
-                        .map(|a| vec![("suggested_agency", a)])
-                        .unwrap_or_default(),
-                })
-            })
-            .await?;
-        Ok(Response::new(answer))
+            .step(
+                &mut call,
+                request.into_inner(),
+                "ReturnReferral",
+                |b, v, _, _| {
+                    let id = v.referral_id("name", &b.name);
+                    let reason = v.remark("reason", &b.reason);
+                    let suggested = v.agency("suggested_agency", &b.suggested_agency, false);
+                    let reason = reason?;
+                    Some(Step {
+                        id: id?,
+                        command: ReferralCommand::Return {
+                            reason: reason.clone(),
+                            suggested_agency: suggested.clone(),
+                        },
+                        detail: StepDetail::Returned(pb::ReferralReturn {
+                            reason: reason.to_string(),
+                            suggested_agency: suggested
+                                .as_ref()
+                                .map(agency_name)
+                                .unwrap_or_default(),
+                        }),
+                        note: String::new(),
+                        named_agencies: suggested
+                            .map(|a| vec![("suggested_agency", a)])
+                            .unwrap_or_default(),
+                    })
+                },
+            )
+            .await;
+        call.respond(answer)
     }
 
     #[tracing::instrument(skip_all)]
@@ -473,29 +486,35 @@ impl DisposalService for DisposalHandler {
         &self,
         request: Request<pb::RerouteReferralRequest>,
     ) -> Result<Response<pb::RerouteReferralResponse>, Status> {
+        let mut call = Call::of(&request)?;
         let answer = self
-            .step(request, "RerouteReferral", |b, v, _, _| {
-                let id = v.referral_id("name", &b.name);
-                let to = v.agency("handling_agency", &b.handling_agency, true);
-                let basis = basis_from_wire(b.jurisdiction_basis);
-                if basis.is_none() {
-                    v.add("jurisdiction_basis", "is required: PRODUCER or SELLER");
-                }
-                let reason = v.remark("reason", &b.reason);
-                let (to, reason) = (to?, reason?);
-                Some(Step {
-                    id: id?,
-                    command: ReferralCommand::Reroute { to: to.clone() },
-                    detail: StepDetail::Reroute {
-                        basis,
-                        reason: reason.to_string(),
-                    },
-                    note: String::new(),
-                    named_agencies: vec![("handling_agency", to)],
-                })
-            })
-            .await?;
-        Ok(Response::new(answer))
+            .step(
+                &mut call,
+                request.into_inner(),
+                "RerouteReferral",
+                |b, v, _, _| {
+                    let id = v.referral_id("name", &b.name);
+                    let to = v.agency("handling_agency", &b.handling_agency, true);
+                    let basis = basis_from_wire(b.jurisdiction_basis);
+                    if basis.is_none() {
+                        v.add("jurisdiction_basis", "is required: PRODUCER or SELLER");
+                    }
+                    let reason = v.remark("reason", &b.reason);
+                    let (to, reason) = (to?, reason?);
+                    Some(Step {
+                        id: id?,
+                        command: ReferralCommand::Reroute { to: to.clone() },
+                        detail: StepDetail::Reroute {
+                            basis,
+                            reason: reason.to_string(),
+                        },
+                        note: String::new(),
+                        named_agencies: vec![("handling_agency", to)],
+                    })
+                },
+            )
+            .await;
+        call.respond(answer)
     }
 
     #[tracing::instrument(skip_all)]
@@ -503,20 +522,26 @@ impl DisposalService for DisposalHandler {
         &self,
         request: Request<pb::CloseReferralRequest>,
     ) -> Result<Response<pb::CloseReferralResponse>, Status> {
+        let mut call = Call::of(&request)?;
         let answer = self
-            .step(request, "CloseReferral", |b, v, _, _| {
-                let id = v.referral_id("name", &b.name);
-                let (outcome, summary, wire) = v.closure(b.closure.as_ref())?;
-                Some(Step {
-                    id: id?,
-                    command: ReferralCommand::Close { outcome, summary },
-                    detail: StepDetail::Closure(wire),
-                    note: String::new(),
-                    named_agencies: Vec::new(),
-                })
-            })
-            .await?;
-        Ok(Response::new(answer))
+            .step(
+                &mut call,
+                request.into_inner(),
+                "CloseReferral",
+                |b, v, _, _| {
+                    let id = v.referral_id("name", &b.name);
+                    let (outcome, summary, wire) = v.closure(b.closure.as_ref())?;
+                    Some(Step {
+                        id: id?,
+                        command: ReferralCommand::Close { outcome, summary },
+                        detail: StepDetail::Closure(wire),
+                        note: String::new(),
+                        named_agencies: Vec::new(),
+                    })
+                },
+            )
+            .await;
+        call.respond(answer)
     }
 
     #[tracing::instrument(skip_all)]
@@ -524,19 +549,25 @@ impl DisposalService for DisposalHandler {
         &self,
         request: Request<pb::AddReactionRequest>,
     ) -> Result<Response<pb::AddReactionResponse>, Status> {
+        let mut call = Call::of(&request)?;
         let answer = self
-            .step(request, "AddReaction", |b, v, _, _| {
-                let id = v.referral_id("name", &b.name);
-                let (kind, text, wire) = v.reaction(b.reaction.as_ref())?;
-                Some(Step {
-                    id: id?,
-                    command: ReferralCommand::AddReaction { kind, text },
-                    detail: StepDetail::Reaction(wire),
-                    note: String::new(),
-                    named_agencies: Vec::new(),
-                })
-            })
-            .await?;
-        Ok(Response::new(answer))
+            .step(
+                &mut call,
+                request.into_inner(),
+                "AddReaction",
+                |b, v, _, _| {
+                    let id = v.referral_id("name", &b.name);
+                    let (kind, text, wire) = v.reaction(b.reaction.as_ref())?;
+                    Some(Step {
+                        id: id?,
+                        command: ReferralCommand::AddReaction { kind, text },
+                        detail: StepDetail::Reaction(wire),
+                        note: String::new(),
+                        named_agencies: Vec::new(),
+                    })
+                },
+            )
+            .await;
+        call.respond(answer)
     }
 }

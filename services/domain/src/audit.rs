@@ -133,47 +133,32 @@ pub fn tree_head_signing_input(tree_size: u64, root: &Hash, timestamp_ms: u64) -
     input
 }
 
-/// What the layers and the handler of one call tell the audit layer about it, beyond what the
-/// connection and the response say: the token's officer and id (token layer), the resources
-/// touched and the request digest (handler), and whether the handler already wrote the call's
-/// leaf in its own transaction (writes do, so the leaf commits with the business rows).
-///
-/// The audit layer puts one in each request's extensions; clones share it.
-#[derive(Debug, Clone, Default)]
-pub struct AuditNotes(std::sync::Arc<std::sync::Mutex<Notes>>);
-
-/// The contents of [`AuditNotes`].
+/// What the token layer learned of a call: the acting officer the token names and the token's
+/// id. The token layer puts it into the extensions of the call's response (success or refusal
+/// by the handler alike), where the audit layer reads it after the inner call returns.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Notes {
-    /// The acting officer named in the token.
+pub struct TokenNote {
+    /// The acting officer named in the token ("" when none).
     pub officer: String,
     /// The token's id.
     pub token_id: String,
+}
+
+/// What a handler reports of its call: the resources it touched and the digest of its request.
+/// It travels back as a value, in the extensions of the handler's response (or with the
+/// handler's error status), never through state shared with the layers.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CallNote {
     /// Resource names the call touched.
     pub resources: Vec<String>,
     /// SHA-256 of the request message, lowercase hex.
     pub request_sha256: String,
-    /// The handler wrote the leaf itself, in the transaction of its write.
-    pub written: bool,
 }
 
-impl AuditNotes {
-    /// Changes the notes.
-    pub fn update(&self, change: impl FnOnce(&mut Notes)) {
-        match self.0.lock() {
-            Ok(mut notes) => change(&mut notes),
-            Err(poisoned) => change(&mut poisoned.into_inner()),
-        }
-    }
-
-    /// A copy of the notes as they stand.
-    pub fn snapshot(&self) -> Notes {
-        match self.0.lock() {
-            Ok(notes) => notes.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        }
-    }
-}
+/// The marker a write handler puts into the extensions of its response when it committed the
+/// call's leaf in the transaction of its write: the audit layer then appends no second one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Written;
 
 /// What the audit layer knows of a call before it runs: when, which trace, who (from the
 /// connection's certificate) and which method. It puts one into each request's extensions, so a
@@ -200,9 +185,9 @@ pub struct CallRecord {
 }
 
 impl CallRecord {
-    /// The leaf of this call with what the notes say, its outcome `code` and `message`, and
-    /// its duration until now.
-    pub fn leaf(&self, notes: &Notes, code: i32, message: &str) -> LeafData {
+    /// The leaf of this call with what the token layer and the handler reported, its outcome
+    /// `code` and `message`, and its duration until now.
+    pub fn leaf(&self, token: &TokenNote, note: &CallNote, code: i32, message: &str) -> LeafData {
         LeafData {
             v: LEAF_VERSION,
             time_us: self.time_us,
@@ -211,53 +196,15 @@ impl CallRecord {
             agency: self.agency.clone(),
             cert_fingerprint: self.cert_fingerprint.clone(),
             profile: self.profile.clone(),
-            officer: notes.officer.clone(),
-            token_id: notes.token_id.clone(),
+            officer: token.officer.clone(),
+            token_id: token.token_id.clone(),
             method: self.method.clone(),
-            resources: notes.resources.clone(),
+            resources: note.resources.clone(),
             code,
             message: message.to_owned(),
-            request_sha256: notes.request_sha256.clone(),
+            request_sha256: note.request_sha256.clone(),
             duration_us: i64::try_from(self.started.elapsed().as_micros()).unwrap_or(i64::MAX),
         }
-    }
-}
-
-/// A write handler's side of the audit of its call: it records what the call touched, builds
-/// the leaf to commit in its own transaction, and marks it written so the audit layer does not
-/// append a second one.
-#[derive(Debug, Clone)]
-pub struct AuditCall {
-    record: CallRecord,
-    notes: AuditNotes,
-}
-
-impl AuditCall {
-    /// The audit of the current call, when the audit layer put its record and notes in the
-    /// request (it always does in the server; a handler called directly has none).
-    pub fn new(record: Option<&CallRecord>, notes: Option<&AuditNotes>) -> Option<AuditCall> {
-        Some(AuditCall {
-            record: record?.clone(),
-            notes: notes?.clone(),
-        })
-    }
-
-    /// Records the resources the call touches and the digest of its request.
-    pub fn note(&self, resources: Vec<String>, request_sha256: String) {
-        self.notes.update(|n| {
-            n.resources = resources;
-            n.request_sha256 = request_sha256;
-        });
-    }
-
-    /// The leaf of the call as a success, to commit with the write.
-    pub fn success_leaf(&self) -> LeafData {
-        self.record.leaf(&self.notes.snapshot(), 0, "")
-    }
-
-    /// The handler committed the leaf with its write.
-    pub fn mark_written(&self) {
-        self.notes.update(|n| n.written = true);
     }
 }
 

@@ -193,6 +193,12 @@ pub fn route_result_event(
     }
 }
 
+/// True when `region` (the GB/T 2260 code a result gives its producer or seller) lies in the
+/// province of `agency`: the one jurisdiction check of a referral's handling agency.
+pub fn within_jurisdiction(agency: &AgencyId, region: &str) -> bool {
+    region.get(..2) == Some(agency.province().province_prefix())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -443,5 +449,13 @@ mod tests {
             AgencyDirectory::new([agency(PUDONG, true)]),
             Err(DirectoryError::NotProvinceLevel { .. })
         ));
+    }
+
+    #[test]
+    fn jurisdiction_is_the_agencys_province() {
+        let agency = AgencyId::parse("320000-AMR").expect("agency");
+        assert!(within_jurisdiction(&agency, "320100"));
+        assert!(!within_jurisdiction(&agency, "310000"));
+        assert!(!within_jurisdiction(&agency, "3"));
     }
 }

@@ -1,6 +1,19 @@
 //! Free text a party supplies — a reason, a summary, a decision number — and the one rule
 //! for it: trimmed, not empty, at most [`Remark::MAX_CHARS`] characters. Shared by referrals
 //! and licence applications, so it lives apart from both.
+//!
+//! The longest text of each kind of field is defined here once, and every service checks its
+//! fields against these: [`SHORT_TEXT_CHARS`] (names, numbers, references — the 200 characters
+//! `spotcheck.proto` gives a product name), [`REASON_CHARS`] (a spot-check correction or
+//! withdrawal reason, a licensing note, reason or finding), [`Remark::MAX_CHARS`] (a referral's
+//! notes and remarks) and [`OFFICER_ID_CHARS`] (an officer's id, as `common.proto` says).
+
+/// Longest short text (names, numbers, references), in characters.
+pub const SHORT_TEXT_CHARS: usize = 200;
+/// Longest reason or note of a spot-check or licensing call, in characters.
+pub const REASON_CHARS: usize = 2000;
+/// Longest officer id (执法证号), in characters (`common.proto`).
+pub const OFFICER_ID_CHARS: usize = 64;
 
 use std::fmt;
 

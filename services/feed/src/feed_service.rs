@@ -6,9 +6,8 @@ use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
-use yrd_call::{receipt, request_sha256, timestamp};
+use yrd_call::{Call, receipt, timestamp};
 use yrd_domain::AgencyId;
-use yrd_domain::audit::AuditCall;
 use yrd_domain::clock::Clock;
 use yrd_pki::ReceiptSigner;
 use yrd_proto::v1::feed_service_server::FeedService;
@@ -18,7 +17,7 @@ use yrd_proto::v1::{
 use yrd_store::{AckError, Store};
 
 use crate::options::FeedOptions;
-use crate::status::{beyond_latest, caller_agency, store_failure};
+use crate::status::FeedError;
 use crate::subscription::{Outbound, SlowDrops, Subscription};
 
 /// The `FeedService` handler.
@@ -66,14 +65,6 @@ fn feed_name(agency: &AgencyId) -> String {
     format!("agencies/{agency}/feed")
 }
 
-/// Records in the call's audit notes which feed it touched (the audit layer writes the leaf of
-/// a read; `Ack` writes its own).
-fn note<T: prost::Message>(request: &Request<T>, agency: &AgencyId) -> Option<AuditCall> {
-    let audit = AuditCall::new(request.extensions().get(), request.extensions().get())?;
-    audit.note(vec![feed_name(agency)], request_sha256(request.get_ref()));
-    Some(audit)
-}
-
 #[tonic::async_trait]
 impl FeedService for FeedHandler {
     type SubscribeStream = Outbound;
@@ -83,23 +74,55 @@ impl FeedService for FeedHandler {
         &self,
         request: Request<SubscribeRequest>,
     ) -> Result<Response<Self::SubscribeStream>, Status> {
-        let agency = caller_agency(&request)?;
-        note(&request, &agency);
+        let mut call = Call::of(&request)?;
+        let agency = call.agency().clone();
+        // The audit layer writes the leaf of the stream; it records which feed it read.
+        call.note(vec![feed_name(&agency)]);
         let from_cursor = request.get_ref().from_cursor;
+        let result = self.subscribe_call(agency, from_cursor).await;
+        call.respond(result)
+    }
+
+    #[tracing::instrument(skip_all, fields(agency, cursor = request.get_ref().cursor))]
+    async fn ack(&self, request: Request<AckRequest>) -> Result<Response<AckResponse>, Status> {
+        let mut call = Call::of(&request)?;
+        let result = self.ack_call(&mut call, request.get_ref().cursor).await;
+        call.respond(result)
+    }
+
+    #[tracing::instrument(skip_all, fields(agency))]
+    async fn get_feed_position(
+        &self,
+        request: Request<GetFeedPositionRequest>,
+    ) -> Result<Response<GetFeedPositionResponse>, Status> {
+        let mut call = Call::of(&request)?;
+        let agency = call.agency().clone();
+        call.note(vec![feed_name(&agency)]);
+        let result = self.position_call(agency).await;
+        call.respond(result)
+    }
+}
+
+impl FeedHandler {
+    async fn subscribe_call(
+        &self,
+        agency: AgencyId,
+        from_cursor: Option<u64>,
+    ) -> Result<Outbound, FeedError> {
         tracing::Span::current()
             .record("agency", tracing::field::display(&agency))
             .record("from_cursor", tracing::field::debug(from_cursor));
         if self.stop.is_cancelled() {
-            return Err(Status::unavailable("the exchange is shutting down"));
+            return Err(FeedError::ShuttingDown);
         }
-        let position = self
-            .store
-            .feed_position(&agency)
-            .await
-            .map_err(|e| store_failure(&e))?;
+        let position = self.store.feed_position(&agency).await?;
         let after = match from_cursor {
             Some(cursor) if cursor > position.latest => {
-                return Err(beyond_latest("from_cursor", cursor, position.latest));
+                return Err(FeedError::beyond_latest(
+                    "from_cursor",
+                    cursor,
+                    position.latest,
+                ));
             }
             Some(cursor) => cursor,
             None => position.acked,
@@ -113,16 +136,14 @@ impl FeedService for FeedHandler {
             after,
         }
         .start(&self.stop);
-        Ok(Response::new(stream))
+        Ok(stream)
     }
 
-    #[tracing::instrument(skip_all, fields(agency, cursor = request.get_ref().cursor))]
-    async fn ack(&self, request: Request<AckRequest>) -> Result<Response<AckResponse>, Status> {
-        let agency = caller_agency(&request)?;
+    async fn ack_call(&self, call: &mut Call, cursor: u64) -> Result<AckResponse, FeedError> {
+        let agency = call.agency().clone();
         tracing::Span::current().record("agency", tracing::field::display(&agency));
-        let audit = note(&request, &agency);
-        let leaf = audit.as_ref().map(AuditCall::success_leaf);
-        let cursor = request.get_ref().cursor;
+        call.note(vec![feed_name(&agency)]);
+        let leaf = call.success_leaf();
         let now = self.clock.now();
         let acked = self
             .store
@@ -130,36 +151,23 @@ impl FeedService for FeedHandler {
             .await
             .map_err(|e| match e {
                 AckError::BeyondLatest { cursor, latest } => {
-                    beyond_latest("cursor", cursor, latest)
+                    FeedError::beyond_latest("cursor", cursor, latest)
                 }
-                AckError::Store(e) => store_failure(&e),
+                AckError::Store(e) => FeedError::Store(e),
             })?;
-        let receipt = match (audit, leaf) {
-            (Some(audit), Some(leaf)) => {
-                audit.mark_written();
-                Some(receipt(&self.receipts.sign(&leaf.leaf_hash(), now)))
-            }
-            _ => None,
-        };
-        Ok(Response::new(AckResponse {
+        let receipt = leaf.map(|leaf| {
+            call.mark_written();
+            receipt(&self.receipts.sign(&leaf.leaf_hash(), now))
+        });
+        Ok(AckResponse {
             acked_cursor: acked,
             receipt,
-        }))
+        })
     }
 
-    #[tracing::instrument(skip_all, fields(agency))]
-    async fn get_feed_position(
-        &self,
-        request: Request<GetFeedPositionRequest>,
-    ) -> Result<Response<GetFeedPositionResponse>, Status> {
-        let agency = caller_agency(&request)?;
+    async fn position_call(&self, agency: AgencyId) -> Result<GetFeedPositionResponse, FeedError> {
         tracing::Span::current().record("agency", tracing::field::display(&agency));
-        note(&request, &agency);
-        let position = self
-            .store
-            .feed_position(&agency)
-            .await
-            .map_err(|e| store_failure(&e))?;
+        let position = self.store.feed_position(&agency).await?;
         // Cursors are gap-free per agency, so the backlog is a difference, not a count query.
         let backlog = position.latest.saturating_sub(position.acked);
         let oldest_unacked_event_time = if backlog == 0 {
@@ -167,16 +175,15 @@ impl FeedService for FeedHandler {
         } else {
             self.store
                 .feed_events_after(&agency, position.acked, 1)
-                .await
-                .map_err(|e| store_failure(&e))?
+                .await?
                 .first()
                 .map(|record| timestamp(record.event.event_time))
         };
-        Ok(Response::new(GetFeedPositionResponse {
+        Ok(GetFeedPositionResponse {
             acked_cursor: position.acked,
             latest_cursor: position.latest,
             backlog,
             oldest_unacked_event_time,
-        }))
+        })
     }
 }

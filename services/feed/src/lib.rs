@@ -21,13 +21,13 @@
 //!   timeout.
 //! * [`subscription`] — one live stream: the producer task and the bounded outbound stream.
 //! * [`feed_service`] — the `FeedService` handler (`Subscribe`, `Ack`, `GetFeedPosition`).
-//! * `status` — how this crate's failures reach the wire, in one place.
+//! * `status` — the failures of its calls ([`FeedError`](status::FeedError)), mapped into `yrd_call`'s error core.
 
 #![forbid(unsafe_code)]
 
 pub mod feed_service;
 pub mod options;
-mod status;
+pub mod status;
 pub mod subscription;
 
 pub use feed_service::FeedHandler;

@@ -18,7 +18,7 @@ use crate::config::{LicensingSettings, Product};
 use crate::error::CallError;
 use crate::page::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
 use crate::parse::Errors;
-use crate::service::{LicensingHandler, caller};
+use crate::service::{Call, LicensingHandler};
 use crate::view::{deadline_kind, route_of};
 
 /// Marks a catalogue page token, so a token of another list is not mistaken for one.
@@ -27,9 +27,10 @@ const TOKEN_PREFIX: &str = "catalogue:";
 impl LicensingHandler {
     pub(crate) async fn list_catalogue_products_call(
         &self,
+        call: &mut Call,
         request: Request<pb::ListCatalogueProductsRequest>,
     ) -> Result<pb::ListCatalogueProductsResponse, CallError> {
-        let caller = caller(&request)?;
+        let caller = call.agency().clone();
         self.pilot(&caller)?;
         let query = Query::parse(request.get_ref())?;
         Ok(list(&self.settings, &query))

@@ -15,10 +15,11 @@ use crate::service::*;
 impl LicensingHandler {
     pub(crate) async fn decide(
         &self,
+        call: &mut Call,
         request: Request<pb::DecideApplicationRequest>,
     ) -> Result<pb::DecideApplicationResponse, CallError> {
         let r = request.get_ref().clone();
-        let (call, mut e, request_id, id) = self.head(&request, &r.request_id, &r.name)?;
+        let (call, mut e, request_id, id) = self.head(call, &r.request_id, &r.name)?;
         let today = china_date(call.now);
         let decision = r.decision.clone().unwrap_or_default();
         if r.decision.is_none() {
@@ -125,10 +126,11 @@ impl LicensingHandler {
 
     pub(crate) async fn extend(
         &self,
+        call: &mut Call,
         request: Request<pb::ExtendTimeLimitRequest>,
     ) -> Result<pb::ExtendTimeLimitResponse, CallError> {
         let r = request.get_ref().clone();
-        let (call, mut e, request_id, id) = self.head(&request, &r.request_id, &r.name)?;
+        let (call, mut e, request_id, id) = self.head(call, &r.request_id, &r.name)?;
         let mut extension = r.extension.clone().unwrap_or_default();
         if r.extension.is_none() {
             e.push("extension", "is required");
@@ -158,9 +160,11 @@ impl LicensingHandler {
 
     pub(crate) async fn conditions_met(
         &self,
+        call: &mut Call,
         request: Request<pb::ConfirmConditionsRequest>,
     ) -> Result<pb::ConfirmConditionsResponse, CallError> {
         self.note_step(
+            call,
             request,
             |r| (&r.request_id, &r.name, &r.note),
             (
@@ -175,10 +179,11 @@ impl LicensingHandler {
 
     pub(crate) async fn issue(
         &self,
+        call: &mut Call,
         request: Request<pb::IssueLicenceRequest>,
     ) -> Result<pb::IssueLicenceResponse, CallError> {
         let r = request.get_ref().clone();
-        let (call, mut e, request_id, id) = self.head(&request, &r.request_id, &r.name)?;
+        let (call, mut e, request_id, id) = self.head(call, &r.request_id, &r.name)?;
         let today = china_date(call.now);
         let on = if r.issue_date.trim().is_empty() {
             None
@@ -221,10 +226,11 @@ impl LicensingHandler {
 
     pub(crate) async fn post_issue_check(
         &self,
+        call: &mut Call,
         request: Request<pb::RecordPostIssueCheckRequest>,
     ) -> Result<pb::RecordPostIssueCheckResponse, CallError> {
         let r = request.get_ref().clone();
-        let (call, mut e, request_id, id) = self.head(&request, &r.request_id, &r.name)?;
+        let (call, mut e, request_id, id) = self.head(call, &r.request_id, &r.name)?;
         let today = china_date(call.now);
         let check = r.check.clone().unwrap_or_default();
         if r.check.is_none() {
@@ -275,9 +281,10 @@ impl LicensingHandler {
 
     pub(crate) async fn change_licence(
         &self,
+        call: &mut Call,
         request: Request<pb::ChangeLicenceRequest>,
     ) -> Result<pb::ChangeLicenceResponse, CallError> {
-        let call = self.call_of(&request)?;
+        let call = self.call_of(call);
         self.pilot(&call.caller)?;
         let r = request.into_inner();
         let mut e = Errors::default();

@@ -5,8 +5,7 @@
 //! current state in the message. The exchange's own failures are logged with their cause and
 //! answered generically.
 
-use tonic::Status;
-use yrd_call::FieldErrors;
+use yrd_call::{FieldErrors, Kind, STORE_UNAVAILABLE};
 use yrd_domain::licensing::{Refusal, RefusalKind};
 use yrd_store::{LicensingWriteError, ResultWriteError, StoreError};
 
@@ -16,9 +15,6 @@ pub enum CallError {
     /// Bad fields: `INVALID_ARGUMENT` with a `google.rpc.BadRequest`.
     #[error("{} bad field(s)", .0.len())]
     Invalid(FieldErrors),
-    /// The call carries no certificate identity: `UNAUTHENTICATED`.
-    #[error("no client certificate identity on this call")]
-    NoIdentity,
     /// No such application or licence: `NOT_FOUND`.
     #[error("{0} does not exist")]
     NotFound(String),
@@ -88,28 +84,37 @@ impl From<ResultWriteError> for CallError {
     }
 }
 
-impl From<CallError> for Status {
-    fn from(e: CallError) -> Status {
-        match &e {
-            CallError::Invalid(errors) => Status::from(errors),
-            CallError::NoIdentity => Status::unauthenticated(e.to_string()),
-            CallError::NotFound(_) => Status::not_found(e.to_string()),
-            CallError::Denied(_) => Status::permission_denied(e.to_string()),
+impl yrd_call::CallError for CallError {
+    fn kind(&self) -> Kind {
+        match self {
+            CallError::Invalid(_) => Kind::InvalidArgument,
+            CallError::NotFound(_) => Kind::NotFound,
+            CallError::Denied(_) => Kind::PermissionDenied,
             CallError::Refused(r) => match r.kind() {
-                RefusalKind::PermissionDenied => Status::permission_denied(e.to_string()),
-                _ => Status::failed_precondition(e.to_string()),
+                RefusalKind::PermissionDenied => Kind::PermissionDenied,
+                _ => Kind::FailedPrecondition,
             },
-            CallError::Precondition(_) => Status::failed_precondition(e.to_string()),
-            CallError::Conflict(_) => Status::aborted(e.to_string()),
-            CallError::RequestIdReused(_) => Status::already_exists(e.to_string()),
-            CallError::Store(cause) => {
-                tracing::error!(error = %cause, "store failure");
-                Status::unavailable("the exchange's store is unavailable; retry later")
-            }
+            CallError::Precondition(_) => Kind::FailedPrecondition,
+            CallError::Conflict(_) => Kind::Aborted,
+            CallError::RequestIdReused(_) => Kind::AlreadyExists,
+            CallError::Store(_) => Kind::Unavailable,
+            CallError::Corrupt { .. } => Kind::Internal,
+        }
+    }
+
+    fn bad_fields(&self) -> Option<&FieldErrors> {
+        match self {
+            CallError::Invalid(errors) => Some(errors),
+            _ => None,
+        }
+    }
+
+    fn public_message(&self) -> String {
+        match self {
             CallError::Corrupt { .. } => {
-                tracing::error!(error = %e, "stored licensing data is corrupt");
-                Status::internal("reading stored licensing data failed inside the exchange")
+                "reading stored licensing data failed inside the exchange".to_owned()
             }
+            _ => STORE_UNAVAILABLE.to_owned(),
         }
     }
 }

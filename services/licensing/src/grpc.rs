@@ -1,6 +1,7 @@
 //! The `LicensingService` trait: each RPC delegates to its handler method.
 
 use tonic::{Request, Response, Status};
+use yrd_call::Call;
 use yrd_proto::v1::licensing_service_server::LicensingService;
 use yrd_proto::v1::{self as pb};
 
@@ -13,7 +14,9 @@ impl LicensingService for LicensingHandler {
         &self,
         request: Request<pb::SubmitApplicationRequest>,
     ) -> Result<Response<pb::SubmitApplicationResponse>, Status> {
-        Ok(Response::new(self.submit(request).await?))
+        let mut call = Call::of(&request)?;
+        let result = self.submit(&mut call, request).await;
+        call.respond(result)
     }
 
     #[tracing::instrument(skip_all)]
@@ -21,7 +24,9 @@ impl LicensingService for LicensingHandler {
         &self,
         request: Request<pb::GetApplicationRequest>,
     ) -> Result<Response<pb::GetApplicationResponse>, Status> {
-        Ok(Response::new(self.get(request).await?))
+        let mut call = Call::of(&request)?;
+        let result = self.get(&mut call, request).await;
+        call.respond(result)
     }
 
     #[tracing::instrument(skip_all)]
@@ -29,7 +34,9 @@ impl LicensingService for LicensingHandler {
         &self,
         request: Request<pb::ListApplicationsRequest>,
     ) -> Result<Response<pb::ListApplicationsResponse>, Status> {
-        Ok(Response::new(self.list(request).await?))
+        let mut call = Call::of(&request)?;
+        let result = self.list(&mut call, request).await;
+        call.respond(result)
     }
 
     #[tracing::instrument(skip_all)]
@@ -37,7 +44,9 @@ impl LicensingService for LicensingHandler {
         &self,
         request: Request<pb::AcceptApplicationRequest>,
     ) -> Result<Response<pb::AcceptApplicationResponse>, Status> {
-        Ok(Response::new(self.accept(request).await?))
+        let mut call = Call::of(&request)?;
+        let result = self.accept(&mut call, request).await;
+        call.respond(result)
     }
 
     #[tracing::instrument(skip_all)]
@@ -45,9 +54,9 @@ impl LicensingService for LicensingHandler {
         &self,
         request: Request<pb::RequestSupplementRequest>,
     ) -> Result<Response<pb::RequestSupplementResponse>, Status> {
-        Ok(Response::new(
-            LicensingHandler::request_supplement(self, request).await?,
-        ))
+        let mut call = Call::of(&request)?;
+        let result = LicensingHandler::request_supplement(self, &mut call, request).await;
+        call.respond(result)
     }
 
     #[tracing::instrument(skip_all)]
@@ -55,7 +64,9 @@ impl LicensingService for LicensingHandler {
         &self,
         request: Request<pb::SupplementApplicationRequest>,
     ) -> Result<Response<pb::SupplementApplicationResponse>, Status> {
-        Ok(Response::new(self.supplement(request).await?))
+        let mut call = Call::of(&request)?;
+        let result = self.supplement(&mut call, request).await;
+        call.respond(result)
     }
 
     #[tracing::instrument(skip_all)]
@@ -63,7 +74,9 @@ impl LicensingService for LicensingHandler {
         &self,
         request: Request<pb::RejectApplicationRequest>,
     ) -> Result<Response<pb::RejectApplicationResponse>, Status> {
-        Ok(Response::new(self.reject(request).await?))
+        let mut call = Call::of(&request)?;
+        let result = self.reject(&mut call, request).await;
+        call.respond(result)
     }
 
     #[tracing::instrument(skip_all)]
@@ -71,9 +84,9 @@ impl LicensingService for LicensingHandler {
         &self,
         request: Request<pb::StartReviewRequest>,
     ) -> Result<Response<pb::StartReviewResponse>, Status> {
-        Ok(Response::new(
-            LicensingHandler::start_review(self, request).await?,
-        ))
+        let mut call = Call::of(&request)?;
+        let result = LicensingHandler::start_review(self, &mut call, request).await;
+        call.respond(result)
     }
 
     #[tracing::instrument(skip_all)]
@@ -81,7 +94,9 @@ impl LicensingService for LicensingHandler {
         &self,
         request: Request<pb::DelegateVerificationRequest>,
     ) -> Result<Response<pb::DelegateVerificationResponse>, Status> {
-        Ok(Response::new(self.delegate(request).await?))
+        let mut call = Call::of(&request)?;
+        let result = self.delegate(&mut call, request).await;
+        call.respond(result)
     }
 
     #[tracing::instrument(skip_all)]
@@ -89,7 +104,9 @@ impl LicensingService for LicensingHandler {
         &self,
         request: Request<pb::SubmitVerificationReportRequest>,
     ) -> Result<Response<pb::SubmitVerificationReportResponse>, Status> {
-        Ok(Response::new(self.report(request).await?))
+        let mut call = Call::of(&request)?;
+        let result = self.report(&mut call, request).await;
+        call.respond(result)
     }
 
     #[tracing::instrument(skip_all)]
@@ -97,9 +114,9 @@ impl LicensingService for LicensingHandler {
         &self,
         request: Request<pb::RecordTestingRequest>,
     ) -> Result<Response<pb::RecordTestingResponse>, Status> {
-        Ok(Response::new(
-            LicensingHandler::record_testing(self, request).await?,
-        ))
+        let mut call = Call::of(&request)?;
+        let result = LicensingHandler::record_testing(self, &mut call, request).await;
+        call.respond(result)
     }
 
     #[tracing::instrument(skip_all)]
@@ -107,7 +124,9 @@ impl LicensingService for LicensingHandler {
         &self,
         request: Request<pb::DecideApplicationRequest>,
     ) -> Result<Response<pb::DecideApplicationResponse>, Status> {
-        Ok(Response::new(self.decide(request).await?))
+        let mut call = Call::of(&request)?;
+        let result = self.decide(&mut call, request).await;
+        call.respond(result)
     }
 
     #[tracing::instrument(skip_all)]
@@ -115,7 +134,9 @@ impl LicensingService for LicensingHandler {
         &self,
         request: Request<pb::ExtendTimeLimitRequest>,
     ) -> Result<Response<pb::ExtendTimeLimitResponse>, Status> {
-        Ok(Response::new(self.extend(request).await?))
+        let mut call = Call::of(&request)?;
+        let result = self.extend(&mut call, request).await;
+        call.respond(result)
     }
 
     #[tracing::instrument(skip_all)]
@@ -123,7 +144,9 @@ impl LicensingService for LicensingHandler {
         &self,
         request: Request<pb::ConfirmConditionsRequest>,
     ) -> Result<Response<pb::ConfirmConditionsResponse>, Status> {
-        Ok(Response::new(self.conditions_met(request).await?))
+        let mut call = Call::of(&request)?;
+        let result = self.conditions_met(&mut call, request).await;
+        call.respond(result)
     }
 
     #[tracing::instrument(skip_all)]
@@ -131,7 +154,9 @@ impl LicensingService for LicensingHandler {
         &self,
         request: Request<pb::IssueLicenceRequest>,
     ) -> Result<Response<pb::IssueLicenceResponse>, Status> {
-        Ok(Response::new(self.issue(request).await?))
+        let mut call = Call::of(&request)?;
+        let result = self.issue(&mut call, request).await;
+        call.respond(result)
     }
 
     #[tracing::instrument(skip_all)]
@@ -139,7 +164,9 @@ impl LicensingService for LicensingHandler {
         &self,
         request: Request<pb::RecordPostIssueCheckRequest>,
     ) -> Result<Response<pb::RecordPostIssueCheckResponse>, Status> {
-        Ok(Response::new(self.post_issue_check(request).await?))
+        let mut call = Call::of(&request)?;
+        let result = self.post_issue_check(&mut call, request).await;
+        call.respond(result)
     }
 
     #[tracing::instrument(skip_all)]
@@ -147,9 +174,9 @@ impl LicensingService for LicensingHandler {
         &self,
         request: Request<pb::ChangeLicenceRequest>,
     ) -> Result<Response<pb::ChangeLicenceResponse>, Status> {
-        Ok(Response::new(
-            LicensingHandler::change_licence(self, request).await?,
-        ))
+        let mut call = Call::of(&request)?;
+        let result = LicensingHandler::change_licence(self, &mut call, request).await;
+        call.respond(result)
     }
 
     #[tracing::instrument(skip_all)]
@@ -157,7 +184,9 @@ impl LicensingService for LicensingHandler {
         &self,
         request: Request<pb::GetLicenceRequest>,
     ) -> Result<Response<pb::GetLicenceResponse>, Status> {
-        Ok(Response::new(self.get_licence_call(request).await?))
+        let mut call = Call::of(&request)?;
+        let result = self.get_licence_call(&mut call, request).await;
+        call.respond(result)
     }
 
     #[tracing::instrument(skip_all)]
@@ -165,7 +194,9 @@ impl LicensingService for LicensingHandler {
         &self,
         request: Request<pb::ListLicencesRequest>,
     ) -> Result<Response<pb::ListLicencesResponse>, Status> {
-        Ok(Response::new(self.list_licences_call(request).await?))
+        let mut call = Call::of(&request)?;
+        let result = self.list_licences_call(&mut call, request).await;
+        call.respond(result)
     }
 
     #[tracing::instrument(skip_all)]
@@ -173,8 +204,8 @@ impl LicensingService for LicensingHandler {
         &self,
         request: Request<pb::ListCatalogueProductsRequest>,
     ) -> Result<Response<pb::ListCatalogueProductsResponse>, Status> {
-        Ok(Response::new(
-            self.list_catalogue_products_call(request).await?,
-        ))
+        let mut call = Call::of(&request)?;
+        let result = self.list_catalogue_products_call(&mut call, request).await;
+        call.respond(result)
     }
 }

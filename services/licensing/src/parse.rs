@@ -10,9 +10,9 @@ use yrd_domain::spotcheck::parse_date;
 use yrd_proto::v1 as pb;
 
 /// Longest short text (names, references), in characters.
-pub const MAX_SHORT_CHARS: usize = 200;
+pub const MAX_SHORT_CHARS: usize = yrd_domain::text::SHORT_TEXT_CHARS;
 /// Longest free text (notes, reasons, findings), in characters.
-pub const MAX_TEXT_CHARS: usize = 2000;
+pub const MAX_TEXT_CHARS: usize = yrd_domain::text::REASON_CHARS;
 /// Most attachments or list items in one field.
 pub const MAX_ITEMS: usize = 100;
 

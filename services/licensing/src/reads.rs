@@ -15,9 +15,10 @@ use crate::service::*;
 impl LicensingHandler {
     pub(crate) async fn get(
         &self,
+        call: &mut Call,
         request: Request<pb::GetApplicationRequest>,
     ) -> Result<pb::GetApplicationResponse, CallError> {
-        let caller = caller(&request)?;
+        let caller = call.agency().clone();
         self.pilot(&caller)?;
         let mut e = Errors::default();
         let id = e.application_id("name", &request.get_ref().name);
@@ -47,9 +48,10 @@ impl LicensingHandler {
 
     pub(crate) async fn list(
         &self,
+        call: &mut Call,
         request: Request<pb::ListApplicationsRequest>,
     ) -> Result<pb::ListApplicationsResponse, CallError> {
-        let caller = caller(&request)?;
+        let caller = call.agency().clone();
         self.pilot(&caller)?;
         let (filter, limit, after) = crate::page::application_filter(caller, request.get_ref())?;
         let mut rows = self
@@ -71,9 +73,10 @@ impl LicensingHandler {
 
     pub(crate) async fn get_licence_call(
         &self,
+        call: &mut Call,
         request: Request<pb::GetLicenceRequest>,
     ) -> Result<pb::GetLicenceResponse, CallError> {
-        let caller = caller(&request)?;
+        let caller = call.agency().clone();
         self.pilot(&caller)?;
         let mut e = Errors::default();
         let Some(number) = licence_number(&mut e, "name", &request.get_ref().name) else {
@@ -100,9 +103,10 @@ impl LicensingHandler {
 
     pub(crate) async fn list_licences_call(
         &self,
+        call: &mut Call,
         request: Request<pb::ListLicencesRequest>,
     ) -> Result<pb::ListLicencesResponse, CallError> {
-        let caller = caller(&request)?;
+        let caller = call.agency().clone();
         self.pilot(&caller)?;
         let (filter, limit, after) = crate::page::licence_filter(caller, request.get_ref())?;
         let mut rows = self

@@ -13,9 +13,9 @@ use std::sync::Arc;
 
 use prost::Message as _;
 use time::{Date, OffsetDateTime};
-use tonic::Request;
-use yrd_call::{receipt, request_sha256, timestamp};
-use yrd_domain::audit::{AuditCall, AuditNotes, CallRecord, LeafData};
+pub(crate) use yrd_call::Call;
+use yrd_call::{receipt, timestamp};
+use yrd_domain::audit::LeafData;
 use yrd_domain::calendar::china_date;
 use yrd_domain::clock::Clock;
 use yrd_domain::licensing::{
@@ -23,7 +23,7 @@ use yrd_domain::licensing::{
 };
 use yrd_domain::referral::Actor;
 use yrd_domain::spotcheck::format_date;
-use yrd_domain::{AgencyId, AgencyIdentity, RegionCode};
+use yrd_domain::{AgencyId, RegionCode};
 use yrd_pki::ReceiptSigner;
 use yrd_proto::v1::{self as pb, application_step::Detail};
 use yrd_store::{
@@ -48,13 +48,11 @@ pub struct LicensingHandler {
     pub(crate) settings: Arc<LicensingSettings>,
 }
 
-/// Who calls and how the call is audited.
-pub(crate) struct Call {
+/// A write call as a step sees it: the call's context (taken once from the request, see
+/// [`yrd_call::Call`]), its agency, and the instant it is decided at.
+pub(crate) struct StepCall<'a> {
     pub(crate) caller: AgencyId,
-    pub(crate) officer: String,
-    pub(crate) audit: Option<AuditCall>,
-    pub(crate) trace_id: String,
-    pub(crate) request_digest: String,
+    pub(crate) ctx: &'a mut Call,
     pub(crate) now: OffsetDateTime,
 }
 
@@ -114,15 +112,6 @@ impl Step {
 pub(crate) struct Entry {
     pub(crate) event: pb::EventType,
     pub(crate) step: pb::ApplicationStep,
-}
-
-/// The calling agency, which the gateway's identity layer always puts in the extensions.
-pub(crate) fn caller<T>(request: &Request<T>) -> Result<AgencyId, CallError> {
-    request
-        .extensions()
-        .get::<AgencyIdentity>()
-        .map(|i| i.agency.clone())
-        .ok_or(CallError::NoIdentity)
 }
 
 pub(crate) use yrd_store::stored_precision;
@@ -269,14 +258,12 @@ pub(crate) fn events(
 /// request, unchanged.
 pub(crate) fn finish<M: prost::Message + Default>(
     outcome: WriteOutcome,
-    audit: Option<&AuditCall>,
+    call: &mut Call,
     response: M,
 ) -> Result<M, CallError> {
     match outcome {
         WriteOutcome::Written(_) => {
-            if let Some(audit) = audit {
-                audit.mark_written();
-            }
+            call.mark_written();
             Ok(response)
         }
         WriteOutcome::Replayed(answer) => decode("stored answer", &answer),
@@ -300,21 +287,13 @@ impl LicensingHandler {
         }
     }
 
-    pub(crate) fn call_of<T: prost::Message>(
-        &self,
-        request: &Request<T>,
-    ) -> Result<Call, CallError> {
-        let caller = caller(request)?;
-        let record = request.extensions().get::<CallRecord>();
-        let notes = request.extensions().get::<AuditNotes>();
-        Ok(Call {
-            caller,
-            officer: notes.map(|n| n.snapshot().officer).unwrap_or_default(),
-            audit: AuditCall::new(record, notes),
-            trace_id: record.map(|r| r.trace_id.clone()).unwrap_or_default(),
-            request_digest: request_sha256(request.get_ref()),
+    /// The step's view of `call`, decided now.
+    pub(crate) fn call_of<'a>(&self, call: &'a mut Call) -> StepCall<'a> {
+        StepCall {
+            caller: call.agency().clone(),
+            ctx: call,
             now: stored_precision(self.clock.now()),
-        })
+        }
     }
 
     /// Refuses an agency outside the pilot, whatever it asks.
@@ -379,31 +358,23 @@ impl LicensingHandler {
     /// Runs one step of a call and answers `respond(application, licence, receipt)`.
     pub(crate) async fn run_step<R>(
         &self,
-        call: Call,
+        call: StepCall<'_>,
         step: Step,
         respond: impl FnOnce(pb::LicenceApplication, Option<pb::Licence>, Option<pb::Receipt>) -> R,
     ) -> Result<R, CallError>
     where
         R: prost::Message + Default,
     {
-        let Call {
-            caller,
-            officer,
-            audit,
-            trace_id,
-            request_digest,
-            now,
-        } = call;
+        let StepCall { caller, ctx, now } = call;
+        let officer = ctx.officer.clone();
         let name = format!("applications/{}", step.id);
         let key = IdempotencyKey {
             agency: caller.clone(),
             method: format!("{SERVICE}{}", step.method),
             request_id: step.request_id.clone(),
-            request_digest: request_digest.clone(),
+            request_digest: ctx.request_sha256.clone(),
         };
-        if let Some(audit) = &audit {
-            audit.note(vec![name.clone()], request_digest);
-        }
+        ctx.note(vec![name.clone()]);
         if let Some(answer) = self.replayed(&key).await? {
             return Ok(answer);
         }
@@ -546,7 +517,7 @@ impl LicensingHandler {
         full.history = history;
         full.history.push(entry.step.clone());
 
-        let leaf = audit.as_ref().map(AuditCall::success_leaf);
+        let leaf = ctx.success_leaf();
         let licence_out = licence_event.as_ref().map(|(_, l)| l.clone());
         let events = events(
             &recipients(&transition),
@@ -554,7 +525,7 @@ impl LicensingHandler {
             std::slice::from_ref(&entry),
             licence_event.as_ref().map(|(t, l)| (*t, l)),
             Some(&caller),
-            &trace_id,
+            &ctx.trace_id,
             now,
         );
         let response = respond(full, licence_out, self.receipt(leaf.as_ref(), now));
@@ -573,7 +544,7 @@ impl LicensingHandler {
                 response: response.encode_to_vec(),
             })
             .await?;
-        finish(outcome, audit.as_ref(), response)
+        finish(outcome, ctx, response)
     }
 
     /// The licence an application's view names.

@@ -14,13 +14,13 @@ use crate::service::*;
 
 impl LicensingHandler {
     /// Common head of a step call: identity, pilot, request id, application name.
-    pub(crate) fn head<T: prost::Message>(
+    pub(crate) fn head<'a>(
         &self,
-        request: &Request<T>,
+        call: &'a mut Call,
         request_id: &str,
         name: &str,
-    ) -> Result<(Call, Errors, String, Option<String>), CallError> {
-        let call = self.call_of(request)?;
+    ) -> Result<(StepCall<'a>, Errors, String, Option<String>), CallError> {
+        let call = self.call_of(call);
         self.pilot(&call.caller)?;
         let mut e = Errors::default();
         let request_id = e.request_id(request_id);
@@ -30,10 +30,11 @@ impl LicensingHandler {
 
     pub(crate) async fn accept(
         &self,
+        call: &mut Call,
         request: Request<pb::AcceptApplicationRequest>,
     ) -> Result<pb::AcceptApplicationResponse, CallError> {
         let r = request.get_ref().clone();
-        let (call, mut e, request_id, id) = self.head(&request, &r.request_id, &r.name)?;
+        let (call, mut e, request_id, id) = self.head(call, &r.request_id, &r.name)?;
         let number = e.optional("acceptance_number", &r.acceptance_number, MAX_SHORT_CHARS);
         let note = e.optional("note", &r.note, MAX_TEXT_CHARS);
         let (Some(id), true) = (id, e.is_empty()) else {
@@ -61,10 +62,11 @@ impl LicensingHandler {
 
     pub(crate) async fn request_supplement(
         &self,
+        call: &mut Call,
         request: Request<pb::RequestSupplementRequest>,
     ) -> Result<pb::RequestSupplementResponse, CallError> {
         let r = request.get_ref().clone();
-        let (call, mut e, request_id, id) = self.head(&request, &r.request_id, &r.name)?;
+        let (call, mut e, request_id, id) = self.head(call, &r.request_id, &r.name)?;
         let items = r
             .supplement_request
             .clone()
@@ -94,10 +96,11 @@ impl LicensingHandler {
 
     pub(crate) async fn supplement(
         &self,
+        call: &mut Call,
         request: Request<pb::SupplementApplicationRequest>,
     ) -> Result<pb::SupplementApplicationResponse, CallError> {
         let r = request.get_ref().clone();
-        let (call, mut e, request_id, id) = self.head(&request, &r.request_id, &r.name)?;
+        let (call, mut e, request_id, id) = self.head(call, &r.request_id, &r.name)?;
         let supplement = r.supplement.clone().unwrap_or_default();
         if r.supplement.is_none() {
             e.push("supplement", "is required");
@@ -127,10 +130,11 @@ impl LicensingHandler {
 
     pub(crate) async fn reject(
         &self,
+        call: &mut Call,
         request: Request<pb::RejectApplicationRequest>,
     ) -> Result<pb::RejectApplicationResponse, CallError> {
         let r = request.get_ref().clone();
-        let (call, mut e, request_id, id) = self.head(&request, &r.request_id, &r.name)?;
+        let (call, mut e, request_id, id) = self.head(call, &r.request_id, &r.name)?;
         let rejection = r.rejection.clone().unwrap_or_default();
         let reason = e.remark("rejection.reason", &rejection.reason, MAX_TEXT_CHARS);
         let (Some(id), Some(reason), true) = (id, reason, e.is_empty()) else {
@@ -155,13 +159,14 @@ impl LicensingHandler {
     /// (`fields` reads those three from the request).
     pub(crate) async fn note_step<T: prost::Message, R: prost::Message + Default>(
         &self,
+        call: &mut Call,
         request: Request<T>,
         fields: fn(&T) -> (&str, &str, &str),
         (method, command, kind): (&'static str, LicensingCommand, pb::ApplicationStepKind),
         respond: impl FnOnce(pb::LicenceApplication, Option<pb::Licence>, Option<pb::Receipt>) -> R,
     ) -> Result<R, CallError> {
         let (request_id, name, note) = fields(request.get_ref());
-        let (call, mut e, request_id, id) = self.head(&request, request_id, name)?;
+        let (call, mut e, request_id, id) = self.head(call, request_id, name)?;
         let note = e.optional("note", note, MAX_TEXT_CHARS);
         let (Some(id), true) = (id, e.is_empty()) else {
             return Err(CallError::Invalid(e.0));
@@ -172,9 +177,11 @@ impl LicensingHandler {
 
     pub(crate) async fn start_review(
         &self,
+        call: &mut Call,
         request: Request<pb::StartReviewRequest>,
     ) -> Result<pb::StartReviewResponse, CallError> {
         self.note_step(
+            call,
             request,
             |r| (&r.request_id, &r.name, &r.note),
             (
@@ -189,10 +196,11 @@ impl LicensingHandler {
 
     pub(crate) async fn delegate(
         &self,
+        call: &mut Call,
         request: Request<pb::DelegateVerificationRequest>,
     ) -> Result<pb::DelegateVerificationResponse, CallError> {
         let r = request.get_ref().clone();
-        let (call, mut e, request_id, id) = self.head(&request, &r.request_id, &r.name)?;
+        let (call, mut e, request_id, id) = self.head(call, &r.request_id, &r.name)?;
         let delegation = r.delegation.clone().unwrap_or_default();
         if r.delegation.is_none() {
             e.push("delegation", "is required");
@@ -269,10 +277,11 @@ impl LicensingHandler {
 
     pub(crate) async fn report(
         &self,
+        call: &mut Call,
         request: Request<pb::SubmitVerificationReportRequest>,
     ) -> Result<pb::SubmitVerificationReportResponse, CallError> {
         let r = request.get_ref().clone();
-        let (call, mut e, request_id, id) = self.head(&request, &r.request_id, &r.name)?;
+        let (call, mut e, request_id, id) = self.head(call, &r.request_id, &r.name)?;
         let today = china_date(call.now);
         let mut report = r.report.clone().unwrap_or_default();
         if r.report.is_none() {
@@ -318,10 +327,11 @@ impl LicensingHandler {
 
     pub(crate) async fn record_testing(
         &self,
+        call: &mut Call,
         request: Request<pb::RecordTestingRequest>,
     ) -> Result<pb::RecordTestingResponse, CallError> {
         let r = request.get_ref().clone();
-        let (call, mut e, request_id, id) = self.head(&request, &r.request_id, &r.name)?;
+        let (call, mut e, request_id, id) = self.head(call, &r.request_id, &r.name)?;
         let today = china_date(call.now);
         let testing = r.testing.clone().unwrap_or_default();
         if r.testing.is_none() {

@@ -5,7 +5,6 @@ use prost::Message as _;
 use tonic::Request;
 use yrd_call::timestamp;
 use yrd_domain::RegionCode;
-use yrd_domain::audit::AuditCall;
 use yrd_domain::calendar::china_date;
 use yrd_domain::licensing::{Application, Holder, Route, Submission};
 use yrd_domain::uscc::Uscc;
@@ -21,9 +20,10 @@ use crate::service::*;
 impl LicensingHandler {
     pub(crate) async fn submit(
         &self,
+        call: &mut Call,
         request: Request<pb::SubmitApplicationRequest>,
     ) -> Result<pb::SubmitApplicationResponse, CallError> {
-        let call = self.call_of(&request)?;
+        let call = self.call_of(call);
         self.pilot(&call.caller)?;
         let body = request.into_inner();
         let mut e = Errors::default();
@@ -147,7 +147,7 @@ impl LicensingHandler {
             agency: call.caller.clone(),
             method: format!("{SERVICE}SubmitApplication"),
             request_id,
-            request_digest: call.request_digest.clone(),
+            request_digest: call.ctx.request_sha256.clone(),
         };
         if let Some(answer) = self.replayed(&key).await? {
             return Ok(answer);
@@ -158,9 +158,7 @@ impl LicensingHandler {
         let app = transition.new_state.clone();
         let id = uuid::Uuid::now_v7().simple().to_string();
         let name = format!("applications/{id}");
-        if let Some(audit) = &call.audit {
-            audit.note(vec![name.clone()], call.request_digest.clone());
-        }
+        call.ctx.note(vec![name.clone()]);
         let mut view = pb::LicenceApplication {
             name: name.clone(),
             id: id.clone(),
@@ -192,7 +190,7 @@ impl LicensingHandler {
                 kind: pb::ApplicationStepKind::Submitted as i32,
                 time: Some(timestamp(now)),
                 agency: format!("agencies/{}", call.caller),
-                officer: call.officer.clone(),
+                officer: call.ctx.officer.clone(),
                 note,
                 state_after: view.state,
                 detail: None,
@@ -200,14 +198,14 @@ impl LicensingHandler {
         };
         let mut full = view.clone();
         full.history.push(entry.step.clone());
-        let leaf = call.audit.as_ref().map(AuditCall::success_leaf);
+        let leaf = call.ctx.success_leaf();
         let events = events(
             &recipients(&transition),
             &full,
             std::slice::from_ref(&entry),
             None,
             Some(&call.caller),
-            &call.trace_id,
+            &call.ctx.trace_id,
             now,
         );
         let response = pb::SubmitApplicationResponse {
@@ -231,6 +229,6 @@ impl LicensingHandler {
                 response: response.encode_to_vec(),
             })
             .await?;
-        finish(outcome, call.audit.as_ref(), response)
+        finish(outcome, call.ctx, response)
     }
 }

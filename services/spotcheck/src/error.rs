@@ -4,8 +4,7 @@
 //! own failures are logged with their cause and answered with a generic message, so a partner
 //! never sees database internals.
 
-use tonic::Status;
-use yrd_call::FieldErrors;
+use yrd_call::{FieldErrors, Kind, STORE_UNAVAILABLE};
 use yrd_store::{ResultWriteError, StoreError};
 
 /// A failed call.
@@ -45,7 +44,7 @@ pub enum CallError {
     #[error("store failure: {0}")]
     Store(#[from] StoreError),
     /// A stored answer or body no longer decodes: `INTERNAL`.
-    #[error("stored {what} does not decode: {source}")]
+    #[error("stored {what} does not decode")]
     Corrupt {
         /// What was being decoded.
         what: &'static str,
@@ -79,23 +78,33 @@ impl CallError {
     }
 }
 
-impl From<CallError> for Status {
-    fn from(e: CallError) -> Status {
-        match &e {
-            CallError::Invalid(errors) => Status::from(errors),
-            CallError::NotFound(_) => Status::not_found(e.to_string()),
-            CallError::NotPublisher { .. } => Status::permission_denied(e.to_string()),
-            CallError::Withdrawn(_) => Status::failed_precondition(e.to_string()),
-            CallError::Stale { .. } => Status::aborted(e.to_string()),
-            CallError::RequestIdReused(_) => Status::already_exists(e.to_string()),
-            CallError::Store(cause) => {
-                tracing::error!(error = %cause, "store failure");
-                Status::unavailable("the exchange's store is unavailable; retry later")
-            }
+impl yrd_call::CallError for CallError {
+    fn kind(&self) -> Kind {
+        match self {
+            CallError::Invalid(_) => Kind::InvalidArgument,
+            CallError::NotFound(_) => Kind::NotFound,
+            CallError::NotPublisher { .. } => Kind::PermissionDenied,
+            CallError::Withdrawn(_) => Kind::FailedPrecondition,
+            CallError::Stale { .. } => Kind::Aborted,
+            CallError::RequestIdReused(_) => Kind::AlreadyExists,
+            CallError::Store(_) => Kind::Unavailable,
+            CallError::Corrupt { .. } => Kind::Internal,
+        }
+    }
+
+    fn bad_fields(&self) -> Option<&FieldErrors> {
+        match self {
+            CallError::Invalid(errors) => Some(errors),
+            _ => None,
+        }
+    }
+
+    fn public_message(&self) -> String {
+        match self {
             CallError::Corrupt { .. } => {
-                tracing::error!(error = %e, "stored spot-check data is corrupt");
-                Status::internal("reading a stored result failed inside the exchange")
+                "reading a stored result failed inside the exchange".to_owned()
             }
+            _ => STORE_UNAVAILABLE.to_owned(),
         }
     }
 }

@@ -13,15 +13,13 @@ use prost::Message as _;
 use sha2::{Digest as _, Sha256};
 use time::{OffsetDateTime, UtcOffset};
 use tonic::{Request, Response, Status};
-use yrd_call::{
-    FieldErrors, FieldViolation, receipt, request_id, request_sha256, timestamp, violation,
-};
-use yrd_domain::audit::{AuditCall, AuditNotes, CallRecord, LeafData};
+use yrd_call::{Call, FieldErrors, FieldViolation, receipt, request_id, timestamp, violation};
+use yrd_domain::AgencyId;
+use yrd_domain::audit::LeafData;
 use yrd_domain::clock::Clock;
 use yrd_domain::referral::JurisdictionBasis;
 use yrd_domain::routing::{AgencyDirectory, RegisteredAgency, Routing, route_result_event};
 use yrd_domain::spotcheck::SpotCheckResult;
-use yrd_domain::{AgencyId, AgencyIdentity};
 use yrd_pki::ReceiptSigner;
 use yrd_proto::v1::spot_check_service_server::SpotCheckService;
 use yrd_proto::v1::{
@@ -40,7 +38,7 @@ use crate::error::CallError;
 use crate::search::{decode_token, encode_token, parse_search};
 
 /// Longest correction or withdrawal reason, in characters.
-pub const MAX_REASON_CHARS: usize = 2000;
+pub const MAX_REASON_CHARS: usize = yrd_domain::text::REASON_CHARS;
 
 const SERVICE: &str = "/yrd.exchange.v1.SpotCheckService/";
 
@@ -215,32 +213,6 @@ impl SpotCheckHandler {
     }
 }
 
-/// The calling agency, which the gateway's identity layer always puts in the extensions.
-fn caller<T>(request: &Request<T>) -> Result<AgencyId, Status> {
-    request
-        .extensions()
-        .get::<AgencyIdentity>()
-        .map(|i| i.agency.clone())
-        .ok_or_else(|| Status::unauthenticated("no client certificate identity on this call"))
-}
-
-/// The acting officer named in the call's token, if any.
-fn officer_of<T>(request: &Request<T>) -> String {
-    request
-        .extensions()
-        .get::<AuditNotes>()
-        .map(|n| n.snapshot().officer)
-        .unwrap_or_default()
-}
-
-/// The audit of a write call and its trace id.
-fn audit_of<T: prost::Message>(request: &Request<T>) -> (Option<AuditCall>, String, String) {
-    let record = request.extensions().get::<CallRecord>();
-    let trace_id = record.map(|r| r.trace_id.clone()).unwrap_or_default();
-    let call = AuditCall::new(record, request.extensions().get());
-    (call, trace_id, request_sha256(request.get_ref()))
-}
-
 /// The day of `now` in China Standard Time.
 fn today(now: OffsetDateTime) -> time::Date {
     now.to_offset(CHINA_STANDARD_TIME).date()
@@ -343,13 +315,11 @@ fn decode<M: prost::Message + Default>(bytes: &[u8]) -> Result<M, CallError> {
 impl SpotCheckHandler {
     async fn publish(
         &self,
-        publisher: AgencyId,
-        request: Request<PublishResultRequest>,
+        call: &mut Call,
+        body: PublishResultRequest,
     ) -> Result<PublishResultResponse, CallError> {
         let now = stored_precision(self.clock.now());
-        let (audit, trace_id, request_digest) = audit_of(&request);
-        let officer = officer_of(&request);
-        let body = request.into_inner();
+        let publisher = call.agency().clone();
         let mut errors = FieldErrors::new();
         let request_id = request_id(&body.request_id, &mut errors);
         let parsed = parse_result(body.result.as_ref(), today(now), &mut errors);
@@ -373,9 +343,7 @@ impl SpotCheckHandler {
 
         let id = uuid::Uuid::now_v7().simple().to_string();
         let name = format!("results/{id}");
-        if let Some(audit) = &audit {
-            audit.note(vec![name.clone()], request_digest);
-        }
+        call.note(vec![name.clone()]);
         let mut result = content_of(&parsed);
         result.name.clone_from(&name);
         result.id.clone_from(&id);
@@ -398,8 +366,8 @@ impl SpotCheckHandler {
             &routing.needs_disposal,
             &directory,
             now,
-            &trace_id,
-            &officer,
+            &call.trace_id,
+            &call.officer,
         )?;
         let opened_referrals: Vec<String> = referrals
             .iter()
@@ -411,10 +379,10 @@ impl SpotCheckHandler {
             Change::Published,
             &result,
             &publisher,
-            &trace_id,
+            &call.trace_id,
             now,
         );
-        let leaf = audit.as_ref().map(AuditCall::success_leaf);
+        let leaf = call.success_leaf();
         let response = PublishResultResponse {
             result: Some(result.clone()),
             receipt: self.receipt(leaf.as_ref(), now),
@@ -438,24 +406,17 @@ impl SpotCheckHandler {
             })
             .await
             .map_err(|e| CallError::of_write(&name, e))?;
-        finish(outcome, audit.as_ref(), response)
+        finish(outcome, call, response)
     }
 
     async fn correct(
         &self,
-        publisher: AgencyId,
-        request: Request<CorrectResultRequest>,
+        call: &mut Call,
+        body: CorrectResultRequest,
     ) -> Result<CorrectResultResponse, CallError> {
         let now = stored_precision(self.clock.now());
-        let (audit, trace_id, request_digest) = audit_of(&request);
-        let officer = officer_of(&request);
-        if let Some(audit) = &audit {
-            audit.note(
-                vec![request.get_ref().name.trim().to_owned()],
-                request_digest,
-            );
-        }
-        let body = request.into_inner();
+        let publisher = call.agency().clone();
+        call.note(vec![body.name.trim().to_owned()]);
         let mut errors = FieldErrors::new();
         let request_id = request_id(&body.request_id, &mut errors);
         let id = result_id(&body.name, "name")
@@ -529,7 +490,15 @@ impl SpotCheckHandler {
             .cloned()
             .collect();
         let referrals = self.auto_referrals(
-            &id, version, &parsed, &publisher, &missing, &directory, now, &trace_id, &officer,
+            &id,
+            version,
+            &parsed,
+            &publisher,
+            &missing,
+            &directory,
+            now,
+            &call.trace_id,
+            &call.officer,
         )?;
         result.referrals = existing
             .iter()
@@ -541,10 +510,10 @@ impl SpotCheckHandler {
             Change::Corrected,
             &result,
             &publisher,
-            &trace_id,
+            &call.trace_id,
             now,
         );
-        let leaf = audit.as_ref().map(AuditCall::success_leaf);
+        let leaf = call.success_leaf();
         let response = CorrectResultResponse {
             result: Some(result.clone()),
             receipt: self.receipt(leaf.as_ref(), now),
@@ -569,23 +538,17 @@ impl SpotCheckHandler {
             })
             .await
             .map_err(|e| CallError::of_write(&name, e))?;
-        finish(outcome, audit.as_ref(), response)
+        finish(outcome, call, response)
     }
 
     async fn withdraw(
         &self,
-        publisher: AgencyId,
-        request: Request<WithdrawResultRequest>,
+        call: &mut Call,
+        body: WithdrawResultRequest,
     ) -> Result<WithdrawResultResponse, CallError> {
         let now = stored_precision(self.clock.now());
-        let (audit, trace_id, request_digest) = audit_of(&request);
-        if let Some(audit) = &audit {
-            audit.note(
-                vec![request.get_ref().name.trim().to_owned()],
-                request_digest,
-            );
-        }
-        let body = request.into_inner();
+        let publisher = call.agency().clone();
+        call.note(vec![body.name.trim().to_owned()]);
         let mut errors = FieldErrors::new();
         let request_id = request_id(&body.request_id, &mut errors);
         let id = result_id(&body.name, "name")
@@ -632,10 +595,10 @@ impl SpotCheckHandler {
             Change::Withdrawn,
             &result,
             &publisher,
-            &trace_id,
+            &call.trace_id,
             now,
         );
-        let leaf = audit.as_ref().map(AuditCall::success_leaf);
+        let leaf = call.success_leaf();
         let response = WithdrawResultResponse {
             result: Some(result),
             receipt: self.receipt(leaf.as_ref(), now),
@@ -655,7 +618,7 @@ impl SpotCheckHandler {
             })
             .await
             .map_err(|e| CallError::of_write(&name, e))?;
-        finish(outcome, audit.as_ref(), response)
+        finish(outcome, call, response)
     }
 
     /// Fills each result's `referrals` (output only, not stored with the version).
@@ -788,14 +751,12 @@ fn strip_outputs(r: &mut pb::SpotCheckResult) {
 /// first answer to the same request, unchanged.
 fn finish<M: prost::Message + Default>(
     outcome: WriteOutcome,
-    audit: Option<&AuditCall>,
+    call: &mut Call,
     response: M,
 ) -> Result<M, CallError> {
     match outcome {
         WriteOutcome::Written(_) => {
-            if let Some(audit) = audit {
-                audit.mark_written();
-            }
+            call.mark_written();
             Ok(response)
         }
         // The retry's own leaf is appended by the audit layer, as for any other call.
@@ -810,8 +771,9 @@ impl SpotCheckService for SpotCheckHandler {
         &self,
         request: Request<PublishResultRequest>,
     ) -> Result<Response<PublishResultResponse>, Status> {
-        let publisher = caller(&request)?;
-        Ok(Response::new(self.publish(publisher, request).await?))
+        let mut call = Call::of(&request)?;
+        let result = self.publish(&mut call, request.into_inner()).await;
+        call.respond(result)
     }
 
     #[tracing::instrument(skip_all)]
@@ -819,8 +781,9 @@ impl SpotCheckService for SpotCheckHandler {
         &self,
         request: Request<CorrectResultRequest>,
     ) -> Result<Response<CorrectResultResponse>, Status> {
-        let publisher = caller(&request)?;
-        Ok(Response::new(self.correct(publisher, request).await?))
+        let mut call = Call::of(&request)?;
+        let result = self.correct(&mut call, request.into_inner()).await;
+        call.respond(result)
     }
 
     #[tracing::instrument(skip_all)]
@@ -828,8 +791,9 @@ impl SpotCheckService for SpotCheckHandler {
         &self,
         request: Request<WithdrawResultRequest>,
     ) -> Result<Response<WithdrawResultResponse>, Status> {
-        let publisher = caller(&request)?;
-        Ok(Response::new(self.withdraw(publisher, request).await?))
+        let mut call = Call::of(&request)?;
+        let result = self.withdraw(&mut call, request.into_inner()).await;
+        call.respond(result)
     }
 
     #[tracing::instrument(skip_all)]
@@ -837,7 +801,9 @@ impl SpotCheckService for SpotCheckHandler {
         &self,
         request: Request<GetResultRequest>,
     ) -> Result<Response<GetResultResponse>, Status> {
-        Ok(Response::new(self.get(request.into_inner()).await?))
+        let call = Call::of(&request)?;
+        let result = self.get(request.into_inner()).await;
+        call.respond(result)
     }
 
     #[tracing::instrument(skip_all)]
@@ -845,7 +811,9 @@ impl SpotCheckService for SpotCheckHandler {
         &self,
         request: Request<SearchResultsRequest>,
     ) -> Result<Response<SearchResultsResponse>, Status> {
-        Ok(Response::new(self.search(request.into_inner()).await?))
+        let call = Call::of(&request)?;
+        let result = self.search(request.into_inner()).await;
+        call.respond(result)
     }
 }
 

@@ -16,7 +16,7 @@ use uuid::Uuid;
 use yrd_domain::{AgencyId, Profile};
 
 /// The longest officer id accepted (characters).
-pub const OFFICER_MAX_CHARS: usize = 64;
+pub const OFFICER_MAX_CHARS: usize = yrd_domain::text::OFFICER_ID_CHARS;
 
 /// Why an officer id or a certificate thumbprint was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -3,37 +3,32 @@
 //! (the producer's or the seller's region).
 
 use prost::Message as _;
-use tonic::Request;
-use yrd_call::{FieldErrors, request_sha256, resource_id, violation};
-use yrd_domain::audit::AuditCall;
+use yrd_call::{Call, FieldErrors, resource_id, violation};
 use yrd_domain::referral::JurisdictionBasis;
+use yrd_domain::routing::within_jurisdiction;
 use yrd_proto::v1 as pb;
 use yrd_store::{IdempotencyKey, ResultState, WriteOutcome};
 
-use super::{DisposalHandler, SERVICE, StepAnswer, call_of, decode, of_lookup, stored_precision};
+use super::{DisposalHandler, SERVICE, StepAnswer, decode, of_lookup, stored_precision};
 use crate::convert::{agency_name, basis_from_wire};
 use crate::error::CallError;
 use crate::opener::Opening;
-use crate::parse::Violations;
+use crate::parse::RequestFields as _;
 
 impl DisposalHandler {
     pub(super) async fn create(
         &self,
-        request: Request<pb::CreateReferralRequest>,
+        call: &mut Call,
+        body: pb::CreateReferralRequest,
     ) -> Result<pb::CreateReferralResponse, CallError> {
         let now = stored_precision(self.clock.now());
-        let call = call_of(&request).ok_or(CallError::NoIdentity)?;
-        let body = request.get_ref();
-        let digest = request_sha256(body);
-        if let Some(audit) = &call.audit {
-            audit.note(vec![body.result.trim().to_owned()], digest.clone());
-        }
-        let mut v = Violations::default();
+        call.note(vec![body.result.trim().to_owned()]);
+        let mut v = FieldErrors::new();
         let request_id = v.request_id(&body.request_id);
         let result_id = match resource_id(body.result.trim(), "results", "result") {
             Ok(id) => Some(id.to_owned()),
             Err(violation) => {
-                v.0.push(violation);
+                v.push(violation);
                 None
             }
         };
@@ -51,13 +46,13 @@ impl DisposalHandler {
         let (Some(result_id), Some(handling), Some(basis), true) =
             (result_id, handling, basis, v.is_empty())
         else {
-            return Err(CallError::Invalid(v.0));
+            return Err(CallError::Invalid(v));
         };
         let key = IdempotencyKey {
-            agency: call.caller.clone(),
+            agency: call.agency().clone(),
             method: format!("{SERVICE}CreateReferral"),
             request_id,
-            request_digest: digest,
+            request_digest: call.request_sha256.clone(),
         };
         if let Some(answer) = self.store.answered_request(&key).await.map_err(of_lookup)? {
             return decode(&answer, "stored answer");
@@ -72,7 +67,7 @@ impl DisposalHandler {
                 Some(n) => CallError::NotFound(format!("{result_name}/versions/{n}")),
                 None => CallError::NotFound(result_name.clone()),
             })?;
-        if stored.publisher != call.caller {
+        if &stored.publisher != call.agency() {
             return Err(CallError::NotPublisher {
                 name: result_name,
                 publisher: agency_name(&stored.publisher),
@@ -102,8 +97,8 @@ impl DisposalHandler {
                     .unwrap_or_default(),
             ),
         };
-        let province = handling.province();
-        if region.get(..2) != Some(province.province_prefix()) {
+        if !within_jurisdiction(&handling, &region) {
+            let province = handling.province();
             return Err(CallError::Invalid(FieldErrors::from(violation(
                 "handling_agency",
                 format!(
@@ -123,7 +118,7 @@ impl DisposalHandler {
                 .map(|p| p.name.as_str())
                 .unwrap_or_default(),
             producer,
-            sampling: &call.caller,
+            sampling: call.agency(),
             handling: &handling,
             basis,
             origin: pb::ReferralOrigin::Manual,
@@ -134,7 +129,7 @@ impl DisposalHandler {
             officer: &call.officer,
         })?;
         let referral: pb::Referral = decode(&new.body, "referral")?;
-        let leaf = call.audit.as_ref().map(AuditCall::success_leaf);
+        let leaf = call.success_leaf();
         let response = pb::CreateReferralResponse::new(referral, self.receipt(leaf.as_ref(), now));
         let outcome = self
             .store
@@ -143,9 +138,7 @@ impl DisposalHandler {
             .map_err(|e| CallError::of_write(&format!("referrals/{}", new.id), e))?;
         match outcome {
             WriteOutcome::Written(_) => {
-                if let Some(audit) = &call.audit {
-                    audit.mark_written();
-                }
+                call.mark_written();
                 Ok(response)
             }
             WriteOutcome::Replayed(answer) => decode(&answer, "stored answer"),

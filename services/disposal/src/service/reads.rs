@@ -10,16 +10,17 @@ use yrd_store::{ReferralCursor, ReferralFilter, ReferralParty, StoredReferral};
 use super::{DEFAULT_PAGE, DisposalHandler, MAX_PAGE, decode};
 use crate::convert::{refresh_deadlines, state_filter};
 use crate::error::CallError;
-use crate::parse::Violations;
+use crate::parse::RequestFields as _;
+use yrd_call::FieldErrors;
 
 impl DisposalHandler {
     pub(super) async fn get(
         &self,
         request: pb::GetReferralRequest,
     ) -> Result<pb::GetReferralResponse, CallError> {
-        let mut v = Violations::default();
+        let mut v = FieldErrors::new();
         let Some(id) = v.referral_id("name", &request.name) else {
-            return Err(CallError::Invalid(v.0));
+            return Err(CallError::Invalid(v));
         };
         let stored = self
             .store
@@ -36,7 +37,7 @@ impl DisposalHandler {
         caller: AgencyId,
         request: pb::ListReferralsRequest,
     ) -> Result<pb::ListReferralsResponse, CallError> {
-        let mut v = Violations::default();
+        let mut v = FieldErrors::new();
         let party = match pb::ReferralRole::try_from(request.role) {
             Ok(pb::ReferralRole::Unspecified) => ReferralParty::SamplingOrHandling,
             Ok(pb::ReferralRole::Sampling) => ReferralParty::Sampling,
@@ -84,7 +85,7 @@ impl DisposalHandler {
             }
         };
         if !v.is_empty() {
-            return Err(CallError::Invalid(v.0));
+            return Err(CallError::Invalid(v));
         }
         let filter = ReferralFilter {
             agency: caller,

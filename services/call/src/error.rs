@@ -1,0 +1,161 @@
+//! The one error core of every service: each service's per-operation error enum says what kind
+//! of failure it is ([`CallError::kind`]), and [`into_status`] is the one place a failure
+//! becomes a gRPC status. The caller's faults name what is wrong (bad fields become the
+//! contract's `google.rpc.BadRequest`); the exchange's own failures are logged with their whole
+//! cause chain and answered with a generic message, so a partner never sees internals
+//! (docs/architecture.md, "The path of a call").
+
+use tonic::{Code, Status};
+
+use crate::field::{FieldErrors, fields_status};
+
+/// What kind of failure a call had: the caller's fault, or ours.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// The request has bad fields (`INVALID_ARGUMENT`).
+    InvalidArgument,
+    /// The caller is not who it must be (`UNAUTHENTICATED`).
+    Unauthenticated,
+    /// The named thing does not exist (`NOT_FOUND`).
+    NotFound,
+    /// The caller may not do this (`PERMISSION_DENIED`).
+    PermissionDenied,
+    /// The state does not allow this (`FAILED_PRECONDITION`).
+    FailedPrecondition,
+    /// Lost a race with another write: read again and retry (`ABORTED`).
+    Aborted,
+    /// It exists already, or the request id was used before (`ALREADY_EXISTS`).
+    AlreadyExists,
+    /// A position past the end (`OUT_OF_RANGE`).
+    OutOfRange,
+    /// Ours: something inside the exchange is broken (`INTERNAL`).
+    Internal,
+    /// Ours: a dependency of the exchange is down; retry later (`UNAVAILABLE`).
+    Unavailable,
+}
+
+impl Kind {
+    /// True when the failure is the exchange's own, not the caller's.
+    pub fn is_ours(self) -> bool {
+        matches!(self, Kind::Internal | Kind::Unavailable)
+    }
+
+    /// The gRPC code of this kind.
+    pub fn code(self) -> Code {
+        match self {
+            Kind::InvalidArgument => Code::InvalidArgument,
+            Kind::Unauthenticated => Code::Unauthenticated,
+            Kind::NotFound => Code::NotFound,
+            Kind::PermissionDenied => Code::PermissionDenied,
+            Kind::FailedPrecondition => Code::FailedPrecondition,
+            Kind::Aborted => Code::Aborted,
+            Kind::AlreadyExists => Code::AlreadyExists,
+            Kind::OutOfRange => Code::OutOfRange,
+            Kind::Internal => Code::Internal,
+            Kind::Unavailable => Code::Unavailable,
+        }
+    }
+}
+
+/// The message a caller gets when the store failed.
+pub const STORE_UNAVAILABLE: &str = "the exchange's store is unavailable; retry later";
+
+/// A service's failure of one call.
+pub trait CallError: std::error::Error {
+    /// What kind of failure it is.
+    fn kind(&self) -> Kind;
+
+    /// The bad fields of a caller's fault (`INVALID_ARGUMENT`, `OUT_OF_RANGE`), answered with
+    /// a `BadRequest`.
+    fn bad_fields(&self) -> Option<&FieldErrors> {
+        None
+    }
+
+    /// What the caller is told of a failure of ours (never its cause).
+    fn public_message(&self) -> String {
+        match self.kind() {
+            Kind::Unavailable => STORE_UNAVAILABLE.to_owned(),
+            _ => "the call failed inside the exchange".to_owned(),
+        }
+    }
+}
+
+/// The gRPC status of `e`: a caller's fault with its own words (bad fields as a `BadRequest`),
+/// or a failure of ours logged with its cause chain and answered with
+/// [`CallError::public_message`].
+pub fn into_status<E: CallError + ?Sized>(e: &E) -> Status {
+    let kind = e.kind();
+    if kind.is_ours() {
+        tracing::error!(error = %cause_chain(e), code = ?kind.code(), "call failed inside the exchange");
+        return Status::new(kind.code(), e.public_message());
+    }
+    match e.bad_fields() {
+        Some(fields) => fields_status(kind.code(), fields),
+        None => Status::new(kind.code(), e.to_string()),
+    }
+}
+
+/// `e` and every cause under it, joined by `": "`.
+pub fn cause_chain<E: std::error::Error + ?Sized>(e: &E) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let next = cause.to_string();
+        if !text.ends_with(&next) {
+            text.push_str(": ");
+            text.push_str(&next);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    enum Failure {
+        #[error("results/x does not exist")]
+        Missing,
+        #[error("{} bad field(s)", .0.len())]
+        Invalid(FieldErrors),
+        #[error("store failure: {0}")]
+        Store(#[source] std::io::Error),
+    }
+
+    impl CallError for Failure {
+        fn kind(&self) -> Kind {
+            match self {
+                Failure::Missing => Kind::NotFound,
+                Failure::Invalid(_) => Kind::InvalidArgument,
+                Failure::Store(_) => Kind::Unavailable,
+            }
+        }
+        fn bad_fields(&self) -> Option<&FieldErrors> {
+            match self {
+                Failure::Invalid(fields) => Some(fields),
+                _ => None,
+            }
+        }
+    }
+
+    #[test]
+    fn a_callers_fault_keeps_its_words() {
+        let status = into_status(&Failure::Missing);
+        assert_eq!(status.code(), Code::NotFound);
+        assert_eq!(status.message(), "results/x does not exist");
+        let status = into_status(&Failure::Invalid(FieldErrors::of("name", "is required")));
+        assert_eq!(status.code(), Code::InvalidArgument);
+        assert_eq!(status.message(), "name: is required");
+    }
+
+    #[test]
+    fn our_failure_never_leaks_its_cause() {
+        let e = Failure::Store(std::io::Error::other("password=secret at 10.0.0.7"));
+        let status = into_status(&e);
+        assert_eq!(status.code(), Code::Unavailable);
+        assert_eq!(status.message(), STORE_UNAVAILABLE);
+        assert!(cause_chain(&e).contains("password=secret"));
+    }
+}
