@@ -366,7 +366,7 @@ impl SpotCheckHandler {
             .store
             .answered_request(&key)
             .await
-            .map_err(|e| CallError::of_write("", e))?
+            .map_err(|e| CallError::of_write("", e.into()))?
         {
             return decode(&answer);
         }
@@ -482,7 +482,7 @@ impl SpotCheckHandler {
             .store
             .answered_request(&key)
             .await
-            .map_err(|e| CallError::of_write(&name, e))?
+            .map_err(|e| CallError::of_write(&name, e.into()))?
         {
             return decode(&answer);
         }
@@ -606,7 +606,7 @@ impl SpotCheckHandler {
             .store
             .answered_request(&key)
             .await
-            .map_err(|e| CallError::of_write(&name, e))?
+            .map_err(|e| CallError::of_write(&name, e.into()))?
         {
             return decode(&answer);
         }

@@ -77,6 +77,8 @@ pub struct Store {
     pub(crate) feed: std::sync::Arc<crate::feed::FeedSignals>,
     /// The database URL, for connections outside the pools (PostgreSQL LISTEN).
     pub(crate) url: String,
+    /// The queue of the group committer (docs/architecture.md "Storage").
+    pub(crate) batcher: std::sync::Arc<crate::write::batch::Batcher>,
 }
 
 impl Store {
@@ -118,6 +120,7 @@ impl Store {
                     backend,
                     feed: crate::feed::signals(),
                     url: url.clone(),
+                    batcher: Default::default(),
                 }
             }
             Backend::Postgres => {
@@ -134,6 +137,7 @@ impl Store {
                     backend,
                     feed: crate::feed::signals(),
                     url: url.to_owned(),
+                    batcher: Default::default(),
                 }
             }
         };
