@@ -51,6 +51,8 @@ pub struct StoreOptions {
     pub acquire_timeout: Duration,
     /// How long SQLite waits on a lock held by another process before it answers "busy".
     pub sqlite_busy_timeout: Duration,
+    /// The most writes one group-committed transaction holds (1: a transaction per write).
+    pub max_batch: usize,
 }
 
 impl Default for StoreOptions {
@@ -59,6 +61,7 @@ impl Default for StoreOptions {
             max_connections: 8,
             acquire_timeout: Duration::from_secs(5),
             sqlite_busy_timeout: Duration::from_secs(5),
+            max_batch: crate::write::batch::MAX_BATCH,
         }
     }
 }
@@ -120,7 +123,9 @@ impl Store {
                     backend,
                     feed: crate::feed::signals(),
                     url: url.clone(),
-                    batcher: Default::default(),
+                    batcher: std::sync::Arc::new(crate::write::batch::Batcher::new(
+                        options.max_batch,
+                    )),
                 }
             }
             Backend::Postgres => {
@@ -137,7 +142,9 @@ impl Store {
                     backend,
                     feed: crate::feed::signals(),
                     url: url.to_owned(),
-                    batcher: Default::default(),
+                    batcher: std::sync::Arc::new(crate::write::batch::Batcher::new(
+                        options.max_batch,
+                    )),
                 }
             }
         };

@@ -32,7 +32,7 @@ use super::{Committed, Rows, Write, WriteError};
 use crate::feed::append::FEED_CHANNEL;
 use crate::{Backend, Store, StoreError};
 
-/// The most writes one flush commits.
+/// The most writes one flush commits, by default (`StoreOptions::max_batch`).
 pub const MAX_BATCH: usize = 64;
 /// How long a flush that found several writes waits for more (from the oldest's arrival).
 pub const MAX_WAIT: Duration = Duration::from_millis(1);
@@ -47,8 +47,9 @@ pub struct BatchStats {
 }
 
 /// The queue of writes waiting for the next flush.
-#[derive(Default)]
 pub(crate) struct Batcher {
+    /// The most writes one flush takes.
+    max_batch: usize,
     queue: Mutex<Queue>,
     flushes: AtomicU64,
     writes: AtomicU64,
@@ -70,6 +71,16 @@ struct Queue {
 }
 
 impl Batcher {
+    /// A committer taking at most `max_batch` (at least 1) writes per transaction.
+    pub(crate) fn new(max_batch: usize) -> Batcher {
+        Batcher {
+            max_batch: max_batch.max(1),
+            queue: Mutex::default(),
+            flushes: AtomicU64::new(0),
+            writes: AtomicU64::new(0),
+        }
+    }
+
     pub(crate) fn stats(&self) -> BatchStats {
         BatchStats {
             flushes: self.flushes.load(Ordering::Relaxed),
@@ -242,10 +253,10 @@ impl Drop for FlushGuard {
     }
 }
 
-/// Takes up to `room` queued members into `batch`.
+/// Takes queued members into `batch`, up to the batch limit.
 fn take(store: &Store, batch: &mut Vec<Box<dyn Member>>, oldest: &mut Option<Instant>) {
     let mut queue = store.batcher.lock();
-    while batch.len() < MAX_BATCH {
+    while batch.len() < store.batcher.max_batch {
         let Some((at, member)) = queue.members.pop_front() else {
             break;
         };
@@ -272,7 +283,7 @@ async fn flush(store: Store) {
             }
         }
         take(&store, &mut batch, &mut oldest);
-        if batch.len() > 1 && batch.len() < MAX_BATCH {
+        if batch.len() > 1 && batch.len() < store.batcher.max_batch {
             if let Some(oldest) = oldest {
                 tokio::time::sleep_until(oldest + MAX_WAIT).await;
             }
