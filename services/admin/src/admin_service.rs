@@ -27,8 +27,7 @@ use yrd_proto::v1::{
 };
 use yrd_store::{
     Agency, AgencyState, AgencyUpdate, Answer, Answered, CertificateCursor, CertificateFilter,
-    CertificateRecord, CertificateState, IdempotencyKey, NewAgency, ResultWriteError, RevokeError,
-    Store, StoreError,
+    CertificateRecord, CertificateState, IdempotencyKey, NewAgency, RevokeError, Store, StoreError,
 };
 
 use crate::enforcement::ApplyRevocations;
@@ -129,8 +128,10 @@ impl AdminHandler {
         match self.store.answered_request(key).await {
             Ok(Some(bytes)) => decode_answer(&bytes).map(Some),
             Ok(None) => Ok(None),
-            Err(ResultWriteError::Store(e)) => Err(store_failure(&e)),
-            Err(e) => Err(Status::already_exists(e.to_string())),
+            Err(e @ StoreError::RequestIdReused { .. }) => {
+                Err(Status::already_exists(e.to_string()))
+            }
+            Err(e) => Err(store_failure(&e)),
         }
     }
 
@@ -343,10 +344,11 @@ impl AdminHandler {
             .await
             .map_err(|e| store_failure(&e))?;
         let signed = self.sign(audit.as_ref(), now);
-        let encode = |a: &Agency| {
+        let (this, receipt) = (self.clone(), signed.clone());
+        let encode = move |a: &Agency| {
             CreateAgencyResponse {
-                agency: Some(self.agency_to_pb(a)),
-                receipt: signed.clone(),
+                agency: Some(this.agency_to_pb(a)),
+                receipt: receipt.clone(),
             }
             .encode_to_vec()
         };
@@ -362,9 +364,9 @@ impl AdminHandler {
                 },
                 now,
                 audit.as_ref(),
-                Some(&Answer {
-                    key: &key,
-                    encode: &encode,
+                Some(Answer {
+                    key: key.clone(),
+                    encode: Box::new(encode),
                 }),
             )
             .await
@@ -469,10 +471,11 @@ impl AdminHandler {
             return Ok(Response::new(first));
         }
         let signed = self.sign(audit.as_ref(), now);
-        let encode = |a: &Agency| {
+        let (this, receipt) = (self.clone(), signed.clone());
+        let encode = move |a: &Agency| {
             UpdateAgencyResponse {
-                agency: Some(self.agency_to_pb(a)),
-                receipt: signed.clone(),
+                agency: Some(this.agency_to_pb(a)),
+                receipt: receipt.clone(),
             }
             .encode_to_vec()
         };
@@ -483,9 +486,9 @@ impl AdminHandler {
                 &update,
                 now,
                 audit.as_ref(),
-                Some(&Answer {
-                    key: &key,
-                    encode: &encode,
+                Some(Answer {
+                    key: key.clone(),
+                    encode: Box::new(encode),
                 }),
             )
             .await
@@ -662,10 +665,11 @@ impl AdminHandler {
             ],
         );
         let signed = self.sign(audit.as_ref(), now);
-        let encode = |c: &CertificateRecord| {
+        let (this, receipt) = (self.clone(), signed.clone());
+        let encode = move |c: &CertificateRecord| {
             IssueCertificateResponse {
-                certificate: Some(self.certificate_to_pb(c, now)),
-                receipt: signed.clone(),
+                certificate: Some(this.certificate_to_pb(c, now)),
+                receipt: receipt.clone(),
             }
             .encode_to_vec()
         };
@@ -674,9 +678,9 @@ impl AdminHandler {
             .insert_certificate_answered(
                 &record,
                 audit.as_ref(),
-                Some(&Answer {
-                    key: &key,
-                    encode: &encode,
+                Some(Answer {
+                    key: key.clone(),
+                    encode: Box::new(encode),
                 }),
             )
             .await
@@ -816,10 +820,11 @@ impl AdminHandler {
         }
         let now = self.clock.now();
         let signed = self.sign(audit.as_ref(), now);
-        let encode = |c: &CertificateRecord| {
+        let (this, receipt) = (self.clone(), signed.clone());
+        let encode = move |c: &CertificateRecord| {
             RevokeCertificateResponse {
-                certificate: Some(self.certificate_to_pb(c, now)),
-                receipt: signed.clone(),
+                certificate: Some(this.certificate_to_pb(c, now)),
+                receipt: receipt.clone(),
             }
             .encode_to_vec()
         };
@@ -830,9 +835,9 @@ impl AdminHandler {
                 reason.as_str(),
                 now,
                 audit.as_ref(),
-                Some(&Answer {
-                    key: &key,
-                    encode: &encode,
+                Some(Answer {
+                    key: key.clone(),
+                    encode: Box::new(encode),
                 }),
             )
             .await

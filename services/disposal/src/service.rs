@@ -124,8 +124,8 @@ fn decode<M: prost::Message + Default>(bytes: &[u8], what: &'static str) -> Resu
     M::decode(bytes).map_err(|source| CallError::Corrupt { what, source })
 }
 
-fn of_lookup(e: ResultWriteError) -> CallError {
-    match e {
+fn of_lookup(e: yrd_store::StoreError) -> CallError {
+    match ResultWriteError::from(e) {
         ResultWriteError::RequestIdReused { request_id } => CallError::RequestIdReused(request_id),
         ResultWriteError::Store(e) => CallError::Store(e),
         other => CallError::Store(yrd_store::StoreError::AlreadyExists {

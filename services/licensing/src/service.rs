@@ -327,7 +327,12 @@ impl LicensingHandler {
         &self,
         key: &IdempotencyKey,
     ) -> Result<Option<R>, CallError> {
-        match self.store.answered_request(key).await? {
+        match self
+            .store
+            .answered_request(key)
+            .await
+            .map_err(yrd_store::ResultWriteError::from)?
+        {
             Some(answer) => Ok(Some(decode("stored answer", &answer)?)),
             None => Ok(None),
         }

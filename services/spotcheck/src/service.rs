@@ -336,7 +336,7 @@ impl SpotCheckHandler {
             .store
             .answered_request(&key)
             .await
-            .map_err(|e| CallError::of_write("", e))?
+            .map_err(|e| CallError::of_write("", e.into()))?
         {
             return decode(&answer);
         }
@@ -443,7 +443,7 @@ impl SpotCheckHandler {
             .store
             .answered_request(&key)
             .await
-            .map_err(|e| CallError::of_write(&name, e))?
+            .map_err(|e| CallError::of_write(&name, e.into()))?
         {
             return decode(&answer);
         }
@@ -569,7 +569,7 @@ impl SpotCheckHandler {
             .store
             .answered_request(&key)
             .await
-            .map_err(|e| CallError::of_write(&name, e))?
+            .map_err(|e| CallError::of_write(&name, e.into()))?
         {
             return decode(&answer);
         }

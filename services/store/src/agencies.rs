@@ -1,17 +1,16 @@
 //! Agencies known to the exchange (`docs/domain.md` §"Parties").
 
 use sqlx::any::AnyRow;
-use sqlx::{Any, Row};
+use sqlx::{Any, AnyConnection, Row};
 use time::OffsetDateTime;
 use yrd_domain::AgencyId;
 
 use yrd_domain::audit::LeafData;
 
-use crate::answers::{Answer, Answered, claim_in, record_in};
-use crate::audit::append_leaf_in;
 use crate::error::is_unique_violation;
 use crate::time_codec::{from_micros, to_micros};
-use crate::{Store, StoreError};
+use crate::write::{Answer, Answered, Rows, Write, WriteError};
+use crate::{Backend, Store, StoreError};
 
 /// Whether an agency may call the exchange.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -141,52 +140,26 @@ impl Store {
     }
 
     /// As [`Store::create_agency`], recording `answer` for retries of the same request in the
-    /// same transaction (a retry answers [`Answered::Replayed`] and writes nothing).
-    #[tracing::instrument(name = "db.transaction", skip_all, fields(db.operation = "create_agency", db.system = self.backend().as_str()))]
+    /// same write (a retry answers [`Answered::Replayed`] and writes nothing).
     pub async fn create_agency_answered(
         &self,
         agency: &NewAgency,
         now: OffsetDateTime,
         leaf: Option<&LeafData>,
-        answer: Option<&Answer<'_, Agency>>,
+        answer: Option<Answer<Agency>>,
     ) -> Result<Answered<Agency>, StoreError> {
-        let mut tx = self.write.begin().await?;
-        if let Some(first) = claim_in(&mut tx, answer, now).await? {
-            return Ok(Answered::Replayed(first));
+        let write = Write::new(CreateRows {
+            agency: agency.clone(),
+            now,
+        })
+        .claim(answer.map(|a| a.into_claim(now)))
+        .leaf(leaf.cloned());
+        match self.commit(write).await {
+            Ok(done) => Ok(done.map(|w| w.value)),
+            Err(e) => Err(match e.refusal() {
+                Ok(refused) | Err(refused) => refused,
+            }),
         }
-        let result = sqlx::query(
-            "INSERT INTO agencies (agency_id, region_code, display_name, display_name_zh, state, \
-             is_delta_member, is_province_authority, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
-        )
-        .bind(agency.agency_id.as_str())
-        .bind(agency.agency_id.region().as_str())
-        .bind(&agency.display_name)
-        .bind(&agency.display_name_zh)
-        .bind(AgencyState::Active.as_str())
-        .bind(i64::from(agency.is_delta_member))
-        .bind(i64::from(agency.is_province_authority))
-        .bind(to_micros(now))
-        .execute(&mut *tx)
-        .await;
-        match result {
-            Ok(_) => {}
-            Err(e) if is_unique_violation(&e) => {
-                return Err(StoreError::AlreadyExists {
-                    what: format!("agency {}", agency.agency_id),
-                });
-            }
-            Err(e) => return Err(e.into()),
-        }
-        let created = fetch_agency(&mut *tx, &agency.agency_id)
-            .await?
-            .ok_or_else(|| StoreError::corrupt("agency", "vanished right after insert"))?;
-        record_in(&mut tx, answer, &created).await?;
-        if let Some(leaf) = leaf {
-            append_leaf_in(&mut tx, leaf).await?;
-        }
-        tx.commit().await?;
-        Ok(Answered::Written(created))
     }
 
     /// Registers an agency unless one with that id exists; answers whether it was created.
@@ -218,21 +191,116 @@ impl Store {
     }
 
     /// Applies `update` to agency `id` (with the call's audit `leaf` and, when given, the
-    /// `answer` for retries, in the same transaction); answers the agency as it now is, or
-    /// `None` when no agency has that id.
-    #[tracing::instrument(name = "db.transaction", skip_all, fields(db.operation = "update_agency", db.system = self.backend().as_str()))]
+    /// `answer` for retries, in the same write); answers the agency as it now is, or `None`
+    /// when no agency has that id.
     pub async fn update_agency(
         &self,
         id: &AgencyId,
         update: &AgencyUpdate,
         now: OffsetDateTime,
         leaf: Option<&LeafData>,
-        answer: Option<&Answer<'_, Agency>>,
+        answer: Option<Answer<Agency>>,
     ) -> Result<Option<Answered<Agency>>, StoreError> {
-        let mut tx = self.write.begin().await?;
-        if let Some(first) = claim_in(&mut tx, answer, now).await? {
-            return Ok(Some(Answered::Replayed(first)));
+        let write = Write::new(UpdateRows {
+            id: id.clone(),
+            update: update.clone(),
+            now,
+        })
+        .claim(answer.map(|a| a.into_claim(now)))
+        .leaf(leaf.cloned());
+        match self.commit(write).await {
+            Ok(done) => Ok(Some(done.map(|w| w.value))),
+            Err(WriteError::Refused(NoSuchAgency)) => Ok(None),
+            Err(e) => Err(match e.refusal() {
+                Ok(NoSuchAgency) => StoreError::corrupt("agency", "refusal lost"),
+                Err(e) => e,
+            }),
         }
+    }
+
+    /// The ids of the suspended agencies (their calls are refused, whatever certificate or
+    /// token they hold).
+    pub async fn suspended_agencies(&self) -> Result<Vec<String>, StoreError> {
+        let ids: Vec<String> = sqlx::query_scalar(
+            "SELECT agency_id FROM agencies WHERE state = $1 ORDER BY agency_id",
+        )
+        .bind(AgencyState::Suspended.as_str())
+        .fetch_all(&self.read)
+        .await?;
+        Ok(ids)
+    }
+}
+
+/// The rows of registering an agency.
+#[derive(Debug, Clone)]
+struct CreateRows {
+    agency: NewAgency,
+    now: OffsetDateTime,
+}
+
+impl Rows for CreateRows {
+    type Value = Agency;
+    /// [`StoreError::AlreadyExists`] when the id is taken.
+    type Refusal = StoreError;
+
+    async fn apply(
+        &self,
+        conn: &mut AnyConnection,
+        _backend: Backend,
+    ) -> Result<Agency, WriteError<StoreError>> {
+        let agency = &self.agency;
+        let result = sqlx::query(
+            "INSERT INTO agencies (agency_id, region_code, display_name, display_name_zh, state, \
+             is_delta_member, is_province_authority, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
+        )
+        .bind(agency.agency_id.as_str())
+        .bind(agency.agency_id.region().as_str())
+        .bind(&agency.display_name)
+        .bind(&agency.display_name_zh)
+        .bind(AgencyState::Active.as_str())
+        .bind(i64::from(agency.is_delta_member))
+        .bind(i64::from(agency.is_province_authority))
+        .bind(to_micros(self.now))
+        .execute(&mut *conn)
+        .await;
+        match result {
+            Ok(_) => {}
+            Err(e) if is_unique_violation(&e) => {
+                return Err(WriteError::Refused(StoreError::AlreadyExists {
+                    what: format!("agency {}", agency.agency_id),
+                }));
+            }
+            Err(e) => return Err(e.into()),
+        }
+        Ok(fetch_agency(&mut *conn, &agency.agency_id)
+            .await?
+            .ok_or_else(|| StoreError::corrupt("agency", "vanished right after insert"))?)
+    }
+}
+
+/// No agency has the id an update names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct NoSuchAgency;
+
+/// The rows of changing an agency.
+#[derive(Debug, Clone)]
+struct UpdateRows {
+    id: AgencyId,
+    update: AgencyUpdate,
+    now: OffsetDateTime,
+}
+
+impl Rows for UpdateRows {
+    type Value = Agency;
+    type Refusal = NoSuchAgency;
+
+    async fn apply(
+        &self,
+        conn: &mut AnyConnection,
+        _backend: Backend,
+    ) -> Result<Agency, WriteError<NoSuchAgency>> {
+        let update = &self.update;
         let changed = sqlx::query(
             "UPDATE agencies SET \
                display_name = COALESCE($1, display_name), \
@@ -248,39 +316,21 @@ impl Store {
         .bind(update.state.map(AgencyState::as_str))
         .bind(update.is_delta_member.map(i64::from))
         .bind(update.is_province_authority.map(i64::from))
-        .bind(to_micros(now))
-        .bind(id.as_str())
-        .execute(&mut *tx)
+        .bind(to_micros(self.now))
+        .bind(self.id.as_str())
+        .execute(&mut *conn)
         .await?;
         if changed.rows_affected() == 0 {
-            return Ok(None);
+            return Err(WriteError::Refused(NoSuchAgency));
         }
         if update.state.is_some() {
             // Suspending or resuming moves the same counter as a revocation, so every
             // replica's watcher reloads the suspended set and the change takes effect on
             // connections already open.
-            crate::counters::next(&mut tx, "revocation").await?;
+            crate::counters::next(conn, "revocation").await?;
         }
-        let updated = fetch_agency(&mut *tx, id)
+        Ok(fetch_agency(&mut *conn, &self.id)
             .await?
-            .ok_or_else(|| StoreError::corrupt("agency", "vanished inside its update"))?;
-        record_in(&mut tx, answer, &updated).await?;
-        if let Some(leaf) = leaf {
-            append_leaf_in(&mut tx, leaf).await?;
-        }
-        tx.commit().await?;
-        Ok(Some(Answered::Written(updated)))
-    }
-
-    /// The ids of the suspended agencies (their calls are refused, whatever certificate or
-    /// token they hold).
-    pub async fn suspended_agencies(&self) -> Result<Vec<String>, StoreError> {
-        let ids: Vec<String> = sqlx::query_scalar(
-            "SELECT agency_id FROM agencies WHERE state = $1 ORDER BY agency_id",
-        )
-        .bind(AgencyState::Suspended.as_str())
-        .fetch_all(&self.read)
-        .await?;
-        Ok(ids)
+            .ok_or_else(|| StoreError::corrupt("agency", "vanished inside its update"))?)
     }
 }

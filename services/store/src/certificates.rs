@@ -2,17 +2,16 @@
 //! checks read.
 
 use sqlx::any::AnyRow;
-use sqlx::{Any, Row};
+use sqlx::{Any, AnyConnection, Row};
 use time::OffsetDateTime;
 use yrd_domain::{AgencyId, Profile};
 
 use yrd_domain::audit::LeafData;
 
-use crate::answers::{Answer, Answered, claim_in, record_in};
-use crate::audit::append_leaf_in;
 use crate::error::is_unique_violation;
 use crate::time_codec::{from_micros, to_micros};
-use crate::{Store, StoreError};
+use crate::write::{Answer, Answered, Rows, Write, WriteError};
+use crate::{Backend, Store, StoreError};
 
 /// A certificate as the exchange recorded it when issuing it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -123,50 +122,22 @@ impl Store {
     }
 
     /// As [`Store::insert_certificate`], recording `answer` for retries of the same request in
-    /// the same transaction (a retry answers [`Answered::Replayed`] and records nothing).
-    #[tracing::instrument(name = "db.transaction", skip_all, fields(db.operation = "insert_certificate", db.system = self.backend().as_str()))]
+    /// the same write (a retry answers [`Answered::Replayed`] and records nothing).
     pub async fn insert_certificate_answered(
         &self,
         cert: &CertificateRecord,
         leaf: Option<&LeafData>,
-        answer: Option<&Answer<'_, CertificateRecord>>,
+        answer: Option<Answer<CertificateRecord>>,
     ) -> Result<Answered<()>, StoreError> {
-        let mut tx = self.write.begin().await?;
-        if let Some(first) = claim_in(&mut tx, answer, cert.issued_at).await? {
-            return Ok(Answered::Replayed(first));
+        let write = Write::new(InsertRows(cert.clone()))
+            .claim(answer.map(|a| a.into_claim(cert.issued_at)))
+            .leaf(leaf.cloned());
+        match self.commit(write).await {
+            Ok(done) => Ok(done.map(|_| ())),
+            Err(e) => Err(match e.refusal() {
+                Ok(refused) | Err(refused) => refused,
+            }),
         }
-        let result = sqlx::query(&format!(
-            "INSERT INTO certificates ({CERT_COLUMNS}) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
-        ))
-        .bind(&cert.serial)
-        .bind(cert.agency_id.as_str())
-        .bind(cert.profile.as_str())
-        .bind(&cert.fingerprint)
-        .bind(&cert.subject)
-        .bind(to_micros(cert.not_before))
-        .bind(to_micros(cert.not_after))
-        .bind(&cert.certificate_pem)
-        .bind(to_micros(cert.issued_at))
-        .bind(cert.revoked_at.map(to_micros))
-        .bind(cert.revocation_reason.as_deref())
-        .execute(&mut *tx)
-        .await;
-        match result {
-            Ok(_) => {}
-            Err(e) if is_unique_violation(&e) => {
-                return Err(StoreError::AlreadyExists {
-                    what: format!("certificate {}", cert.serial),
-                });
-            }
-            Err(e) => return Err(e.into()),
-        }
-        record_in(&mut tx, answer, cert).await?;
-        if let Some(leaf) = leaf {
-            append_leaf_in(&mut tx, leaf).await?;
-        }
-        tx.commit().await?;
-        Ok(Answered::Written(()))
     }
 
     /// One certificate by its SHA-256 fingerprint (lowercase hex).
@@ -319,47 +290,23 @@ impl Store {
         reason: &str,
         at: OffsetDateTime,
         leaf: Option<&LeafData>,
-        answer: Option<&Answer<'_, CertificateRecord>>,
+        answer: Option<Answer<CertificateRecord>>,
     ) -> Result<Answered<CertificateRecord>, RevokeError> {
-        let mut tx = self.write.begin().await?;
-        if let Some(first) = claim_in(&mut tx, answer, at).await? {
-            return Ok(Answered::Replayed(first));
+        let rows = RevokeRows {
+            serial: serial.to_owned(),
+            reason: reason.to_owned(),
+            at,
+        };
+        let write = Write::new(rows)
+            .claim(answer.map(|a| a.into_claim(at)))
+            .leaf(leaf.cloned());
+        match self.commit(write).await {
+            Ok(done) => Ok(done.map(|w| w.value)),
+            Err(e) => Err(match e.refusal() {
+                Ok(refused) => refused,
+                Err(e) => RevokeError::Store(e),
+            }),
         }
-        let current: Option<Option<i64>> =
-            sqlx::query_scalar("SELECT revoked_at FROM certificates WHERE serial = $1")
-                .bind(serial)
-                .fetch_optional(&mut *tx)
-                .await?;
-        match current {
-            None => return Err(RevokeError::NotFound(serial.to_owned())),
-            Some(Some(revoked_at)) => {
-                return Err(RevokeError::AlreadyRevoked {
-                    serial: serial.to_owned(),
-                    at: from_micros(revoked_at)?,
-                });
-            }
-            Some(None) => {}
-        }
-        let seq = crate::counters::next(&mut tx, "revocation").await?;
-        sqlx::query(
-            "UPDATE certificates SET revoked_at = $1, revocation_reason = $2, revocation_seq = $3 \
-             WHERE serial = $4",
-        )
-        .bind(to_micros(at))
-        .bind(reason)
-        .bind(seq)
-        .bind(serial)
-        .execute(&mut *tx)
-        .await?;
-        let revoked = fetch_certificate(&mut *tx, serial)
-            .await?
-            .ok_or_else(|| RevokeError::NotFound(serial.to_owned()))?;
-        record_in(&mut tx, answer, &revoked).await?;
-        if let Some(leaf) = leaf {
-            append_leaf_in(&mut tx, leaf).await?;
-        }
-        tx.commit().await?;
-        Ok(Answered::Written(revoked))
     }
 
     /// The revocation counter: it moves whenever any certificate is revoked, on any replica.
@@ -391,5 +338,103 @@ impl Store {
                 })
             })
             .collect()
+    }
+}
+
+/// The rows of recording an issued certificate.
+#[derive(Debug, Clone)]
+struct InsertRows(CertificateRecord);
+
+impl Rows for InsertRows {
+    type Value = CertificateRecord;
+    /// [`StoreError::AlreadyExists`] when the serial or fingerprint is taken.
+    type Refusal = StoreError;
+
+    async fn apply(
+        &self,
+        conn: &mut AnyConnection,
+        _backend: Backend,
+    ) -> Result<CertificateRecord, WriteError<StoreError>> {
+        let cert = &self.0;
+        let result = sqlx::query(&format!(
+            "INSERT INTO certificates ({CERT_COLUMNS}) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+        ))
+        .bind(&cert.serial)
+        .bind(cert.agency_id.as_str())
+        .bind(cert.profile.as_str())
+        .bind(&cert.fingerprint)
+        .bind(&cert.subject)
+        .bind(to_micros(cert.not_before))
+        .bind(to_micros(cert.not_after))
+        .bind(&cert.certificate_pem)
+        .bind(to_micros(cert.issued_at))
+        .bind(cert.revoked_at.map(to_micros))
+        .bind(cert.revocation_reason.as_deref())
+        .execute(&mut *conn)
+        .await;
+        match result {
+            Ok(_) => Ok(cert.clone()),
+            Err(e) if is_unique_violation(&e) => {
+                Err(WriteError::Refused(StoreError::AlreadyExists {
+                    what: format!("certificate {}", cert.serial),
+                }))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+/// The rows of a revocation: the certificate's revocation columns and the counter.
+#[derive(Debug, Clone)]
+struct RevokeRows {
+    serial: String,
+    reason: String,
+    at: OffsetDateTime,
+}
+
+impl Rows for RevokeRows {
+    type Value = CertificateRecord;
+    type Refusal = RevokeError;
+
+    async fn apply(
+        &self,
+        conn: &mut AnyConnection,
+        _backend: Backend,
+    ) -> Result<CertificateRecord, WriteError<RevokeError>> {
+        let serial = self.serial.as_str();
+        let current: Option<Option<i64>> =
+            sqlx::query_scalar("SELECT revoked_at FROM certificates WHERE serial = $1")
+                .bind(serial)
+                .fetch_optional(&mut *conn)
+                .await?;
+        match current {
+            None => {
+                return Err(WriteError::Refused(RevokeError::NotFound(
+                    serial.to_owned(),
+                )));
+            }
+            Some(Some(revoked_at)) => {
+                return Err(WriteError::Refused(RevokeError::AlreadyRevoked {
+                    serial: serial.to_owned(),
+                    at: from_micros(revoked_at)?,
+                }));
+            }
+            Some(None) => {}
+        }
+        let seq = crate::counters::next(conn, "revocation").await?;
+        sqlx::query(
+            "UPDATE certificates SET revoked_at = $1, revocation_reason = $2, revocation_seq = $3 \
+             WHERE serial = $4",
+        )
+        .bind(to_micros(self.at))
+        .bind(&self.reason)
+        .bind(seq)
+        .bind(serial)
+        .execute(&mut *conn)
+        .await?;
+        fetch_certificate(&mut *conn, serial)
+            .await?
+            .ok_or_else(|| WriteError::Refused(RevokeError::NotFound(serial.to_owned())))
     }
 }

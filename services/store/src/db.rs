@@ -51,6 +51,8 @@ pub struct StoreOptions {
     pub acquire_timeout: Duration,
     /// How long SQLite waits on a lock held by another process before it answers "busy".
     pub sqlite_busy_timeout: Duration,
+    /// The most writes one group-committed transaction holds (1: a transaction per write).
+    pub max_batch: usize,
 }
 
 impl Default for StoreOptions {
@@ -59,6 +61,7 @@ impl Default for StoreOptions {
             max_connections: 8,
             acquire_timeout: Duration::from_secs(5),
             sqlite_busy_timeout: Duration::from_secs(5),
+            max_batch: crate::write::batch::MAX_BATCH,
         }
     }
 }
@@ -77,6 +80,8 @@ pub struct Store {
     pub(crate) feed: std::sync::Arc<crate::feed::FeedSignals>,
     /// The database URL, for connections outside the pools (PostgreSQL LISTEN).
     pub(crate) url: String,
+    /// The queue of the group committer (docs/architecture.md "Storage").
+    pub(crate) batcher: std::sync::Arc<crate::write::batch::Batcher>,
 }
 
 impl Store {
@@ -118,6 +123,9 @@ impl Store {
                     backend,
                     feed: crate::feed::signals(),
                     url: url.clone(),
+                    batcher: std::sync::Arc::new(crate::write::batch::Batcher::new(
+                        options.max_batch,
+                    )),
                 }
             }
             Backend::Postgres => {
@@ -134,6 +142,9 @@ impl Store {
                     backend,
                     feed: crate::feed::signals(),
                     url: url.to_owned(),
+                    batcher: std::sync::Arc::new(crate::write::batch::Batcher::new(
+                        options.max_batch,
+                    )),
                 }
             }
         };

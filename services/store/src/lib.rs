@@ -9,16 +9,18 @@
 //! [`Store::open`] sets SQLite's durability pragmas.
 //!
 //! SQLite allows one writer at a time, so writes go through a pool of exactly one connection
-//! while reads use a wider pool; on PostgreSQL both are the same pool.
+//! while reads use a wider pool; on PostgreSQL both are the same pool. Every write is a
+//! [`Write`] committed by [`Store::commit`], which group-commits concurrent writes.
 //!
 //! # Layout
 //!
 //! * [`db`] — opening a store, migrations, the backend in use.
 //! * [`agencies`] — agencies known to the exchange.
-//! * [`answers`] — idempotency of writes whose answer depends on what they find; pruning.
+//! * [`write`] — the one write primitive: a [`Write`] value committed by [`Store::commit`],
+//!   group-committed; idempotency of requests in [`write::idempotency`].
 //! * [`certificates`] — certificates issued to them, revocation and the CRL number.
 //! * [`feed`] — the per-agency feed: events appended with their write, cursors, acks, wake-ups.
-//! * [`results`] — spot-check results, their versions, search and write idempotency.
+//! * [`results`] — spot-check results: model, writes, search.
 //! * [`referrals`] — disposal referrals: one-transaction steps, lists, due deadlines.
 //! * [`licensing`] — licence applications, their history and licences (沪鲁通办).
 //! * [`signing_keys`] — the ES256 keys shared by every replica.
@@ -28,7 +30,6 @@
 #![forbid(unsafe_code)]
 
 pub mod agencies;
-pub mod answers;
 pub mod audit;
 pub mod certificates;
 mod counters;
@@ -41,10 +42,11 @@ pub mod results;
 pub mod signing_keys;
 #[cfg(any(test, feature = "test-support"))]
 pub mod testing;
+mod text;
 mod time_codec;
+pub mod write;
 
 pub use agencies::{Agency, AgencyState, AgencyUpdate, NewAgency};
-pub use answers::{Answer, Answered};
 pub use audit::{
     AppendedLeaf, AuditError, LeafFilter, NewTreeHead, SEQUENCER_LOCK_KEY, SequencerLock,
     StoredLeaf, TreeHead,
@@ -55,7 +57,7 @@ pub use certificates::{
 };
 pub use db::{Backend, Store, StoreOptions};
 pub use error::StoreError;
-pub use feed::{AckError, FeedEventRecord, FeedPosition, NewFeedEvent};
+pub use feed::{AckError, AckRows, BeyondLatest, FeedEventRecord, FeedPosition, NewFeedEvent};
 pub use licensing::{
     ApplicationColumns, ApplicationFilter, ApplicationStepWrite, LicenceFilter, LicenceWrite,
     LicensingWriteError, NewApplication, PageCursor, StoredApplication, StoredLicence,
@@ -65,8 +67,13 @@ pub use referrals::{
     ReferralParty, ReferralWriteError, ResultReferral, StoredReferral,
 };
 pub use results::{
-    IdempotencyKey, NewCorrection, NewPublication, NewWithdrawal, ResultCursor, ResultFilter,
-    ResultState, ResultWriteError, StoredResult, WriteOutcome,
+    NewCorrection, NewPublication, NewWithdrawal, ResultCursor, ResultFilter, ResultState,
+    ResultWriteError, StoredResult,
 };
 pub use signing_keys::{KeyPurpose, SigningKeyRecord};
 pub use time_codec::stored_precision;
+pub use write::batch::{BatchStats, MAX_BATCH};
+pub use write::{
+    Answer, Answered, Claim, Committed, IdempotencyKey, NoRows, Response, Rows, Write, WriteError,
+    WriteOutcome, Written,
+};

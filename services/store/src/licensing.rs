@@ -23,17 +23,16 @@
 //!   never a duplicate.
 
 use sqlx::any::AnyRow;
-use sqlx::{Any, Row, Transaction};
+use sqlx::{AnyConnection, Row};
 use time::OffsetDateTime;
 use yrd_domain::AgencyId;
 use yrd_domain::audit::LeafData;
 
-use crate::audit::append_leaf_in;
 use crate::error::is_unique_violation;
-use crate::feed::{NewFeedEvent, append_feed_events_in};
-use crate::results::{IdempotencyKey, ResultWriteError, WriteOutcome, claim_request};
+use crate::feed::NewFeedEvent;
 use crate::time_codec::{from_micros, to_micros};
-use crate::{Store, StoreError};
+use crate::write::{Claim, IdempotencyKey, Rows, Write, WriteError, WriteOutcome};
+use crate::{Backend, Store, StoreError};
 
 /// Why a licensing write was refused.
 #[derive(Debug, thiserror::Error)]
@@ -376,38 +375,36 @@ const APPLICATION_COLUMNS: &str = "id, accepting_agency, issuing_agency, state, 
 const LICENCE_COLUMNS: &str =
     "number, application_id, accepting_agency, issuing_agency, state, body, created_at";
 
-/// Claims `key` inside `tx` with the spot-check writes' claim: `Ok(None)` to go on,
-/// `Ok(Some(answer))` when it was answered before with the same body (the claim and the answer
-/// commit with the write).
-async fn claim(
-    tx: &mut Transaction<'_, Any>,
-    key: &IdempotencyKey,
-    response: &[u8],
-    at: OffsetDateTime,
-) -> Result<Option<Vec<u8>>, LicensingWriteError> {
-    claim_request(tx, key, response, at)
-        .await
-        .map_err(|e| match e {
-            ResultWriteError::RequestIdReused { request_id } => {
-                LicensingWriteError::RequestIdReused { request_id }
-            }
-            ResultWriteError::Store(e) => LicensingWriteError::Store(e),
-            other => LicensingWriteError::Store(StoreError::corrupt("idempotency claim", other)),
-        })
+/// A licensing write's error as the licensing API states it.
+fn licensing_error(e: WriteError<LicensingWriteError>) -> LicensingWriteError {
+    match e {
+        WriteError::Refused(e) => e,
+        WriteError::RequestIdReused { request_id } => {
+            LicensingWriteError::RequestIdReused { request_id }
+        }
+        other => LicensingWriteError::Store(
+            other
+                .refusal()
+                .err()
+                .unwrap_or_else(|| StoreError::corrupt("licensing write", "refusal lost")),
+        ),
+    }
 }
 
-impl Store {
-    /// Writes a new application with its first history entry, feed events and audit leaf in
-    /// one transaction, then wakes the recipients' subscribers.
-    #[tracing::instrument(name = "db.transaction", skip_all, fields(db.operation = "submit_application", db.system = self.backend().as_str()))]
-    pub async fn submit_application(
+/// The rows of a new application: its row and first history entry.
+#[derive(Debug, Clone)]
+struct SubmitRows(NewApplication);
+
+impl Rows for SubmitRows {
+    type Value = ();
+    type Refusal = LicensingWriteError;
+
+    async fn apply(
         &self,
-        a: &NewApplication,
-    ) -> Result<WriteOutcome, LicensingWriteError> {
-        let mut tx = self.write.begin().await?;
-        if let Some(answer) = claim(&mut tx, &a.key, &a.response, a.at).await? {
-            return Ok(WriteOutcome::Replayed(answer));
-        }
+        conn: &mut AnyConnection,
+        _backend: Backend,
+    ) -> Result<(), WriteError<LicensingWriteError>> {
+        let a = &self.0;
         let at = to_micros(a.at);
         sqlx::query(
             "INSERT INTO licence_applications (id, accepting_agency, issuing_agency, state, \
@@ -426,7 +423,7 @@ impl Store {
         .bind(&a.columns.machine)
         .bind(&a.columns.view)
         .bind(at)
-        .execute(&mut *tx)
+        .execute(&mut *conn)
         .await?;
         sqlx::query(
             "INSERT INTO licence_application_steps (application_id, seq, body, created_at) \
@@ -435,31 +432,26 @@ impl Store {
         .bind(&a.id)
         .bind(&a.step)
         .bind(at)
-        .execute(&mut *tx)
+        .execute(&mut *conn)
         .await?;
-        let assigned = append_feed_events_in(&mut tx, self.backend(), &a.events).await?;
-        if let Some(leaf) = &a.leaf {
-            append_leaf_in(&mut tx, leaf).await?;
-        }
-        tx.commit().await?;
-        self.feed_committed(&assigned);
-        Ok(WriteOutcome::Written(assigned))
+        Ok(())
     }
+}
 
-    /// Applies one step: updates the row while it is still at `expected_version`, appends the
-    /// history entries, writes the licence row, the feed events and the audit leaf, in one
-    /// transaction. [`LicensingWriteError::Conflict`] (nothing written) when the row moved on.
-    #[tracing::instrument(name = "db.transaction", skip_all, fields(db.operation = "apply_application_step", db.system = self.backend().as_str()))]
-    pub async fn apply_step(
+/// The rows of one step: the guarded row update, history entries, the licence row.
+#[derive(Debug, Clone)]
+struct StepRows(ApplicationStepWrite);
+
+impl Rows for StepRows {
+    type Value = ();
+    type Refusal = LicensingWriteError;
+
+    async fn apply(
         &self,
-        s: &ApplicationStepWrite,
-    ) -> Result<WriteOutcome, LicensingWriteError> {
-        let mut tx = self.write.begin().await?;
-        if let Some(key) = &s.key {
-            if let Some(answer) = claim(&mut tx, key, &s.response, s.at).await? {
-                return Ok(WriteOutcome::Replayed(answer));
-            }
-        }
+        conn: &mut AnyConnection,
+        _backend: Backend,
+    ) -> Result<(), WriteError<LicensingWriteError>> {
+        let s = &self.0;
         let at = to_micros(s.at);
         let updated = sqlx::query(
             "UPDATE licence_applications SET state = $1, overdue = $2, next_due = $3, \
@@ -474,10 +466,12 @@ impl Store {
         .bind(at)
         .bind(&s.id)
         .bind(s.expected_version)
-        .execute(&mut *tx)
+        .execute(&mut *conn)
         .await?;
         if updated.rows_affected() == 0 {
-            return Err(LicensingWriteError::Conflict { id: s.id.clone() });
+            return Err(WriteError::Refused(LicensingWriteError::Conflict {
+                id: s.id.clone(),
+            }));
         }
         for (seq, body) in &s.steps {
             sqlx::query(
@@ -488,7 +482,7 @@ impl Store {
             .bind(i64::from(*seq))
             .bind(body)
             .bind(at)
-            .execute(&mut *tx)
+            .execute(&mut *conn)
             .await?;
         }
         match &s.licence {
@@ -513,13 +507,13 @@ impl Store {
                 .bind(body)
                 .bind(at)
                 .bind(&s.id)
-                .execute(&mut *tx)
+                .execute(&mut *conn)
                 .await;
                 match inserted {
                     Err(e) if is_unique_violation(&e) => {
-                        return Err(LicensingWriteError::NumberTaken {
+                        return Err(WriteError::Refused(LicensingWriteError::NumberTaken {
                             number: number.clone(),
-                        });
+                        }));
                     }
                     other => {
                         other?;
@@ -540,41 +534,93 @@ impl Store {
                 .bind(at)
                 .bind(number)
                 .bind(&s.id)
-                .execute(&mut *tx)
+                .execute(&mut *conn)
                 .await?;
             }
             None => {}
         }
-        let assigned = append_feed_events_in(&mut tx, self.backend(), &s.events).await?;
-        if let Some(leaf) = &s.leaf {
-            append_leaf_in(&mut tx, leaf).await?;
-        }
-        tx.commit().await?;
-        self.feed_committed(&assigned);
-        Ok(WriteOutcome::Written(assigned))
+        Ok(())
     }
+}
 
-    /// The next enterprise serial of licence-number `prefix`, from 1, committed at once so
-    /// that concurrent issues on any replica get different serials.
-    #[tracing::instrument(name = "db.transaction", skip_all, fields(db.operation = "next_licence_serial", db.system = self.backend().as_str()))]
-    pub async fn next_licence_serial(&self, prefix: &str) -> Result<i64, StoreError> {
-        let mut tx = self.write.begin().await?;
+/// The rows of taking the next serial of a licence-number prefix.
+#[derive(Debug, Clone)]
+struct SerialRows(String);
+
+impl Rows for SerialRows {
+    type Value = i64;
+    type Refusal = std::convert::Infallible;
+
+    async fn apply(
+        &self,
+        conn: &mut AnyConnection,
+        _backend: Backend,
+    ) -> Result<i64, WriteError<std::convert::Infallible>> {
         sqlx::query(
             "INSERT INTO licence_serials (prefix, last_serial) VALUES ($1, 0) \
              ON CONFLICT (prefix) DO NOTHING",
         )
-        .bind(prefix)
-        .execute(&mut *tx)
+        .bind(&self.0)
+        .execute(&mut *conn)
         .await?;
-        let value: i64 = sqlx::query_scalar(
+        Ok(sqlx::query_scalar(
             "UPDATE licence_serials SET last_serial = last_serial + 1 WHERE prefix = $1 \
              RETURNING last_serial",
         )
-        .bind(prefix)
-        .fetch_one(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(value)
+        .bind(&self.0)
+        .fetch_one(&mut *conn)
+        .await?)
+    }
+}
+
+impl Store {
+    /// Writes a new application with its first history entry, feed events and audit leaf in
+    /// one write, then wakes the recipients' subscribers.
+    pub async fn submit_application(
+        &self,
+        a: &NewApplication,
+    ) -> Result<WriteOutcome, LicensingWriteError> {
+        let write = Write::new(SubmitRows(a.clone()))
+            .claim(Some(Claim::ready(a.key.clone(), a.response.clone(), a.at)))
+            .events(a.events.clone())
+            .leaf(a.leaf.clone());
+        self.commit(write)
+            .await
+            .map(|done| done.map(|w| w.assigned))
+            .map_err(licensing_error)
+    }
+
+    /// Applies one step: updates the row while it is still at `expected_version`, appends the
+    /// history entries, writes the licence row, the feed events and the audit leaf, in one
+    /// write. [`LicensingWriteError::Conflict`] (nothing written) when the row moved on.
+    pub async fn apply_step(
+        &self,
+        s: &ApplicationStepWrite,
+    ) -> Result<WriteOutcome, LicensingWriteError> {
+        let claim = s
+            .key
+            .clone()
+            .map(|key| Claim::ready(key, s.response.clone(), s.at));
+        let write = Write::new(StepRows(s.clone()))
+            .claim(claim)
+            .events(s.events.clone())
+            .leaf(s.leaf.clone());
+        self.commit(write)
+            .await
+            .map(|done| done.map(|w| w.assigned))
+            .map_err(licensing_error)
+    }
+
+    /// The next enterprise serial of licence-number `prefix`, from 1, committed at once so
+    /// that concurrent issues on any replica get different serials.
+    pub async fn next_licence_serial(&self, prefix: &str) -> Result<i64, StoreError> {
+        let done = self
+            .commit(Write::new(SerialRows(prefix.to_owned())))
+            .await
+            .map_err(WriteError::into_store)?;
+        done.written()
+            .map(|w| w.value)
+            .ok_or_else(|| StoreError::corrupt("licence serial", "a serial write replayed"))
     }
 
     /// Application `id` with its history, or `None`.

@@ -2,13 +2,14 @@
 //! verifies with the same ring. The private key is stored as PKCS#8 PEM; the database is the
 //! exchange's own, and its backups must be protected like the CA key.
 
-use sqlx::Row;
 use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
 use time::OffsetDateTime;
 
 use crate::error::is_unique_violation;
 use crate::time_codec::{from_micros, to_micros};
-use crate::{Store, StoreError};
+use crate::write::{Rows, Write, WriteError};
+use crate::{Backend, Store, StoreError};
 
 /// What a key signs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,63 +81,37 @@ impl SigningKeyRecord {
 }
 
 impl Store {
-    /// Stores a new key and, in the same transaction, sets `retires_at` on every key of the
+    /// Stores a new key and, in the same write, sets `retires_at` on every key of the
     /// purpose that had none (the overlap: they keep verifying until then).
-    #[tracing::instrument(name = "db.transaction", skip_all, fields(db.operation = "add_signing_key", db.system = self.backend().as_str()))]
     pub async fn add_signing_key(
         &self,
         key: &SigningKeyRecord,
         predecessors_retire_at: OffsetDateTime,
     ) -> Result<(), StoreError> {
-        let mut tx = self.write.begin().await?;
-        sqlx::query(
-            "UPDATE signing_keys SET retires_at = $1 WHERE purpose = $2 AND retires_at IS NULL",
-        )
-        .bind(to_micros(predecessors_retire_at))
-        .bind(key.purpose.as_str())
-        .execute(&mut *tx)
-        .await?;
-        let inserted = sqlx::query(
-            "INSERT INTO signing_keys (kid, purpose, private_key_pem, created_at, activates_at, retires_at) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(&key.kid)
-        .bind(key.purpose.as_str())
-        .bind(&key.private_key_pem)
-        .bind(to_micros(key.created_at))
-        .bind(to_micros(key.activates_at))
-        .bind(key.retires_at.map(to_micros))
-        .execute(&mut *tx)
-        .await;
-        match inserted {
-            Ok(_) => {}
-            Err(e) if is_unique_violation(&e) => {
-                return Err(StoreError::AlreadyExists {
-                    what: format!("signing key {}", key.kid),
-                });
-            }
-            Err(e) => return Err(e.into()),
-        }
-        tx.commit().await?;
-        Ok(())
+        let rows = KeyRows::Add {
+            key: key.clone(),
+            predecessors_retire_at,
+        };
+        self.commit_keys(rows).await
     }
 
     /// Sets `retires_at` to `at` on every key of `purpose` that has none yet (used when the
     /// legacy log key hands over to the receipt and tree-head keys).
-    #[tracing::instrument(name = "db.transaction", skip_all, fields(db.operation = "retire_signing_keys", db.system = self.backend().as_str()))]
     pub async fn retire_signing_keys(
         &self,
         purpose: KeyPurpose,
         at: OffsetDateTime,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE signing_keys SET retires_at = $1 WHERE purpose = $2 AND retires_at IS NULL",
-        )
-        .bind(to_micros(at))
-        .bind(purpose.as_str())
-        .execute(&self.write)
-        .await?;
-        Ok(())
+        self.commit_keys(KeyRows::Retire { purpose, at }).await
+    }
+
+    async fn commit_keys(&self, rows: KeyRows) -> Result<(), StoreError> {
+        match self.commit(Write::new(rows)).await {
+            Ok(_) => Ok(()),
+            Err(e) => Err(match e.refusal() {
+                Ok(refused) | Err(refused) => refused,
+            }),
+        }
     }
 
     /// Every key of `purpose` ever stored, retired ones included, oldest first: the exchange
@@ -175,5 +150,81 @@ impl Store {
         rows.iter()
             .map(|row| SigningKeyRecord::from_row(row, purpose))
             .collect()
+    }
+}
+
+/// The rows of a key change (not `Debug`: it holds a private key).
+#[derive(Clone)]
+enum KeyRows {
+    /// A new key; its predecessors of the purpose retire at the given time.
+    Add {
+        key: SigningKeyRecord,
+        predecessors_retire_at: OffsetDateTime,
+    },
+    /// Every key of the purpose without a retirement retires at `at`.
+    Retire {
+        purpose: KeyPurpose,
+        at: OffsetDateTime,
+    },
+}
+
+/// Sets `retires_at` on every key of `purpose` that has none.
+async fn retire_in(
+    conn: &mut AnyConnection,
+    purpose: KeyPurpose,
+    at: OffsetDateTime,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE signing_keys SET retires_at = $1 WHERE purpose = $2 AND retires_at IS NULL",
+    )
+    .bind(to_micros(at))
+    .bind(purpose.as_str())
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+impl Rows for KeyRows {
+    type Value = ();
+    /// [`StoreError::AlreadyExists`] when the key id is taken.
+    type Refusal = StoreError;
+
+    async fn apply(
+        &self,
+        conn: &mut AnyConnection,
+        _backend: Backend,
+    ) -> Result<(), WriteError<StoreError>> {
+        let (key, retire_at) = match self {
+            KeyRows::Retire { purpose, at } => {
+                retire_in(conn, *purpose, *at).await?;
+                return Ok(());
+            }
+            KeyRows::Add {
+                key,
+                predecessors_retire_at,
+            } => (key, *predecessors_retire_at),
+        };
+        retire_in(conn, key.purpose, retire_at).await?;
+        let inserted = sqlx::query(
+            "INSERT INTO signing_keys (kid, purpose, private_key_pem, created_at, activates_at, retires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(&key.kid)
+        .bind(key.purpose.as_str())
+        .bind(&key.private_key_pem)
+        .bind(to_micros(key.created_at))
+        .bind(to_micros(key.activates_at))
+        .bind(key.retires_at.map(to_micros))
+        .execute(&mut *conn)
+        .await;
+        match inserted {
+            Ok(_) => Ok(()),
+            Err(e) if is_unique_violation(&e) => {
+                Err(WriteError::Refused(StoreError::AlreadyExists {
+                    what: format!("signing key {}", key.kid),
+                }))
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 }

@@ -144,7 +144,7 @@ async fn a_retry_returns_the_first_answer_and_writes_nothing(store: Store) {
     }
     assert!(matches!(
         store.answered_request(&conflict.key).await,
-        Err(ResultWriteError::RequestIdReused { .. })
+        Err(yrd_store::StoreError::RequestIdReused { .. })
     ));
     let all = store
         .search_results(&ResultFilter::default(), None, 10)

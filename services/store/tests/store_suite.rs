@@ -144,19 +144,18 @@ async fn answered_writes_replay_refuse_reuse_and_prune(store: Store) {
         request_id: "create shandong".into(),
         request_digest: "d1".into(),
     };
-    let encode = |a: &Agency| format!("created {}", a.agency_id).into_bytes();
-    let answer = Answer {
-        key: &key,
-        encode: &encode,
+    let answer_to = |key: &IdempotencyKey| Answer {
+        key: key.clone(),
+        encode: Box::new(|a: &Agency| format!("created {}", a.agency_id).into_bytes()),
     };
     let first = store
-        .create_agency_answered(&shandong(), at(1_700_000_000), None, Some(&answer))
+        .create_agency_answered(&shandong(), at(1_700_000_000), None, Some(answer_to(&key)))
         .await
         .expect("first");
     assert!(matches!(first, Answered::Written(ref a) if a.agency_id.as_str() == "370000-AMR"));
 
     let again = store
-        .create_agency_answered(&shandong(), at(1_700_000_010), None, Some(&answer))
+        .create_agency_answered(&shandong(), at(1_700_000_010), None, Some(answer_to(&key)))
         .await
         .expect("retry");
     assert_eq!(again, Answered::Replayed(b"created 370000-AMR".to_vec()));
@@ -170,10 +169,7 @@ async fn answered_writes_replay_refuse_reuse_and_prune(store: Store) {
             &shandong(),
             at(1_700_000_020),
             None,
-            Some(&Answer {
-                key: &other,
-                encode: &encode,
-            }),
+            Some(answer_to(&other)),
         )
         .await
         .expect_err("another body under the same request id");
@@ -192,7 +188,7 @@ async fn answered_writes_replay_refuse_reuse_and_prune(store: Store) {
         1
     );
     let forgotten = store
-        .create_agency_answered(&shandong(), at(1_700_000_030), None, Some(&answer))
+        .create_agency_answered(&shandong(), at(1_700_000_030), None, Some(answer_to(&key)))
         .await
         .expect_err("a forgotten request id runs the write again");
     assert!(

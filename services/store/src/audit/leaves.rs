@@ -5,7 +5,7 @@
 //! the stored text, so a verifier can tell a row whose columns were altered from its input.
 
 use sqlx::any::AnyRow;
-use sqlx::{Any, Row, Transaction};
+use sqlx::{AnyConnection, Row};
 use yrd_domain::audit::LeafData;
 use yrd_domain::merkle::{Hash, leaf_hash};
 
@@ -101,12 +101,11 @@ impl StoredLeaf {
 
 /// Appends `leaf` (and its resource-name rows) inside `tx`, unsequenced.
 ///
-/// This is how a business write and its audit leaf commit together: a store module that
-/// writes business rows (publishing a spot-check result, passing on a disposal, a licence
-/// step) opens one transaction on the write pool, writes its rows, calls this, and commits.
-/// If the transaction rolls back, the leaf goes with it.
+/// This is how a business write and its audit leaf commit together: the write primitive
+/// ([`crate::write`]) applies a write's rows, then calls this, in the write's transaction. If
+/// the write is rolled back, the leaf goes with it.
 pub(crate) async fn append_leaf_in(
-    tx: &mut Transaction<'_, Any>,
+    conn: &mut AnyConnection,
     leaf: &LeafData,
 ) -> Result<AppendedLeaf, StoreError> {
     // serde_json always writes UTF-8, so the lossy conversion is exact; the hash is taken over
@@ -138,7 +137,7 @@ pub(crate) async fn append_leaf_in(
     .bind(leaf.duration_us)
     .bind(&input)
     .bind(hash.to_string())
-    .fetch_one(&mut **tx)
+    .fetch_one(&mut *conn)
     .await?;
 
     if !leaf.resources.is_empty() {
@@ -156,7 +155,7 @@ pub(crate) async fn append_leaf_in(
                 .bind(i64::try_from(position).unwrap_or(i64::MAX))
                 .bind(resource);
         }
-        query.execute(&mut **tx).await?;
+        query.execute(&mut *conn).await?;
     }
     Ok(AppendedLeaf {
         id,
@@ -171,17 +170,6 @@ enum Param {
 }
 
 impl Store {
-    /// Appends one leaf in a transaction of its own (for calls that write nothing else, e.g.
-    /// refused ones). Its Merkle index comes later, from the sequencer.
-    #[tracing::instrument(name = "db.transaction", skip_all, fields(db.operation = "append_leaf", db.system = self.backend().as_str()))]
-    pub async fn append_leaf(&self, leaf: &LeafData) -> Result<AppendedLeaf, StoreError> {
-        let mut tx = self.write.begin().await?;
-        // The same entry point the business-write modules use inside their transactions.
-        let appended = crate::audit::append_leaf_in(&mut tx, leaf).await?;
-        tx.commit().await?;
-        Ok(appended)
-    }
-
     /// Up to `limit` leaves still without an index, by insertion id: `(id, leaf hash)`, what
     /// the sequencer appends to the tree next.
     pub async fn unsequenced_leaves(&self, limit: u32) -> Result<Vec<(i64, Hash)>, StoreError> {

@@ -28,11 +28,13 @@
 //!
 //! # Layout
 //!
-//! * `leaves` — appending leaves and the auditors' queries over them.
+//! * `leaves` — appending leaves (inside a write) and the auditors' queries over them.
+//! * `append` — a leaf written alone, through the write primitive.
 //! * `tree` — nodes, the frontier, sequencing commits, tree heads and proofs.
 //! * `lock` — the sequencer lock.
 
-mod leaves;
+mod append;
+pub(crate) mod leaves;
 mod lock;
 mod tree;
 
@@ -40,7 +42,6 @@ use yrd_domain::merkle::MerkleError;
 
 use crate::StoreError;
 
-pub(crate) use leaves::append_leaf_in;
 pub use leaves::{AppendedLeaf, LeafFilter, StoredLeaf};
 pub use lock::{SEQUENCER_LOCK_KEY, SequencerLock};
 pub use tree::{NewTreeHead, TreeHead};

@@ -6,15 +6,16 @@
 
 use std::collections::{HashMap, HashSet};
 
-use sqlx::Row;
 use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
 use time::OffsetDateTime;
 use yrd_domain::merkle::{self, Frontier, Hash, MerkleError, NodeId, NodeWrite};
 
 use super::{AuditError, is_append_only_refusal, to_db};
 use crate::error::is_unique_violation;
 use crate::time_codec::{from_micros, to_micros};
-use crate::{Store, StoreError};
+use crate::write::{Rows, Write, WriteError};
+use crate::{Backend, Store, StoreError};
 
 /// A signed tree head: the log's size and root at a moment, signed with the
 /// exchange's log key.
@@ -152,91 +153,24 @@ impl Store {
     /// second sequencer running at the same time would cause — fails with the matching
     /// conflict variant and rolls everything back. Callers hold the [`super::SequencerLock`];
     /// this is not made idempotent for concurrent sequencers.
-    #[tracing::instrument(name = "db.transaction", skip_all, fields(db.operation = "commit_sequence", db.system = self.backend().as_str()))]
     pub async fn commit_sequence(
         &self,
         assignments: &[(i64, u64)],
         nodes: &[NodeWrite],
         head: &NewTreeHead,
     ) -> Result<(), AuditError> {
-        let mut tx = self.write.begin().await?;
-        let max: Option<i64> = sqlx::query_scalar("SELECT MAX(leaf_index) FROM audit_leaves")
-            .fetch_one(&mut *tx)
-            .await?;
-        let log_size = max.map_or(Ok(0), |m| {
-            u64::try_from(m)
-                .map(|m| m + 1)
-                .map_err(|e| StoreError::corrupt("audit leaf index", e))
-        })?;
-        for (offset, &(_, leaf_index)) in assignments.iter().enumerate() {
-            if Some(leaf_index) != log_size.checked_add(offset as u64) {
-                return Err(AuditError::NotContiguous {
-                    log_size,
-                    detail: format!("index {leaf_index} at position {offset} of the step"),
-                });
-            }
-        }
-        let new_size = log_size + assignments.len() as u64;
-        if head.tree_size != new_size {
-            return Err(AuditError::NotContiguous {
-                log_size,
-                detail: format!(
-                    "{} leaves with a tree head of size {} (expected {new_size})",
-                    assignments.len(),
-                    head.tree_size
-                ),
-            });
-        }
-
-        for &(id, leaf_index) in assignments {
-            let db_index = to_db(leaf_index).ok_or(AuditError::IndexTaken { leaf_index })?;
-            let updated = sqlx::query(
-                "UPDATE audit_leaves SET leaf_index = $1 WHERE id = $2 AND leaf_index IS NULL",
-            )
-            .bind(db_index)
-            .bind(id)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| conflict_or_database(e, AuditError::IndexTaken { leaf_index }))?;
-            if updated.rows_affected() != 1 {
-                return Err(AuditError::LeafNotPending { id });
-            }
-        }
-        for node in nodes {
-            let conflict = AuditError::NodeExists {
-                level: node.level,
-                index: node.index,
-            };
-            let Some(index) = to_db(node.index) else {
-                return Err(conflict);
-            };
-            sqlx::query("INSERT INTO audit_nodes (level, idx, hash) VALUES ($1, $2, $3)")
-                .bind(i64::from(node.level))
-                .bind(index)
-                .bind(node.hash.to_string())
-                .execute(&mut *tx)
-                .await
-                .map_err(|e| conflict_or_database(e, conflict))?;
-        }
-        let head_conflict = AuditError::TreeHeadExists {
-            tree_size: head.tree_size,
+        let rows = SequenceRows {
+            assignments: assignments.to_vec(),
+            nodes: nodes.to_vec(),
+            head: head.clone(),
         };
-        let Some(tree_size) = to_db(head.tree_size) else {
-            return Err(head_conflict);
-        };
-        sqlx::query(&format!(
-            "INSERT INTO tree_heads ({HEAD_COLUMNS}) VALUES ($1, $2, $3, $4, $5)"
-        ))
-        .bind(tree_size)
-        .bind(head.root.to_string())
-        .bind(to_micros(head.timestamp))
-        .bind(head.signature.clone())
-        .bind(&head.key_id)
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| conflict_or_database(e, head_conflict))?;
-        tx.commit().await?;
-        Ok(())
+        match self.commit(Write::new(rows)).await {
+            Ok(_) => Ok(()),
+            Err(e) => Err(match e.refusal() {
+                Ok(refused) => refused,
+                Err(e) => AuditError::Store(e),
+            }),
+        }
     }
 
     /// The newest signed tree head, if any was published.
@@ -348,4 +282,114 @@ impl Store {
             Err(e) => e.into(),
         }
     }
+}
+
+/// The rows of one sequencing step (see [`Store::commit_sequence`]).
+#[derive(Debug, Clone)]
+struct SequenceRows {
+    assignments: Vec<(i64, u64)>,
+    nodes: Vec<NodeWrite>,
+    head: NewTreeHead,
+}
+
+impl Rows for SequenceRows {
+    type Value = ();
+    type Refusal = AuditError;
+
+    async fn apply(
+        &self,
+        conn: &mut AnyConnection,
+        _backend: Backend,
+    ) -> Result<(), WriteError<AuditError>> {
+        match sequence_in(conn, &self.assignments, &self.nodes, &self.head).await {
+            Ok(()) => Ok(()),
+            Err(AuditError::Store(e)) => Err(WriteError::Store(e)),
+            Err(refused) => Err(WriteError::Refused(refused)),
+        }
+    }
+}
+
+/// Applies a sequencing step on `conn`: the leaves' indexes, the new subtrees, the head.
+async fn sequence_in(
+    conn: &mut AnyConnection,
+    assignments: &[(i64, u64)],
+    nodes: &[NodeWrite],
+    head: &NewTreeHead,
+) -> Result<(), AuditError> {
+    let max: Option<i64> = sqlx::query_scalar("SELECT MAX(leaf_index) FROM audit_leaves")
+        .fetch_one(&mut *conn)
+        .await?;
+    let log_size = max.map_or(Ok(0), |m| {
+        u64::try_from(m)
+            .map(|m| m + 1)
+            .map_err(|e| StoreError::corrupt("audit leaf index", e))
+    })?;
+    for (offset, &(_, leaf_index)) in assignments.iter().enumerate() {
+        if Some(leaf_index) != log_size.checked_add(offset as u64) {
+            return Err(AuditError::NotContiguous {
+                log_size,
+                detail: format!("index {leaf_index} at position {offset} of the step"),
+            });
+        }
+    }
+    let new_size = log_size + assignments.len() as u64;
+    if head.tree_size != new_size {
+        return Err(AuditError::NotContiguous {
+            log_size,
+            detail: format!(
+                "{} leaves with a tree head of size {} (expected {new_size})",
+                assignments.len(),
+                head.tree_size
+            ),
+        });
+    }
+
+    for &(id, leaf_index) in assignments {
+        let db_index = to_db(leaf_index).ok_or(AuditError::IndexTaken { leaf_index })?;
+        let updated = sqlx::query(
+            "UPDATE audit_leaves SET leaf_index = $1 WHERE id = $2 AND leaf_index IS NULL",
+        )
+        .bind(db_index)
+        .bind(id)
+        .execute(&mut *conn)
+        .await
+        .map_err(|e| conflict_or_database(e, AuditError::IndexTaken { leaf_index }))?;
+        if updated.rows_affected() != 1 {
+            return Err(AuditError::LeafNotPending { id });
+        }
+    }
+    for node in nodes {
+        let conflict = AuditError::NodeExists {
+            level: node.level,
+            index: node.index,
+        };
+        let Some(index) = to_db(node.index) else {
+            return Err(conflict);
+        };
+        sqlx::query("INSERT INTO audit_nodes (level, idx, hash) VALUES ($1, $2, $3)")
+            .bind(i64::from(node.level))
+            .bind(index)
+            .bind(node.hash.to_string())
+            .execute(&mut *conn)
+            .await
+            .map_err(|e| conflict_or_database(e, conflict))?;
+    }
+    let head_conflict = AuditError::TreeHeadExists {
+        tree_size: head.tree_size,
+    };
+    let Some(tree_size) = to_db(head.tree_size) else {
+        return Err(head_conflict);
+    };
+    sqlx::query(&format!(
+        "INSERT INTO tree_heads ({HEAD_COLUMNS}) VALUES ($1, $2, $3, $4, $5)"
+    ))
+    .bind(tree_size)
+    .bind(head.root.to_string())
+    .bind(to_micros(head.timestamp))
+    .bind(head.signature.clone())
+    .bind(&head.key_id)
+    .execute(&mut *conn)
+    .await
+    .map_err(|e| conflict_or_database(e, head_conflict))?;
+    Ok(())
 }

@@ -8,48 +8,20 @@
 //! replica at once (no polling). On PostgreSQL the same transaction also sends
 //! `NOTIFY yrd_feed, '<agency>'`, delivered at commit to every replica listening
 //! ([`Store::listen_feed`]), so a subscriber on another replica wakes too.
-
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+pub(crate) mod append;
 
 use sqlx::any::AnyRow;
-use sqlx::{Any, Row, Transaction};
+use sqlx::{AnyConnection, Row};
 use time::OffsetDateTime;
-use tokio::sync::watch;
 use yrd_domain::AgencyId;
 use yrd_domain::audit::LeafData;
 
-use crate::audit::append_leaf_in;
 use crate::time_codec::{from_micros, to_micros};
+use crate::write::{NoRows, Rows, Write, WriteError};
 use crate::{Backend, Store, StoreError};
 
-/// The PostgreSQL notification channel of feed wake-ups.
-pub const FEED_CHANNEL: &str = "yrd_feed";
-
-/// An event to append to one agency's feed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NewFeedEvent {
-    /// The agency whose feed receives it.
-    pub recipient: AgencyId,
-    /// Unique id of the event (one per recipient).
-    pub event_id: String,
-    /// The event type's wire name (e.g. `EVENT_TYPE_RESULT_PUBLISHED`).
-    pub event_type: String,
-    /// The resource concerned (e.g. `results/…`).
-    pub resource_name: String,
-    /// Its version.
-    pub resource_version: i64,
-    /// When it happened.
-    pub event_time: OffsetDateTime,
-    /// The agency whose call caused it.
-    pub actor_agency: String,
-    /// The trace of that call.
-    pub trace_id: String,
-    /// A non-conforming result the recipient must handle (disposal).
-    pub needs_disposal: bool,
-    /// The event as the partner receives it, encoded (cursor left for the reader to fill).
-    pub payload: Vec<u8>,
-}
+pub use append::{FEED_CHANNEL, NewFeedEvent};
+pub(crate) use append::{FeedSignals, append_feed_events_in, signals};
 
 /// An event as stored in a feed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -91,92 +63,71 @@ impl From<sqlx::Error> for AckError {
     }
 }
 
-/// Per-agency wake-ups: a watch channel holding the latest cursor known on this replica.
-#[derive(Debug, Default)]
-pub(crate) struct FeedSignals {
-    channels: Mutex<HashMap<AgencyId, watch::Sender<u64>>>,
-}
-
-impl FeedSignals {
-    fn sender(&self, agency: &AgencyId) -> watch::Sender<u64> {
-        let mut map = match self.channels.lock() {
-            Ok(map) => map,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        map.entry(agency.clone())
-            .or_insert_with(|| watch::channel(0).0)
-            .clone()
-    }
-
-    fn bump(&self, agency: &AgencyId, cursor: Option<u64>) {
-        // A wake-up from another replica carries no cursor: it only wakes the watchers
-        // (`send_modify` notifies even when the value stays the same).
-        self.sender(agency).send_modify(|latest| {
-            if let Some(c) = cursor {
-                *latest = (*latest).max(c);
-            }
-        });
-    }
-}
-
 fn db(value: u64) -> i64 {
     i64::try_from(value).unwrap_or(i64::MAX)
 }
 
-/// Appends `events` inside `tx`, each with the next cursor of its recipient; answers
-/// `(recipient, cursor)` per event. On PostgreSQL also queues the cross-replica wake-up, sent
-/// when `tx` commits. The caller commits, then calls [`Store::feed_committed`].
-pub(crate) async fn append_feed_events_in(
-    tx: &mut Transaction<'_, Any>,
-    backend: Backend,
-    events: &[NewFeedEvent],
-) -> Result<Vec<(AgencyId, u64)>, StoreError> {
-    let mut assigned = Vec::with_capacity(events.len());
-    for event in events {
-        let agency = event.recipient.as_str();
-        sqlx::query(
-            "INSERT INTO feed_heads (agency_id, last_cursor) VALUES ($1, 0) \
-             ON CONFLICT (agency_id) DO NOTHING",
-        )
-        .bind(agency)
-        .execute(&mut **tx)
-        .await?;
-        let cursor: i64 = sqlx::query_scalar(
-            "UPDATE feed_heads SET last_cursor = last_cursor + 1 WHERE agency_id = $1 \
-             RETURNING last_cursor",
-        )
-        .bind(agency)
-        .fetch_one(&mut **tx)
-        .await?;
-        sqlx::query(
-            "INSERT INTO feed_events (agency_id, seq, event_id, event_type, resource_name, \
-             resource_version, event_time, actor_agency, trace_id, needs_disposal, payload) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-        )
-        .bind(agency)
-        .bind(cursor)
-        .bind(&event.event_id)
-        .bind(&event.event_type)
-        .bind(&event.resource_name)
-        .bind(event.resource_version)
-        .bind(to_micros(event.event_time))
-        .bind(&event.actor_agency)
-        .bind(&event.trace_id)
-        .bind(i64::from(event.needs_disposal))
-        .bind(&event.payload)
-        .execute(&mut **tx)
-        .await?;
-        if backend == Backend::Postgres {
-            sqlx::query("SELECT pg_notify($1, $2)")
-                .bind(FEED_CHANNEL)
+/// The rows of an acknowledgement: move the agency's acked cursor forward.
+#[derive(Debug, Clone)]
+pub struct AckRows {
+    /// The acknowledging agency.
+    pub agency: AgencyId,
+    /// The cursor it handled.
+    pub cursor: u64,
+    /// When.
+    pub at: OffsetDateTime,
+}
+
+/// Why an acknowledgement's rows were refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BeyondLatest {
+    /// The cursor given.
+    pub cursor: u64,
+    /// The feed's last cursor.
+    pub latest: u64,
+}
+
+impl Rows for AckRows {
+    type Value = u64;
+    type Refusal = BeyondLatest;
+
+    async fn apply(
+        &self,
+        conn: &mut AnyConnection,
+        _backend: Backend,
+    ) -> Result<u64, WriteError<BeyondLatest>> {
+        let agency = self.agency.as_str();
+        let latest: Option<i64> =
+            sqlx::query_scalar("SELECT last_cursor FROM feed_heads WHERE agency_id = $1")
                 .bind(agency)
-                .execute(&mut **tx)
+                .fetch_optional(&mut *conn)
                 .await?;
+        let latest = u64::try_from(latest.unwrap_or(0)).unwrap_or(0);
+        if self.cursor > latest {
+            return Err(WriteError::Refused(BeyondLatest {
+                cursor: self.cursor,
+                latest,
+            }));
         }
-        let cursor = u64::try_from(cursor).map_err(|e| StoreError::corrupt("feed cursor", e))?;
-        assigned.push((event.recipient.clone(), cursor));
+        sqlx::query(
+            "INSERT INTO feed_positions (agency_id, acked_cursor, updated_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (agency_id) DO UPDATE SET \
+               acked_cursor = CASE WHEN excluded.acked_cursor > feed_positions.acked_cursor \
+                                   THEN excluded.acked_cursor ELSE feed_positions.acked_cursor END, \
+               updated_at = excluded.updated_at",
+        )
+        .bind(agency)
+        .bind(db(self.cursor))
+        .bind(to_micros(self.at))
+        .execute(&mut *conn)
+        .await?;
+        let stored: i64 =
+            sqlx::query_scalar("SELECT acked_cursor FROM feed_positions WHERE agency_id = $1")
+                .bind(agency)
+                .fetch_one(&mut *conn)
+                .await?;
+        Ok(u64::try_from(stored).unwrap_or(0))
     }
-    Ok(assigned)
 }
 
 impl FeedEventRecord {
@@ -203,31 +154,17 @@ impl FeedEventRecord {
 }
 
 impl Store {
-    /// Wakes this replica's subscribers of the agencies that just received events (call after
-    /// the commit that appended them).
-    pub fn feed_committed(&self, assigned: &[(AgencyId, u64)]) {
-        for (agency, cursor) in assigned {
-            self.feed.bump(agency, Some(*cursor));
-        }
-    }
-
-    /// A receiver that changes whenever `agency`'s feed may have grown on this replica.
-    pub fn watch_feed(&self, agency: &AgencyId) -> watch::Receiver<u64> {
-        self.feed.sender(agency).subscribe()
-    }
-
-    /// Appends events in their own transaction (for callers with no business rows, and tests),
+    /// Appends events in their own write (for callers with no business rows, and tests),
     /// then wakes their subscribers.
-    #[tracing::instrument(name = "db.transaction", skip_all, fields(db.operation = "append_feed_events", db.system = self.backend().as_str()))]
     pub async fn append_feed_events(
         &self,
         events: &[NewFeedEvent],
     ) -> Result<Vec<(AgencyId, u64)>, StoreError> {
-        let mut tx = self.write.begin().await?;
-        let assigned = append_feed_events_in(&mut tx, self.backend(), events).await?;
-        tx.commit().await?;
-        self.feed_committed(&assigned);
-        Ok(assigned)
+        let done = self
+            .commit(Write::new(NoRows).events(events.to_vec()))
+            .await
+            .map_err(WriteError::into_store)?;
+        Ok(done.written().map(|w| w.assigned).unwrap_or_default())
     }
 
     /// Up to `limit` events of `agency`'s feed after cursor `after`, in cursor order.
@@ -282,9 +219,8 @@ impl Store {
     }
 
     /// As [`Store::ack_feed`], appending `leaf` (the `Ack` call's audit leaf) in the same
-    /// transaction, so the stored position and its log entry commit together. A refused ack
+    /// write, so the stored position and its log entry commit together. A refused ack
     /// ([`AckError::BeyondLatest`]) writes neither.
-    #[tracing::instrument(name = "db.transaction", skip_all, fields(db.operation = "ack_feed_with_leaf", db.system = self.backend().as_str()))]
     pub async fn ack_feed_with_leaf(
         &self,
         agency: &AgencyId,
@@ -292,38 +228,18 @@ impl Store {
         now: OffsetDateTime,
         leaf: Option<&LeafData>,
     ) -> Result<u64, AckError> {
-        let mut tx = self.write.begin().await?;
-        let latest: Option<i64> =
-            sqlx::query_scalar("SELECT last_cursor FROM feed_heads WHERE agency_id = $1")
-                .bind(agency.as_str())
-                .fetch_optional(&mut *tx)
-                .await?;
-        let latest = u64::try_from(latest.unwrap_or(0)).unwrap_or(0);
-        if cursor > latest {
-            return Err(AckError::BeyondLatest { cursor, latest });
+        let rows = AckRows {
+            agency: agency.clone(),
+            cursor,
+            at: now,
+        };
+        match self.commit(Write::new(rows).leaf(leaf.cloned())).await {
+            Ok(done) => Ok(done.written().map(|w| w.value).unwrap_or(0)),
+            Err(e) => Err(match e.refusal() {
+                Ok(BeyondLatest { cursor, latest }) => AckError::BeyondLatest { cursor, latest },
+                Err(e) => AckError::Store(e),
+            }),
         }
-        sqlx::query(
-            "INSERT INTO feed_positions (agency_id, acked_cursor, updated_at) VALUES ($1, $2, $3) \
-             ON CONFLICT (agency_id) DO UPDATE SET \
-               acked_cursor = CASE WHEN excluded.acked_cursor > feed_positions.acked_cursor \
-                                   THEN excluded.acked_cursor ELSE feed_positions.acked_cursor END, \
-               updated_at = excluded.updated_at",
-        )
-        .bind(agency.as_str())
-        .bind(db(cursor))
-        .bind(to_micros(now))
-        .execute(&mut *tx)
-        .await?;
-        let stored: i64 =
-            sqlx::query_scalar("SELECT acked_cursor FROM feed_positions WHERE agency_id = $1")
-                .bind(agency.as_str())
-                .fetch_one(&mut *tx)
-                .await?;
-        if let Some(leaf) = leaf {
-            append_leaf_in(&mut tx, leaf).await?;
-        }
-        tx.commit().await?;
-        Ok(u64::try_from(stored).unwrap_or(0))
     }
 
     /// On PostgreSQL, listens for other replicas' feed wake-ups and wakes this replica's
@@ -358,9 +274,4 @@ impl Store {
             }
         }
     }
-}
-
-/// The shared wake-up state, created with the store.
-pub(crate) fn signals() -> Arc<FeedSignals> {
-    Arc::new(FeedSignals::default())
 }

@@ -1,0 +1,274 @@
+//! The search over results' latest versions: newest first, keyset pages, driven by the index
+//! that fits the filter (see the module docs of `results`).
+
+use std::collections::HashMap;
+
+use sqlx::Row;
+
+use super::{
+    RESULT_COLUMNS, ResultCursor, ResultFilter, StoredResult, campaign_kind_name, db_version,
+    iso_date, name_bigrams, verdict_name,
+};
+use crate::text::{contains_pattern, fold_name};
+use crate::{Store, StoreError};
+
+impl Store {
+    /// Result `id` in version `version`, or in its latest version when `None`; `None` when
+    /// there is no such result or version.
+    pub async fn get_result(
+        &self,
+        id: &str,
+        version: Option<u32>,
+    ) -> Result<Option<StoredResult>, StoreError> {
+        let row = match version {
+            None => {
+                sqlx::query(&format!(
+                    "SELECT {RESULT_COLUMNS} FROM results r JOIN result_versions v \
+                     ON v.result_id = r.id AND v.version = r.latest_version WHERE r.id = $1"
+                ))
+                .bind(id)
+                .fetch_optional(&self.read)
+                .await?
+            }
+            Some(n) => {
+                sqlx::query(&format!(
+                    "SELECT {RESULT_COLUMNS} FROM results r JOIN result_versions v \
+                     ON v.result_id = r.id WHERE r.id = $1 AND v.version = $2"
+                ))
+                .bind(id)
+                .bind(db_version(n))
+                .fetch_optional(&self.read)
+                .await?
+            }
+        };
+        row.as_ref().map(StoredResult::from_row).transpose()
+    }
+
+    /// Up to `limit` results matching `filter` (latest versions), newest publication first,
+    /// strictly after `after` in that order.
+    #[tracing::instrument(name = "db.transaction", skip_all, fields(db.operation = "search_results", db.system = self.backend().as_str()))]
+    pub async fn search_results(
+        &self,
+        filter: &ResultFilter,
+        after: Option<&ResultCursor>,
+        limit: u32,
+    ) -> Result<Vec<StoredResult>, StoreError> {
+        let page = SearchQuery::new(filter, after, limit);
+        let mut query = sqlx::query(&page.sql);
+        for value in &page.binds {
+            query = match value {
+                Bind::Text(s) => query.bind(s.as_str()),
+                Bind::Int(i) => query.bind(*i),
+            };
+        }
+        let ids: Vec<String> = query
+            .fetch_all(&self.read)
+            .await?
+            .iter()
+            .map(|row| row.try_get("id"))
+            .collect::<Result<_, _>>()?;
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let placeholders = (1..=ids.len())
+            .map(|i| format!("${i}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "SELECT {RESULT_COLUMNS} FROM results r JOIN result_versions v \
+             ON v.result_id = r.id AND v.version = r.latest_version WHERE r.id IN ({placeholders})"
+        );
+        let mut query = sqlx::query(&sql);
+        for id in &ids {
+            query = query.bind(id.as_str());
+        }
+        let mut by_id: HashMap<String, StoredResult> = HashMap::new();
+        for row in query.fetch_all(&self.read).await? {
+            let result = StoredResult::from_row(&row)?;
+            by_id.insert(result.id.clone(), result);
+        }
+        ids.iter()
+            .map(|id| {
+                by_id
+                    .remove(id)
+                    .ok_or_else(|| StoreError::corrupt("result", "found by search, not by id"))
+            })
+            .collect()
+    }
+}
+
+/// A value bound to a search query.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Bind {
+    Text(String),
+    Int(i64),
+}
+
+/// The id query of one search page: which table drives it (so the page is an index range in
+/// page order) and the conditions on `results`.
+#[derive(Debug)]
+struct SearchQuery {
+    sql: String,
+    binds: Vec<Bind>,
+}
+
+impl SearchQuery {
+    fn new(filter: &ResultFilter, after: Option<&ResultCursor>, limit: u32) -> SearchQuery {
+        let mut q = SearchQuery {
+            sql: String::new(),
+            binds: Vec::new(),
+        };
+        let mut conditions: Vec<String> = Vec::new();
+        let name = filter
+            .product_name_contains
+            .as_deref()
+            .map(fold_name)
+            .filter(|n| !n.is_empty());
+        let name_gram = name
+            .as_deref()
+            .and_then(|n| name_bigrams(n).into_iter().next());
+
+        // The driving table: its (created_at, id) columns give the page order.
+        let mut verdict = filter.verdict;
+        let (from, created, id) = if let Some(region) = &filter.region {
+            let p = q.bind(Bind::Text(region.as_str().to_owned()));
+            conditions.push(format!("d.place = {p}"));
+            if let Some(v) = verdict.take() {
+                let p = q.bind(Bind::Text(verdict_name(v).to_owned()));
+                conditions.push(format!("d.verdict = {p}"));
+            }
+            (
+                "result_places d JOIN results r ON r.id = d.result_id",
+                "d.created_at",
+                "d.result_id",
+            )
+        } else if let Some(gram) = &name_gram {
+            let p = q.bind(Bind::Text(gram.clone()));
+            conditions.push(format!("d.gram = {p}"));
+            (
+                "result_name_grams d JOIN results r ON r.id = d.result_id",
+                "d.created_at",
+                "d.result_id",
+            )
+        } else {
+            ("results r", "r.created_at", "r.id")
+        };
+
+        let mut eq = |q: &mut SearchQuery, column: &str, value: Option<String>| {
+            if let Some(value) = value {
+                let p = q.bind(Bind::Text(value));
+                conditions.push(format!("{column} = {p}"));
+            }
+        };
+        eq(
+            &mut q,
+            "r.producer_uscc",
+            filter.producer_uscc.as_ref().map(|u| u.as_str().to_owned()),
+        );
+        eq(
+            &mut q,
+            "r.seller_uscc",
+            filter.seller_uscc.as_ref().map(|u| u.as_str().to_owned()),
+        );
+        eq(&mut q, "r.platform", filter.platform.clone());
+        eq(
+            &mut q,
+            "r.verdict",
+            verdict.map(|v| verdict_name(v).to_owned()),
+        );
+        eq(&mut q, "r.campaign_code", filter.campaign_code.clone());
+        eq(
+            &mut q,
+            "r.campaign_kind",
+            filter
+                .campaign_kind
+                .map(|k| campaign_kind_name(k).to_owned()),
+        );
+        eq(
+            &mut q,
+            "r.publisher",
+            filter.publisher.as_ref().map(|a| a.as_str().to_owned()),
+        );
+        eq(
+            &mut q,
+            "r.state",
+            filter.state.map(|s| s.as_str().to_owned()),
+        );
+        // With no equality filter, a sampling-date range is served by its own index: the
+        // results sampled in the range, sorted. Left to itself the planner may instead walk
+        // the newest-first index and filter, which reads the whole table for an old range; the
+        // unary plus keeps it off that index. The cost is proportional to the results sampled
+        // in the range (measured in benches/search.rs).
+        let created = if conditions.is_empty()
+            && (filter.sampled_from.is_some() || filter.sampled_to.is_some())
+        {
+            "+r.created_at"
+        } else {
+            created
+        };
+        if let Some(from) = filter.sampled_from {
+            let p = q.bind(Bind::Text(iso_date(from)));
+            conditions.push(format!("r.sampling_date >= {p}"));
+        }
+        if let Some(to) = filter.sampled_to {
+            let p = q.bind(Bind::Text(iso_date(to)));
+            conditions.push(format!("r.sampling_date <= {p}"));
+        }
+        if let Some(name) = &name {
+            let p = q.bind(Bind::Text(contains_pattern(name)));
+            conditions.push(format!("r.product_name_fold LIKE {p} ESCAPE '\\'"));
+        }
+        if let Some(after) = after {
+            let c = q.bind(Bind::Int(after.created_at_us));
+            let i = q.bind(Bind::Text(after.id.clone()));
+            // The first term bounds the index range; the second skips the ties already shown.
+            conditions.push(format!(
+                "{created} <= {c} AND ({created} < {c} OR {id} < {i})"
+            ));
+        }
+        let limit = q.bind(Bind::Int(i64::from(limit)));
+        let filter = if conditions.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", conditions.join(" AND "))
+        };
+        q.sql = format!(
+            "SELECT {id} AS id FROM {from}{filter} ORDER BY {created} DESC, {id} DESC LIMIT {limit}"
+        );
+        q
+    }
+
+    /// Adds a bound value; answers its placeholder.
+    fn bind(&mut self, value: Bind) -> String {
+        self.binds.push(value);
+        format!("${}", self.binds.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use yrd_domain::RegionCode;
+    use yrd_domain::spotcheck::Verdict;
+
+    use super::*;
+
+    fn region(s: &str) -> RegionCode {
+        RegionCode::parse(s).unwrap()
+    }
+
+    #[test]
+    fn the_region_drives_a_region_search() {
+        let filter = ResultFilter {
+            region: Some(region("330000")),
+            verdict: Some(Verdict::NonConforming),
+            ..Default::default()
+        };
+        let q = SearchQuery::new(&filter, None, 50);
+        assert!(q.sql.contains("FROM result_places d"), "{}", q.sql);
+        assert!(
+            q.sql
+                .ends_with("ORDER BY d.created_at DESC, d.result_id DESC LIMIT $3")
+        );
+        assert_eq!(q.binds.len(), 3);
+    }
+}

@@ -1,0 +1,447 @@
+//! The writes of results: publish (version 1), correct (a new version) and withdraw, each one
+//! [`Write`] whose rows carry the optimistic-concurrency guard of a change.
+
+use std::collections::BTreeSet;
+
+use sqlx::{AnyConnection, Row};
+use time::OffsetDateTime;
+use yrd_domain::AgencyId;
+use yrd_domain::spotcheck::SpotCheckResult;
+use yrd_domain::uscc::Uscc;
+
+use super::{
+    NewCorrection, NewPublication, NewWithdrawal, ResultState, ResultWriteError,
+    campaign_kind_name, db_version, iso_date, name_bigrams, region_places, verdict_name,
+};
+use crate::text::fold_name;
+use crate::time_codec::to_micros;
+use crate::write::{Claim, Rows, Write, WriteError, WriteOutcome};
+use crate::{Backend, Store, StoreError};
+
+/// The search columns of a result's latest version and its search helper rows.
+#[derive(Debug, Clone)]
+struct SearchColumns {
+    producer_uscc: String,
+    seller_uscc: Option<String>,
+    product_name: String,
+    product_name_fold: String,
+    platform: Option<String>,
+    producer_region: String,
+    producer_province: String,
+    seller_region: String,
+    seller_province: String,
+    verdict: &'static str,
+    campaign_code: Option<String>,
+    campaign_kind: Option<&'static str>,
+    sampling_date: String,
+    /// Every GB/T 2260 level of the producer's and seller's regions.
+    places: BTreeSet<String>,
+    /// The character bigrams of the folded product name.
+    grams: Vec<String>,
+}
+
+impl SearchColumns {
+    fn of(r: &SpotCheckResult) -> SearchColumns {
+        let shop = r.seller().online_shop.as_ref();
+        let campaign = r.campaign();
+        let mut places = BTreeSet::new();
+        places.extend(region_places(&r.producer().region));
+        places.extend(region_places(&r.seller().region));
+        let product_name_fold = fold_name(&r.product().name);
+        SearchColumns {
+            producer_uscc: r.producer().uscc.as_str().to_owned(),
+            seller_uscc: r
+                .seller()
+                .uscc
+                .as_ref()
+                .map(Uscc::as_str)
+                .map(str::to_owned),
+            product_name: r.product().name.clone(),
+            grams: name_bigrams(&product_name_fold),
+            product_name_fold,
+            platform: shop.map(|s| s.platform.clone()),
+            producer_region: r.producer().region.as_str().to_owned(),
+            producer_province: r.producer().region.province().as_str().to_owned(),
+            seller_region: r.seller().region.as_str().to_owned(),
+            seller_province: r.seller().region.province().as_str().to_owned(),
+            verdict: verdict_name(r.verdict()),
+            campaign_code: campaign.map(|c| c.code.clone()),
+            campaign_kind: campaign.map(|c| campaign_kind_name(c.kind)),
+            sampling_date: iso_date(r.sampling().date),
+            places,
+        }
+    }
+}
+
+/// The rows of a result write.
+#[derive(Debug, Clone)]
+enum ResultRows {
+    /// Version 1 of a new result.
+    Publish {
+        id: String,
+        publisher: AgencyId,
+        columns: SearchColumns,
+        body: Vec<u8>,
+        at: OffsetDateTime,
+    },
+    /// Version `base_version + 1`, while `base_version` is the latest.
+    Correct {
+        id: String,
+        publisher: AgencyId,
+        base_version: u32,
+        columns: SearchColumns,
+        body: Vec<u8>,
+        reason: String,
+        at: OffsetDateTime,
+    },
+    /// The withdrawal, while `version` is the latest.
+    Withdraw {
+        id: String,
+        publisher: AgencyId,
+        version: u32,
+        reason: String,
+        at: OffsetDateTime,
+    },
+}
+
+impl Rows for ResultRows {
+    type Value = ();
+    type Refusal = ResultWriteError;
+
+    async fn apply(
+        &self,
+        conn: &mut AnyConnection,
+        _backend: Backend,
+    ) -> Result<(), WriteError<ResultWriteError>> {
+        match self {
+            ResultRows::Publish {
+                id,
+                publisher,
+                columns,
+                body,
+                at,
+            } => publish_in(conn, id, publisher, columns, body, *at).await,
+            ResultRows::Correct {
+                id,
+                publisher,
+                base_version,
+                columns,
+                body,
+                reason,
+                at,
+            } => {
+                let c = columns;
+                let at = to_micros(*at);
+                let next = base_version.saturating_add(1);
+                let updated = sqlx::query(
+                    "UPDATE results SET latest_version = $1, producer_uscc = $2, \
+                     seller_uscc = $3, product_name = $4, product_name_fold = $5, platform = $6, \
+                     producer_region = $7, producer_province = $8, seller_region = $9, \
+                     seller_province = $10, verdict = $11, campaign_code = $12, \
+                     campaign_kind = $13, sampling_date = $14, updated_at = $15 \
+                     WHERE id = $16 AND publisher = $17 AND state = $18 AND latest_version = $19",
+                )
+                .bind(db_version(next))
+                .bind(&c.producer_uscc)
+                .bind(c.seller_uscc.as_deref())
+                .bind(&c.product_name)
+                .bind(&c.product_name_fold)
+                .bind(c.platform.as_deref())
+                .bind(&c.producer_region)
+                .bind(&c.producer_province)
+                .bind(&c.seller_region)
+                .bind(&c.seller_province)
+                .bind(c.verdict)
+                .bind(c.campaign_code.as_deref())
+                .bind(c.campaign_kind)
+                .bind(&c.sampling_date)
+                .bind(at)
+                .bind(id)
+                .bind(publisher.as_str())
+                .bind(ResultState::Published.as_str())
+                .bind(db_version(*base_version))
+                .execute(&mut *conn)
+                .await?;
+                if updated.rows_affected() == 0 {
+                    return Err(refusal(conn, id, publisher, *base_version).await);
+                }
+                let created_at: i64 =
+                    sqlx::query_scalar("SELECT created_at FROM results WHERE id = $1")
+                        .bind(id)
+                        .fetch_one(&mut *conn)
+                        .await?;
+                sqlx::query(
+                    "INSERT INTO result_versions (result_id, version, body, reason, created_at) \
+                     VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(id)
+                .bind(db_version(next))
+                .bind(body)
+                .bind(reason)
+                .bind(at)
+                .execute(&mut *conn)
+                .await?;
+                for table in ["result_places", "result_name_grams"] {
+                    sqlx::query(&format!("DELETE FROM {table} WHERE result_id = $1"))
+                        .bind(id)
+                        .execute(&mut *conn)
+                        .await?;
+                }
+                insert_search_rows(conn, id, created_at, c).await?;
+                Ok(())
+            }
+            ResultRows::Withdraw {
+                id,
+                publisher,
+                version,
+                reason,
+                at,
+            } => {
+                let at = to_micros(*at);
+                let updated = sqlx::query(
+                    "UPDATE results SET state = $1, withdrawn_at = $2, withdrawal_reason = $3, \
+                     updated_at = $2 \
+                     WHERE id = $4 AND publisher = $5 AND state = $6 AND latest_version = $7",
+                )
+                .bind(ResultState::Withdrawn.as_str())
+                .bind(at)
+                .bind(reason)
+                .bind(id)
+                .bind(publisher.as_str())
+                .bind(ResultState::Published.as_str())
+                .bind(db_version(*version))
+                .execute(&mut *conn)
+                .await?;
+                if updated.rows_affected() == 0 {
+                    return Err(refusal(conn, id, publisher, *version).await);
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Inserts version 1 of result `id` with its search rows.
+async fn publish_in(
+    conn: &mut AnyConnection,
+    id: &str,
+    publisher: &AgencyId,
+    c: &SearchColumns,
+    body: &[u8],
+    at: OffsetDateTime,
+) -> Result<(), WriteError<ResultWriteError>> {
+    let at = to_micros(at);
+    sqlx::query(
+        "INSERT INTO results (id, publisher, state, latest_version, producer_uscc, \
+         seller_uscc, product_name, product_name_fold, platform, producer_region, \
+         producer_province, seller_region, seller_province, verdict, campaign_code, \
+         campaign_kind, sampling_date, created_at, updated_at) \
+         VALUES ($1, $2, $3, 1, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, \
+         $17, $17)",
+    )
+    .bind(id)
+    .bind(publisher.as_str())
+    .bind(ResultState::Published.as_str())
+    .bind(&c.producer_uscc)
+    .bind(c.seller_uscc.as_deref())
+    .bind(&c.product_name)
+    .bind(&c.product_name_fold)
+    .bind(c.platform.as_deref())
+    .bind(&c.producer_region)
+    .bind(&c.producer_province)
+    .bind(&c.seller_region)
+    .bind(&c.seller_province)
+    .bind(c.verdict)
+    .bind(c.campaign_code.as_deref())
+    .bind(c.campaign_kind)
+    .bind(&c.sampling_date)
+    .bind(at)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(
+        "INSERT INTO result_versions (result_id, version, body, reason, created_at) \
+         VALUES ($1, 1, $2, NULL, $3)",
+    )
+    .bind(id)
+    .bind(body)
+    .bind(at)
+    .execute(&mut *conn)
+    .await?;
+    insert_search_rows(conn, id, at, c).await?;
+    Ok(())
+}
+
+/// Writes the search helpers (places, bigrams) of result `id` published at `created_at`.
+async fn insert_search_rows(
+    conn: &mut AnyConnection,
+    id: &str,
+    created_at: i64,
+    c: &SearchColumns,
+) -> Result<(), StoreError> {
+    for place in &c.places {
+        sqlx::query(
+            "INSERT INTO result_places (place, verdict, created_at, result_id) \
+             VALUES ($1, $2, $3, $4)",
+        )
+        .bind(place)
+        .bind(c.verdict)
+        .bind(created_at)
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    }
+    for gram in &c.grams {
+        sqlx::query(
+            "INSERT INTO result_name_grams (gram, created_at, result_id) VALUES ($1, $2, $3)",
+        )
+        .bind(gram)
+        .bind(created_at)
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Says why a conditional update of result `id` matched no row.
+async fn refusal(
+    conn: &mut AnyConnection,
+    id: &str,
+    publisher: &AgencyId,
+    expected: u32,
+) -> WriteError<ResultWriteError> {
+    match why_not(conn, id, publisher, expected).await {
+        Ok(refused) => WriteError::Refused(refused),
+        Err(e) => WriteError::Store(e),
+    }
+}
+
+async fn why_not(
+    conn: &mut AnyConnection,
+    id: &str,
+    publisher: &AgencyId,
+    expected: u32,
+) -> Result<ResultWriteError, StoreError> {
+    let row = sqlx::query("SELECT publisher, state, latest_version FROM results WHERE id = $1")
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?;
+    let Some(row) = row else {
+        return Ok(ResultWriteError::NotFound(id.to_owned()));
+    };
+    let owner: String = row.try_get("publisher")?;
+    let owner = AgencyId::parse(&owner).map_err(|e| StoreError::corrupt("result publisher", e))?;
+    if &owner != publisher {
+        return Ok(ResultWriteError::NotPublisher {
+            id: id.to_owned(),
+            publisher: owner,
+        });
+    }
+    if ResultState::parse(&row.try_get::<String, _>("state")?)? == ResultState::Withdrawn {
+        return Ok(ResultWriteError::Withdrawn(id.to_owned()));
+    }
+    let latest = u32::try_from(row.try_get::<i64, _>("latest_version")?)
+        .map_err(|e| StoreError::corrupt("result version", e))?;
+    Ok(ResultWriteError::Stale {
+        id: id.to_owned(),
+        expected,
+        latest,
+    })
+}
+
+/// A result write's error as the result API states it.
+fn result_error(e: WriteError<ResultWriteError>) -> ResultWriteError {
+    match e {
+        WriteError::Refused(e) => e,
+        WriteError::RequestIdReused { request_id } => {
+            ResultWriteError::RequestIdReused { request_id }
+        }
+        // In a race of two corrections, the one-open-referral index refuses the second: the
+        // caller sees a conflict.
+        WriteError::ReferralAlreadyOpen {
+            result_id,
+            handling_agency,
+        } => ResultWriteError::Store(StoreError::AlreadyExists {
+            what: format!("result {result_id} already has an open referral to {handling_agency}"),
+        }),
+        WriteError::Store(e) => ResultWriteError::Store(e),
+    }
+}
+
+impl Store {
+    /// Commits a result write and states its outcome as the result API does.
+    async fn commit_result(
+        &self,
+        write: Write<ResultRows>,
+    ) -> Result<WriteOutcome, ResultWriteError> {
+        self.commit(write)
+            .await
+            .map(|done| done.map(|w| w.assigned))
+            .map_err(result_error)
+    }
+
+    /// Publishes a new result (version 1) with its feed events, referrals and audit leaf in
+    /// one write, then wakes the recipients' subscribers.
+    pub async fn publish_result(
+        &self,
+        p: &NewPublication<'_>,
+    ) -> Result<WriteOutcome, ResultWriteError> {
+        let rows = ResultRows::Publish {
+            id: p.id.clone(),
+            publisher: p.publisher.clone(),
+            columns: SearchColumns::of(p.result),
+            body: p.body.clone(),
+            at: p.at,
+        };
+        let write = Write::new(rows)
+            .claim(Some(Claim::ready(p.key.clone(), p.response.clone(), p.at)))
+            .events(p.events.clone())
+            .referrals(p.referrals.clone())
+            .leaf(p.leaf.clone());
+        self.commit_result(write).await
+    }
+
+    /// Adds version `base_version + 1` of a published result, with its feed events and audit
+    /// leaf in one write. Refused when the result is missing, another agency's, withdrawn, or
+    /// no longer at `base_version`.
+    pub async fn correct_result(
+        &self,
+        c: &NewCorrection<'_>,
+    ) -> Result<WriteOutcome, ResultWriteError> {
+        let rows = ResultRows::Correct {
+            id: c.id.clone(),
+            publisher: c.publisher.clone(),
+            base_version: c.base_version,
+            columns: SearchColumns::of(c.result),
+            body: c.body.clone(),
+            reason: c.reason.clone(),
+            at: c.at,
+        };
+        let write = Write::new(rows)
+            .claim(Some(Claim::ready(c.key.clone(), c.response.clone(), c.at)))
+            .events(c.events.clone())
+            .referrals(c.referrals.clone())
+            .leaf(c.leaf.clone());
+        self.commit_result(write).await
+    }
+
+    /// Withdraws a published result at version `w.version`, with its feed events and audit
+    /// leaf in one write. Refused like [`Store::correct_result`].
+    pub async fn withdraw_result(
+        &self,
+        w: &NewWithdrawal,
+    ) -> Result<WriteOutcome, ResultWriteError> {
+        let rows = ResultRows::Withdraw {
+            id: w.id.clone(),
+            publisher: w.publisher.clone(),
+            version: w.version,
+            reason: w.reason.clone(),
+            at: w.at,
+        };
+        let write = Write::new(rows)
+            .claim(Some(Claim::ready(w.key.clone(), w.response.clone(), w.at)))
+            .events(w.events.clone())
+            .leaf(w.leaf.clone());
+        self.commit_result(write).await
+    }
+}
