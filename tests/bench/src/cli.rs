@@ -57,6 +57,10 @@ pub struct Args {
     /// smoke test of `.ci/run`).
     #[arg(long)]
     pub check: bool,
+    /// Record a CPU profile of the server during each workload's window (`perf record -g`,
+    /// which must be installed) into `<DIR>/<store>-<workload>.perf.data`.
+    #[arg(long, value_name = "DIR")]
+    pub profile: Option<PathBuf>,
     /// Internal: serve the echo baseline with the PKI in this folder (the bench starts itself
     /// with it as a child process).
     #[arg(long, hide = true)]

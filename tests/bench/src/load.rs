@@ -44,12 +44,14 @@ pub struct Plan {
 }
 
 /// The server process whose cost is read at the window's edges.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Watched {
     /// Its process id.
     pub pid: u32,
     /// Clock ticks per second of `/proc/<pid>/stat`.
     pub ticks_per_second: u64,
+    /// Where to write a `perf record -g` profile of the window, if anywhere.
+    pub profile: Option<std::path::PathBuf>,
 }
 
 /// What one workload measured.
@@ -235,11 +237,37 @@ async fn probe(
     tokio::time::sleep_until(from).await;
     procstat::reset_peak(w.pid);
     let before: Option<ProcSample> = procstat::sample(w.pid, w.ticks_per_second);
+    let profiler = w
+        .profile
+        .as_deref()
+        .and_then(|out| profile(w.pid, out, until - from));
     tokio::time::sleep_until(until).await;
     let after = procstat::sample(w.pid, w.ticks_per_second);
+    if let Some(mut perf) = profiler {
+        let _ = perf.wait().await;
+    }
     match (before, after) {
         (Some(b), Some(a)) => (Some(a.cpu.saturating_sub(b.cpu)), Some(a.peak_rss)),
         _ => (None, None),
+    }
+}
+
+/// Starts `perf record -g` on `pid` for `window`, writing `out`; `None` (with a message) when
+/// perf cannot be started.
+fn profile(pid: u32, out: &std::path::Path, window: Duration) -> Option<tokio::process::Child> {
+    let started = tokio::process::Command::new("perf")
+        .args(["record", "-g", "-F", "499", "-p", &pid.to_string(), "-o"])
+        .arg(out)
+        .args(["--", "sleep", &format!("{:.3}", window.as_secs_f64())])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn();
+    match started {
+        Ok(child) => Some(child),
+        Err(e) => {
+            eprintln!("yrd-bench: perf record did not start: {e}");
+            None
+        }
     }
 }
 

@@ -75,6 +75,9 @@ async fn bench(args: Args) -> anyhow::Result<ExitCode> {
         Some(path) => path.clone(),
         None => sibling_yrd(&this)?,
     };
+    if let Some(dir) = &args.profile {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
     let mut rows = Vec::new();
     for store in args.store.clone() {
         eprintln!("yrd-bench: {} — starting yrd serve", store.as_str());
@@ -132,6 +135,7 @@ async fn run_store(
                 Watched {
                     pid: server.process.pid(),
                     ticks_per_second: ticks,
+                    profile: None,
                 },
             ),
             (
@@ -139,6 +143,7 @@ async fn run_store(
                 Watched {
                     pid: echo.process.pid(),
                     ticks_per_second: ticks,
+                    profile: None,
                 },
             ),
         );

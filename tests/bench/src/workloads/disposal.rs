@@ -105,6 +105,6 @@ pub async fn run(cx: &Context) -> anyhow::Result<Vec<Row>> {
         }
         .boxed()
     });
-    let m = load::drive(cx.plan(), Some(cx.yrd_watch), call).await;
+    let m = load::drive(cx.plan(), Some(cx.watch_yrd("disposal")), call).await;
     Ok(vec![cx.row("disposal", ECHO, &m)])
 }

@@ -72,7 +72,7 @@ pub async fn run(cx: &Context) -> anyhow::Result<Vec<Row>> {
     let plan = cx.plan();
     let from = Instant::now() + plan.warmup;
     let until = from + plan.duration;
-    let publishes = load::drive(plan, Some(cx.yrd_watch), call).await;
+    let publishes = load::drive(plan, Some(cx.watch_yrd("feed")), call).await;
 
     // The publishes acknowledged in the window, and when.
     let in_window: Vec<(String, Instant)> = lock(&acked)

@@ -79,6 +79,28 @@ impl Context {
         }
     }
 
+    /// The `yrd serve` process for the generator to watch in workload `name`'s window (and
+    /// profile, with `--profile`).
+    pub fn watch_yrd(&self, name: &str) -> Watched {
+        self.watched(&self.yrd_watch, name)
+    }
+
+    /// The echo process, watched as [`Context::watch_yrd`] watches the server.
+    pub fn watch_echo(&self, name: &str) -> Watched {
+        self.watched(&self.echo_watch, name)
+    }
+
+    fn watched(&self, base: &Watched, name: &str) -> Watched {
+        Watched {
+            profile: self
+                .args
+                .profile
+                .as_ref()
+                .map(|dir| dir.join(format!("{}-{name}.perf.data", self.store))),
+            ..base.clone()
+        }
+    }
+
     /// The generator plan of the command line.
     pub fn plan(&self) -> Plan {
         Plan {
@@ -139,7 +161,7 @@ impl Context {
             }
             .boxed()
         });
-        let unary = load::drive(self.plan(), Some(self.echo_watch), call).await;
+        let unary = load::drive(self.plan(), Some(self.watch_echo(ECHO)), call).await;
 
         let endpoints = (0..AGENCIES.len())
             .map(|i| self.echo.endpoint(AGENCIES[i].0))
@@ -158,7 +180,7 @@ impl Context {
             }
             .boxed()
         });
-        let handshake = load::drive(self.plan(), Some(self.echo_watch), call).await;
+        let handshake = load::drive(self.plan(), Some(self.watch_echo(ECHO_HANDSHAKE)), call).await;
         Ok(vec![
             self.row(ECHO, ECHO, &unary),
             self.row(ECHO_HANDSHAKE, ECHO_HANDSHAKE, &handshake),
@@ -184,7 +206,7 @@ impl Context {
             }
             .boxed()
         });
-        let m = load::drive(self.plan(), Some(self.yrd_watch), call).await;
+        let m = load::drive(self.plan(), Some(self.watch_yrd("health")), call).await;
         Ok(vec![self.row("health", ECHO, &m)])
     }
 
@@ -214,7 +236,7 @@ impl Context {
             }
             .boxed()
         });
-        let m = load::drive(self.plan(), Some(self.yrd_watch), call).await;
+        let m = load::drive(self.plan(), Some(self.watch_yrd("publish")), call).await;
         Ok(vec![self.row("publish", ECHO, &m)])
     }
 
@@ -276,7 +298,7 @@ impl Context {
             }
             .boxed()
         });
-        let m = load::drive(self.plan(), Some(self.yrd_watch), call).await;
+        let m = load::drive(self.plan(), Some(self.watch_yrd("get")), call).await;
         Ok(vec![self.row("get", ECHO, &m)])
     }
 
@@ -307,7 +329,7 @@ impl Context {
                 }
                 .boxed()
             });
-            let m = load::drive(self.plan(), Some(self.yrd_watch), call).await;
+            let m = load::drive(self.plan(), Some(self.watch_yrd(search.row())), call).await;
             rows.push(self.row(search.row(), ECHO, &m));
         }
         Ok(rows)
@@ -331,7 +353,7 @@ impl Context {
             }
             .boxed()
         });
-        let m = load::drive(self.plan(), Some(self.yrd_watch), call).await;
+        let m = load::drive(self.plan(), Some(self.watch_yrd("handshake")), call).await;
         Ok(vec![self.row("handshake", ECHO_HANDSHAKE, &m)])
     }
 }
