@@ -1,0 +1,197 @@
+//! The command line: which workloads, on which store, under which load.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Parser, ValueEnum};
+
+/// `yrd-bench`: drives `yrd serve` (a child process, over mTLS with bound tokens) and, in the
+/// same run, a bare tonic echo server behind the same TLS acceptor; every row of the report
+/// carries its ratio to the echo.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "yrd-bench", version)]
+pub struct Args {
+    /// The workloads to run, in order; `all` is every one of them.
+    #[arg(value_enum, default_values_t = [Workload::All])]
+    pub workloads: Vec<Workload>,
+    /// The stores to run on, one server each (`--store sqlite --store postgres`, or
+    /// `--store sqlite,postgres`).
+    #[arg(long, value_enum, value_delimiter = ',', default_values_t = [StoreKind::Sqlite])]
+    pub store: Vec<StoreKind>,
+    /// A PostgreSQL URL where the bench may create (and afterwards drop) a database of its own.
+    #[arg(
+        long,
+        env = "YRD_BENCH_POSTGRES_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/test"
+    )]
+    pub postgres_url: String,
+    /// The `yrd` binary to start; default: the one built next to this binary.
+    #[arg(long)]
+    pub yrd: Option<PathBuf>,
+    /// Measured time per workload, e.g. `10s`, `500ms`.
+    #[arg(long, value_parser = parse_duration, default_value = "10s")]
+    pub duration: Duration,
+    /// Unmeasured time before each workload's window (connections warm, caches filled).
+    #[arg(long, value_parser = parse_duration, default_value = "1s")]
+    pub warmup: Duration,
+    /// Connections (N), spread over the five agencies round-robin.
+    #[arg(long, default_value_t = 4)]
+    pub connections: usize,
+    /// Calls in flight per connection (M); N × M calls are in flight in closed loop.
+    #[arg(long, default_value_t = 4)]
+    pub in_flight: usize,
+    /// Open loop at this many calls per second (all connections together) instead of closed
+    /// loop; latency is then measured from each call's scheduled start.
+    #[arg(long)]
+    pub rate: Option<f64>,
+    /// Feed subscribers (K) of the agencies other than the publisher, round-robin.
+    #[arg(long, default_value_t = 4)]
+    pub subscribers: usize,
+    /// Results published before `get` and `search` when fewer exist (the corpus they read).
+    #[arg(long, default_value_t = 1000)]
+    pub seed: usize,
+    /// Print the report as JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Exit non-zero unless every row completed calls without an error and has a ratio (the
+    /// smoke test of `.ci/run`).
+    #[arg(long)]
+    pub check: bool,
+    /// Record a CPU profile of the server during each workload's window (`perf record -g`,
+    /// which must be installed) into `<DIR>/<store>-<workload>.perf.data`.
+    #[arg(long, value_name = "DIR")]
+    pub profile: Option<PathBuf>,
+    /// Internal: serve the echo baseline with the PKI in this folder (the bench starts itself
+    /// with it as a child process).
+    #[arg(long, hide = true)]
+    pub echo_serve: Option<PathBuf>,
+}
+
+/// A workload of the bench.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Workload {
+    /// Every workload below, in this order.
+    All,
+    /// `grpc.health.v1.Health/Check`: the middleware stack alone.
+    Health,
+    /// `PublishResult` of non-conforming results, each opening one referral.
+    Publish,
+    /// `GetResult` of a published result.
+    Get,
+    /// `SearchResults` by producer USCC, by agency and sampling-date range, and by product
+    /// category (three rows).
+    Search,
+    /// Publishes of Delta joint results while K subscribers of the other agencies consume:
+    /// publish-acknowledged → delivered latency.
+    Feed,
+    /// `RecordMeasure` on referrals in progress: one referral step per call.
+    Disposal,
+    /// A new connection (TCP + TLS 1.3 mTLS + HTTP/2) and one health call on it.
+    Handshake,
+}
+
+impl Workload {
+    /// The workloads `all` stands for.
+    pub const EVERY: [Workload; 7] = [
+        Workload::Health,
+        Workload::Publish,
+        Workload::Get,
+        Workload::Search,
+        Workload::Feed,
+        Workload::Disposal,
+        Workload::Handshake,
+    ];
+}
+
+/// The store `yrd serve` runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StoreKind {
+    /// The embedded SQLite database in the server's data folder.
+    Sqlite,
+    /// A fresh database on the PostgreSQL server of `--postgres-url`.
+    Postgres,
+}
+
+impl StoreKind {
+    /// Its name in the report.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StoreKind::Sqlite => "sqlite",
+            StoreKind::Postgres => "postgres",
+        }
+    }
+}
+
+impl Args {
+    /// The workloads to run, `all` expanded, each once, in the order given.
+    pub fn expanded_workloads(&self) -> Vec<Workload> {
+        let mut out = Vec::new();
+        for w in &self.workloads {
+            let expanded: &[Workload] = match w {
+                Workload::All => &Workload::EVERY,
+                one => std::slice::from_ref(one),
+            };
+            for w in expanded {
+                if !out.contains(w) {
+                    out.push(*w);
+                }
+            }
+        }
+        out
+    }
+
+    /// Calls in flight in closed loop (and the cap in open loop): N × M.
+    pub fn concurrency(&self) -> usize {
+        self.connections.max(1) * self.in_flight.max(1)
+    }
+}
+
+/// `10s`, `1.5s`, `500ms`, `2m`, or a bare number of seconds.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let (number, unit) = match text.find(|c: char| c.is_ascii_alphabetic()) {
+        Some(at) => text.split_at(at),
+        None => (text, "s"),
+    };
+    let value: f64 = number
+        .trim()
+        .parse()
+        .map_err(|_| format!("not a duration: {text:?} (e.g. 10s, 500ms)"))?;
+    let seconds = match unit {
+        "ms" => value / 1000.0,
+        "s" => value,
+        "m" | "min" => value * 60.0,
+        _ => return Err(format!("unknown unit {unit:?} in {text:?} (ms, s, m)")),
+    };
+    if !seconds.is_finite() || seconds < 0.0 {
+        return Err(format!("not a duration: {text:?}"));
+    }
+    Ok(Duration::from_secs_f64(seconds))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_as_people_write_them() {
+        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("3"), Ok(Duration::from_secs(3)));
+        assert!(parse_duration("10 parsecs").is_err());
+        assert!(parse_duration("-1s").is_err());
+    }
+
+    #[test]
+    fn all_expands_once_in_order() {
+        let args = Args::parse_from(["yrd-bench", "get", "all"]);
+        let got = args.expanded_workloads();
+        assert_eq!(got[0], Workload::Get);
+        assert_eq!(got.len(), Workload::EVERY.len());
+        let args = Args::parse_from(["yrd-bench", "--store", "sqlite,postgres"]);
+        assert_eq!(args.store, vec![StoreKind::Sqlite, StoreKind::Postgres]);
+        assert_eq!(args.expanded_workloads(), Workload::EVERY.to_vec());
+    }
+}

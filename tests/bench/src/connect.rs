@@ -1,0 +1,112 @@
+//! Client connections as a partner system makes them: mTLS with an agency's dev certificate,
+//! and an access token bound to it (`TokenService.IssueToken`) sent as a bearer on every call.
+//!
+//! The PEM files are read once per agency, so that a new connection (the handshake workload)
+//! costs the client a TCP connect, a TLS handshake and the HTTP/2 preface, nothing more.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use tonic::metadata::{Ascii, MetadataValue};
+use tonic::service::Interceptor;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
+
+/// The five Delta agencies with a district of each province (GB/T 2260), in the order
+/// connections are spread over them.
+pub const AGENCIES: [(&str, &str); 5] = [
+    ("310000-SAMR", "310104"),
+    ("320000-AMR", "320102"),
+    ("330000-AMR", "330102"),
+    ("340000-AMR", "340102"),
+    ("370000-AMR", "370102"),
+];
+
+/// A server to connect to: its address and the dev PKI its certificates come from.
+#[derive(Debug, Clone)]
+pub struct Target {
+    addr: SocketAddr,
+    pki: PathBuf,
+}
+
+impl Target {
+    /// The server at `addr` with the dev PKI in `pki` (as `yrd serve` lays it out).
+    pub fn new(addr: SocketAddr, pki: &Path) -> Target {
+        Target {
+            addr,
+            pki: pki.to_owned(),
+        }
+    }
+
+    /// An endpoint presenting `agency`'s `system` certificate; connect it as often as needed.
+    pub fn endpoint(&self, agency: &str) -> anyhow::Result<Endpoint> {
+        let read = |path: PathBuf| {
+            std::fs::read(&path).with_context(|| format!("reading {}", path.display()))
+        };
+        let folder = self.pki.join("agencies").join(agency);
+        let tls = ClientTlsConfig::new()
+            .ca_certificate(Certificate::from_pem(read(self.pki.join("ca.pem"))?))
+            .identity(Identity::from_pem(
+                read(folder.join("system.pem"))?,
+                read(folder.join("system.key"))?,
+            ))
+            .domain_name("localhost");
+        Ok(Endpoint::from_shared(format!("https://{}", self.addr))?.tls_config(tls)?)
+    }
+
+    /// One connection as `agency`.
+    pub async fn channel(&self, agency: &str) -> anyhow::Result<Channel> {
+        Ok(self.endpoint(agency)?.connect().await?)
+    }
+
+    /// One connection as `agency` with a token bound to its certificate.
+    pub async fn session(&self, agency: &str) -> anyhow::Result<Authed> {
+        let channel = self.channel(agency).await?;
+        let token = yrd_proto::v1::token_service_client::TokenServiceClient::new(channel.clone())
+            .issue_token(yrd_proto::v1::IssueTokenRequest::default())
+            .await
+            .with_context(|| format!("issuing a token to {agency}"))?
+            .into_inner()
+            .access_token;
+        let bearer: MetadataValue<Ascii> = format!("Bearer {token}").parse()?;
+        Ok(InterceptedService::new(channel, Bearer(bearer)))
+    }
+
+    /// `count` sessions, connection `i` as agency `i mod 5` (or the agencies `pick` names).
+    pub async fn sessions(
+        &self,
+        count: usize,
+        pick: impl Fn(usize) -> usize,
+    ) -> anyhow::Result<Vec<Authed>> {
+        let mut out = Vec::with_capacity(count);
+        for i in 0..count {
+            out.push(self.session(AGENCIES[pick(i) % AGENCIES.len()].0).await?);
+        }
+        Ok(out)
+    }
+}
+
+/// A channel whose calls carry the bearer token.
+pub type Authed = InterceptedService<Channel, Bearer>;
+
+/// Adds `authorization: Bearer <token>` to every call.
+#[derive(Debug, Clone)]
+pub struct Bearer(MetadataValue<Ascii>);
+
+impl Interceptor for Bearer {
+    fn call(
+        &mut self,
+        mut request: tonic::Request<()>,
+    ) -> Result<tonic::Request<()>, tonic::Status> {
+        request
+            .metadata_mut()
+            .insert("authorization", self.0.clone());
+        Ok(request)
+    }
+}
+
+/// A failed call as the report shows it.
+pub fn failure(status: &tonic::Status) -> String {
+    format!("{:?}: {}", status.code(), status.message())
+}

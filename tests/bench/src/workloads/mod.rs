@@ -1,0 +1,359 @@
+//! The workloads: each builds its clients, hands the shared generator ([`crate::load`]) one
+//! call, and turns what it measured into report rows compared with an echo row.
+//!
+//! Connections are spread over the five agencies round-robin, each with its own bound token,
+//! so the load looks like several partner systems, not one.
+
+pub mod disposal;
+pub mod feed;
+pub mod results;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use anyhow::Context as _;
+use futures::{FutureExt as _, StreamExt as _};
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_client::HealthClient;
+use yrd_proto::v1 as pb;
+use yrd_proto::v1::spot_check_service_client::SpotCheckServiceClient;
+
+use crate::cli::{Args, Workload};
+use crate::connect::{AGENCIES, Target, failure};
+use crate::echo;
+use crate::echo::pb::echo_service_client::EchoServiceClient;
+use crate::load::{self, CallFn, Plan, Slot, Watched};
+use crate::report::Row;
+use results::{Corpus, Search};
+
+/// The echo row unary workloads are compared with.
+pub const ECHO: &str = "echo";
+/// The echo row the handshake workload is compared with.
+pub const ECHO_HANDSHAKE: &str = "echo-handshake";
+
+/// One store's run: the server, its echo, and what the workloads share.
+#[derive(Debug)]
+pub struct Context {
+    /// The command line.
+    pub args: Args,
+    /// `sqlite` or `postgres`.
+    pub store: &'static str,
+    /// `yrd serve`.
+    pub yrd: Target,
+    /// Its process, watched for CPU and memory.
+    pub yrd_watch: Watched,
+    /// The echo baseline.
+    pub echo: Target,
+    /// Its process.
+    pub echo_watch: Watched,
+    /// Results published so far in this run.
+    pub corpus: Corpus,
+    /// Distinguishes this run's request ids from any earlier run's.
+    pub run_id: String,
+    /// Numbers the seed publications (so their request ids never repeat).
+    seeded: AtomicU64,
+}
+
+impl Context {
+    /// A context for one store's run.
+    pub fn new(
+        args: Args,
+        store: &'static str,
+        (yrd, yrd_watch): (Target, Watched),
+        (echo, echo_watch): (Target, Watched),
+    ) -> Context {
+        Context {
+            args,
+            store,
+            yrd,
+            yrd_watch,
+            echo,
+            echo_watch,
+            corpus: Corpus::default(),
+            run_id: format!(
+                "{}-{}",
+                std::process::id(),
+                time::OffsetDateTime::now_utc().unix_timestamp()
+            ),
+            seeded: AtomicU64::new(0),
+        }
+    }
+
+    /// The `yrd serve` process for the generator to watch in workload `name`'s window (and
+    /// profile, with `--profile`).
+    pub fn watch_yrd(&self, name: &str) -> Watched {
+        self.watched(&self.yrd_watch, name)
+    }
+
+    /// The echo process, watched as [`Context::watch_yrd`] watches the server.
+    pub fn watch_echo(&self, name: &str) -> Watched {
+        self.watched(&self.echo_watch, name)
+    }
+
+    fn watched(&self, base: &Watched, name: &str) -> Watched {
+        Watched {
+            profile: self
+                .args
+                .profile
+                .as_ref()
+                .map(|dir| dir.join(format!("{}-{name}.perf.data", self.store))),
+            ..base.clone()
+        }
+    }
+
+    /// The generator plan of the command line.
+    pub fn plan(&self) -> Plan {
+        Plan {
+            connections: self.args.connections.max(1),
+            concurrency: self.args.concurrency(),
+            warmup: self.args.warmup,
+            duration: self.args.duration,
+            rate: self.args.rate,
+        }
+    }
+
+    /// How the plan reads in the report.
+    pub fn load_label(&self) -> String {
+        let shape = format!("{}x{}", self.args.connections, self.args.in_flight);
+        match self.args.rate {
+            Some(rate) => format!("open {rate}/s {shape}"),
+            None => format!("closed {shape}"),
+        }
+    }
+
+    fn row(&self, workload: &str, baseline: &str, m: &load::Measured) -> Row {
+        Row::new(workload, self.store, &self.load_label(), baseline, m)
+    }
+
+    /// Runs `workload` and answers its rows.
+    pub async fn run(&self, workload: Workload) -> anyhow::Result<Vec<Row>> {
+        match workload {
+            Workload::All => Ok(Vec::new()),
+            Workload::Health => self.health().await,
+            Workload::Publish => self.publish().await,
+            Workload::Get => self.get().await,
+            Workload::Search => self.search().await,
+            Workload::Feed => feed::run(self).await,
+            Workload::Disposal => disposal::run(self).await,
+            Workload::Handshake => self.handshake().await,
+        }
+    }
+
+    /// The baselines: echo calls on N connections, and a new connection per echo call.
+    pub async fn echo_baselines(&self) -> anyhow::Result<Vec<Row>> {
+        let mut clients = Vec::new();
+        for i in 0..self.args.connections.max(1) {
+            clients.push(EchoServiceClient::new(
+                self.echo.channel(AGENCIES[i % AGENCIES.len()].0).await?,
+            ));
+        }
+        let message = echo::message();
+        let call: CallFn = Arc::new(move |slot: Slot| {
+            let mut client = clients[slot.conn].clone();
+            let message = message.clone();
+            async move {
+                let answer = client.echo(message).await.map_err(|s| failure(&s))?;
+                if answer.get_ref().payload.len() == echo::PAYLOAD_BYTES {
+                    Ok(())
+                } else {
+                    Err("the echo answered another message".to_owned())
+                }
+            }
+            .boxed()
+        });
+        let unary = load::drive(self.plan(), Some(self.watch_echo(ECHO)), call).await;
+
+        let endpoints = (0..AGENCIES.len())
+            .map(|i| self.echo.endpoint(AGENCIES[i].0))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let message = echo::message();
+        let call: CallFn = Arc::new(move |slot: Slot| {
+            let endpoint = endpoints[slot.conn % endpoints.len()].clone();
+            let message = message.clone();
+            async move {
+                let channel = endpoint.connect().await.map_err(|e| e.to_string())?;
+                EchoServiceClient::new(channel)
+                    .echo(message)
+                    .await
+                    .map_err(|s| failure(&s))?;
+                Ok(())
+            }
+            .boxed()
+        });
+        let handshake = load::drive(self.plan(), Some(self.watch_echo(ECHO_HANDSHAKE)), call).await;
+        Ok(vec![
+            self.row(ECHO, ECHO, &unary),
+            self.row(ECHO_HANDSHAKE, ECHO_HANDSHAKE, &handshake),
+        ])
+    }
+
+    /// `Health/Check` on N connections: every layer of the exchange, no handler work.
+    async fn health(&self) -> anyhow::Result<Vec<Row>> {
+        let mut clients = Vec::new();
+        for i in 0..self.args.connections.max(1) {
+            clients.push(HealthClient::new(
+                self.yrd.channel(AGENCIES[i % AGENCIES.len()].0).await?,
+            ));
+        }
+        let call: CallFn = Arc::new(move |slot: Slot| {
+            let mut client = clients[slot.conn].clone();
+            async move {
+                client
+                    .check(HealthCheckRequest::default())
+                    .await
+                    .map_err(|s| failure(&s))?;
+                Ok(())
+            }
+            .boxed()
+        });
+        let m = load::drive(self.plan(), Some(self.watch_yrd("health")), call).await;
+        Ok(vec![self.row("health", ECHO, &m)])
+    }
+
+    /// `PublishResult`: non-conforming results, each opening a referral.
+    async fn publish(&self) -> anyhow::Result<Vec<Row>> {
+        let sessions = self
+            .yrd
+            .sessions(self.args.connections.max(1), |i| i)
+            .await?;
+        let corpus = self.corpus.clone();
+        let run = Arc::new(format!("{}-publish", self.run_id));
+        let call: CallFn = Arc::new(move |slot: Slot| {
+            let client = sessions[slot.conn].clone();
+            let corpus = corpus.clone();
+            let run = run.clone();
+            async move {
+                results::publish(
+                    client,
+                    &run,
+                    slot.conn % AGENCIES.len(),
+                    slot.seq,
+                    false,
+                    &corpus,
+                )
+                .await
+                .map(|_| ())
+            }
+            .boxed()
+        });
+        let m = load::drive(self.plan(), Some(self.watch_yrd("publish")), call).await;
+        Ok(vec![self.row("publish", ECHO, &m)])
+    }
+
+    /// Publishes results until each agency with a connection has published `--seed / 5` (at
+    /// least one), N × M at a time: the corpus `get` and `search` read.
+    pub async fn seed(&self) -> anyhow::Result<()> {
+        let agencies = self.args.connections.clamp(1, AGENCIES.len());
+        let per_agency = (self.args.seed / AGENCIES.len()).max(1);
+        let sessions = self.yrd.sessions(agencies, |i| i).await?;
+        let run = format!("{}-seed", self.run_id);
+        let mut wanted = Vec::new();
+        for (agency, _) in sessions.iter().enumerate() {
+            for _ in self.corpus.count(agency)..per_agency {
+                wanted.push(agency);
+            }
+        }
+        let failures: Vec<String> = futures::stream::iter(wanted)
+            .map(|agency| {
+                let seq = self.seeded.fetch_add(1, Ordering::Relaxed);
+                let client = sessions[agency].clone();
+                let run = &run;
+                async move {
+                    results::publish(client, run, agency, seq, false, &self.corpus)
+                        .await
+                        .err()
+                }
+            })
+            .buffer_unordered(self.args.concurrency())
+            .filter_map(|failed| async move { failed })
+            .collect()
+            .await;
+        match failures.first() {
+            None => Ok(()),
+            Some(first) => anyhow::bail!("seeding failed {} times: {first}", failures.len()),
+        }
+    }
+
+    /// `GetResult` of results the caller's agency published.
+    async fn get(&self) -> anyhow::Result<Vec<Row>> {
+        self.seed().await.context("seeding the corpus for get")?;
+        let sessions = self
+            .yrd
+            .sessions(self.args.connections.max(1), |i| i)
+            .await?;
+        let corpus = self.corpus.clone();
+        let call: CallFn = Arc::new(move |slot: Slot| {
+            let mut client = SpotCheckServiceClient::new(sessions[slot.conn].clone());
+            let picked = corpus.pick(slot.conn % AGENCIES.len(), slot.seq.wrapping_mul(7919));
+            async move {
+                let name = picked.ok_or("no result to get")?.name;
+                let got = client
+                    .get_result(pb::GetResultRequest { name: name.clone() })
+                    .await
+                    .map_err(|s| failure(&s))?;
+                match got.into_inner().result {
+                    Some(r) if r.name == name => Ok(()),
+                    other => Err(format!("asked for {name}, got {other:?}")),
+                }
+            }
+            .boxed()
+        });
+        let m = load::drive(self.plan(), Some(self.watch_yrd("get")), call).await;
+        Ok(vec![self.row("get", ECHO, &m)])
+    }
+
+    /// `SearchResults`, one row per kind of search; every search must find something.
+    async fn search(&self) -> anyhow::Result<Vec<Row>> {
+        self.seed().await.context("seeding the corpus for search")?;
+        let sessions = Arc::new(
+            self.yrd
+                .sessions(self.args.connections.max(1), |i| i)
+                .await?,
+        );
+        let mut rows = Vec::new();
+        for search in Search::EVERY {
+            let corpus = self.corpus.clone();
+            let sessions = sessions.clone();
+            let call: CallFn = Arc::new(move |slot: Slot| {
+                let mut client = SpotCheckServiceClient::new(sessions[slot.conn].clone());
+                let request = search.request(slot.conn % AGENCIES.len(), slot.seq, &corpus);
+                async move {
+                    let found = client
+                        .search_results(request.clone())
+                        .await
+                        .map_err(|s| failure(&s))?;
+                    if found.get_ref().results.is_empty() {
+                        return Err(format!("{} found nothing for {request:?}", search.row()));
+                    }
+                    Ok(())
+                }
+                .boxed()
+            });
+            let m = load::drive(self.plan(), Some(self.watch_yrd(search.row())), call).await;
+            rows.push(self.row(search.row(), ECHO, &m));
+        }
+        Ok(rows)
+    }
+
+    /// A new connection per call (TCP, TLS 1.3 with the client certificate, HTTP/2) and one
+    /// `Health/Check` on it.
+    async fn handshake(&self) -> anyhow::Result<Vec<Row>> {
+        let endpoints = (0..AGENCIES.len())
+            .map(|i| self.yrd.endpoint(AGENCIES[i].0))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let call: CallFn = Arc::new(move |slot: Slot| {
+            let endpoint = endpoints[slot.conn % endpoints.len()].clone();
+            async move {
+                let channel = endpoint.connect().await.map_err(|e| e.to_string())?;
+                HealthClient::new(channel)
+                    .check(HealthCheckRequest::default())
+                    .await
+                    .map_err(|s| failure(&s))?;
+                Ok(())
+            }
+            .boxed()
+        });
+        let m = load::drive(self.plan(), Some(self.watch_yrd("handshake")), call).await;
+        Ok(vec![self.row("handshake", ECHO_HANDSHAKE, &m)])
+    }
+}
