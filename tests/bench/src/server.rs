@@ -226,7 +226,7 @@ struct PgDatabase {
 
 impl PgDatabase {
     async fn create(admin_url: &str) -> anyhow::Result<PgDatabase> {
-        let stamp = time::OffsetDateTime::now_utc().unix_timestamp();
+        let stamp = yrd_domain::clock::Clock::now(&yrd_domain::clock::SystemClock).unix_timestamp();
         let name = format!("yrd_bench_{}_{stamp}", std::process::id());
         let url = with_database(admin_url, &name)?;
         let mut admin = sqlx::PgConnection::connect(admin_url)

@@ -73,7 +73,7 @@ impl Context {
             run_id: format!(
                 "{}-{}",
                 std::process::id(),
-                time::OffsetDateTime::now_utc().unix_timestamp()
+                yrd_domain::clock::Clock::now(&yrd_domain::clock::SystemClock).unix_timestamp()
             ),
             seeded: AtomicU64::new(0),
         }
