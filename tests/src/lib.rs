@@ -417,6 +417,29 @@ impl Session {
             .expect("revoke")
             .into_inner()
     }
+
+    /// Sets the state of agency `agency` (its id) with an update mask naming only `state`,
+    /// under `request_id`; the exchange's answer is returned as is.
+    pub async fn set_agency_state(
+        &self,
+        agency: &str,
+        state: yrd_proto::v1::AgencyState,
+        request_id: String,
+    ) -> Result<tonic::Response<yrd_proto::v1::UpdateAgencyResponse>, tonic::Status> {
+        self.admin()
+            .update_agency(yrd_proto::v1::UpdateAgencyRequest {
+                request_id,
+                agency: Some(yrd_proto::v1::Agency {
+                    name: format!("agencies/{agency}"),
+                    state: state as i32,
+                    ..Default::default()
+                }),
+                update_mask: Some(prost_types::FieldMask {
+                    paths: vec!["state".into()],
+                }),
+            })
+            .await
+    }
 }
 
 // ----------------------------------------------------------------------------------------------

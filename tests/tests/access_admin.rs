@@ -12,9 +12,10 @@ use yrd_e2e::{
 };
 use yrd_gateway::client::ClientFiles;
 use yrd_proto::v1::{
-    Agency, AgencyState, CertificateState, CreateAgencyRequest, GetAgencyRequest, GetCrlRequest,
-    IssueCertificateRequest, ListAgenciesRequest, ListCertificatesRequest, RevocationReason,
-    RevokeCertificateRequest, RevokeCertificateResponse, UpdateAgencyRequest,
+    Agency, AgencyState, Certificate, CertificateState, CreateAgencyRequest, GetAgencyRequest,
+    GetCrlRequest, GetCrlResponse, IssueCertificateRequest, ListAgenciesRequest,
+    ListCertificatesRequest, RevocationReason, RevokeCertificateRequest, RevokeCertificateResponse,
+    UpdateAgencyRequest,
 };
 
 on_both_stores!(
@@ -271,20 +272,33 @@ async fn set_state(
     agency: &str,
     state: AgencyState,
 ) -> Result<tonic::Response<yrd_proto::v1::UpdateAgencyResponse>, tonic::Status> {
+    let request_id = format!("set {agency} {state:?}");
+    admin.set_agency_state(agency, state, request_id).await
+}
+
+/// The certificates in `state` (all of them: the suites make fewer than a page).
+async fn in_state(admin: &Session, state: CertificateState) -> Vec<Certificate> {
     admin
         .admin()
-        .update_agency(UpdateAgencyRequest {
-            request_id: format!("set {agency} {state:?}"),
-            agency: Some(Agency {
-                name: format!("agencies/{agency}"),
-                state: state as i32,
-                ..Default::default()
-            }),
-            update_mask: Some(prost_types::FieldMask {
-                paths: vec!["state".into()],
-            }),
+        .list_certificates(ListCertificatesRequest {
+            state: state as i32,
+            page_size: 500,
+            ..Default::default()
         })
         .await
+        .expect("certificates by state")
+        .into_inner()
+        .certificates
+}
+
+/// The exchange's current CRL.
+async fn current_crl(admin: &Session) -> GetCrlResponse {
+    admin
+        .admin()
+        .get_crl(GetCrlRequest {})
+        .await
+        .expect("CRL")
+        .into_inner()
 }
 
 async fn revoke(admin: &Session, name: &str) -> RevokeCertificateResponse {
@@ -362,16 +376,7 @@ async fn certificates_are_filtered_and_paged(app: TestApp) {
 
     // By state: only the revoked one.
     let victim = app.certificate_name(ANHUI, Profile::Auditor);
-    let none_revoked = admin
-        .admin()
-        .list_certificates(ListCertificatesRequest {
-            state: CertificateState::Revoked as i32,
-            ..Default::default()
-        })
-        .await
-        .expect("by state")
-        .into_inner()
-        .certificates;
+    let none_revoked = in_state(&admin, CertificateState::Revoked).await;
     assert!(none_revoked.is_empty(), "{none_revoked:?}");
     let first = revoke(&admin, &victim).await;
     // A retry of the same revocation gets the first answer (receipt included), although the
@@ -388,16 +393,7 @@ async fn certificates_are_filtered_and_paged(app: TestApp) {
         .await
         .expect_err("already revoked");
     assert_eq!(again.code(), tonic::Code::FailedPrecondition, "{again:?}");
-    let revoked = admin
-        .admin()
-        .list_certificates(ListCertificatesRequest {
-            state: CertificateState::Revoked as i32,
-            ..Default::default()
-        })
-        .await
-        .expect("by state")
-        .into_inner()
-        .certificates;
+    let revoked = in_state(&admin, CertificateState::Revoked).await;
     assert_eq!(
         revoked.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(),
         vec![victim.as_str()]
@@ -406,29 +402,14 @@ async fn certificates_are_filtered_and_paged(app: TestApp) {
         revoked[0].revocation_reason,
         RevocationReason::Superseded as i32
     );
-    let active = admin
-        .admin()
-        .list_certificates(ListCertificatesRequest {
-            state: CertificateState::Active as i32,
-            page_size: 500,
-            ..Default::default()
-        })
-        .await
-        .expect("active")
-        .into_inner()
-        .certificates;
+    let active = in_state(&admin, CertificateState::Active).await;
     assert_eq!(active.len(), 14);
     assert!(active.iter().all(|c| c.name != victim));
 }
 
 async fn the_crl_lists_the_revoked_serial(app: TestApp) {
     let admin = app.session(SHANGHAI, Profile::Admin).await;
-    let before = admin
-        .admin()
-        .get_crl(GetCrlRequest {})
-        .await
-        .expect("CRL")
-        .into_inner();
+    let before = current_crl(&admin).await;
     let (_, crl) =
         x509_parser::revocation_list::CertificateRevocationList::from_der(&before.crl_der)
             .expect("a DER CRL");
@@ -437,12 +418,7 @@ async fn the_crl_lists_the_revoked_serial(app: TestApp) {
     let serial = app.cert_info(JIANGSU, Profile::System).serial_hex;
     revoke(&admin, &format!("certificates/{serial}")).await;
 
-    let after = admin
-        .admin()
-        .get_crl(GetCrlRequest {})
-        .await
-        .expect("CRL")
-        .into_inner();
+    let after = current_crl(&admin).await;
     assert!(
         after.crl_number > before.crl_number,
         "the CRL number must grow: {} then {}",

@@ -25,7 +25,9 @@ use yrd_e2e::{
 };
 use yrd_gateway::client::ClientFiles;
 use yrd_pki::Validity;
-use yrd_proto::v1::{Certificate, CertificateState, IssueCertificateRequest, RevocationReason};
+use yrd_proto::v1::{
+    Certificate, CertificateState, IssueCertificateRequest, Profile as PbProfile, RevocationReason,
+};
 
 /// A method every `system` token may call (an empty search).
 const PROBE: &str = "/yrd.exchange.v1.SpotCheckService/SearchResults";
@@ -314,7 +316,23 @@ async fn csr_round_trip_the_key_never_leaves_the_partner(app: TestApp) {
 }
 
 /// Calls IssueCertificate and answers the `BadRequest` violations of the refusal.
-async fn refused_issue(app: &TestApp, request: IssueCertificateRequest) -> Vec<(String, String)> {
+/// Asks a fresh exchange to issue a certificate for the agency `agency` (its id) and `profile`
+/// from `csr_pem`, valid `days`; the request must be refused as `INVALID_ARGUMENT`, and its
+/// `BadRequest` field violations are returned as `(field, description)`.
+async fn refused_issue(
+    agency: &str,
+    profile: PbProfile,
+    csr_pem: impl Into<String>,
+    days: i64,
+) -> Vec<(String, String)> {
+    let app = TestApp::spawn(StoreKind::Sqlite).await.expect("sqlite");
+    let request = IssueCertificateRequest {
+        request_id: "r".into(),
+        agency: format!("agencies/{agency}"),
+        profile: profile as i32,
+        csr_pem: csr_pem.into(),
+        validity: validity(days),
+    };
     let admin = app.session(SHANGHAI, Profile::Admin).await;
     let status = admin
         .admin()
@@ -349,100 +367,42 @@ fn csr(agency: &str, profile: Profile) -> String {
 
 #[tokio::test]
 async fn issue_refused_for_an_unknown_agency() {
-    let app = TestApp::spawn(StoreKind::Sqlite).await.expect("sqlite");
     // Fujian (35) is a real province but not registered with this exchange.
-    let violations = refused_issue(
-        &app,
-        IssueCertificateRequest {
-            request_id: "r".into(),
-            agency: "agencies/350000-AMR".into(),
-            profile: yrd_proto::v1::Profile::System as i32,
-            csr_pem: csr("350000-AMR", Profile::System),
-            validity: validity(30),
-        },
-    )
-    .await;
+    let csr_pem = csr("350000-AMR", Profile::System);
+    let violations = refused_issue("350000-AMR", PbProfile::System, csr_pem, 30).await;
     assert_names(&violations, "agency", "not registered");
 }
 
 #[tokio::test]
 async fn issue_refused_for_a_csr_naming_another_agency() {
-    let app = TestApp::spawn(StoreKind::Sqlite).await.expect("sqlite");
-    let violations = refused_issue(
-        &app,
-        IssueCertificateRequest {
-            request_id: "r".into(),
-            agency: format!("agencies/{ANHUI}"),
-            profile: yrd_proto::v1::Profile::System as i32,
-            csr_pem: csr(JIANGSU, Profile::System),
-            validity: validity(30),
-        },
-    )
-    .await;
+    let csr_pem = csr(JIANGSU, Profile::System);
+    let violations = refused_issue(ANHUI, PbProfile::System, csr_pem, 30).await;
     assert_names(&violations, "csr_pem", JIANGSU);
 }
 
 #[tokio::test]
 async fn issue_refused_for_a_csr_of_another_profile() {
-    let app = TestApp::spawn(StoreKind::Sqlite).await.expect("sqlite");
-    let violations = refused_issue(
-        &app,
-        IssueCertificateRequest {
-            request_id: "r".into(),
-            agency: format!("agencies/{ANHUI}"),
-            profile: yrd_proto::v1::Profile::Admin as i32,
-            csr_pem: csr(ANHUI, Profile::System),
-            validity: validity(30),
-        },
-    )
-    .await;
+    let csr_pem = csr(ANHUI, Profile::System);
+    let violations = refused_issue(ANHUI, PbProfile::Admin, csr_pem, 30).await;
     assert_names(&violations, "csr_pem", "profile");
 }
 
 #[tokio::test]
 async fn issue_refused_beyond_ninety_days() {
-    let app = TestApp::spawn(StoreKind::Sqlite).await.expect("sqlite");
-    let violations = refused_issue(
-        &app,
-        IssueCertificateRequest {
-            request_id: "r".into(),
-            agency: format!("agencies/{ANHUI}"),
-            profile: yrd_proto::v1::Profile::System as i32,
-            csr_pem: csr(ANHUI, Profile::System),
-            validity: validity(91),
-        },
-    )
-    .await;
+    let csr_pem = csr(ANHUI, Profile::System);
+    let violations = refused_issue(ANHUI, PbProfile::System, csr_pem, 91).await;
     assert_names(&violations, "validity", "90 days");
 }
 
 #[tokio::test]
 async fn issue_refused_for_a_garbage_csr() {
-    let app = TestApp::spawn(StoreKind::Sqlite).await.expect("sqlite");
-    let violations = refused_issue(
-        &app,
-        IssueCertificateRequest {
-            request_id: "r".into(),
-            agency: format!("agencies/{ANHUI}"),
-            profile: yrd_proto::v1::Profile::System as i32,
-            csr_pem: "-----BEGIN CERTIFICATE REQUEST-----\nZ2FyYmFnZQ==\n-----END CERTIFICATE REQUEST-----\n".into(),
-            validity: validity(30),
-        },
-    )
-    .await;
-    assert_names(&violations, "csr_pem", "");
-    let violations = refused_issue(
-        &app,
-        IssueCertificateRequest {
-            request_id: "r".into(),
-            agency: format!("agencies/{ANHUI}"),
-            profile: yrd_proto::v1::Profile::System as i32,
-            csr_pem: "not a CSR at all".into(),
-            validity: validity(30),
-        },
-    )
-    .await;
-    assert_names(&violations, "csr_pem", "");
+    for garbage in [
+        "-----BEGIN CERTIFICATE REQUEST-----\nZ2FyYmFnZQ==\n-----END CERTIFICATE REQUEST-----\n",
+        "not a CSR at all",
+    ] {
+        let violations = refused_issue(ANHUI, PbProfile::System, garbage, 30).await;
+        assert_names(&violations, "csr_pem", "");
+    }
 }
 
 #[tokio::test]

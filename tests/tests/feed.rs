@@ -11,14 +11,13 @@ use std::time::{Duration, Instant};
 
 use tonic::Code;
 use tonic::codec::Streaming;
-use yrd_domain::Profile;
 use yrd_domain::clock::SystemClock;
 use yrd_e2e::fixtures;
 use yrd_e2e::{Authed, JIANGSU, SHANDONG, StoreKind, TestApp, on_both_stores};
 use yrd_proto::v1::feed_service_client::FeedServiceClient;
 use yrd_proto::v1::{
-    AckRequest, EventType, FeedEvent, GetFeedPositionRequest, SubscribeRequest, SubscribeResponse,
-    feed_event, subscribe_response,
+    AckRequest, EventType, FeedEvent, GetFeedPositionRequest, GetFeedPositionResponse,
+    SubscribeRequest, SubscribeResponse, feed_event, subscribe_response,
 };
 use yrd_store::NewFeedEvent;
 
@@ -41,8 +40,13 @@ async fn append(app: &TestApp, to: &str, range: std::ops::RangeInclusive<u32>) {
         .expect("append feed events");
 }
 
-async fn feed(app: &TestApp, agency: &str) -> FeedServiceClient<Authed> {
-    FeedServiceClient::new(app.session(agency, Profile::System).await.authed())
+/// Where `client`'s feed stands.
+async fn feed_position(client: &mut FeedServiceClient<Authed>) -> GetFeedPositionResponse {
+    client
+        .get_feed_position(GetFeedPositionRequest {})
+        .await
+        .expect("position")
+        .into_inner()
 }
 
 async fn subscribe(
@@ -87,7 +91,7 @@ on_both_stores!(
 
 async fn backlog_then_live_in_order(app: TestApp) {
     append(&app, SHANDONG, 1..=3).await;
-    let mut client = feed(&app, SHANDONG).await;
+    let mut client = app.as_agency(SHANDONG).await.feed;
     let mut stream = subscribe(&mut client, None).await;
     assert_eq!(next_events(&mut stream, 3).await, expected(SHANDONG, 1..=3));
     append(&app, SHANDONG, 4..=4).await;
@@ -108,7 +112,7 @@ async fn backlog_then_live_in_order(app: TestApp) {
 async fn an_agency_sees_only_its_own_feed(app: TestApp) {
     append(&app, SHANDONG, 1..=2).await;
     append(&app, JIANGSU, 1..=1).await;
-    let mut jiangsu = feed(&app, JIANGSU).await;
+    let mut jiangsu = app.as_agency(JIANGSU).await.feed;
     let mut js_stream = subscribe(&mut jiangsu, None).await;
     assert_eq!(
         next_events(&mut js_stream, 1).await,
@@ -125,11 +129,7 @@ async fn an_agency_sees_only_its_own_feed(app: TestApp) {
         expected(JIANGSU, 2..=2)
     );
     // Jiangsu's position says nothing of Shandong's five events.
-    let position = jiangsu
-        .get_feed_position(GetFeedPositionRequest {})
-        .await
-        .expect("position")
-        .into_inner();
+    let position = feed_position(&mut jiangsu).await;
     assert_eq!((position.acked_cursor, position.latest_cursor), (0, 2));
     // Acknowledging Shandong's cursor 5 is beyond Jiangsu's own feed.
     let refused = jiangsu
@@ -137,7 +137,7 @@ async fn an_agency_sees_only_its_own_feed(app: TestApp) {
         .await
         .expect_err("Jiangsu's feed ends at 2");
     assert_eq!(refused.code(), Code::OutOfRange);
-    let mut shandong = feed(&app, SHANDONG).await;
+    let mut shandong = app.as_agency(SHANDONG).await.feed;
     let mut sd_stream = subscribe(&mut shandong, None).await;
     assert_eq!(
         next_events(&mut sd_stream, 5).await,
@@ -147,7 +147,7 @@ async fn an_agency_sees_only_its_own_feed(app: TestApp) {
 
 async fn resume_after_disconnect_misses_nothing(app: TestApp) {
     append(&app, SHANDONG, 1..=5).await;
-    let mut client = feed(&app, SHANDONG).await;
+    let mut client = app.as_agency(SHANDONG).await.feed;
     let mut stream = subscribe(&mut client, None).await;
     let first = next_events(&mut stream, 3).await;
     assert_eq!(first, expected(SHANDONG, 1..=3));
@@ -156,19 +156,15 @@ async fn resume_after_disconnect_misses_nothing(app: TestApp) {
     drop(stream);
     drop(client);
     append(&app, SHANDONG, 6..=8).await;
-    let mut client = feed(&app, SHANDONG).await;
+    let mut client = app.as_agency(SHANDONG).await.feed;
     let mut stream = subscribe(&mut client, Some(last_processed)).await;
     assert_eq!(next_events(&mut stream, 5).await, expected(SHANDONG, 4..=8));
 }
 
 async fn ack_moves_the_starting_point(app: TestApp) {
     append(&app, SHANDONG, 1..=4).await;
-    let mut client = feed(&app, SHANDONG).await;
-    let position = client
-        .get_feed_position(GetFeedPositionRequest {})
-        .await
-        .expect("position")
-        .into_inner();
+    let mut client = app.as_agency(SHANDONG).await.feed;
+    let position = feed_position(&mut client).await;
     assert_eq!(
         (
             position.acked_cursor,
@@ -198,11 +194,7 @@ async fn ack_moves_the_starting_point(app: TestApp) {
 
     let mut stream = subscribe(&mut client, None).await;
     assert_eq!(next_events(&mut stream, 1).await, expected(SHANDONG, 4..=4));
-    let position = client
-        .get_feed_position(GetFeedPositionRequest {})
-        .await
-        .expect("position")
-        .into_inner();
+    let position = feed_position(&mut client).await;
     assert_eq!(
         (
             position.acked_cursor,
@@ -218,7 +210,7 @@ async fn ack_moves_the_starting_point(app: TestApp) {
 
 async fn cursors_beyond_the_feed_are_out_of_range(app: TestApp) {
     append(&app, SHANDONG, 1..=2).await;
-    let mut client = feed(&app, SHANDONG).await;
+    let mut client = app.as_agency(SHANDONG).await.feed;
     let ack = client
         .ack(AckRequest { cursor: 3 })
         .await
@@ -238,17 +230,13 @@ async fn cursors_beyond_the_feed_are_out_of_range(app: TestApp) {
         sub.message()
     );
     // Nothing moved.
-    let position = client
-        .get_feed_position(GetFeedPositionRequest {})
-        .await
-        .expect("position")
-        .into_inner();
+    let position = feed_position(&mut client).await;
     assert_eq!((position.acked_cursor, position.latest_cursor), (0, 2));
 }
 
 async fn resume_across_a_server_restart(app: TestApp) {
     append(&app, SHANDONG, 1..=4).await;
-    let mut client = feed(&app, SHANDONG).await;
+    let mut client = app.as_agency(SHANDONG).await.feed;
     client.ack(AckRequest { cursor: 1 }).await.expect("ack");
     let mut stream = subscribe(&mut client, None).await;
     assert_eq!(next_events(&mut stream, 2).await, expected(SHANDONG, 2..=3));
@@ -277,7 +265,7 @@ async fn resume_across_a_server_restart(app: TestApp) {
     );
 
     append(&app, SHANDONG, 5..=6).await;
-    let mut client = feed(&app, SHANDONG).await;
+    let mut client = app.as_agency(SHANDONG).await.feed;
     // From the last event processed before the restart: nothing lost, nothing reordered.
     let mut resumed = subscribe(&mut client, Some(3)).await;
     assert_eq!(
@@ -343,7 +331,7 @@ on_both_stores_fast_feed!(
 
 async fn heartbeats_when_idle(app: TestApp) {
     append(&app, SHANDONG, 1..=2).await;
-    let mut client = feed(&app, SHANDONG).await;
+    let mut client = app.as_agency(SHANDONG).await.feed;
     let mut stream = subscribe(&mut client, None).await;
     assert_eq!(next_events(&mut stream, 2).await, expected(SHANDONG, 1..=2));
     let started = Instant::now();
@@ -388,7 +376,7 @@ async fn a_subscriber_that_never_reads_is_dropped(app: TestApp) {
         app.store.append_feed_events(chunk).await.expect("append");
     }
     let mut dropped = app.slow_drops.watch();
-    let mut client = feed(&app, SHANDONG).await;
+    let mut client = app.as_agency(SHANDONG).await.feed;
     let mut stream = subscribe(&mut client, None).await;
     assert_eq!(next_event(&mut stream).await.cursor, 1);
     // Stop reading until the server has dropped this subscriber (its buffer stayed full for the
@@ -443,7 +431,7 @@ async fn wake_ups_cross_replicas_on_postgres() {
         return;
     };
     let replica = primary.spawn_replica().await;
-    let mut client = feed(&replica, SHANDONG).await;
+    let mut client = replica.as_agency(SHANDONG).await.feed;
     let mut stream = subscribe(&mut client, None).await;
     // The replica's listener starts in the background: until it is LISTENing, a wake-up can
     // be missed and the event comes with the heartbeat's re-read. So the first event may take
@@ -475,7 +463,7 @@ async fn publish_to_delivery_latency_on_sqlite() {
     let app = TestApp::spawn(StoreKind::Sqlite)
         .await
         .expect("SQLite is always available");
-    let mut client = feed(&app, SHANDONG).await;
+    let mut client = app.as_agency(SHANDONG).await.feed;
     let mut stream = subscribe(&mut client, None).await;
     let mut latencies = Vec::with_capacity(SAMPLES as usize);
     for n in 1..=SAMPLES {

@@ -28,8 +28,8 @@ use yrd_e2e::{
 use yrd_gateway::client::ClientFiles;
 use yrd_proto::v1::feed_service_client::FeedServiceClient;
 use yrd_proto::v1::{
-    Agency, AgencyState, IssueCertificateRequest, RevocationReason, SubscribeRequest,
-    SubscribeResponse, UpdateAgencyRequest, subscribe_response,
+    AgencyState, IssueCertificateRequest, RevocationReason, SubscribeRequest, SubscribeResponse,
+    subscribe_response,
 };
 use yrd_store::{LeafFilter, NewFeedEvent};
 
@@ -104,19 +104,9 @@ async fn revoke(admin: &Session, name: &str) {
 
 /// Suspends or resumes `agency` through `admin`.
 async fn set_state(admin: &Session, agency: &str, state: AgencyState, n: usize) {
+    let request_id = format!("set {agency} {state:?} {n}");
     admin
-        .admin()
-        .update_agency(UpdateAgencyRequest {
-            request_id: format!("set {agency} {state:?} {n}"),
-            agency: Some(Agency {
-                name: format!("agencies/{agency}"),
-                state: state as i32,
-                ..Default::default()
-            }),
-            update_mask: Some(prost_types::FieldMask {
-                paths: vec!["state".into()],
-            }),
-        })
+        .set_agency_state(agency, state, request_id)
         .await
         .expect("update the agency's state");
 }

@@ -4,9 +4,8 @@
 
 use tonic::Code;
 use tonic_types::StatusExt as _;
-use yrd_domain::Profile;
 use yrd_e2e::fixtures::{self, stored_feed, uscc};
-use yrd_e2e::{JIANGSU, SHANDONG, SHANGHAI, Session, TestApp, on_both_stores};
+use yrd_e2e::{JIANGSU, SHANDONG, SHANGHAI, TestApp, on_both_stores};
 use yrd_proto::v1::spot_check_service_client::SpotCheckServiceClient;
 use yrd_proto::v1::{
     self as pb, CorrectResultRequest, GetResultRequest, PublishResultRequest, SearchResultsRequest,
@@ -23,10 +22,6 @@ on_both_stores!(
 );
 
 type Client = SpotCheckServiceClient<yrd_e2e::Authed>;
-
-fn client(session: &Session) -> Client {
-    SpotCheckServiceClient::new(session.authed())
-}
 
 /// A non-conforming online purchase: a Shandong producer, a Jiangsu seller.
 fn sample(product: &str) -> pb::SpotCheckResult {
@@ -146,7 +141,7 @@ fn assert_receipt(receipt: Option<&pb::Receipt>) {
 }
 
 async fn a_result_is_published_read_searched_and_paged(app: TestApp) {
-    let mut shanghai = client(&app.session(SHANGHAI, Profile::System).await);
+    let mut shanghai = app.as_agency(SHANGHAI).await.results;
     let response = shanghai
         .publish_result(publish_request("pub-1", sample(" 儿童塑料玩具车 ")))
         .await
@@ -173,7 +168,7 @@ async fn a_result_is_published_read_searched_and_paged(app: TestApp) {
     );
 
     // Every agency with the read role reads it, latest or by version.
-    let mut shandong = client(&app.session(SHANDONG, Profile::System).await);
+    let mut shandong = app.as_agency(SHANDONG).await.results;
     assert_eq!(
         get(&mut shandong, &published.name).await.expect("get"),
         published
@@ -300,7 +295,7 @@ async fn a_result_is_published_read_searched_and_paged(app: TestApp) {
 }
 
 async fn corrections_and_withdrawal_keep_every_version_readable(app: TestApp) {
-    let mut shanghai = client(&app.session(SHANGHAI, Profile::System).await);
+    let mut shanghai = app.as_agency(SHANGHAI).await.results;
     let v1 = publish(&mut shanghai, "c-1", "儿童滑板车").await;
 
     // The correction makes the result conforming.
@@ -327,7 +322,7 @@ async fn corrections_and_withdrawal_keep_every_version_readable(app: TestApp) {
     assert_eq!(v2.create_time, v1.create_time);
     assert!(!v2.safety_item_failed);
 
-    let mut shandong = client(&app.session(SHANDONG, Profile::System).await);
+    let mut shandong = app.as_agency(SHANDONG).await.results;
     assert_eq!(get(&mut shandong, &v1.name).await.expect("latest"), v2);
     let old = get(&mut shandong, &v1.version_name)
         .await
@@ -402,7 +397,7 @@ async fn corrections_and_withdrawal_keep_every_version_readable(app: TestApp) {
 }
 
 async fn a_retry_gets_the_first_answer_and_nothing_is_duplicated(app: TestApp) {
-    let mut shanghai = client(&app.session(SHANGHAI, Profile::System).await);
+    let mut shanghai = app.as_agency(SHANGHAI).await.results;
     let first = shanghai
         .publish_result(publish_request("same-id", sample("儿童玩具车")))
         .await
@@ -499,7 +494,7 @@ const INVALID: &[(&str, Mutation, &str)] = &[
 ];
 
 async fn each_invalid_input_is_refused_with_its_field_and_nothing_stored(app: TestApp) {
-    let mut shanghai = client(&app.session(SHANGHAI, Profile::System).await);
+    let mut shanghai = app.as_agency(SHANGHAI).await.results;
     let mut failures = Vec::new();
     for (n, (case, mutate, field)) in INVALID.iter().enumerate() {
         let mut request = publish_request(&format!("bad-{n}"), sample("儿童玩具车"));
@@ -559,9 +554,9 @@ async fn each_invalid_input_is_refused_with_its_field_and_nothing_stored(app: Te
 }
 
 async fn only_the_publisher_may_correct_or_withdraw(app: TestApp) {
-    let mut shanghai = client(&app.session(SHANGHAI, Profile::System).await);
+    let mut shanghai = app.as_agency(SHANGHAI).await.results;
     let published = publish(&mut shanghai, "mine", "儿童玩具车").await;
-    let mut shandong = client(&app.session(SHANDONG, Profile::System).await);
+    let mut shandong = app.as_agency(SHANDONG).await.results;
 
     let correct = shandong
         .correct_result(CorrectResultRequest {
@@ -614,18 +609,11 @@ async fn next_event(stream: &mut tonic::Streaming<pb::SubscribeResponse>) -> pb:
 /// before, receive the full result live; the correction and the withdrawal reach them too, in
 /// order; the publisher's own feed stays empty.
 async fn subscribers_of_both_provinces_see_publish_correct_and_withdraw(app: TestApp) {
-    use yrd_proto::v1::feed_service_client::FeedServiceClient;
     let mut streams = Vec::new();
     for agency in [SHANDONG, JIANGSU] {
-        let mut feed = FeedServiceClient::new(app.session(agency, Profile::System).await.authed());
-        let stream = feed
-            .subscribe(pb::SubscribeRequest { from_cursor: None })
-            .await
-            .expect("subscribe")
-            .into_inner();
-        streams.push((agency, feed, stream));
+        streams.push((agency, app.subscribe(agency, None).await));
     }
-    let mut shanghai = client(&app.session(SHANGHAI, Profile::System).await);
+    let mut shanghai = app.as_agency(SHANGHAI).await.results;
     let published = publish(&mut shanghai, "live-1", "儿童电动车").await;
     let mut content = sample("儿童电动车");
     content.test_items[0].verdict = pb::Verdict::Conforming as i32;
@@ -650,7 +638,7 @@ async fn subscribers_of_both_provinces_see_publish_correct_and_withdraw(app: Tes
         .await
         .expect("withdraw");
 
-    for (agency, _feed, stream) in &mut streams {
+    for (agency, stream) in &mut streams {
         let first = next_event(stream).await;
         assert_eq!(
             first.event_type(),
@@ -680,8 +668,10 @@ async fn subscribers_of_both_provinces_see_publish_correct_and_withdraw(app: Tes
             "{agency}: in order"
         );
     }
-    let mut own = FeedServiceClient::new(app.session(SHANGHAI, Profile::System).await.authed());
-    let position = own
+    let position = app
+        .as_agency(SHANGHAI)
+        .await
+        .feed
         .get_feed_position(pb::GetFeedPositionRequest::default())
         .await
         .expect("position")

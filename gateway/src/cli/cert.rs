@@ -37,7 +37,8 @@ use crate::cli::command::{
     CertState, CrlArgs, InitCaArgs, IssueArgs, ListArgs, RequestArgs, RevokeArgs,
 };
 use crate::cli::connect::ConnectArgs;
-use crate::cli::session::{RpcError, Session, SessionError};
+use crate::cli::output::write_json;
+use crate::cli::session::{RpcError, Session, SessionError, list_all};
 
 /// Why a `yrd cert` or `yrd agency` command failed. Messages name the file, the call or the
 /// value at fault; the cause follows in the error chain.
@@ -280,11 +281,11 @@ async fn issue(args: IssueArgs, out: &mut (dyn Write + Send)) -> Result<(), CliE
 
 async fn list(args: ListArgs, out: &mut (dyn Write + Send)) -> Result<(), CliError> {
     let session = admin_session(&args.connect).await?;
-    let mut admin = session.admin();
+    let admin = session.admin();
     let expire_before = args
         .expiring_within
         .map(|days| timestamp(SystemClock.now() + time::Duration::days(i64::from(days))));
-    let mut request = ListCertificatesRequest {
+    let request = ListCertificatesRequest {
         agency: args
             .agency
             .as_ref()
@@ -301,23 +302,22 @@ async fn list(args: ListArgs, out: &mut (dyn Write + Send)) -> Result<(), CliErr
         page_size: i32::try_from(args.page_size).unwrap_or(500),
         page_token: String::new(),
     };
-    let mut views = Vec::new();
-    loop {
-        let page = admin
-            .list_certificates(request.clone())
-            .await
-            .map_err(|s| RpcError::new("AdminService.ListCertificates", s))?
-            .into_inner();
-        views.extend(page.certificates.iter().map(CertificateView::from_pb));
-        if page.next_page_token.is_empty() {
-            break;
-        }
-        request.page_token = page.next_page_token;
-    }
+    let views = list_all(
+        "AdminService.ListCertificates",
+        request,
+        |r, token| r.page_token = token,
+        |r| {
+            let mut admin = admin.clone();
+            async move {
+                let page = admin.list_certificates(r).await?.into_inner();
+                let views = page.certificates.iter().map(CertificateView::from_pb);
+                Ok((views.collect(), page.next_page_token))
+            }
+        },
+    )
+    .await?;
     if args.json {
-        serde_json::to_writer_pretty(&mut *out, &views)?;
-        writeln!(out)?;
-        return Ok(());
+        return write_json(out, &views);
     }
     if views.is_empty() {
         writeln!(out, "no certificates match")?;
@@ -374,9 +374,7 @@ async fn revoke(args: RevokeArgs, out: &mut (dyn Write + Send)) -> Result<(), Cl
         })?;
     let view = CertificateView::from_pb(&revoked);
     if args.json {
-        serde_json::to_writer_pretty(&mut *out, &view)?;
-        writeln!(out)?;
-        return Ok(());
+        return write_json(out, &view);
     }
     writeln!(
         out,
@@ -485,8 +483,8 @@ async fn agency_create(
 
 async fn agency_list(args: AgencyListArgs, out: &mut (dyn Write + Send)) -> Result<(), CliError> {
     let session = admin_session(&args.connect).await?;
-    let mut admin = session.admin();
-    let mut request = ListAgenciesRequest {
+    let admin = session.admin();
+    let request = ListAgenciesRequest {
         state: match args.state {
             None => pb::AgencyState::Unspecified,
             Some(AgencyStateArg::Active) => pb::AgencyState::Active,
@@ -495,23 +493,22 @@ async fn agency_list(args: AgencyListArgs, out: &mut (dyn Write + Send)) -> Resu
         page_size: 500,
         page_token: String::new(),
     };
-    let mut views = Vec::new();
-    loop {
-        let page = admin
-            .list_agencies(request.clone())
-            .await
-            .map_err(|s| RpcError::new("AdminService.ListAgencies", s))?
-            .into_inner();
-        views.extend(page.agencies.iter().map(AgencyView::from_pb));
-        if page.next_page_token.is_empty() {
-            break;
-        }
-        request.page_token = page.next_page_token;
-    }
+    let views = list_all(
+        "AdminService.ListAgencies",
+        request,
+        |r, token| r.page_token = token,
+        |r| {
+            let mut admin = admin.clone();
+            async move {
+                let page = admin.list_agencies(r).await?.into_inner();
+                let views = page.agencies.iter().map(AgencyView::from_pb);
+                Ok((views.collect(), page.next_page_token))
+            }
+        },
+    )
+    .await?;
     if args.json {
-        serde_json::to_writer_pretty(&mut *out, &views)?;
-        writeln!(out)?;
-        return Ok(());
+        return write_json(out, &views);
     }
     let mut table = Table::new();
     table

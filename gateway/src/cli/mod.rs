@@ -19,6 +19,7 @@ pub mod cert;
 pub mod client;
 pub mod command;
 pub mod connect;
+pub mod output;
 pub mod session;
 
 pub use command::{Cli, Command, ConnectArgs, HealthArgs, ServeArgs};

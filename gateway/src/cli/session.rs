@@ -94,6 +94,35 @@ impl RpcError {
     }
 }
 
+/// Every item of a paged list method: asks `page` for one page after another, each request
+/// carrying the previous answer's `next_page_token`, until the exchange answers an empty one.
+///
+/// `page` makes one call and returns the page's items with its `next_page_token`;
+/// `set_token` puts a token into the request. A refusal is reported as an [`RpcError`] of
+/// `method`.
+pub async fn list_all<Req, Item, Fut>(
+    method: &'static str,
+    mut request: Req,
+    set_token: impl Fn(&mut Req, String),
+    mut page: impl FnMut(Req) -> Fut,
+) -> Result<Vec<Item>, RpcError>
+where
+    Req: Clone,
+    Fut: Future<Output = Result<(Vec<Item>, String), Status>>,
+{
+    let mut items = Vec::new();
+    loop {
+        let (found, next) = page(request.clone())
+            .await
+            .map_err(|s| RpcError::new(method, s))?;
+        items.extend(found);
+        if next.is_empty() {
+            return Ok(items);
+        }
+        set_token(&mut request, next);
+    }
+}
+
 impl fmt::Display for RpcError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(

@@ -31,6 +31,8 @@ pub mod referral;
 pub mod roles;
 pub mod routing;
 pub mod spotcheck;
+#[cfg(test)]
+mod test_fixtures;
 pub mod text;
 pub mod uscc;
 

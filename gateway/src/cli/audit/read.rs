@@ -23,14 +23,15 @@ use crate::cli::audit::entry::{CSV_HEADER, EntryView, csv_record, write_table};
 use crate::cli::audit::error::AuditCliError;
 use crate::cli::audit::session::{Auditor, hashes, missing};
 use crate::cli::audit::verdict::{VerifiedHead, VerifyFailure};
-use crate::cli::session::RpcError;
+use crate::cli::output::write_json;
+use crate::cli::session::{RpcError, list_all};
 
 pub(crate) async fn query(
     args: QueryArgs,
     out: &mut (dyn Write + Send),
 ) -> Result<(), AuditCliError> {
-    let mut auditor = Auditor::open(&args.connect).await?;
-    let mut request = ListAuditEntriesRequest {
+    let auditor = Auditor::open(&args.connect).await?;
+    let request = ListAuditEntriesRequest {
         start_time: args.since.map(timestamp),
         end_time: args.until.map(timestamp),
         caller_agency: args
@@ -46,24 +47,22 @@ pub(crate) async fn query(
         page_size: i32::try_from(args.page_size).unwrap_or(1000),
         page_token: String::new(),
     };
-    let mut views = Vec::new();
-    loop {
-        let page = auditor
-            .audit
-            .list_audit_entries(request.clone())
-            .await
-            .map_err(|s| RpcError::new("AuditService.ListAuditEntries", s))?
-            .into_inner();
-        views.extend(page.entries.iter().map(EntryView::from_pb));
-        if page.next_page_token.is_empty() {
-            break;
-        }
-        request.page_token = page.next_page_token;
-    }
+    let views = list_all(
+        "AuditService.ListAuditEntries",
+        request,
+        |r, token| r.page_token = token,
+        |r| {
+            let mut audit = auditor.audit.clone();
+            async move {
+                let page = audit.list_audit_entries(r).await?.into_inner();
+                let views = page.entries.iter().map(EntryView::from_pb);
+                Ok((views.collect(), page.next_page_token))
+            }
+        },
+    )
+    .await?;
     if args.json {
-        serde_json::to_writer_pretty(&mut *out, &views)?;
-        writeln!(out)?;
-        return Ok(());
+        return write_json(out, &views);
     }
     write_table(&views, out)?;
     Ok(())
@@ -120,9 +119,7 @@ pub(crate) async fn show(
             inclusion_proof: path.iter().map(Hash::to_string).collect(),
             verified: true,
         };
-        serde_json::to_writer_pretty(&mut *out, &shown)?;
-        writeln!(out)?;
-        return Ok(());
+        return write_json(out, &shown);
     }
     write_entry(&entry, out)?;
     writeln!(

@@ -2,43 +2,8 @@
 //! fixtures every referral test shares; `rules.rs` holds one test per rule the module doc lists.
 
 use super::*;
-use time::Duration;
-use time::OffsetDateTime;
-use time::macros::{date, offset};
-
-// Monday 4 March 2024 is day 0.
-const BASE: Date = date!(2024 - 03 - 04);
-
-fn day(n: i64) -> Date {
-    BASE + Duration::days(n)
-}
-
-/// 10:00 in Beijing on day `n`.
-fn at(n: i64) -> OffsetDateTime {
-    day(n)
-        .with_hms(10, 0, 0)
-        .unwrap()
-        .assume_offset(offset!(+8))
-}
-
-fn agency(id: &str) -> AgencyId {
-    AgencyId::parse(id).unwrap()
-}
-fn shanghai() -> AgencyId {
-    agency("310000-SAMR")
-}
-fn shandong() -> AgencyId {
-    agency("370000-AMR")
-}
-fn jiangsu() -> AgencyId {
-    agency("320000-AMR")
-}
-fn zhejiang() -> AgencyId {
-    agency("330000-AMR")
-}
-fn text(s: &str) -> Remark {
-    Remark::parse("text", s).unwrap()
-}
+pub(super) use crate::test_fixtures::*;
+use time::macros::date;
 
 fn rules() -> ReferralRules {
     ReferralRules::default()
