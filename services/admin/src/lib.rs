@@ -7,20 +7,22 @@
 //! * [`keyring`] — the signing keys as every replica shares them through the store, rotated on
 //!   a schedule with an overlap.
 //! * [`token_service`] — the `TokenService` handler.
-//! * [`admin_service`] — the `AdminService` handler.
+//! * [`admin`] — the `AdminService` handler.
+//! * [`error`] — why a call of either service failed.
 //! * [`enforcement`] — the hook through which a revocation or suspension is put in force on
 //!   this replica before the handler answers.
 
 #![forbid(unsafe_code)]
 
-pub mod admin_service;
+pub mod admin;
 pub mod enforcement;
+pub mod error;
 pub mod keyring;
-mod status;
 pub mod token;
 pub mod token_service;
 
-pub use admin_service::AdminHandler;
+pub use admin::AdminHandler;
 pub use enforcement::{ApplyError, ApplyRevocations};
+pub use error::AdminError;
 pub use keyring::TokenKeys;
 pub use token_service::TokenHandler;

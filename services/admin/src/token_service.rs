@@ -12,7 +12,7 @@
 use std::sync::Arc;
 
 use tonic::{Request, Response, Status};
-use yrd_call::{bad_request, timestamp, violation};
+use yrd_call::{Call, timestamp};
 use yrd_domain::AgencyId;
 use yrd_domain::clock::Clock;
 use yrd_domain::roles::granted_roles;
@@ -23,8 +23,8 @@ use yrd_proto::v1::{
 };
 use yrd_store::{AgencyState, Store};
 
+use crate::error::AdminError;
 use crate::keyring::TokenKeys;
-use crate::status::{identity, internal, store_failure};
 use crate::token::{IssueError, MAX_TOKEN_LIFETIME, TokenIssuer, TokenSettings};
 
 /// The `TokenService` handler.
@@ -100,63 +100,45 @@ impl TokenHandler {
     }
 }
 
-#[tonic::async_trait]
-impl TokenService for TokenHandler {
-    #[tracing::instrument(skip_all, fields(agency))]
-    async fn issue_token(
+/// The handlers, each given the context of its call.
+impl TokenHandler {
+    async fn issue_token_call(
         &self,
-        request: Request<IssueTokenRequest>,
-    ) -> Result<Response<IssueTokenResponse>, Status> {
-        let caller = identity(&request)?;
-        tracing::Span::current().record("agency", caller.agency.as_str());
-        let body = request.into_inner();
+        call: &Call,
+        body: IssueTokenRequest,
+    ) -> Result<IssueTokenResponse, AdminError> {
+        let caller = &call.identity;
         if !body.audience.is_empty() && body.audience != self.settings.audience {
-            return Err(bad_request(&[violation(
+            return Err(AdminError::field(
                 "audience",
                 format!(
                     "the exchange issues tokens for audience {:?} only",
                     self.settings.audience
                 ),
-            )]));
+            ));
         }
-        let agency = self
-            .store
-            .get_agency(&caller.agency)
-            .await
-            .map_err(|e| store_failure(&e))?;
+        let agency = self.store.get_agency(&caller.agency).await?;
         match agency {
             Some(a) if a.state == AgencyState::Active => {}
-            Some(_) => {
-                return Err(Status::permission_denied(format!(
-                    "agency {} is suspended",
-                    caller.agency
-                )));
-            }
-            None => {
-                return Err(Status::permission_denied(format!(
-                    "agency {} is not registered with the exchange",
-                    caller.agency
-                )));
-            }
+            Some(_) => return Err(AdminError::Suspended(caller.agency.clone())),
+            None => return Err(AdminError::NotRegistered(caller.agency.clone())),
         }
         let roles = granted_roles(caller.profile, caller.agency == self.operator);
         let officer = (!body.officer.is_empty()).then_some(body.officer.as_str());
         let now = self.clock.now();
         let ring = self.keys.ring();
         let issued = TokenIssuer::new(&self.settings, &ring)
-            .issue(&caller, &roles, officer, now, self.lifetime)
+            .issue(caller, &roles, officer, now, self.lifetime)
             .map_err(|e| match e {
-                IssueError::Claim(claim) => bad_request(&[violation("officer", claim.to_string())]),
-                IssueError::NoRoles(..) => Status::permission_denied(format!(
-                    "{} of {} is granted no role at the exchange, so IssueToken has no token \
-                     to issue",
-                    caller.profile.certificate(),
-                    caller.agency
-                )),
-                other => internal("token issuance", &other),
+                IssueError::Claim(claim) => AdminError::field("officer", claim.to_string()),
+                IssueError::NoRoles(..) => AdminError::NoRoles {
+                    certificate: caller.profile.certificate(),
+                    agency: caller.agency.clone(),
+                },
+                other => AdminError::internal("token issuance", other),
             })?;
         let expires_in_seconds = u32::try_from(issued.expires_in_seconds()).unwrap_or(0);
-        Ok(Response::new(IssueTokenResponse {
+        Ok(IssueTokenResponse {
             access_token: issued.token,
             token_type: "Bearer".to_owned(),
             expire_time: Some(timestamp(issued.expires_at)),
@@ -164,13 +146,10 @@ impl TokenService for TokenHandler {
             key_id: issued.kid,
             roles: issued.roles.iter().map(|r| r.as_str().to_owned()).collect(),
             token_id: issued.jti.to_string(),
-        }))
+        })
     }
 
-    async fn get_jwks(
-        &self,
-        _request: Request<GetJwksRequest>,
-    ) -> Result<Response<GetJwksResponse>, Status> {
+    fn get_jwks_call(&self) -> GetJwksResponse {
         let now = self.clock.now();
         let ring = self.keys.ring();
         let mut keys: Vec<Jwk> = ring
@@ -208,6 +187,32 @@ impl TokenService for TokenHandler {
             })
             .collect();
         let jwks_json = serde_json::json!({ "keys": json_keys }).to_string();
-        Ok(Response::new(GetJwksResponse { keys, jwks_json }))
+        GetJwksResponse { keys, jwks_json }
+    }
+}
+
+#[tonic::async_trait]
+impl TokenService for TokenHandler {
+    #[tracing::instrument(skip_all, fields(agency = tracing::field::Empty))]
+    async fn issue_token(
+        &self,
+        request: Request<IssueTokenRequest>,
+    ) -> Result<Response<IssueTokenResponse>, Status> {
+        let call = Call::of(&request)?;
+        tracing::Span::current().record("agency", call.agency().as_str());
+        let result = self.issue_token_call(&call, request.into_inner()).await;
+        call.respond(result)
+    }
+
+    /// Public: callable without a token, so the call has no roles (identity only).
+    #[tracing::instrument(skip_all, fields(agency = tracing::field::Empty))]
+    async fn get_jwks(
+        &self,
+        request: Request<GetJwksRequest>,
+    ) -> Result<Response<GetJwksResponse>, Status> {
+        let call = Call::of(&request)?;
+        tracing::Span::current().record("agency", call.agency().as_str());
+        let jwks = self.get_jwks_call();
+        call.respond(Ok::<_, AdminError>(jwks))
     }
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use futures::Stream;
 use tonic::{Request, Response, Status};
-use yrd_call::{bad_request, from_timestamp, timestamp, violation};
+use yrd_call::{Call, bad_request, from_timestamp, timestamp, violation};
 use yrd_domain::AgencyId;
 use yrd_domain::merkle::Hash;
 use yrd_proto::v1::audit_service_server::AuditService;
@@ -176,9 +176,9 @@ pub fn signed_head(head: &TreeHead) -> SignedTreeHead {
 type ExportStream =
     Pin<Box<dyn Stream<Item = Result<ExportAuditEntriesResponse, Status>> + Send + 'static>>;
 
-#[tonic::async_trait]
-impl AuditService for AuditHandler {
-    async fn list_audit_entries(
+/// The handlers; each answers through the [`Call`] the service dispatch takes.
+impl AuditHandler {
+    async fn list_audit_entries_call(
         &self,
         request: Request<ListAuditEntriesRequest>,
     ) -> Result<Response<ListAuditEntriesResponse>, Status> {
@@ -224,7 +224,7 @@ impl AuditService for AuditHandler {
         }))
     }
 
-    async fn get_audit_entry(
+    async fn get_audit_entry_call(
         &self,
         request: Request<GetAuditEntryRequest>,
     ) -> Result<Response<GetAuditEntryResponse>, Status> {
@@ -266,7 +266,7 @@ impl AuditService for AuditHandler {
         }))
     }
 
-    async fn get_tree_head(
+    async fn get_tree_head_call(
         &self,
         request: Request<GetTreeHeadRequest>,
     ) -> Result<Response<GetTreeHeadResponse>, Status> {
@@ -276,7 +276,7 @@ impl AuditService for AuditHandler {
         }))
     }
 
-    async fn list_tree_heads(
+    async fn list_tree_heads_call(
         &self,
         request: Request<ListTreeHeadsRequest>,
     ) -> Result<Response<ListTreeHeadsResponse>, Status> {
@@ -311,7 +311,7 @@ impl AuditService for AuditHandler {
         }))
     }
 
-    async fn get_inclusion_proof(
+    async fn get_inclusion_proof_call(
         &self,
         request: Request<GetInclusionProofRequest>,
     ) -> Result<Response<GetInclusionProofResponse>, Status> {
@@ -358,7 +358,7 @@ impl AuditService for AuditHandler {
         }))
     }
 
-    async fn get_consistency_proof(
+    async fn get_consistency_proof_call(
         &self,
         request: Request<GetConsistencyProofRequest>,
     ) -> Result<Response<GetConsistencyProofResponse>, Status> {
@@ -401,12 +401,10 @@ impl AuditService for AuditHandler {
         }))
     }
 
-    type ExportAuditEntriesStream = ExportStream;
-
-    async fn export_audit_entries(
+    async fn export_audit_entries_call(
         &self,
         request: Request<ExportAuditEntriesRequest>,
-    ) -> Result<Response<Self::ExportAuditEntriesStream>, Status> {
+    ) -> Result<Response<ExportStream>, Status> {
         let body = request.into_inner();
         let store = self.store.clone();
         let start = match body.start {
@@ -438,6 +436,88 @@ impl AuditService for AuditHandler {
         let follow = body.follow;
         let stream = async_stream(store, start, end, follow);
         Ok(Response::new(Box::pin(stream)))
+    }
+}
+
+#[tonic::async_trait]
+impl AuditService for AuditHandler {
+    type ExportAuditEntriesStream = ExportStream;
+
+    #[tracing::instrument(skip_all, fields(agency = tracing::field::Empty))]
+    async fn list_audit_entries(
+        &self,
+        request: Request<ListAuditEntriesRequest>,
+    ) -> Result<Response<ListAuditEntriesResponse>, Status> {
+        let call = Call::of(&request)?;
+        tracing::Span::current().record("agency", call.agency().as_str());
+        let result = self.list_audit_entries_call(request).await;
+        call.answer(result)
+    }
+
+    #[tracing::instrument(skip_all, fields(agency = tracing::field::Empty, index = request.get_ref().index))]
+    async fn get_audit_entry(
+        &self,
+        request: Request<GetAuditEntryRequest>,
+    ) -> Result<Response<GetAuditEntryResponse>, Status> {
+        let call = Call::of(&request)?;
+        tracing::Span::current().record("agency", call.agency().as_str());
+        let result = self.get_audit_entry_call(request).await;
+        call.answer(result)
+    }
+
+    #[tracing::instrument(skip_all, fields(agency = tracing::field::Empty, tree_size = ?request.get_ref().tree_size))]
+    async fn get_tree_head(
+        &self,
+        request: Request<GetTreeHeadRequest>,
+    ) -> Result<Response<GetTreeHeadResponse>, Status> {
+        let call = Call::of(&request)?;
+        tracing::Span::current().record("agency", call.agency().as_str());
+        let result = self.get_tree_head_call(request).await;
+        call.answer(result)
+    }
+
+    #[tracing::instrument(skip_all, fields(agency = tracing::field::Empty))]
+    async fn list_tree_heads(
+        &self,
+        request: Request<ListTreeHeadsRequest>,
+    ) -> Result<Response<ListTreeHeadsResponse>, Status> {
+        let call = Call::of(&request)?;
+        tracing::Span::current().record("agency", call.agency().as_str());
+        let result = self.list_tree_heads_call(request).await;
+        call.answer(result)
+    }
+
+    #[tracing::instrument(skip_all, fields(agency = tracing::field::Empty, tree_size = ?request.get_ref().tree_size))]
+    async fn get_inclusion_proof(
+        &self,
+        request: Request<GetInclusionProofRequest>,
+    ) -> Result<Response<GetInclusionProofResponse>, Status> {
+        let call = Call::of(&request)?;
+        tracing::Span::current().record("agency", call.agency().as_str());
+        let result = self.get_inclusion_proof_call(request).await;
+        call.answer(result)
+    }
+
+    #[tracing::instrument(skip_all, fields(agency = tracing::field::Empty, first_tree_size = request.get_ref().first_tree_size, second_tree_size = ?request.get_ref().second_tree_size))]
+    async fn get_consistency_proof(
+        &self,
+        request: Request<GetConsistencyProofRequest>,
+    ) -> Result<Response<GetConsistencyProofResponse>, Status> {
+        let call = Call::of(&request)?;
+        tracing::Span::current().record("agency", call.agency().as_str());
+        let result = self.get_consistency_proof_call(request).await;
+        call.answer(result)
+    }
+
+    #[tracing::instrument(skip_all, fields(agency = tracing::field::Empty))]
+    async fn export_audit_entries(
+        &self,
+        request: Request<ExportAuditEntriesRequest>,
+    ) -> Result<Response<ExportStream>, Status> {
+        let call = Call::of(&request)?;
+        tracing::Span::current().record("agency", call.agency().as_str());
+        let result = self.export_audit_entries_call(request).await;
+        call.answer(result)
     }
 }
 

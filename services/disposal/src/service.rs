@@ -281,42 +281,55 @@ fn plain(id: Option<String>, command: ReferralCommand, note: String) -> Option<S
 
 #[tonic::async_trait]
 impl DisposalService for DisposalHandler {
-    #[tracing::instrument(skip_all)]
+    #[tracing::instrument(
+        skip_all,
+        fields(agency = tracing::field::Empty, request_id = %request.get_ref().request_id, result = %request.get_ref().result)
+    )]
     async fn create_referral(
         &self,
         request: Request<pb::CreateReferralRequest>,
     ) -> Result<Response<pb::CreateReferralResponse>, Status> {
         let mut call = Call::of(&request)?;
+        tracing::Span::current().record("agency", call.agency().as_str());
         let result = self.create(&mut call, request.into_inner()).await;
         call.respond(result)
     }
 
-    #[tracing::instrument(skip_all)]
+    #[tracing::instrument(
+        skip_all,
+        fields(agency = tracing::field::Empty, name = %request.get_ref().name)
+    )]
     async fn get_referral(
         &self,
         request: Request<pb::GetReferralRequest>,
     ) -> Result<Response<pb::GetReferralResponse>, Status> {
         let call = Call::of(&request)?;
+        tracing::Span::current().record("agency", call.agency().as_str());
         let result = self.get(request.into_inner()).await;
         call.respond(result)
     }
 
-    #[tracing::instrument(skip_all)]
+    #[tracing::instrument(skip_all, fields(agency = tracing::field::Empty))]
     async fn list_referrals(
         &self,
         request: Request<pb::ListReferralsRequest>,
     ) -> Result<Response<pb::ListReferralsResponse>, Status> {
         let call = Call::of(&request)?;
+        tracing::Span::current().record("agency", call.agency().as_str());
         let result = self.list(call.agency().clone(), request.into_inner()).await;
         call.respond(result)
     }
 
-    #[tracing::instrument(skip_all)]
+    #[tracing::instrument(
+        skip_all,
+        fields(agency = tracing::field::Empty, request_id = %request.get_ref().request_id, name = %request.get_ref().name)
+    )]
     async fn acknowledge_referral(
         &self,
         request: Request<pb::AcknowledgeReferralRequest>,
     ) -> Result<Response<pb::AcknowledgeReferralResponse>, Status> {
         let mut call = Call::of(&request)?;
+        tracing::Span::current().record("agency", call.agency().as_str());
         let answer = self
             .step(
                 &mut call,
@@ -331,12 +344,16 @@ impl DisposalService for DisposalHandler {
         call.respond(answer)
     }
 
-    #[tracing::instrument(skip_all)]
+    #[tracing::instrument(
+        skip_all,
+        fields(agency = tracing::field::Empty, request_id = %request.get_ref().request_id, name = %request.get_ref().name)
+    )]
     async fn start_handling(
         &self,
         request: Request<pb::StartHandlingRequest>,
     ) -> Result<Response<pb::StartHandlingResponse>, Status> {
         let mut call = Call::of(&request)?;
+        tracing::Span::current().record("agency", call.agency().as_str());
         let answer = self
             .step(
                 &mut call,
@@ -351,12 +368,16 @@ impl DisposalService for DisposalHandler {
         call.respond(answer)
     }
 
-    #[tracing::instrument(skip_all)]
+    #[tracing::instrument(
+        skip_all,
+        fields(agency = tracing::field::Empty, request_id = %request.get_ref().request_id, name = %request.get_ref().name)
+    )]
     async fn record_measure(
         &self,
         request: Request<pb::RecordMeasureRequest>,
     ) -> Result<Response<pb::RecordMeasureResponse>, Status> {
         let mut call = Call::of(&request)?;
+        tracing::Span::current().record("agency", call.agency().as_str());
         let answer = self
             .step(
                 &mut call,
@@ -380,12 +401,16 @@ impl DisposalService for DisposalHandler {
         call.respond(answer)
     }
 
-    #[tracing::instrument(skip_all)]
+    #[tracing::instrument(
+        skip_all,
+        fields(agency = tracing::field::Empty, request_id = %request.get_ref().request_id, name = %request.get_ref().name)
+    )]
     async fn file_objection(
         &self,
         request: Request<pb::FileObjectionRequest>,
     ) -> Result<Response<pb::FileObjectionResponse>, Status> {
         let mut call = Call::of(&request)?;
+        tracing::Span::current().record("agency", call.agency().as_str());
         let answer = self
             .step(
                 &mut call,
@@ -412,12 +437,16 @@ impl DisposalService for DisposalHandler {
         call.respond(answer)
     }
 
-    #[tracing::instrument(skip_all)]
+    #[tracing::instrument(
+        skip_all,
+        fields(agency = tracing::field::Empty, request_id = %request.get_ref().request_id, name = %request.get_ref().name)
+    )]
     async fn record_reinspection(
         &self,
         request: Request<pb::RecordReinspectionRequest>,
     ) -> Result<Response<pb::RecordReinspectionResponse>, Status> {
         let mut call = Call::of(&request)?;
+        tracing::Span::current().record("agency", call.agency().as_str());
         let answer = self
             .step(
                 &mut call,
@@ -441,12 +470,16 @@ impl DisposalService for DisposalHandler {
         call.respond(answer)
     }
 
-    #[tracing::instrument(skip_all)]
+    #[tracing::instrument(
+        skip_all,
+        fields(agency = tracing::field::Empty, request_id = %request.get_ref().request_id, name = %request.get_ref().name)
+    )]
     async fn return_referral(
         &self,
         request: Request<pb::ReturnReferralRequest>,
     ) -> Result<Response<pb::ReturnReferralResponse>, Status> {
         let mut call = Call::of(&request)?;
+        tracing::Span::current().record("agency", call.agency().as_str());
         let answer = self
             .step(
                 &mut call,
@@ -481,12 +514,16 @@ impl DisposalService for DisposalHandler {
         call.respond(answer)
     }
 
-    #[tracing::instrument(skip_all)]
+    #[tracing::instrument(
+        skip_all,
+        fields(agency = tracing::field::Empty, request_id = %request.get_ref().request_id, name = %request.get_ref().name)
+    )]
     async fn reroute_referral(
         &self,
         request: Request<pb::RerouteReferralRequest>,
     ) -> Result<Response<pb::RerouteReferralResponse>, Status> {
         let mut call = Call::of(&request)?;
+        tracing::Span::current().record("agency", call.agency().as_str());
         let answer = self
             .step(
                 &mut call,
@@ -517,12 +554,16 @@ impl DisposalService for DisposalHandler {
         call.respond(answer)
     }
 
-    #[tracing::instrument(skip_all)]
+    #[tracing::instrument(
+        skip_all,
+        fields(agency = tracing::field::Empty, request_id = %request.get_ref().request_id, name = %request.get_ref().name)
+    )]
     async fn close_referral(
         &self,
         request: Request<pb::CloseReferralRequest>,
     ) -> Result<Response<pb::CloseReferralResponse>, Status> {
         let mut call = Call::of(&request)?;
+        tracing::Span::current().record("agency", call.agency().as_str());
         let answer = self
             .step(
                 &mut call,
@@ -544,12 +585,16 @@ impl DisposalService for DisposalHandler {
         call.respond(answer)
     }
 
-    #[tracing::instrument(skip_all)]
+    #[tracing::instrument(
+        skip_all,
+        fields(agency = tracing::field::Empty, request_id = %request.get_ref().request_id, name = %request.get_ref().name)
+    )]
     async fn add_reaction(
         &self,
         request: Request<pb::AddReactionRequest>,
     ) -> Result<Response<pb::AddReactionResponse>, Status> {
         let mut call = Call::of(&request)?;
+        tracing::Span::current().record("agency", call.agency().as_str());
         let answer = self
             .step(
                 &mut call,

@@ -17,9 +17,9 @@ use yrd_proto::v1 as pb;
 use crate::config::{LicensingSettings, Product};
 use crate::error::CallError;
 use crate::page::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
-use crate::parse::Errors;
 use crate::service::{Call, LicensingHandler};
 use crate::view::{deadline_kind, route_of};
+use yrd_call::FieldErrors;
 
 /// Marks a catalogue page token, so a token of another list is not mistaken for one.
 const TOKEN_PREFIX: &str = "catalogue:";
@@ -49,20 +49,20 @@ impl Query {
     /// Checks every field; each bad one is named.
     fn parse(r: &pb::ListCatalogueProductsRequest) -> Result<Self, CallError> {
         use yrd_domain::licensing::Route;
-        let mut e = Errors::default();
+        let mut e = FieldErrors::new();
         let route = match pb::LicensingRoute::try_from(r.route) {
             Ok(pb::LicensingRoute::Unspecified) => None,
             Ok(pb::LicensingRoute::Ordinary) => Some(Route::Ordinary),
             Ok(pb::LicensingRoute::Commitment) => Some(Route::Commitment),
             Err(_) => {
-                e.push("route", "is not a LicensingRoute");
+                e.add("route", "is not a LicensingRoute");
                 None
             }
         };
         let limit = match r.page_size {
             0 => DEFAULT_PAGE_SIZE,
             n if n < 0 => {
-                e.push("page_size", "must not be negative");
+                e.add("page_size", "must not be negative");
                 DEFAULT_PAGE_SIZE
             }
             n => u32::try_from(n).unwrap_or(MAX_PAGE_SIZE).min(MAX_PAGE_SIZE),
@@ -72,12 +72,12 @@ impl Query {
         } else {
             let code = decode_token(&r.page_token);
             if code.is_none() {
-                e.push("page_token", "is not a token this list returned");
+                e.add("page_token", "is not a token this list returned");
             }
             code
         };
         if !e.is_empty() {
-            return Err(CallError::Invalid(e.0));
+            return Err(CallError::Invalid(e));
         }
         Ok(Query {
             route,

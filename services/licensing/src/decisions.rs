@@ -8,7 +8,8 @@ use yrd_domain::referral::Remark;
 use yrd_proto::v1::{self as pb, application_step::Detail};
 
 use crate::error::CallError;
-use crate::parse::{Errors, MAX_SHORT_CHARS, MAX_TEXT_CHARS};
+use crate::parse::{FieldParse, MAX_SHORT_CHARS, MAX_TEXT_CHARS};
+use yrd_call::FieldErrors;
 
 use crate::service::*;
 
@@ -23,7 +24,7 @@ impl LicensingHandler {
         let today = china_date(call.now);
         let decision = r.decision.clone().unwrap_or_default();
         if r.decision.is_none() {
-            e.push("decision", "is required");
+            e.add("decision", "is required");
         }
         e.optional(
             "decision.decision_number",
@@ -32,9 +33,9 @@ impl LicensingHandler {
         );
         let outcome = pb::DecisionOutcome::try_from(decision.outcome)
             .unwrap_or(pb::DecisionOutcome::Unspecified);
-        let empty = |e: &mut Errors, field: &str, is_empty: bool, outcome: &str| {
+        let empty = |e: &mut FieldErrors, field: &str, is_empty: bool, outcome: &str| {
             if !is_empty {
-                e.push(field, format!("must be empty for {outcome}"));
+                e.add(field, format!("must be empty for {outcome}"));
             }
         };
         let parsed = match outcome {
@@ -63,7 +64,7 @@ impl LicensingHandler {
                 let conditions = e.items("decision.conditions", &decision.conditions);
                 let due = e.date("decision.condition_deadline", &decision.condition_deadline);
                 if due.is_some_and(|d| d <= today) {
-                    e.push(
+                    e.add(
                         "decision.condition_deadline",
                         format!("must lie after today ({today})"),
                     );
@@ -99,7 +100,7 @@ impl LicensingHandler {
                 .map(|reason| Decision::Refuse { reason })
             }
             pb::DecisionOutcome::Unspecified => {
-                e.push(
+                e.add(
                     "decision.outcome",
                     "must be APPROVED, APPROVED_WITH_CONDITIONS or REFUSED",
                 );
@@ -108,7 +109,7 @@ impl LicensingHandler {
         };
         let note = e.optional("note", &r.note, MAX_TEXT_CHARS);
         let (Some(id), Some(parsed), true) = (id, parsed, e.is_empty()) else {
-            return Err(CallError::Invalid(e.0));
+            return Err(CallError::Invalid(e));
         };
         let mut step = Step::new(
             "DecideApplication",
@@ -133,7 +134,7 @@ impl LicensingHandler {
         let (call, mut e, request_id, id) = self.head(call, &r.request_id, &r.name)?;
         let mut extension = r.extension.clone().unwrap_or_default();
         if r.extension.is_none() {
-            e.push("extension", "is required");
+            e.add("extension", "is required");
         }
         e.required(
             "extension.approval_reference",
@@ -142,7 +143,7 @@ impl LicensingHandler {
         );
         e.required("extension.reason", &extension.reason, MAX_TEXT_CHARS);
         let (Some(id), true) = (id, e.is_empty()) else {
-            return Err(CallError::Invalid(e.0));
+            return Err(CallError::Invalid(e));
         };
         extension.extension_days = self.settings.rules.extension_working_days;
         let mut step = Step::new(
@@ -192,7 +193,7 @@ impl LicensingHandler {
         };
         let note = e.optional("note", &r.note, MAX_TEXT_CHARS);
         let (Some(id), true) = (id, e.is_empty()) else {
-            return Err(CallError::Invalid(e.0));
+            return Err(CallError::Invalid(e));
         };
         let mut step = Step::new(
             "IssueLicence",
@@ -234,7 +235,7 @@ impl LicensingHandler {
         let today = china_date(call.now);
         let check = r.check.clone().unwrap_or_default();
         if r.check.is_none() {
-            e.push("check", "is required");
+            e.add("check", "is required");
         }
         let passed = e.outcome("check.outcome", check.outcome);
         e.past_date("check.check_date", &check.check_date, today);
@@ -243,7 +244,7 @@ impl LicensingHandler {
         e.attachments("check.attachments", &check.attachments, false);
         let note = e.optional("note", &r.note, MAX_TEXT_CHARS);
         let (Some(id), Some(passed), true) = (id, passed, e.is_empty()) else {
-            return Err(CallError::Invalid(e.0));
+            return Err(CallError::Invalid(e));
         };
         let reason = if check.findings.is_empty() {
             "the after-issue check (证后核查) failed".to_owned()
@@ -287,18 +288,19 @@ impl LicensingHandler {
         let call = self.call_of(call);
         self.pilot(&call.caller)?;
         let r = request.into_inner();
-        let mut e = Errors::default();
+        let mut e = FieldErrors::new();
         let request_id = e.request_id(&r.request_id);
         let number = licence_number(&mut e, "name", &r.name);
         let today = china_date(call.now);
-        let text = |e: &mut Errors, field: &'static str, v: &Option<String>| -> Option<Remark> {
-            v.as_ref().and_then(|v| e.remark(field, v, MAX_SHORT_CHARS))
-        };
+        let text =
+            |e: &mut FieldErrors, field: &'static str, v: &Option<String>| -> Option<Remark> {
+                v.as_ref().and_then(|v| e.remark(field, v, MAX_SHORT_CHARS))
+            };
         let name = text(&mut e, "holder_name", &r.holder_name);
         let residence = text(&mut e, "residence", &r.residence);
         let address = text(&mut e, "production_address", &r.production_address);
         if r.holder_name.is_none() && r.residence.is_none() && r.production_address.is_none() {
-            e.push(
+            e.add(
                 "holder_name",
                 "one of holder_name, residence and production_address must be set",
             );
@@ -312,7 +314,7 @@ impl LicensingHandler {
         e.attachments("attachments", &r.attachments, false);
         let change = LicenceChange::of(name, residence, address);
         let (Some(number), Ok(change), true) = (number, change, e.is_empty()) else {
-            return Err(CallError::Invalid(e.0));
+            return Err(CallError::Invalid(e));
         };
         let licence = self
             .store
@@ -350,16 +352,20 @@ impl LicensingHandler {
 }
 
 /// A licence number from `licences/{number}`.
-pub(crate) fn licence_number(e: &mut Errors, field: &str, name: &str) -> Option<LicenceNumber> {
+pub(crate) fn licence_number(
+    e: &mut FieldErrors,
+    field: &str,
+    name: &str,
+) -> Option<LicenceNumber> {
     let number = name.trim().strip_prefix("licences/");
     match number.map(LicenceNumber::parse) {
         Some(Ok(n)) => Some(n),
         Some(Err(err)) => {
-            e.push(field, err.to_string());
+            e.add(field, err.to_string());
             None
         }
         None => {
-            e.push(
+            e.add(
                 field,
                 format!("must be a resource name of the form licences/{{number}}, got {name:?}"),
             );

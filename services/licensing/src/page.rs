@@ -13,7 +13,7 @@ use yrd_store::licensing::ProvinceRole;
 use yrd_store::{ApplicationFilter, LicenceFilter, PageCursor};
 
 use crate::error::CallError;
-use crate::parse::Errors;
+use yrd_call::FieldErrors;
 
 /// Rows per page when the request does not say.
 pub const DEFAULT_PAGE_SIZE: u32 = 50;
@@ -51,11 +51,11 @@ pub fn next_token<T>(rows: &mut Vec<T>, limit: u32, cursor: impl Fn(&T) -> PageC
     }
 }
 
-fn page(e: &mut Errors, size: i32, token: &str) -> (u32, Option<PageCursor>) {
+fn page(e: &mut FieldErrors, size: i32, token: &str) -> (u32, Option<PageCursor>) {
     let limit = match size {
         0 => DEFAULT_PAGE_SIZE,
         n if n < 0 => {
-            e.push("page_size", "must not be negative");
+            e.add("page_size", "must not be negative");
             DEFAULT_PAGE_SIZE
         }
         n => u32::try_from(n).unwrap_or(MAX_PAGE_SIZE).min(MAX_PAGE_SIZE),
@@ -65,21 +65,21 @@ fn page(e: &mut Errors, size: i32, token: &str) -> (u32, Option<PageCursor>) {
     } else {
         let cursor = decode_token(token);
         if cursor.is_none() {
-            e.push("page_token", "is not a token this list returned");
+            e.add("page_token", "is not a token this list returned");
         }
         cursor
     };
     (limit, after)
 }
 
-fn uscc(e: &mut Errors, field: &str, value: &str) -> Option<String> {
+fn uscc(e: &mut FieldErrors, field: &str, value: &str) -> Option<String> {
     let value = value.trim();
     if value.is_empty() {
         return None;
     }
     Uscc::parse(value)
         .map(|u| u.as_str().to_owned())
-        .map_err(|err| e.push(field, err.to_string()))
+        .map_err(|err| e.add(field, err.to_string()))
         .ok()
 }
 
@@ -88,12 +88,12 @@ pub fn application_filter(
     viewer: AgencyId,
     r: &pb::ListApplicationsRequest,
 ) -> Result<(ApplicationFilter, u32, Option<PageCursor>), CallError> {
-    let mut e = Errors::default();
+    let mut e = FieldErrors::new();
     let state = match pb::ApplicationState::try_from(r.state) {
         Ok(pb::ApplicationState::Unspecified) => None,
         Ok(s) => Some(s.as_str_name().to_owned()),
         Err(_) => {
-            e.push("state", "is not an ApplicationState");
+            e.add("state", "is not an ApplicationState");
             None
         }
     };
@@ -102,7 +102,7 @@ pub fn application_filter(
         Ok(pb::ProvinceRole::Accepting) => Some(ProvinceRole::Accepting),
         Ok(pb::ProvinceRole::Issuing) => Some(ProvinceRole::Issuing),
         Err(_) => {
-            e.push("province_role", "is not a ProvinceRole");
+            e.add("province_role", "is not a ProvinceRole");
             None
         }
     };
@@ -110,7 +110,7 @@ pub fn application_filter(
     let catalogue_code = Some(r.catalogue_code.trim().to_owned()).filter(|c| !c.is_empty());
     let (limit, after) = page(&mut e, r.page_size, &r.page_token);
     if !e.is_empty() {
-        return Err(CallError::Invalid(e.0));
+        return Err(CallError::Invalid(e));
     }
     Ok((
         ApplicationFilter {
@@ -131,12 +131,12 @@ pub fn licence_filter(
     viewer: AgencyId,
     r: &pb::ListLicencesRequest,
 ) -> Result<(LicenceFilter, u32, Option<PageCursor>), CallError> {
-    let mut e = Errors::default();
+    let mut e = FieldErrors::new();
     let state = match pb::LicenceState::try_from(r.state) {
         Ok(pb::LicenceState::Unspecified) => None,
         Ok(s) => Some(s.as_str_name().to_owned()),
         Err(_) => {
-            e.push("state", "is not a LicenceState");
+            e.add("state", "is not a LicenceState");
             None
         }
     };
@@ -145,17 +145,17 @@ pub fn licence_filter(
     let issuing_agency = match r.issuing_agency.trim() {
         "" => None,
         name => yrd_call::resource_id(name, "agencies", "issuing_agency")
-            .map_err(|v| e.0.push(v))
+            .map_err(|v| e.push(v))
             .ok()
             .and_then(|id| {
                 AgencyId::parse(id)
-                    .map_err(|err| e.push("issuing_agency", err.to_string()))
+                    .map_err(|err| e.add("issuing_agency", err.to_string()))
                     .ok()
             }),
     };
     let (limit, after) = page(&mut e, r.page_size, &r.page_token);
     if !e.is_empty() {
-        return Err(CallError::Invalid(e.0));
+        return Err(CallError::Invalid(e));
     }
     Ok((
         LicenceFilter {

@@ -3,7 +3,7 @@
 //! every bad field at once.
 
 use time::Date;
-use yrd_call::{FieldErrors, resource_id, violation};
+use yrd_call::{FieldErrors, resource_id};
 use yrd_domain::licensing::{ItemList, VerifierCount};
 use yrd_domain::referral::Remark;
 use yrd_domain::spotcheck::parse_date;
@@ -16,73 +16,81 @@ pub const MAX_TEXT_CHARS: usize = yrd_domain::text::REASON_CHARS;
 /// Most attachments or list items in one field.
 pub const MAX_ITEMS: usize = 100;
 
-/// The field parsers of one request: each parses a field into a value or adds a violation
-/// naming it to the shared [`FieldErrors`], which the call answers as one `BadRequest`.
-#[derive(Debug, Default)]
-pub struct Errors(pub FieldErrors);
-
-impl Errors {
-    /// Adds a violation of `field`.
-    pub fn push(&mut self, field: impl Into<String>, description: impl Into<String>) {
-        self.0.push(violation(field, description));
-    }
-
-    /// True when nothing was wrong.
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
+/// The field parsers of one request, on the request's [`FieldErrors`]: each parses a field
+/// into a value or adds a violation naming it, which the call answers as one `BadRequest`.
+pub trait FieldParse {
     /// The request id, required.
-    pub fn request_id(&mut self, value: &str) -> String {
-        yrd_call::request_id(value, &mut self.0)
+    fn request_id(&mut self, value: &str) -> String;
+    /// The id of `applications/{id}`.
+    fn application_id(&mut self, field: &str, name: &str) -> Option<String>;
+    /// Required text of at most `max` characters.
+    fn required(&mut self, field: &str, value: &str, max: usize) -> String;
+    /// Optional text of at most `max` characters.
+    fn optional(&mut self, field: &str, value: &str, max: usize) -> String;
+    /// Required text as a domain remark.
+    fn remark(&mut self, field: &str, value: &str, max: usize) -> Option<Remark>;
+    /// A required date `YYYY-MM-DD`, not after `today`.
+    fn past_date(&mut self, field: &str, value: &str, today: Date) -> Option<Date>;
+    /// A required date `YYYY-MM-DD`.
+    fn date(&mut self, field: &str, value: &str) -> Option<Date>;
+    /// Attachments, each complete; at least one when `required`.
+    fn attachments(&mut self, field: &str, items: &[pb::Attachment], required: bool);
+    /// Text items, at least one, each non-empty.
+    fn items(&mut self, field: &'static str, items: &[String]) -> Option<ItemList>;
+    /// 2 to 4 verifiers (条例 art. 15), each with an id.
+    fn verifiers(&mut self, field: &str, officers: &[pb::Officer]) -> Option<VerifierCount>;
+    /// A check outcome, passed or failed.
+    fn outcome(&mut self, field: &str, value: i32) -> Option<bool>;
+    /// Findings: at least one when the check failed.
+    fn findings(&mut self, field: &str, findings: &[String], passed: Option<bool>);
+}
+
+impl FieldParse for FieldErrors {
+    /// The request id, required.
+    fn request_id(&mut self, value: &str) -> String {
+        yrd_call::request_id(value, self)
     }
 
     /// The id of `applications/{id}`.
-    pub fn application_id(&mut self, field: &str, name: &str) -> Option<String> {
+    fn application_id(&mut self, field: &str, name: &str) -> Option<String> {
         match resource_id(name.trim(), "applications", field) {
             Ok(id) => Some(id.to_owned()),
             Err(v) => {
-                self.0.push(v);
+                self.push(v);
                 None
             }
         }
     }
 
     /// Required text of at most `max` characters.
-    pub fn required(&mut self, field: &str, value: &str, max: usize) -> String {
+    fn required(&mut self, field: &str, value: &str, max: usize) -> String {
         let value = value.trim();
         if value.is_empty() {
-            self.push(field, "is required");
+            self.add(field, "is required");
         } else {
-            self.max(field, value, max);
+            at_most(self, field, value, max);
         }
         value.to_owned()
     }
 
     /// Optional text of at most `max` characters.
-    pub fn optional(&mut self, field: &str, value: &str, max: usize) -> String {
+    fn optional(&mut self, field: &str, value: &str, max: usize) -> String {
         let value = value.trim();
-        self.max(field, value, max);
+        at_most(self, field, value, max);
         value.to_owned()
     }
 
-    fn max(&mut self, field: &str, value: &str, max: usize) {
-        if value.chars().count() > max {
-            self.push(field, format!("must be at most {max} characters"));
-        }
-    }
-
     /// Required text as a domain remark.
-    pub fn remark(&mut self, field: &str, value: &str, max: usize) -> Option<Remark> {
+    fn remark(&mut self, field: &str, value: &str, max: usize) -> Option<Remark> {
         let value = self.required(field, value, max);
         Remark::parse("text", &value).ok()
     }
 
     /// A required date `YYYY-MM-DD`, not after `today`.
-    pub fn past_date(&mut self, field: &str, value: &str, today: Date) -> Option<Date> {
+    fn past_date(&mut self, field: &str, value: &str, today: Date) -> Option<Date> {
         let date = self.date(field, value)?;
         if date > today {
-            self.push(
+            self.add(
                 field,
                 format!("must not be in the future (today is {today})"),
             );
@@ -92,31 +100,31 @@ impl Errors {
     }
 
     /// A required date `YYYY-MM-DD`.
-    pub fn date(&mut self, field: &str, value: &str) -> Option<Date> {
+    fn date(&mut self, field: &str, value: &str) -> Option<Date> {
         let value = value.trim();
         if value.is_empty() {
-            self.push(field, "is required (YYYY-MM-DD)");
+            self.add(field, "is required (YYYY-MM-DD)");
             return None;
         }
         parse_date(value)
-            .map_err(|e| self.push(field, format!("must be a date YYYY-MM-DD: {e}")))
+            .map_err(|e| self.add(field, format!("must be a date YYYY-MM-DD: {e}")))
             .ok()
     }
 
     /// Attachments, each complete; at least one when `required`.
-    pub fn attachments(&mut self, field: &str, items: &[pb::Attachment], required: bool) {
+    fn attachments(&mut self, field: &str, items: &[pb::Attachment], required: bool) {
         if required && items.is_empty() {
-            self.push(field, "must list at least one file");
+            self.add(field, "must list at least one file");
         }
         if items.len() > MAX_ITEMS {
-            self.push(field, format!("must list at most {MAX_ITEMS} files"));
+            self.add(field, format!("must list at most {MAX_ITEMS} files"));
         }
         for (i, a) in items.iter().enumerate() {
             let f = |name: &str| format!("{field}[{i}].{name}");
             self.required(&f("file_name"), &a.file_name, 255);
             let media = a.media_type.trim();
             if media.is_empty() || !media.contains('/') || media.len() > 127 {
-                self.push(
+                self.add(
                     f("media_type"),
                     "must be an IANA media type, e.g. application/pdf",
                 );
@@ -127,39 +135,39 @@ impl Errors {
                     .bytes()
                     .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
             {
-                self.push(f("sha256"), "must be 64 lower-case hexadecimal characters");
+                self.add(f("sha256"), "must be 64 lower-case hexadecimal characters");
             }
             if a.size_bytes == 0 {
-                self.push(f("size_bytes"), "must be the file's size, at least 1");
+                self.add(f("size_bytes"), "must be the file's size, at least 1");
             }
             self.optional(&f("description"), &a.description, MAX_SHORT_CHARS);
         }
     }
 
     /// Text items, at least one, each non-empty.
-    pub fn items(&mut self, field: &'static str, items: &[String]) -> Option<ItemList> {
+    fn items(&mut self, field: &'static str, items: &[String]) -> Option<ItemList> {
         if items.is_empty() {
-            self.push(field, "must list at least one item");
+            self.add(field, "must list at least one item");
             return None;
         }
         if items.len() > MAX_ITEMS {
-            self.push(field, format!("must list at most {MAX_ITEMS} items"));
+            self.add(field, format!("must list at most {MAX_ITEMS} items"));
             return None;
         }
-        let before = self.0.len();
+        let before = self.len();
         let remarks: Vec<Remark> = items
             .iter()
             .enumerate()
             .filter_map(|(i, s)| self.remark(&format!("{field}[{i}]"), s, MAX_TEXT_CHARS))
             .collect();
-        if self.0.len() != before {
+        if self.len() != before {
             return None;
         }
         ItemList::new(field, remarks).ok()
     }
 
     /// 2 to 4 verifiers (条例 art. 15), each with an id.
-    pub fn verifiers(&mut self, field: &str, officers: &[pb::Officer]) -> Option<VerifierCount> {
+    fn verifiers(&mut self, field: &str, officers: &[pb::Officer]) -> Option<VerifierCount> {
         for (i, o) in officers.iter().enumerate() {
             self.required(&format!("{field}[{i}].id"), &o.id, 64);
             self.optional(
@@ -172,7 +180,7 @@ impl Errors {
             .ok()
             .and_then(|n| VerifierCount::new(n).ok())
             .or_else(|| {
-                self.push(
+                self.add(
                     field,
                     format!(
                         "must name 2 to 4 verifiers (条例 art. 15), got {}",
@@ -184,12 +192,12 @@ impl Errors {
     }
 
     /// A check outcome, passed or failed.
-    pub fn outcome(&mut self, field: &str, value: i32) -> Option<bool> {
+    fn outcome(&mut self, field: &str, value: i32) -> Option<bool> {
         match pb::CheckOutcome::try_from(value) {
             Ok(pb::CheckOutcome::Passed) => Some(true),
             Ok(pb::CheckOutcome::Failed) => Some(false),
             _ => {
-                self.push(
+                self.add(
                     field,
                     "must be CHECK_OUTCOME_PASSED or CHECK_OUTCOME_FAILED",
                 );
@@ -199,9 +207,9 @@ impl Errors {
     }
 
     /// Findings: at least one when the check failed.
-    pub fn findings(&mut self, field: &str, findings: &[String], passed: Option<bool>) {
+    fn findings(&mut self, field: &str, findings: &[String], passed: Option<bool>) {
         if passed == Some(false) && findings.is_empty() {
-            self.push(
+            self.add(
                 field,
                 "must list at least one finding when the outcome is FAILED",
             );
@@ -209,5 +217,12 @@ impl Errors {
         for (i, f) in findings.iter().enumerate() {
             self.required(&format!("{field}[{i}]"), f, MAX_TEXT_CHARS);
         }
+    }
+}
+
+/// Adds a violation of `field` when `value` is longer than `max` characters.
+fn at_most(errors: &mut FieldErrors, field: &str, value: &str, max: usize) {
+    if value.chars().count() > max {
+        errors.add(field, format!("must be at most {max} characters"));
     }
 }

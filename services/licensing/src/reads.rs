@@ -6,8 +6,9 @@ use yrd_proto::v1::{self as pb};
 use yrd_store::StoredApplication;
 
 use crate::error::CallError;
-use crate::parse::Errors;
+use crate::parse::FieldParse;
 use crate::view::{self};
+use yrd_call::FieldErrors;
 
 use crate::decisions::licence_number;
 use crate::service::*;
@@ -20,10 +21,10 @@ impl LicensingHandler {
     ) -> Result<pb::GetApplicationResponse, CallError> {
         let caller = call.agency().clone();
         self.pilot(&caller)?;
-        let mut e = Errors::default();
+        let mut e = FieldErrors::new();
         let id = e.application_id("name", &request.get_ref().name);
         let Some(id) = id else {
-            return Err(CallError::Invalid(e.0));
+            return Err(CallError::Invalid(e));
         };
         let (stored, _) = self.visible(&id, &caller).await?;
         let mut view = full_view(&stored)?;
@@ -78,9 +79,9 @@ impl LicensingHandler {
     ) -> Result<pb::GetLicenceResponse, CallError> {
         let caller = call.agency().clone();
         self.pilot(&caller)?;
-        let mut e = Errors::default();
+        let mut e = FieldErrors::new();
         let Some(number) = licence_number(&mut e, "name", &request.get_ref().name) else {
-            return Err(CallError::Invalid(e.0));
+            return Err(CallError::Invalid(e));
         };
         let name = format!("licences/{number}");
         let stored = self

@@ -8,7 +8,8 @@ use yrd_domain::licensing::LicensingCommand;
 use yrd_proto::v1::{self as pb, application_step::Detail};
 
 use crate::error::CallError;
-use crate::parse::{Errors, MAX_SHORT_CHARS, MAX_TEXT_CHARS};
+use crate::parse::{FieldParse, MAX_SHORT_CHARS, MAX_TEXT_CHARS};
+use yrd_call::FieldErrors;
 
 use crate::service::*;
 
@@ -19,10 +20,10 @@ impl LicensingHandler {
         call: &'a mut Call,
         request_id: &str,
         name: &str,
-    ) -> Result<(StepCall<'a>, Errors, String, Option<String>), CallError> {
+    ) -> Result<(StepCall<'a>, FieldErrors, String, Option<String>), CallError> {
         let call = self.call_of(call);
         self.pilot(&call.caller)?;
-        let mut e = Errors::default();
+        let mut e = FieldErrors::new();
         let request_id = e.request_id(request_id);
         let id = e.application_id("name", name);
         Ok((call, e, request_id, id))
@@ -38,7 +39,7 @@ impl LicensingHandler {
         let number = e.optional("acceptance_number", &r.acceptance_number, MAX_SHORT_CHARS);
         let note = e.optional("note", &r.note, MAX_TEXT_CHARS);
         let (Some(id), true) = (id, e.is_empty()) else {
-            return Err(CallError::Invalid(e.0));
+            return Err(CallError::Invalid(e));
         };
         let note = if number.is_empty() {
             note
@@ -75,7 +76,7 @@ impl LicensingHandler {
         let missing = e.items("supplement_request.missing_items", &items);
         let note = e.optional("note", &r.note, MAX_TEXT_CHARS);
         let (Some(id), Some(missing), true) = (id, missing, e.is_empty()) else {
-            return Err(CallError::Invalid(e.0));
+            return Err(CallError::Invalid(e));
         };
         let listed: Vec<String> = missing.items().iter().map(ToString::to_string).collect();
         let mut step = Step::new(
@@ -103,12 +104,12 @@ impl LicensingHandler {
         let (call, mut e, request_id, id) = self.head(call, &r.request_id, &r.name)?;
         let supplement = r.supplement.clone().unwrap_or_default();
         if r.supplement.is_none() {
-            e.push("supplement", "is required");
+            e.add("supplement", "is required");
         }
         e.attachments("supplement.materials", &supplement.materials, true);
         let note = e.optional("note", &r.note, MAX_TEXT_CHARS);
         let (Some(id), true) = (id, e.is_empty()) else {
-            return Err(CallError::Invalid(e.0));
+            return Err(CallError::Invalid(e));
         };
         let materials = supplement.materials.clone();
         let mut step = Step::new(
@@ -138,7 +139,7 @@ impl LicensingHandler {
         let rejection = r.rejection.clone().unwrap_or_default();
         let reason = e.remark("rejection.reason", &rejection.reason, MAX_TEXT_CHARS);
         let (Some(id), Some(reason), true) = (id, reason, e.is_empty()) else {
-            return Err(CallError::Invalid(e.0));
+            return Err(CallError::Invalid(e));
         };
         let mut step = Step::new(
             "RejectApplication",
@@ -169,7 +170,7 @@ impl LicensingHandler {
         let (call, mut e, request_id, id) = self.head(call, request_id, name)?;
         let note = e.optional("note", note, MAX_TEXT_CHARS);
         let (Some(id), true) = (id, e.is_empty()) else {
-            return Err(CallError::Invalid(e.0));
+            return Err(CallError::Invalid(e));
         };
         let step = Step::new(method, request_id, id, command, kind, note);
         self.run_step(call, step, respond).await
@@ -203,23 +204,23 @@ impl LicensingHandler {
         let (call, mut e, request_id, id) = self.head(call, &r.request_id, &r.name)?;
         let delegation = r.delegation.clone().unwrap_or_default();
         if r.delegation.is_none() {
-            e.push("delegation", "is required");
+            e.add("delegation", "is required");
         }
         let delegate = yrd_call::resource_id(
             delegation.delegate_agency.trim(),
             "agencies",
             "delegation.delegate_agency",
         )
-        .map_err(|v| e.0.push(v))
+        .map_err(|v| e.push(v))
         .ok()
         .and_then(|a| {
             AgencyId::parse(a)
-                .map_err(|err| e.push("delegation.delegate_agency", err.to_string()))
+                .map_err(|err| e.add("delegation.delegate_agency", err.to_string()))
                 .ok()
         });
         let note = e.optional("note", &r.note, MAX_TEXT_CHARS);
         let (Some(id), Some(delegate), true) = (id, delegate, e.is_empty()) else {
-            return Err(CallError::Invalid(e.0));
+            return Err(CallError::Invalid(e));
         };
         let mut step = Step::new(
             "DelegateVerification",
@@ -285,7 +286,7 @@ impl LicensingHandler {
         let today = china_date(call.now);
         let mut report = r.report.clone().unwrap_or_default();
         if r.report.is_none() {
-            e.push("report", "is required");
+            e.add("report", "is required");
         }
         let verifiers = e.verifiers("report.verifiers", &report.verifiers);
         let visited = e.past_date("report.verification_date", &report.verification_date, today);
@@ -294,7 +295,7 @@ impl LicensingHandler {
         let reported = e.past_date("report.report_date", &report.report_date, today);
         if let (Some(v), Some(d)) = (visited, reported) {
             if d < v {
-                e.push(
+                e.add(
                     "report.report_date",
                     "must not be before report.verification_date",
                 );
@@ -304,7 +305,7 @@ impl LicensingHandler {
         let note = e.optional("note", &r.note, MAX_TEXT_CHARS);
         let (Some(id), Some(verifiers), Some(passed), true) = (id, verifiers, passed, e.is_empty())
         else {
-            return Err(CallError::Invalid(e.0));
+            return Err(CallError::Invalid(e));
         };
         report.verifying_agency = format!("agencies/{}", call.caller);
         let mut step = Step::new(
@@ -335,7 +336,7 @@ impl LicensingHandler {
         let today = china_date(call.now);
         let testing = r.testing.clone().unwrap_or_default();
         if r.testing.is_none() {
-            e.push("testing", "is required");
+            e.add("testing", "is required");
         }
         let sealed = e.past_date(
             "testing.sample_sealed_date",
@@ -357,7 +358,7 @@ impl LicensingHandler {
                 );
                 if let Some(d) = e.past_date("testing.report_date", &testing.report_date, today) {
                     if sealed.is_some_and(|s| d < s) {
-                        e.push("testing.report_date", "must not be before the sealing date");
+                        e.add("testing.report_date", "must not be before the sealing date");
                     }
                 }
                 Some(LicensingCommand::RecordTestResult {
@@ -365,7 +366,7 @@ impl LicensingHandler {
                 })
             }
             _ => {
-                e.push(
+                e.add(
                     "testing.outcome",
                     "must be unset (testing opens) or VERDICT_CONFORMING / VERDICT_NON_CONFORMING",
                 );
@@ -375,7 +376,7 @@ impl LicensingHandler {
         e.attachments("testing.attachments", &testing.attachments, false);
         let note = e.optional("note", &r.note, MAX_TEXT_CHARS);
         let (Some(id), Some(command), true) = (id, command, e.is_empty()) else {
-            return Err(CallError::Invalid(e.0));
+            return Err(CallError::Invalid(e));
         };
         let completes = testing.outcome != pb::Verdict::Unspecified as i32;
         let mut step = Step::new(

@@ -12,8 +12,9 @@ use yrd_proto::v1::{self as pb};
 use yrd_store::{IdempotencyKey, NewApplication};
 
 use crate::error::CallError;
-use crate::parse::{Errors, MAX_SHORT_CHARS, MAX_TEXT_CHARS};
+use crate::parse::{FieldParse, MAX_SHORT_CHARS, MAX_TEXT_CHARS};
 use crate::view::refresh;
+use yrd_call::FieldErrors;
 
 use crate::service::*;
 
@@ -26,15 +27,15 @@ impl LicensingHandler {
         let call = self.call_of(call);
         self.pilot(&call.caller)?;
         let body = request.into_inner();
-        let mut e = Errors::default();
+        let mut e = FieldErrors::new();
         let request_id = e.request_id(&body.request_id);
         let Some(input) = body.application else {
-            e.push("application", "is required");
-            return Err(CallError::Invalid(e.0));
+            e.add("application", "is required");
+            return Err(CallError::Invalid(e));
         };
         let applicant = input.applicant.clone().unwrap_or_default();
         if input.applicant.is_none() {
-            e.push("application.applicant", "is required");
+            e.add("application.applicant", "is required");
         }
         let enterprise_name = e.remark(
             "application.applicant.name",
@@ -42,7 +43,7 @@ impl LicensingHandler {
             MAX_SHORT_CHARS,
         );
         let uscc = Uscc::parse(applicant.uscc.trim())
-            .map_err(|err| e.push("application.applicant.uscc", err.to_string()))
+            .map_err(|err| e.add("application.applicant.uscc", err.to_string()))
             .ok();
         e.optional(
             "application.applicant.residence",
@@ -56,7 +57,7 @@ impl LicensingHandler {
         );
         let region = RegionCode::parse(applicant.production_region_code.trim())
             .map_err(|err| {
-                e.push(
+                e.add(
                     "application.applicant.production_region_code",
                     err.to_string(),
                 )
@@ -64,7 +65,7 @@ impl LicensingHandler {
             .ok();
         let product_in = input.product.clone().unwrap_or_default();
         if input.product.is_none() {
-            e.push("application.product", "is required");
+            e.add("application.product", "is required");
         }
         let product = self
             .settings
@@ -73,7 +74,7 @@ impl LicensingHandler {
             .get(product_in.catalogue_code.trim())
             .cloned();
         if product.is_none() {
-            e.push(
+            e.add(
                 "application.product.catalogue_code",
                 format!(
                     "must be a product of the licensing catalogue ({})",
@@ -88,7 +89,7 @@ impl LicensingHandler {
             );
         }
         if product_in.units.is_empty() {
-            e.push(
+            e.add(
                 "application.product.units",
                 "must list at least one product unit",
             );
@@ -97,7 +98,7 @@ impl LicensingHandler {
             let field = format!("application.product.units[{i}]");
             if let Some(p) = &product {
                 if !p.units.contains_key(unit.code.trim()) {
-                    e.push(
+                    e.add(
                         format!("{field}.code"),
                         format!("is not a unit of {} ({})", p.entry.name, p.entry.code),
                     );
@@ -112,7 +113,7 @@ impl LicensingHandler {
             Ok(pb::LicensingRoute::Ordinary) => Some(Route::Ordinary),
             Ok(pb::LicensingRoute::Commitment) => Some(Route::Commitment),
             _ => {
-                e.push(
+                e.add(
                     "application.route",
                     "must be LICENSING_ROUTE_ORDINARY or LICENSING_ROUTE_COMMITMENT",
                 );
@@ -124,7 +125,7 @@ impl LicensingHandler {
         let submission = match (&product, route, enterprise_name, address) {
             (Some(p), Some(route), Some(name), Some(address)) => {
                 Submission::new(p.entry.clone(), route, Holder { name, address })
-                    .map_err(|err| e.push("application.route", err.to_string()))
+                    .map_err(|err| e.add("application.route", err.to_string()))
                     .ok()
             }
             _ => None,
@@ -132,7 +133,7 @@ impl LicensingHandler {
         let (Some(submission), Some(uscc), Some(region), Some(product), true) =
             (submission, uscc, region, product, e.is_empty())
         else {
-            return Err(CallError::Invalid(e.0));
+            return Err(CallError::Invalid(e));
         };
         let Some(issuing) = self.issuing_agency(&region) else {
             return Err(CallError::Precondition(format!(

@@ -15,11 +15,13 @@
 //! * [`convert`] — the wire result ↔ the domain's input and content.
 //! * [`search`] — search filters and page tokens.
 //! * [`error`] — call errors and their gRPC statuses.
+//! * `grpc` — the `SpotCheckService` dispatch, each call through its `Call`.
 
 #![forbid(unsafe_code)]
 
 pub mod convert;
 pub mod error;
+mod grpc;
 pub mod search;
 pub mod service;
 

@@ -12,7 +12,6 @@ use std::sync::Arc;
 use prost::Message as _;
 use sha2::{Digest as _, Sha256};
 use time::{OffsetDateTime, UtcOffset};
-use tonic::{Request, Response, Status};
 use yrd_call::{Call, FieldErrors, FieldViolation, receipt, request_id, timestamp, violation};
 use yrd_domain::AgencyId;
 use yrd_domain::audit::LeafData;
@@ -21,7 +20,6 @@ use yrd_domain::referral::JurisdictionBasis;
 use yrd_domain::routing::{AgencyDirectory, RegisteredAgency, Routing, route_result_event};
 use yrd_domain::spotcheck::SpotCheckResult;
 use yrd_pki::ReceiptSigner;
-use yrd_proto::v1::spot_check_service_server::SpotCheckService;
 use yrd_proto::v1::{
     self as pb, CorrectResultRequest, CorrectResultResponse, GetResultRequest, GetResultResponse,
     PublishResultRequest, PublishResultResponse, SearchResultsRequest, SearchResultsResponse,
@@ -313,7 +311,7 @@ fn decode<M: prost::Message + Default>(bytes: &[u8]) -> Result<M, CallError> {
 }
 
 impl SpotCheckHandler {
-    async fn publish(
+    pub(crate) async fn publish(
         &self,
         call: &mut Call,
         body: PublishResultRequest,
@@ -409,7 +407,7 @@ impl SpotCheckHandler {
         finish(outcome, call, response)
     }
 
-    async fn correct(
+    pub(crate) async fn correct(
         &self,
         call: &mut Call,
         body: CorrectResultRequest,
@@ -541,7 +539,7 @@ impl SpotCheckHandler {
         finish(outcome, call, response)
     }
 
-    async fn withdraw(
+    pub(crate) async fn withdraw(
         &self,
         call: &mut Call,
         body: WithdrawResultRequest,
@@ -655,7 +653,10 @@ impl SpotCheckHandler {
         Ok(current)
     }
 
-    async fn get(&self, request: GetResultRequest) -> Result<GetResultResponse, CallError> {
+    pub(crate) async fn get(
+        &self,
+        request: GetResultRequest,
+    ) -> Result<GetResultResponse, CallError> {
         let name = request.name.trim();
         let bad = || {
             CallError::Invalid(FieldErrors::from(violation(
@@ -688,7 +689,7 @@ impl SpotCheckHandler {
         })
     }
 
-    async fn search(
+    pub(crate) async fn search(
         &self,
         request: SearchResultsRequest,
     ) -> Result<SearchResultsResponse, CallError> {
@@ -761,59 +762,6 @@ fn finish<M: prost::Message + Default>(
         }
         // The retry's own leaf is appended by the audit layer, as for any other call.
         WriteOutcome::Replayed(answer) => decode(&answer),
-    }
-}
-
-#[tonic::async_trait]
-impl SpotCheckService for SpotCheckHandler {
-    #[tracing::instrument(skip_all)]
-    async fn publish_result(
-        &self,
-        request: Request<PublishResultRequest>,
-    ) -> Result<Response<PublishResultResponse>, Status> {
-        let mut call = Call::of(&request)?;
-        let result = self.publish(&mut call, request.into_inner()).await;
-        call.respond(result)
-    }
-
-    #[tracing::instrument(skip_all)]
-    async fn correct_result(
-        &self,
-        request: Request<CorrectResultRequest>,
-    ) -> Result<Response<CorrectResultResponse>, Status> {
-        let mut call = Call::of(&request)?;
-        let result = self.correct(&mut call, request.into_inner()).await;
-        call.respond(result)
-    }
-
-    #[tracing::instrument(skip_all)]
-    async fn withdraw_result(
-        &self,
-        request: Request<WithdrawResultRequest>,
-    ) -> Result<Response<WithdrawResultResponse>, Status> {
-        let mut call = Call::of(&request)?;
-        let result = self.withdraw(&mut call, request.into_inner()).await;
-        call.respond(result)
-    }
-
-    #[tracing::instrument(skip_all)]
-    async fn get_result(
-        &self,
-        request: Request<GetResultRequest>,
-    ) -> Result<Response<GetResultResponse>, Status> {
-        let call = Call::of(&request)?;
-        let result = self.get(request.into_inner()).await;
-        call.respond(result)
-    }
-
-    #[tracing::instrument(skip_all)]
-    async fn search_results(
-        &self,
-        request: Request<SearchResultsRequest>,
-    ) -> Result<Response<SearchResultsResponse>, Status> {
-        let call = Call::of(&request)?;
-        let result = self.search(request.into_inner()).await;
-        call.respond(result)
     }
 }
 

@@ -187,7 +187,8 @@ fn sibling_yrd(this: &std::path::Path) -> anyhow::Result<PathBuf> {
 struct TempDir(PathBuf);
 
 fn tempdir() -> anyhow::Result<TempDir> {
-    let stamp = yrd_domain::clock::Clock::now(&yrd_domain::clock::SystemClock).unix_timestamp_nanos();
+    let stamp =
+        yrd_domain::clock::Clock::now(&yrd_domain::clock::SystemClock).unix_timestamp_nanos();
     let path = std::env::temp_dir().join(format!("yrd-bench-{}-{stamp}", std::process::id()));
     std::fs::create_dir_all(&path)?;
     Ok(TempDir(path))

@@ -86,7 +86,9 @@ pub async fn run(cx: &Context) -> anyhow::Result<Vec<Row>> {
             name: mine[at].clone(),
             measure: Some(pb::Measure {
                 kind: pb::MeasureKind::StopSales as i32,
-                occur_time: Some(yrd_call::timestamp(yrd_domain::clock::Clock::now(&yrd_domain::clock::SystemClock))),
+                occur_time: Some(yrd_call::timestamp(yrd_domain::clock::Clock::now(
+                    &yrd_domain::clock::SystemClock,
+                ))),
                 officers: vec![pb::Officer {
                     id: "BENCH0001".into(),
                     display_name: "张三".into(),

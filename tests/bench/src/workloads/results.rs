@@ -78,7 +78,9 @@ pub fn uscc(region: &str, serial: u64) -> String {
 
 /// Today in China, the date the exchange judges sampling dates by.
 pub fn today() -> time::Date {
-    yrd_domain::calendar::china_date(yrd_domain::clock::Clock::now(&yrd_domain::clock::SystemClock))
+    yrd_domain::calendar::china_date(yrd_domain::clock::Clock::now(
+        &yrd_domain::clock::SystemClock,
+    ))
 }
 
 fn date(days_ago: u64) -> String {

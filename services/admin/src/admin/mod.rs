@@ -1,0 +1,289 @@
+//! `AdminService`: agencies and the certificates that admit their systems. Callable only with
+//! an `admin` certificate of the exchange's operator agency: the gateway's policy layer
+//! enforces the role; this handler does the work.
+//!
+//! # Layout
+//!
+//! * this file: the handler, what its writes share (idempotency key, replay, receipt, putting
+//!   a change in force) and the service's dispatch, each call through its [`Call`].
+//! * [`agencies`]: `CreateAgency`, `UpdateAgency`, `GetAgency`, `ListAgencies`.
+//! * [`certificates`]: `IssueCertificate`, `GetCertificate`, `ListCertificates`,
+//!   `RevokeCertificate`.
+//! * [`crl`]: the `GetCrl` call.
+//! * [`convert`]: wire forms and the request fields the calls share.
+
+mod agencies;
+mod certificates;
+mod convert;
+mod crl;
+
+use std::sync::Arc;
+
+use time::OffsetDateTime;
+use tonic::{Request, Response, Status};
+use yrd_call::{Call, receipt};
+use yrd_domain::AgencyId;
+use yrd_domain::audit::LeafData;
+use yrd_domain::clock::Clock;
+use yrd_pki::{CertificateAuthority, ReceiptSigner};
+use yrd_proto::v1::admin_service_server::AdminService;
+use yrd_proto::v1::{
+    self as pb, CreateAgencyRequest, CreateAgencyResponse, GetAgencyRequest, GetAgencyResponse,
+    GetCertificateRequest, GetCertificateResponse, GetCrlRequest, GetCrlResponse,
+    IssueCertificateRequest, IssueCertificateResponse, ListAgenciesRequest, ListAgenciesResponse,
+    ListCertificatesRequest, ListCertificatesResponse, RevokeCertificateRequest,
+    RevokeCertificateResponse, UpdateAgencyRequest, UpdateAgencyResponse,
+};
+use yrd_store::{Agency, Answered, CertificateRecord, IdempotencyKey, Store, StoreError};
+
+use crate::enforcement::ApplyRevocations;
+use crate::error::AdminError;
+use convert::decode_answer;
+
+/// The `AdminService` handler.
+#[derive(Debug, Clone)]
+pub struct AdminHandler {
+    store: Store,
+    ca: Option<Arc<CertificateAuthority>>,
+    operator: AgencyId,
+    max_validity: time::Duration,
+    clock: Arc<dyn Clock>,
+    /// Puts a revocation or suspension in force on this replica before the answer.
+    revocations: Arc<dyn ApplyRevocations>,
+    /// Signs the receipts of admin writes.
+    receipts: Arc<ReceiptSigner>,
+}
+
+impl AdminHandler {
+    /// A handler issuing certificates with `ca` (none: issuance and CRLs are refused), valid for
+    /// at most `max_validity`.
+    pub fn new(
+        store: Store,
+        ca: Option<Arc<CertificateAuthority>>,
+        operator: AgencyId,
+        max_validity: time::Duration,
+        clock: Arc<dyn Clock>,
+        revocations: Arc<dyn ApplyRevocations>,
+        receipts: Arc<ReceiptSigner>,
+    ) -> Self {
+        AdminHandler {
+            store,
+            ca,
+            operator,
+            max_validity,
+            clock,
+            revocations,
+            receipts,
+        }
+    }
+
+    /// Waits until the store's revocations and suspensions hold on this replica (its revoked
+    /// and suspended sets, its CRL), so that the answer to a revocation or suspension means
+    /// this replica refuses the certificate or agency from then on, on open connections too.
+    /// The other replicas follow within their poll (see the README's revocation bound).
+    async fn in_force(&self, what: &'static str) -> Result<(), AdminError> {
+        self.revocations
+            .apply_now()
+            .await
+            .map_err(|source| AdminError::NotInForce { what, source })
+    }
+
+    /// The audit of a write call: notes what it touches and gives the leaf to commit with it.
+    fn audit(call: &mut Call, resources: Vec<String>) -> Option<LeafData> {
+        call.note(resources);
+        call.success_leaf()
+    }
+
+    /// The receipt of a write, signed before the write so that the answer recorded for
+    /// retries carries it.
+    fn sign(&self, leaf: Option<&LeafData>, now: OffsetDateTime) -> Option<pb::Receipt> {
+        leaf.map(|leaf| receipt(&self.receipts.sign(&leaf.leaf_hash(), now)))
+    }
+
+    /// The idempotency key of a write: the calling agency, the method, the client's request
+    /// id and the digest of the whole request.
+    fn key(&self, call: &Call, method: &str, request_id: &str) -> IdempotencyKey {
+        IdempotencyKey {
+            agency: call.agency().clone(),
+            method: format!("/yrd.exchange.v1.AdminService/{method}"),
+            request_id: request_id.trim().to_owned(),
+            request_digest: call.request_sha256.clone(),
+        }
+    }
+
+    /// The first answer to `key` when that request was answered before (a retry), so it gets
+    /// the same answer even where the first call's success would now be refused.
+    async fn replay<M: prost::Message + Default>(
+        &self,
+        key: &IdempotencyKey,
+    ) -> Result<Option<M>, AdminError> {
+        match self.store.answered_request(key).await {
+            Ok(Some(bytes)) => decode_answer(&bytes).map(Some),
+            Ok(None) => Ok(None),
+            Err(e @ StoreError::RequestIdReused { .. }) => Err(AdminError::Reused(e)),
+            Err(e) => Err(AdminError::Store(e)),
+        }
+    }
+
+    /// The answer of a write: built from what it wrote (the call's leaf is then written), or
+    /// the first answer of an earlier call with the same request.
+    fn finish<M: prost::Message + Default, T>(
+        answered: Answered<T>,
+        call: &mut Call,
+        build: impl FnOnce(T) -> M,
+    ) -> Result<M, AdminError> {
+        match answered {
+            Answered::Written(value) => {
+                call.mark_written();
+                Ok(build(value))
+            }
+            Answered::Replayed(bytes) => decode_answer(&bytes),
+        }
+    }
+
+    fn ca(&self) -> Result<&CertificateAuthority, AdminError> {
+        self.ca.as_deref().ok_or(AdminError::NoCa)
+    }
+
+    fn agency_to_pb(&self, a: &Agency) -> pb::Agency {
+        convert::agency_to_pb(a, &self.operator)
+    }
+
+    fn certificate_to_pb(&self, c: &CertificateRecord, now: OffsetDateTime) -> pb::Certificate {
+        convert::certificate_to_pb(c, self.ca.as_deref(), now)
+    }
+}
+
+/// The context of a call, with the calling agency recorded on the handler's span.
+fn call_of<T: prost::Message>(request: &Request<T>) -> Result<Call, Status> {
+    let call = Call::of(request)?;
+    tracing::Span::current().record("agency", call.agency().as_str());
+    Ok(call)
+}
+
+/// The resource name of the agency a request names ("" when none).
+fn agency_name(agency: Option<&pb::Agency>, create: bool) -> String {
+    match agency {
+        Some(a) if create => format!("agencies/{}", a.agency_id.trim()),
+        Some(a) => a.name.clone(),
+        None => String::new(),
+    }
+}
+
+#[tonic::async_trait]
+impl AdminService for AdminHandler {
+    #[tracing::instrument(skip_all, fields(
+        agency = tracing::field::Empty,
+        request_id = %request.get_ref().request_id,
+        name = %agency_name(request.get_ref().agency.as_ref(), true),
+    ))]
+    async fn create_agency(
+        &self,
+        request: Request<CreateAgencyRequest>,
+    ) -> Result<Response<CreateAgencyResponse>, Status> {
+        let mut call = call_of(&request)?;
+        let result = self.create_agency_call(&mut call, request).await;
+        call.respond(result)
+    }
+
+    #[tracing::instrument(skip_all, fields(
+        agency = tracing::field::Empty,
+        request_id = %request.get_ref().request_id,
+        name = %agency_name(request.get_ref().agency.as_ref(), false),
+    ))]
+    async fn update_agency(
+        &self,
+        request: Request<UpdateAgencyRequest>,
+    ) -> Result<Response<UpdateAgencyResponse>, Status> {
+        let mut call = call_of(&request)?;
+        let result = self.update_agency_call(&mut call, request).await;
+        call.respond(result)
+    }
+
+    #[tracing::instrument(skip_all, fields(
+        agency = tracing::field::Empty,
+        name = %request.get_ref().name,
+    ))]
+    async fn get_agency(
+        &self,
+        request: Request<GetAgencyRequest>,
+    ) -> Result<Response<GetAgencyResponse>, Status> {
+        let call = call_of(&request)?;
+        let result = self.get_agency_call(request).await;
+        call.respond(result)
+    }
+
+    #[tracing::instrument(skip_all, fields(agency = tracing::field::Empty))]
+    async fn list_agencies(
+        &self,
+        request: Request<ListAgenciesRequest>,
+    ) -> Result<Response<ListAgenciesResponse>, Status> {
+        let call = call_of(&request)?;
+        let result = self.list_agencies_call(request).await;
+        call.respond(result)
+    }
+
+    #[tracing::instrument(skip_all, fields(
+        agency = tracing::field::Empty,
+        request_id = %request.get_ref().request_id,
+        name = %request.get_ref().agency,
+    ))]
+    async fn issue_certificate(
+        &self,
+        request: Request<IssueCertificateRequest>,
+    ) -> Result<Response<IssueCertificateResponse>, Status> {
+        let mut call = call_of(&request)?;
+        let result = self.issue_certificate_call(&mut call, request).await;
+        call.respond(result)
+    }
+
+    #[tracing::instrument(skip_all, fields(
+        agency = tracing::field::Empty,
+        name = %request.get_ref().name,
+    ))]
+    async fn get_certificate(
+        &self,
+        request: Request<GetCertificateRequest>,
+    ) -> Result<Response<GetCertificateResponse>, Status> {
+        let call = call_of(&request)?;
+        let result = self.get_certificate_call(request).await;
+        call.respond(result)
+    }
+
+    #[tracing::instrument(skip_all, fields(
+        agency = tracing::field::Empty,
+        name = %request.get_ref().agency,
+    ))]
+    async fn list_certificates(
+        &self,
+        request: Request<ListCertificatesRequest>,
+    ) -> Result<Response<ListCertificatesResponse>, Status> {
+        let call = call_of(&request)?;
+        let result = self.list_certificates_call(request).await;
+        call.respond(result)
+    }
+
+    #[tracing::instrument(skip_all, fields(
+        agency = tracing::field::Empty,
+        request_id = %request.get_ref().request_id,
+        name = %request.get_ref().name,
+    ))]
+    async fn revoke_certificate(
+        &self,
+        request: Request<RevokeCertificateRequest>,
+    ) -> Result<Response<RevokeCertificateResponse>, Status> {
+        let mut call = call_of(&request)?;
+        let result = self.revoke_certificate_call(&mut call, request).await;
+        call.respond(result)
+    }
+
+    #[tracing::instrument(skip_all, fields(agency = tracing::field::Empty))]
+    async fn get_crl(
+        &self,
+        request: Request<GetCrlRequest>,
+    ) -> Result<Response<GetCrlResponse>, Status> {
+        let call = call_of(&request)?;
+        let result = self.get_crl_call().await;
+        call.respond(result)
+    }
+}
