@@ -67,7 +67,7 @@ fn leaf(id: &str, at: OffsetDateTime) -> LeafData {
 }
 
 async fn publish(store: &Store, r: &SpotCheckResult, id: String) {
-    let at = OffsetDateTime::now_utc();
+    let at = yrd_domain::clock::Clock::now(&yrd_domain::clock::SystemClock);
     let outcome = store
         .publish_result(&NewPublication {
             key: IdempotencyKey {
