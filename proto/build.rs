@@ -1,7 +1,7 @@
 //! Compiles the v1 contract (`yrd/exchange/v1/*.proto`) into Rust at build time.
 //!
 //! `protox` parses the `.proto` files in pure Rust, so a fresh machine needs only cargo, no
-//! system `protoc` (DESIGN.md, "Conventions"). The same `FileDescriptorSet` feeds two consumers:
+//! system `protoc`. The same `FileDescriptorSet` feeds two consumers:
 //! `tonic-prost-build` generates the messages, servers and clients from it, and its encoded form
 //! is written to `$OUT_DIR/yrd_descriptor.bin` for gRPC server reflection. Source info (the
 //! comments) is kept in that set, so reflection clients show the documentation and the crate's

@@ -54,7 +54,7 @@ pub const SERVICE_NAMES: &[&str] = &[
 #[cfg(test)]
 mod tests {
     //! Checks of the contract itself, read from the compiled descriptors: every element is
-    //! documented, and the AIP / buf-lint conventions of DESIGN.md hold. A `.proto` change that
+    //! documented, and the AIP / buf-lint conventions the contract follows hold. A `.proto` change that
     //! breaks a convention fails here, naming each offending element.
 
     use std::collections::{BTreeMap, BTreeSet, HashMap};

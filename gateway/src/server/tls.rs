@@ -1,7 +1,7 @@
 //! The TLS listener: our own rustls acceptor in front of tonic.
 //!
 //! tonic's `ServerTlsConfig` takes a CA root but no client-certificate verifier and no CRLs
-//! (DESIGN.md, "Known facts of the stack"), so TLS is terminated here with `tokio-rustls` and the
+//! (as of tonic 0.14), so TLS is terminated here with `tokio-rustls` and the
 //! accepted streams are handed to tonic with `serve_with_incoming_shutdown`. The `ServerConfig`
 //! sits behind an [`ArcSwap`] so that a revocation or a rotated certificate or CA bundle takes
 //! effect for the next handshake without a restart.

@@ -1,6 +1,6 @@
 //! `FeedService` (消息订阅): the exchange never calls partners; each agency reads its own
 //! durable feed of the events addressed to it, in cursor order, and acknowledges how far it got
-//! (DESIGN.md "Delivery").
+//! (docs/architecture.md, "Feed").
 //!
 //! The events themselves are written by the services whose writes cause them, in the same
 //! transaction (`yrd_store::feed`); this crate only reads them out. A subscription is one

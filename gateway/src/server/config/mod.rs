@@ -232,8 +232,8 @@ impl Default for CertificateConfig {
     }
 }
 
-/// Hardening bounds. tonic's defaults are "no limit" for several of these (DESIGN.md, "Known
-/// facts of the stack"), so every one is set explicitly.
+/// Hardening bounds. tonic's defaults are "no limit" for several of these, so every one
+/// is set explicitly.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Limits {

@@ -1,4 +1,4 @@
-//! The per-agency feed (DESIGN.md "Delivery"): the exchange never calls partners; each agency
+//! The per-agency feed (docs/architecture.md, "Feed"): the exchange never calls partners; each agency
 //! reads its own durable feed from a cursor and acknowledges what it has handled.
 //!
 //! Events are appended inside the transaction of the write that causes them
