@@ -383,7 +383,7 @@ impl Application {
                 self.clock.clone(),
                 self.receipts.clone(),
             )
-            .with_referral_opener(Arc::new(referral_opener.clone())),
+            .with_referral_rules(referral_opener.rules().clone()),
         )
         .max_decoding_message_size(max_message);
         let disposal_service = DisposalServiceServer::new(DisposalHandler::new(

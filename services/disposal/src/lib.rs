@@ -32,7 +32,7 @@
 //! * [`parse`] — requests → domain commands and the step's wire detail, every bad field named.
 //! * [`convert`] — domain ↔ wire enums and the referral's derived fields.
 //! * [`timeline`] — a decided step → the referral after it and its feed events.
-//! * [`opener`] — a new referral (by hand, or automatic on publish via `ReferralOpener`).
+//! * [`opener`] — a new referral (by hand, and the wire shape of the automatic ones the spot-check write opens).
 //! * [`scheduler`] — flags passed deadlines (REFERRAL_OVERDUE, REFERRAL_ANNOUNCEMENT_REQUIRED).
 //! * [`error`] — call errors and their gRPC statuses.
 

@@ -1,24 +1,20 @@
 //! Opening a referral: by hand (`CreateReferral`) or automatically when a non-conforming result
 //! is published against another province's producer or seller.
 //!
-//! The automatic path runs inside the spot-check service's publish, which knows nothing of
-//! referrals on the wire: the gateway hands it this [`Opener`] as a
-//! [`yrd_store::ReferralOpener`], and it writes what the opener builds in the transaction of the
-//! result. Both paths build the referral here, so they cannot drift apart.
-//!
-//! Requested actions of an automatic referral (the issue leaves them open): what the Interim
-//! Measures ask of the handling agency by default — for the producer's authority stopping
-//! production and sales (art. 45), ordering correction (art. 46) and reviewing it (art. 47); for
-//! the seller's authority stopping sales and delisting the online offer instead of stopping
-//! production.
+//! Which automatic referrals to open, on which basis, asking for what and with which deadlines
+//! is decided by the pure `yrd_domain::referral::automatic::referrals_for`, which the spot-check
+//! write calls; [`automatic`] only gives its answer the wire shape. Both paths build the wire
+//! referral with [`build`], so they cannot drift apart.
 
 use prost::Message as _;
 use time::OffsetDateTime;
 use yrd_call::timestamp;
 use yrd_domain::AgencyId;
-use yrd_domain::referral::{JurisdictionBasis, Referral, ReferralRules, Refusal};
+use yrd_domain::referral::automatic::{AutomaticReferral, RequestedAction};
+use yrd_domain::referral::{JurisdictionBasis, Referral, ReferralRules, Refusal, Transition};
+use yrd_domain::spotcheck::SpotCheckResult;
 use yrd_proto::v1 as pb;
-use yrd_store::{AutoReferral, NewReferral, ReferralOpener};
+use yrd_store::NewReferral;
 
 use crate::convert::{self, agency_name};
 use crate::timeline::{StepContext, StepDetail, advance};
@@ -74,98 +70,105 @@ impl Opener {
     /// The rows and feed events of a new referral. Refused when the two agencies are one.
     pub fn open(&self, o: &Opening<'_>) -> Result<NewReferral, Refusal> {
         let t = Referral::open(o.sampling.clone(), o.handling.clone(), o.at, &self.rules)?;
-        let id = uuid::Uuid::now_v7().simple().to_string();
-        let producer_uscc = o.producer.uscc.clone();
-        let base = pb::Referral {
-            name: format!("referrals/{id}"),
-            id: id.clone(),
-            result: format!("results/{}", o.result_id),
-            result_version: o.result_version,
-            product_name: o.product_name.to_owned(),
-            producer: Some(o.producer.clone()),
-            sampling_agency: agency_name(o.sampling),
-            handling_agency: agency_name(o.handling),
-            jurisdiction_basis: convert::basis(o.basis) as i32,
-            origin: o.origin as i32,
-            requested_actions: o.requested_actions.clone(),
-            note: o.note.clone(),
-            create_time: Some(timestamp(o.at)),
-            ..Default::default()
-        };
-        let (referral, events) = advance(
-            &base,
-            &t,
-            &StepDetail::None,
-            StepContext {
-                actor: Some(o.sampling),
-                officer: o.officer,
-                note: &o.note,
-                trace_id: o.trace_id,
-                at: o.at,
-            },
-        );
-        Ok(NewReferral {
-            id,
-            result_id: o.result_id.to_owned(),
-            result_version: o.result_version,
-            product_name: o.product_name.to_owned(),
-            producer_uscc,
-            machine: t.new_state,
-            body: referral.encode_to_vec(),
-            at: o.at,
-            events,
-        })
+        Ok(build(o, uuid::Uuid::now_v7().simple().to_string(), &t))
     }
 }
 
-/// The measures an automatic referral asks for, by basis.
-pub fn default_actions(basis: JurisdictionBasis) -> Vec<i32> {
-    let kinds: &[pb::MeasureKind] = match basis {
-        JurisdictionBasis::Producer => &[
-            pb::MeasureKind::StopProduction,
-            pb::MeasureKind::OrderRectification,
-            pb::MeasureKind::Review,
-        ],
-        JurisdictionBasis::Seller => &[
-            pb::MeasureKind::StopSales,
-            pb::MeasureKind::DelistOnline,
-            pb::MeasureKind::OrderRectification,
-            pb::MeasureKind::Review,
-        ],
+/// The rows and feed events of new referral `id`, opened by `t`.
+pub fn build(o: &Opening<'_>, id: String, t: &Transition) -> NewReferral {
+    let producer_uscc = o.producer.uscc.clone();
+    let base = pb::Referral {
+        name: format!("referrals/{id}"),
+        id: id.clone(),
+        result: format!("results/{}", o.result_id),
+        result_version: o.result_version,
+        product_name: o.product_name.to_owned(),
+        producer: Some(o.producer.clone()),
+        sampling_agency: agency_name(o.sampling),
+        handling_agency: agency_name(o.handling),
+        jurisdiction_basis: convert::basis(o.basis) as i32,
+        origin: o.origin as i32,
+        requested_actions: o.requested_actions.clone(),
+        note: o.note.clone(),
+        create_time: Some(timestamp(o.at)),
+        ..Default::default()
     };
-    kinds.iter().map(|k| *k as i32).collect()
+    let (referral, events) = advance(
+        &base,
+        t,
+        &StepDetail::None,
+        StepContext {
+            actor: Some(o.sampling),
+            officer: o.officer,
+            note: &o.note,
+            trace_id: o.trace_id,
+            at: o.at,
+        },
+    );
+    NewReferral {
+        id,
+        result_id: o.result_id.to_owned(),
+        result_version: o.result_version,
+        product_name: o.product_name.to_owned(),
+        producer_uscc,
+        machine: t.new_state.clone(),
+        body: referral.encode_to_vec(),
+        at: o.at,
+        events,
+    }
 }
 
-impl ReferralOpener for Opener {
-    fn open_automatic(&self, a: &AutoReferral<'_>) -> Result<NewReferral, Refusal> {
-        let producer = a.result.producer();
-        let whose = match a.basis {
-            JurisdictionBasis::Producer => "the nominal producer",
-            JurisdictionBasis::Seller => "the sampled seller",
-        };
-        self.open(&Opening {
-            result_id: a.result_id,
-            result_version: a.result_version,
-            product_name: &a.result.product().name,
+/// The wire measure kind of `action`.
+fn measure_kind(action: RequestedAction) -> pb::MeasureKind {
+    match action {
+        RequestedAction::StopProduction => pb::MeasureKind::StopProduction,
+        RequestedAction::StopSales => pb::MeasureKind::StopSales,
+        RequestedAction::DelistOnline => pb::MeasureKind::DelistOnline,
+        RequestedAction::OrderRectification => pb::MeasureKind::OrderRectification,
+        RequestedAction::Review => pb::MeasureKind::Review,
+    }
+}
+
+/// What the spot-check write opens for `a`, decided by the domain, about version
+/// `result_version` of result `result_id` (content `result`) published by `sampling`.
+#[allow(clippy::too_many_arguments)]
+pub fn automatic(
+    a: &AutomaticReferral,
+    result_id: &str,
+    result_version: u32,
+    result: &SpotCheckResult,
+    sampling: &AgencyId,
+    at: OffsetDateTime,
+    trace_id: &str,
+    officer: &str,
+) -> NewReferral {
+    let producer = result.producer();
+    build(
+        &Opening {
+            result_id,
+            result_version,
+            product_name: &result.product().name,
             producer: pb::Party {
                 name: producer.name.clone(),
                 uscc: producer.uscc.as_str().to_owned(),
                 address: producer.address.clone(),
                 region_code: producer.region.as_str().to_owned(),
             },
-            sampling: a.sampling_agency,
-            handling: a.handling_agency,
+            sampling,
+            handling: &a.handling_agency,
             basis: a.basis,
             origin: pb::ReferralOrigin::Automatic,
-            requested_actions: default_actions(a.basis),
-            note: format!(
-                "Opened by the exchange: non-conforming result, {whose} lies in {}'s area \
-                 (Interim Measures art. 44).",
-                agency_name(a.handling_agency)
-            ),
-            at: a.at,
-            trace_id: a.trace_id,
-            officer: a.officer,
-        })
-    }
+            requested_actions: a
+                .requested_actions
+                .iter()
+                .map(|k| measure_kind(*k) as i32)
+                .collect(),
+            note: a.note.clone(),
+            at,
+            trace_id,
+            officer,
+        },
+        a.id.clone(),
+        &a.opened,
+    )
 }

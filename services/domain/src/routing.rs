@@ -200,7 +200,7 @@ pub fn within_jurisdiction(agency: &AgencyId, region: &str) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::spotcheck::{
         CampaignInput, CampaignKind, ProducerInput, ProductInput, ResultInput, SamplingWay,
@@ -223,7 +223,7 @@ mod tests {
         AgencyId::parse(s).unwrap()
     }
 
-    fn directory() -> AgencyDirectory {
+    pub(crate) fn directory() -> AgencyDirectory {
         let mut agencies: Vec<RegisteredAgency> = DELTA_AGENCIES
             .iter()
             .map(|(a, _, _)| RegisteredAgency {
@@ -246,7 +246,7 @@ mod tests {
     }
 
     /// A valid result with the given producer and seller regions, campaign and verdict.
-    fn result(
+    pub(crate) fn result(
         producer_region: &str,
         seller_region: &str,
         campaign: Option<CampaignKind>,

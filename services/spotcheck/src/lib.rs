@@ -6,8 +6,9 @@
 //! readable). Every write is one store transaction: the result rows, a feed event for each
 //! agency the domain's routing addresses, the call's audit leaf and its idempotent answer.
 //! A non-conforming result addressed to another province's producer or seller also opens its
-//! referrals (不合格产品联动处置) in that transaction, built by the `ReferralOpener` the gateway
-//! hands over; a correction opens the ones that are missing and leaves open ones running.
+//! referrals (不合格产品联动处置) in that transaction: which ones is decided by the domain's
+//! `referral::automatic::referrals_for`, their wire shape comes from `yrd_disposal::opener`; a
+//! correction opens the ones that are missing and leaves open ones running.
 //!
 //! # Layout
 //!

@@ -16,7 +16,8 @@ use yrd_call::{Call, FieldErrors, FieldViolation, receipt, request_id, timestamp
 use yrd_domain::AgencyId;
 use yrd_domain::audit::LeafData;
 use yrd_domain::clock::Clock;
-use yrd_domain::referral::JurisdictionBasis;
+use yrd_domain::referral::ReferralRules;
+use yrd_domain::referral::automatic::referrals_for;
 use yrd_domain::routing::{AgencyDirectory, RegisteredAgency, Routing, route_result_event};
 use yrd_domain::spotcheck::SpotCheckResult;
 use yrd_pki::ReceiptSigner;
@@ -26,9 +27,8 @@ use yrd_proto::v1::{
     WithdrawResultRequest, WithdrawResultResponse,
 };
 use yrd_store::{
-    AutoReferral, IdempotencyKey, NewCorrection, NewFeedEvent, NewPublication, NewReferral,
-    NewWithdrawal, ReferralOpener, ResultState, Store, StoreError, StoredResult, WriteOutcome,
-    stored_precision,
+    IdempotencyKey, NewCorrection, NewFeedEvent, NewPublication, NewReferral, NewWithdrawal,
+    ResultState, Store, StoreError, StoredResult, WriteOutcome, stored_precision,
 };
 
 use crate::convert::{content_of, input_of, safety_item_failed};
@@ -52,9 +52,8 @@ pub struct SpotCheckHandler {
     store: Store,
     clock: Arc<dyn Clock>,
     receipts: Arc<ReceiptSigner>,
-    /// Builds the referrals a non-conforming result opens in other provinces (the disposal
-    /// service's, handed over by the gateway); without one no referral is opened.
-    referrals: Option<Arc<dyn ReferralOpener>>,
+    /// The deadlines of the referrals a non-conforming result opens in other provinces.
+    referral_rules: ReferralRules,
 }
 
 /// What kind of change a write makes, for its feed events.
@@ -83,20 +82,20 @@ impl SpotCheckHandler {
             store,
             clock,
             receipts,
-            referrals: None,
+            referral_rules: ReferralRules::default(),
         }
     }
 
-    /// Opens referrals with `opener` when a published (or corrected) non-conforming result
-    /// addresses another province's producer or seller, in the transaction of the result.
-    pub fn with_referral_opener(mut self, opener: Arc<dyn ReferralOpener>) -> Self {
-        self.referrals = Some(opener);
+    /// Opens the referrals of a non-conforming result with the deployment's `rules` (the
+    /// acknowledgement deadline); [`ReferralRules::default`] otherwise.
+    pub fn with_referral_rules(mut self, rules: ReferralRules) -> Self {
+        self.referral_rules = rules;
         self
     }
 
-    /// The referrals to open for version `version` of result `result_id`: one per agency in
-    /// `handlers` (the routing's `needs_disposal`), on the producer's basis when it is the
-    /// producer's province authority, else on the seller's.
+    /// The referrals to open for version `version` of result `result_id` (content `parsed`,
+    /// published by `publisher`) when `already_open` hold open ones: decided by the domain's
+    /// `referrals_for` (docs/domain.md), given their wire shape by the disposal crate.
     #[allow(clippy::too_many_arguments)]
     fn auto_referrals(
         &self,
@@ -104,45 +103,35 @@ impl SpotCheckHandler {
         version: u32,
         parsed: &SpotCheckResult,
         publisher: &AgencyId,
-        handlers: &[AgencyId],
+        already_open: &[AgencyId],
         directory: &AgencyDirectory,
         at: OffsetDateTime,
         trace_id: &str,
         officer: &str,
     ) -> Result<Vec<NewReferral>, CallError> {
-        let Some(opener) = &self.referrals else {
-            return Ok(Vec::new());
-        };
-        let producer_authority =
-            directory.province_authority(parsed.jurisdiction_regions().producer_province);
-        handlers
-            .iter()
-            .map(|handler| {
-                let basis = if producer_authority == Some(handler) {
-                    JurisdictionBasis::Producer
-                } else {
-                    JurisdictionBasis::Seller
-                };
-                opener
-                    .open_automatic(&AutoReferral {
-                        result_id,
-                        result_version: version,
-                        result: parsed,
-                        sampling_agency: publisher,
-                        handling_agency: handler,
-                        basis,
-                        at,
-                        trace_id,
-                        officer,
-                    })
-                    .map_err(|refusal| {
-                        CallError::Store(StoreError::Corrupt {
-                            what: "automatic referral",
-                            detail: refusal.to_string(),
-                        })
-                    })
+        let opened = referrals_for(
+            parsed,
+            publisher,
+            directory,
+            already_open,
+            at,
+            &self.referral_rules,
+            || uuid::Uuid::now_v7().simple().to_string(),
+        )
+        .map_err(|refusal| {
+            CallError::Store(StoreError::Corrupt {
+                what: "automatic referral",
+                detail: refusal.to_string(),
             })
-            .collect()
+        })?;
+        Ok(opened
+            .iter()
+            .map(|a| {
+                yrd_disposal::opener::automatic(
+                    a, result_id, version, parsed, publisher, at, trace_id, officer,
+                )
+            })
+            .collect())
     }
 
     /// Routes by the registered agencies as they are now.
@@ -361,7 +350,7 @@ impl SpotCheckHandler {
             1,
             &parsed,
             &publisher,
-            &routing.needs_disposal,
+            &[],
             &directory,
             now,
             &call.trace_id,
@@ -481,18 +470,17 @@ impl SpotCheckHandler {
         // province, opens the referrals that are missing; open ones carry on (their handling
         // agency sees the correction in its feed), and none is closed automatically.
         let existing = self.store.referrals_of_result(&id).await?;
-        let missing: Vec<AgencyId> = routing
-            .needs_disposal
+        let open: Vec<AgencyId> = existing
             .iter()
-            .filter(|a| !existing.iter().any(|r| r.open && &r.handling_agency == *a))
-            .cloned()
+            .filter(|r| r.open)
+            .map(|r| r.handling_agency.clone())
             .collect();
         let referrals = self.auto_referrals(
             &id,
             version,
             &parsed,
             &publisher,
-            &missing,
+            &open,
             &directory,
             now,
             &call.trace_id,

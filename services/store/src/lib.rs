@@ -63,8 +63,8 @@ pub use licensing::{
     LicensingWriteError, NewApplication, PageCursor, StoredApplication, StoredLicence,
 };
 pub use referrals::{
-    AutoReferral, NewReferral, ReferralChange, ReferralCursor, ReferralFilter, ReferralOpener,
-    ReferralParty, ReferralWriteError, ResultReferral, StoredReferral,
+    NewReferral, ReferralChange, ReferralCursor, ReferralFilter, ReferralParty, ReferralWriteError,
+    ResultReferral, StoredReferral,
 };
 pub use results::{
     NewCorrection, NewPublication, NewWithdrawal, ResultCursor, ResultFilter, ResultState,

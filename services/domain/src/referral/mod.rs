@@ -49,6 +49,7 @@ use crate::calendar::{Deadline, DeadlineKind, WorkingCalendar, china_date};
 use crate::ids::AgencyId;
 
 mod apply;
+pub mod automatic;
 mod command;
 mod party;
 mod refusal;

@@ -35,11 +35,11 @@ use crate::time_codec::to_micros;
 use crate::write::{Claim, IdempotencyKey, NoRows, Rows, Write, WriteError, WriteOutcome};
 use crate::{Backend, Store, StoreError};
 
-pub use model::{
-    AutoReferral, NewReferral, ReferralCursor, ReferralFilter, ReferralOpener, ReferralParty,
-    ReferralWriteError, ResultReferral, StoredReferral, list_columns, passes_at, state_name,
-};
 use model::{Columns, REFERRAL_COLUMNS};
+pub use model::{
+    NewReferral, ReferralCursor, ReferralFilter, ReferralParty, ReferralWriteError, ResultReferral,
+    StoredReferral, list_columns, passes_at, state_name,
+};
 
 /// One step on an existing referral, from a call or from the scheduler.
 #[derive(Debug, Clone)]

@@ -7,7 +7,7 @@ use sqlx::{AnyConnection, Row};
 use time::{Date, OffsetDateTime, Time};
 use yrd_domain::AgencyId;
 use yrd_domain::calendar::CHINA_STANDARD_TIME;
-use yrd_domain::referral::{JurisdictionBasis, Referral, ReferralState, Refusal};
+use yrd_domain::referral::{Referral, ReferralState};
 use yrd_domain::spotcheck::SpotCheckResult;
 
 use crate::error::is_unique_violation;
@@ -278,39 +278,6 @@ pub(crate) async fn insert_referrals_in(
         assigned.extend(append_feed_events_in(conn, backend, &r.events).await?);
     }
     Ok(assigned)
-}
-
-/// A referral the exchange opens by itself when a non-conforming result is published (or
-/// corrected) against a producer or seller in another province.
-#[derive(Debug, Clone)]
-pub struct AutoReferral<'a> {
-    /// The result.
-    pub result_id: &'a str,
-    /// Its version.
-    pub result_version: u32,
-    /// Its validated content.
-    pub result: &'a SpotCheckResult,
-    /// The publisher, which is the sampling agency.
-    pub sampling_agency: &'a AgencyId,
-    /// The agency with jurisdiction.
-    pub handling_agency: &'a AgencyId,
-    /// Why it has jurisdiction.
-    pub basis: JurisdictionBasis,
-    /// When.
-    pub at: OffsetDateTime,
-    /// The trace of the publishing call, for the feed events.
-    pub trace_id: &'a str,
-    /// The officer named in the publishing call's token.
-    pub officer: &'a str,
-}
-
-/// Builds the referrals the exchange opens automatically. The disposal service implements it
-/// (it owns what a referral looks like on the wire); the gateway hands it to the spot-check
-/// service, which writes what it builds in the transaction of the result, so neither service
-/// crate depends on the other.
-pub trait ReferralOpener: Send + Sync + std::fmt::Debug {
-    /// The referral (its rows and feed events) to open for `referral`.
-    fn open_automatic(&self, referral: &AutoReferral<'_>) -> Result<NewReferral, Refusal>;
 }
 
 /// The product name and producer USCC a referral of `result` is filtered by.
