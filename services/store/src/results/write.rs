@@ -271,6 +271,12 @@ async fn publish_in(
     Ok(())
 }
 
+/// Search helper rows inserted per statement: a publish writes a handful of places and a
+/// name's worth of bigrams, so a few multi-row statements replace one statement per row, and
+/// the fixed chunk keeps the distinct statement texts (each one prepared and cached per
+/// connection) to a few.
+const SEARCH_ROWS_PER_STATEMENT: usize = 16;
+
 /// Writes the search helpers (places, bigrams) of result `id` published at `created_at`.
 async fn insert_search_rows(
     conn: &mut AnyConnection,
@@ -278,29 +284,54 @@ async fn insert_search_rows(
     created_at: i64,
     c: &SearchColumns,
 ) -> Result<(), StoreError> {
-    for place in &c.places {
-        sqlx::query(
-            "INSERT INTO result_places (place, verdict, created_at, result_id) \
-             VALUES ($1, $2, $3, $4)",
-        )
-        .bind(place)
-        .bind(c.verdict)
-        .bind(created_at)
-        .bind(id)
-        .execute(&mut *conn)
-        .await?;
+    let places: Vec<&String> = c.places.iter().collect();
+    for chunk in places.chunks(SEARCH_ROWS_PER_STATEMENT) {
+        let sql = multi_row_insert(
+            "INSERT INTO result_places (place, verdict, created_at, result_id) VALUES ",
+            4,
+            chunk.len(),
+        );
+        let mut query = sqlx::query(&sql);
+        for place in chunk {
+            query = query.bind(*place).bind(c.verdict).bind(created_at).bind(id);
+        }
+        query.execute(&mut *conn).await?;
     }
-    for gram in &c.grams {
-        sqlx::query(
-            "INSERT INTO result_name_grams (gram, created_at, result_id) VALUES ($1, $2, $3)",
-        )
-        .bind(gram)
-        .bind(created_at)
-        .bind(id)
-        .execute(&mut *conn)
-        .await?;
+    for chunk in c.grams.chunks(SEARCH_ROWS_PER_STATEMENT) {
+        let sql = multi_row_insert(
+            "INSERT INTO result_name_grams (gram, created_at, result_id) VALUES ",
+            3,
+            chunk.len(),
+        );
+        let mut query = sqlx::query(&sql);
+        for gram in chunk {
+            query = query.bind(gram).bind(created_at).bind(id);
+        }
+        query.execute(&mut *conn).await?;
     }
     Ok(())
+}
+
+/// `head` followed by `rows` tuples of `columns` numbered placeholders each:
+/// `… VALUES ($1, $2), ($3, $4)`.
+fn multi_row_insert(head: &str, columns: usize, rows: usize) -> String {
+    let mut sql = String::with_capacity(head.len() + rows * columns * 6);
+    sql.push_str(head);
+    for row in 0..rows {
+        if row > 0 {
+            sql.push_str(", ");
+        }
+        sql.push('(');
+        for column in 0..columns {
+            if column > 0 {
+                sql.push_str(", ");
+            }
+            sql.push('$');
+            sql.push_str(&(row * columns + column + 1).to_string());
+        }
+        sql.push(')');
+    }
+    sql
 }
 
 /// Says why a conditional update of result `id` matched no row.
@@ -443,5 +474,22 @@ impl Store {
             .events(w.events.clone())
             .leaf(w.leaf.clone());
         self.commit_result(write).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::multi_row_insert;
+
+    #[test]
+    fn multi_row_insert_numbers_every_placeholder_once() {
+        assert_eq!(
+            multi_row_insert("INSERT INTO t (a, b) VALUES ", 2, 3),
+            "INSERT INTO t (a, b) VALUES ($1, $2), ($3, $4), ($5, $6)"
+        );
+        assert_eq!(
+            multi_row_insert("INSERT INTO t (a) VALUES ", 1, 1),
+            "INSERT INTO t (a) VALUES ($1)"
+        );
     }
 }
