@@ -186,3 +186,18 @@ pub async fn scheduler_leaves(app: &TestApp, method: &str, resource: &str, count
         "scheduler leaves: {leaves:?}"
     );
 }
+
+/// Implements `$trait`, a trait of one method `$field(self) -> $out`, for each response message
+/// that carries its resource in an optional `$field`: a suite's steps then answer the resource
+/// whatever the method (`yrd_e2e::carries!(Answer::referral -> pb::Referral; …)`).
+#[macro_export]
+macro_rules! carries {
+    ($trait:ident::$field:ident -> $out:ty; $($response:ty),* $(,)?) => {
+        $(impl $trait for $response {
+            fn $field(self) -> $out {
+                self.$field
+                    .expect(concat!("the answer carries its ", stringify!($field)))
+            }
+        })*
+    };
+}

@@ -244,17 +244,8 @@ pub trait Answer {
     fn referral(self) -> pb::Referral;
 }
 
-macro_rules! answers {
-    ($($response:ty),* $(,)?) => {
-        $(impl Answer for $response {
-            fn referral(self) -> pb::Referral {
-                self.referral.expect("the step answers the referral")
-            }
-        })*
-    };
-}
-
-answers!(
+yrd_e2e::carries!(
+    Answer::referral -> pb::Referral;
     pb::AcknowledgeReferralResponse,
     pb::StartHandlingResponse,
     pb::RecordMeasureResponse,

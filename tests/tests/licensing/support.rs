@@ -316,17 +316,8 @@ pub trait Answer {
     fn application(self) -> pb::LicenceApplication;
 }
 
-macro_rules! answers {
-    ($($response:ty),* $(,)?) => {
-        $(impl Answer for $response {
-            fn application(self) -> pb::LicenceApplication {
-                self.application.expect("the step answers the application")
-            }
-        })*
-    };
-}
-
-answers!(
+yrd_e2e::carries!(
+    Answer::application -> pb::LicenceApplication;
     pb::SubmitApplicationResponse,
     pb::GetApplicationResponse,
     pb::AcceptApplicationResponse,
