@@ -48,8 +48,8 @@
 //! * `proof.rs` — building inclusion and consistency proofs from stored subtrees.
 //! * `verify.rs` — checking proofs against tree heads.
 //! * `export.rs` — finding the first bad leaf of an exported range.
-//! * `tests/` — the published vectors and a module of tests per topic; `agreement_tests.rs` — a property test against the
-//!   independent `ct-merkle` crate on random trees.
+//! * `tests/` — the published vectors and a module of tests per topic; `agreement_tests.rs` —
+//!   a property test against the independent `ct-merkle` crate on random trees.
 //!
 //! Files depend on each other in that order only (no cycle); everything public is re-exported
 //! here so callers keep writing `merkle::Hash`, `merkle::inclusion_proof` and so on.
