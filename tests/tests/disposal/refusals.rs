@@ -21,42 +21,35 @@ pub async fn illegal_steps_are_refused_naming_the_state(app: TestApp, clock: Arc
     let name = referral_to_shandong(&mut shanghai, "pub-1").await;
     let before = shanghai.get(&name).await;
 
-    let start = shandong
-        .start_handling(&name, "s-1")
-        .await
-        .expect_err("not delivered");
-    assert_refused(
-        &start,
-        Code::FailedPrecondition,
-        "StartHandling is not allowed in state REFERRAL_STATE_OPENED (已移送)",
-    );
-    let close = shandong
-        .close(close_request(&name, "c-1", pb::ReferralOutcome::Other))
-        .await
-        .expect_err("not handled");
+    // Before delivery: no handling, no closing, no rerouting, no measure.
+    let recall = measure(M::Recall, &clock);
+    let other = close_request(&name, "c-1", pb::ReferralOutcome::Other);
+    let producer = pb::JurisdictionBasis::Producer;
+    let close = shandong.close(other).await.map(drop);
     assert_eq!(
-        close.message(),
+        close.expect_err("not handled").message(),
         "CloseReferral is not allowed in state REFERRAL_STATE_OPENED (已移送)"
     );
-    let reroute = shanghai
-        .reroute(&name, "r-1", ZHEJIANG, pb::JurisdictionBasis::Producer, "x")
-        .await
-        .expect_err("not returned");
-    assert_refused(
-        &reroute,
-        Code::FailedPrecondition,
-        "RerouteReferral is not allowed in state REFERRAL_STATE_OPENED",
-    );
-    let recall = measure(M::Recall, &clock);
-    let measure_early = shandong
-        .record(&name, "m-0", recall)
-        .await
-        .expect_err("not handling yet");
-    assert_refused(
-        &measure_early,
-        Code::FailedPrecondition,
-        "RecordMeasure is not allowed in state REFERRAL_STATE_OPENED",
-    );
+    for (refused, message) in [
+        (
+            shandong.start_handling(&name, "s-1").await.map(drop),
+            "StartHandling is not allowed in state REFERRAL_STATE_OPENED (已移送)",
+        ),
+        (
+            shanghai
+                .reroute(&name, "r-1", ZHEJIANG, producer, "x")
+                .await
+                .map(drop),
+            "RerouteReferral is not allowed in state REFERRAL_STATE_OPENED",
+        ),
+        (
+            shandong.record(&name, "m-0", recall).await.map(drop),
+            "RecordMeasure is not allowed in state REFERRAL_STATE_OPENED",
+        ),
+    ] {
+        let status = refused.expect_err(message);
+        assert_refused(&status, Code::FailedPrecondition, message);
+    }
     assert_eq!(shanghai.get(&name).await, before, "nothing was written");
 
     shandong.acknowledge(&name, "a-1").await.expect("ack");
