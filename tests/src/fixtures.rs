@@ -140,3 +140,64 @@ pub async fn stored_feed(app: &TestApp, agency: &str) -> Vec<pb::FeedEvent> {
         .map(|e| pb::FeedEvent::decode(e.event.payload.as_slice()).expect("an encoded FeedEvent"))
         .collect()
 }
+
+/// Asserts that `status` carries `code` and a message containing `contains`.
+pub fn assert_refused(status: &tonic::Status, code: tonic::Code, contains: &str) {
+    assert_eq!(status.code(), code, "{status:?}");
+    assert!(
+        status.message().contains(contains),
+        "{:?} should mention {contains:?}",
+        status.message()
+    );
+}
+
+/// Asserts that a write answered with a signed receipt of its exchange-log leaf.
+pub fn assert_receipt(receipt: Option<&pb::Receipt>) {
+    let receipt = receipt.expect("a write answers with a receipt");
+    assert_eq!(receipt.leaf_hash.len(), 32);
+    assert!(!receipt.signature.is_empty());
+}
+
+/// A 1 KiB PDF attachment named `file_name`, described as `description`.
+pub fn pdf(file_name: &str, description: &str) -> pb::Attachment {
+    pb::Attachment {
+        file_name: file_name.into(),
+        media_type: "application/pdf".into(),
+        sha256: "ab".repeat(32),
+        size_bytes: 1024,
+        description: description.into(),
+    }
+}
+
+/// Waits until the exchange log holds the `count` leaves a scheduler wrote as `method` about
+/// `resource` (within the merge delay the receipts promise), and asserts that each is a
+/// success without an agency: a scheduler acts for no partner.
+pub async fn scheduler_leaves(app: &TestApp, method: &str, resource: &str, count: usize) {
+    let filter = LeafFilter {
+        method: Some(method.into()),
+        resource: Some(resource.into()),
+        ..Default::default()
+    };
+    let leaves = sequenced_leaves(app, &filter, count, Duration::from_secs(15)).await;
+    assert!(
+        leaves
+            .iter()
+            .all(|l| l.leaf.agency.is_empty() && l.leaf.code == 0),
+        "scheduler leaves: {leaves:?}"
+    );
+}
+
+/// Implements `$trait`, a trait of one method `$field(self) -> $out`, for each response message
+/// that carries its resource in an optional `$field`: a suite's steps then answer the resource
+/// whatever the method (`yrd_e2e::carries!(Answer::referral -> pb::Referral; …)`).
+#[macro_export]
+macro_rules! carries {
+    ($trait:ident::$field:ident -> $out:ty; $($response:ty),* $(,)?) => {
+        $(impl $trait for $response {
+            fn $field(self) -> $out {
+                self.$field
+                    .expect(concat!("the answer carries its ", stringify!($field)))
+            }
+        })*
+    };
+}

@@ -92,15 +92,22 @@ async fn a_write_its_retry_and_its_refusal_log_one_leaf_each(app: TestApp) {
         vec![Ok(()), Ok(()), Err(Code::AlreadyExists)],
         "created, replayed, refused"
     );
+    // Every leaf of those calls was appended before its answer came back, and the sequencer
+    // takes appended leaves in order: once a later call's leaf is in the log, a second leaf of
+    // any of them would be there too.
+    let marker = new_trace();
+    admin
+        .admin()
+        .list_agencies(traced(ListAgenciesRequest::default(), Some(&marker)))
+        .await
+        .expect("a later call");
+    let (app_ref, marker_ref) = (&app, marker.as_str());
+    wait_for("the later call's leaf in the log", || async move {
+        let entries = entries_with_trace(app_ref, marker_ref).await;
+        (!entries.is_empty()).then_some(entries)
+    })
+    .await;
     for (trace, outcome) in &outcomes {
-        let (app_ref, trace_ref) = (&app, trace.as_str());
-        wait_for("the call's leaf in the log", || async move {
-            let entries = entries_with_trace(app_ref, trace_ref).await;
-            (!entries.is_empty()).then_some(entries)
-        })
-        .await;
-        // Give a second leaf of the same call the time to be sequenced too.
-        tokio::time::sleep(Duration::from_millis(300)).await;
         let entries = entries_with_trace(&app, trace).await;
         assert_eq!(entries.len(), 1, "one leaf for {outcome:?}: {entries:#?}");
         assert_eq!(
@@ -281,23 +288,25 @@ async fn calls_from_three_agencies_are_listed_by_trace_and_proven(app: TestApp) 
         "a failed check keeps the head it could not prove"
     );
 
-    // `tail` follows new entries as partners keep calling.
+    // `tail` follows new entries as partners keep calling: they call until it has printed its
+    // three, whenever it started following.
     let calls = async {
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        for _ in 0..5 {
+        let mut pace = tokio::time::interval(Duration::from_millis(50));
+        loop {
+            pace.tick().await;
             TokenServiceClient::new(jiangsu.clone())
                 .get_jwks(traced(GetJwksRequest {}, Some(&trace)))
                 .await
                 .expect("a call to follow");
         }
     };
-    let (followed, ()) = tokio::join!(
-        tokio::time::timeout(
-            Duration::from_secs(20),
-            audit_ok(&app, "audit tail --count 3")
-        ),
-        calls
-    );
+    let followed = tokio::time::timeout(Duration::from_secs(20), async {
+        tokio::select! {
+            followed = audit_ok(&app, "audit tail --count 3") => followed,
+            _ = calls => unreachable!("the partners call until the tail has followed"),
+        }
+    })
+    .await;
     let followed = followed.expect("three new entries within 20 s");
     let lines: Vec<&str> = followed.lines().collect();
     assert_eq!(lines.len(), 3, "{followed}");

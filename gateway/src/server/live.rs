@@ -372,7 +372,10 @@ mod tests {
         let at = start + time::Duration::milliseconds(300);
         let (body, _tx) = streaming_body();
         let check_clock = clock.clone();
+        // Every look at the deadline is counted, so the test waits for the looks themselves.
+        let (asked, mut looks) = tokio::sync::watch::channel(0_u32);
         let check: Check = Box::new(move || {
+            asked.send_modify(|n| *n += 1);
             if check_clock.now() >= at {
                 Err(tonic::Status::unauthenticated("expired"))
             } else {
@@ -381,8 +384,14 @@ mod tests {
         });
         let mut live = LiveBody::new(body, check).until(at, clock.clone());
         let _ = live.frame().await;
+        let before = *looks.borrow_and_update();
         let next = tokio::spawn(async move { live.frame().await.map(|f| f.ok()) });
-        tokio::time::sleep(Duration::from_secs(2)).await;
+        // The timer fires at `at` and the body looks again after it: two more looks, both
+        // answered "not yet" by the clock, and the stream still open.
+        tokio::time::timeout(Duration::from_secs(5), looks.wait_for(|n| *n >= before + 3))
+            .await
+            .expect("the body looked again after the timer fired")
+            .expect("the check is alive");
         assert!(
             !next.is_finished(),
             "the clock has not reached the deadline"

@@ -10,7 +10,7 @@
 //! RFC 6962 verifier (the transparency-dev Go code, `ct-merkle`) accepts them too. Note that
 //! RFC 6962 hashing — leaf prefix `0x00`, node prefix `0x01`, left subtree the largest power of
 //! two *smaller* than the size — is not what Bitcoin-style Merkle crates do; the test vectors
-//! in `tests.rs` pin it.
+//! in `tests/vectors.rs` pin it.
 //!
 //! The log may hold millions of leaves, so nothing here rehashes it. The store keeps the leaves
 //! and the hashes of **complete subtrees** — the node at level `l` and index `k` covers leaves
@@ -48,8 +48,8 @@
 //! * `proof.rs` — building inclusion and consistency proofs from stored subtrees.
 //! * `verify.rs` — checking proofs against tree heads.
 //! * `export.rs` — finding the first bad leaf of an exported range.
-//! * `tests.rs` — the published vectors; `agreement_tests.rs` — a property test against the
-//!   independent `ct-merkle` crate on random trees.
+//! * `tests/` — the published vectors and a module of tests per topic; `agreement_tests.rs` —
+//!   a property test against the independent `ct-merkle` crate on random trees.
 //!
 //! Files depend on each other in that order only (no cycle); everything public is re-exported
 //! here so callers keep writing `merkle::Hash`, `merkle::inclusion_proof` and so on.

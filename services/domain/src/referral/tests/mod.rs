@@ -215,38 +215,28 @@ const TABLE: &[(&str, &str)] = &[
 
 #[test]
 fn every_state_by_every_command() {
-    let commands = every_command();
-    let states = every_state();
-    assert_eq!(states.len(), TABLE.len());
-    let mut wrong = Vec::new();
-    for ((name, referral), (row_name, row)) in states.iter().zip(TABLE) {
-        assert_eq!(name, row_name);
-        assert_eq!(row.len(), commands.len(), "row {name}");
-        for ((cmd_name, command, n), expected) in commands.iter().zip(row.chars()) {
-            let got = match run(referral, command.clone(), *n) {
-                Ok(t) => {
-                    assert!(!t.events.is_empty(), "{name} × {cmd_name} emitted no event");
-                    assert_eq!(t.new_state.timeline_len, referral.timeline_len + 1);
-                    'A'
-                }
-                Err(Refusal::IllegalInState { state, .. }) => {
-                    assert_eq!(state, referral.state);
-                    'S'
-                }
-                Err(Refusal::Precondition { state, .. }) => {
-                    assert_eq!(state, referral.state);
-                    'P'
-                }
-                Err(e @ Refusal::NotPermitted { .. }) => panic!("{name} × {cmd_name}: {e}"),
-            };
-            if got != expected {
-                wrong.push(format!(
-                    "{name} × {cmd_name}: expected {expected}, got {got}"
-                ));
+    let (states, commands) = (every_state(), every_command());
+    check_state_table(
+        &states,
+        &commands,
+        TABLE,
+        |at, referral, command, n| match run(referral, command.clone(), n) {
+            Ok(t) => {
+                assert!(!t.events.is_empty(), "{at} emitted no event");
+                assert_eq!(t.new_state.timeline_len, referral.timeline_len + 1);
+                'A'
             }
-        }
-    }
-    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+            Err(Refusal::IllegalInState { state, .. }) => {
+                assert_eq!(state, referral.state);
+                'S'
+            }
+            Err(Refusal::Precondition { state, .. }) => {
+                assert_eq!(state, referral.state);
+                'P'
+            }
+            Err(e @ Refusal::NotPermitted { .. }) => panic!("{at}: {e}"),
+        },
+    );
 }
 
 /// The measures without a rule of their own (no clock, no precondition) behave like
