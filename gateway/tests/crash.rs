@@ -8,11 +8,14 @@
 //! 1. several writers per agency publish results (and correct their own), each call with its
 //!    own `request_id`; every acknowledged answer is recorded (request id → result name and
 //!    version, receipt), and an auditor reads the signed tree heads as they are published;
-//! 2. after a seeded number of acknowledged writes the server gets SIGKILL;
+//! 2. a seeded number of acknowledged writes after the auditor saw its first head, the server
+//!    gets SIGKILL;
 //! 3. it is restarted on the same data folder or PostgreSQL database, and then:
 //!    * every request that got no answer is sent again with its `request_id` and body: it must
 //!      succeed, with the stored answer or written now (the counts of each are printed);
-//!    * every acknowledged request sent again must return the same result and version;
+//!    * every write acknowledged before the kill is stored, with the content it sent;
+//!    * every acknowledged request sent again must return the stored answer: the same result,
+//!      version and receipt;
 //!    * every acknowledged version is readable with the content sent, the latest version of
 //!      every result is the last acknowledged one, and a search over the run's campaign finds
 //!      each published result exactly once (no report number twice);
@@ -30,7 +33,7 @@
 
 #![forbid(unsafe_code)]
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -61,7 +64,8 @@ const ITERATIONS_VAR: &str = "YRD_CRASH_ITERATIONS";
 const DEFAULT_ITERATIONS: u64 = 2;
 /// Concurrent writers per agency (five agencies), so that group commit batches several writes.
 const WRITERS_PER_AGENCY: usize = 2;
-/// The kill comes after this many acknowledged writes of the iteration, at least and at most.
+/// The kill comes after this many writes were acknowledged since the auditor's first head, at
+/// least and at most.
 const KILL_AFTER_ACKS: std::ops::RangeInclusive<u64> = 15..=90;
 /// Share of writes that correct one of the writer's own results rather than publish.
 const CORRECTION_SHARE: f64 = 0.25;
@@ -125,24 +129,27 @@ async fn crash_test(store: StoreKind, postgres_url: &str) -> anyhow::Result<()> 
     );
     let data = tempfile::tempdir()?;
     let binary = Path::new(env!("CARGO_BIN_EXE_yrd"));
-    let mut server = YrdServer::start(binary, store, postgres_url, data.path())
-        .await
-        .context("starting yrd serve")?;
-    let outcome = run(&mut server, seed, iterations).await;
-    let log = std::fs::read_to_string(&server.log).unwrap_or_default();
-    let stopped = server.stop().await;
-    if let Err(e) = outcome {
+    let outcome = match YrdServer::start(binary, store, postgres_url, data.path()).await {
+        Ok(mut server) => {
+            let outcome = run(&mut server, seed, iterations, store.as_str()).await;
+            let stopped = server.stop().await;
+            outcome.and(stopped)
+        }
+        Err(e) => Err(e.context("starting yrd serve")),
+    };
+    outcome.map_err(|e| {
+        // The data folder goes with the test; what the server said goes to the test's output.
+        let log = std::fs::read_to_string(data.path().join("yrd.log")).unwrap_or_default();
         let tail: Vec<&str> = log.lines().rev().take(30).collect();
         eprintln!("--- the last lines of the server's log ---");
         for line in tail.iter().rev() {
             eprintln!("{line}");
         }
-        return Err(e.context(format!(
+        e.context(format!(
             "crash test on {} failed; replay with {replay}",
             store.as_str()
-        )));
-    }
-    stopped
+        ))
+    })
 }
 
 /// What a write asked for, kept to send it again with the same `request_id`.
@@ -274,7 +281,12 @@ struct Head {
 }
 
 /// The run: `iterations` times load, kill, restart, check.
-async fn run(server: &mut YrdServer, seed: u64, iterations: u64) -> anyhow::Result<()> {
+async fn run(
+    server: &mut YrdServer,
+    seed: u64,
+    iterations: u64,
+    store: &str,
+) -> anyhow::Result<()> {
     let mut rng = StdRng::seed_from_u64(seed);
     let campaign = format!("CRASH-{seed}");
     let mut ledger = Ledger::default();
@@ -282,9 +294,16 @@ async fn run(server: &mut YrdServer, seed: u64, iterations: u64) -> anyhow::Resu
         let kill_after = rng.random_range(KILL_AFTER_ACKS);
         let load_seed: u64 = rng.random();
         let first_new = ledger.attempts.len();
-        let seen = load_and_kill(server, &mut ledger, &campaign, iteration, kill_after, load_seed)
-            .await
-            .with_context(|| format!("iteration {iteration}: the load"))?;
+        let seen = load_and_kill(
+            server,
+            &mut ledger,
+            &campaign,
+            iteration,
+            kill_after,
+            load_seed,
+        )
+        .await
+        .with_context(|| format!("iteration {iteration}: the load"))?;
         server
             .restart()
             .await
@@ -293,7 +312,8 @@ async fn run(server: &mut YrdServer, seed: u64, iterations: u64) -> anyhow::Resu
             .await
             .with_context(|| format!("iteration {iteration}: after the restart"))?;
         eprintln!(
-            "iteration {iteration}: killed after {kill_after} acknowledged writes; {report}"
+            "{store}, iteration {iteration}: SIGKILL {kill_after} acknowledged writes after \
+             the auditor's first head; {report}"
         );
     }
     Ok(())
@@ -316,7 +336,7 @@ async fn load_and_kill(
     let stop = CancellationToken::new();
     let mut rng = StdRng::seed_from_u64(seed);
     let mut writers = Vec::new();
-    for agency in 0..AGENCIES.len() {
+    for (agency, (agency_id, _)) in AGENCIES.iter().enumerate() {
         let own = ledger.own(agency);
         for w in 0..WRITERS_PER_AGENCY {
             // Each writer corrects only results it published, so no two writers race on a
@@ -327,7 +347,7 @@ async fn load_and_kill(
                 .cloned()
                 .collect();
             let writer = Writer {
-                client: server.target.session(AGENCIES[agency].0).await?,
+                client: server.target.session(agency_id).await?,
                 agency,
                 prefix: format!("{campaign}-i{iteration}-a{agency}-w{w}"),
                 campaign: campaign.to_owned(),
@@ -346,10 +366,12 @@ async fn load_and_kill(
     let (heads_tx, mut heads_rx) = watch::channel(Vec::<Head>::new());
     let watcher = tokio::spawn(watch_heads(auditor, keys, heads_tx, stop.clone()));
 
-    // The kill waits for its count of acknowledged writes and for a head the auditor saw.
+    // The kill comes when the auditor has seen a head and `kill_after` more writes were
+    // acknowledged since, so that heads are seen during the load, not only at its start.
     let reached = tokio::time::timeout(PHASE_DEADLINE, async {
-        acks_rx.wait_for(|n| *n >= kill_after).await?;
         heads_rx.wait_for(|h| !h.is_empty()).await?;
+        let from = *acks_rx.borrow();
+        acks_rx.wait_for(|n| *n >= from + kill_after).await?;
         anyhow::Ok(())
     })
     .await;
@@ -369,9 +391,9 @@ async fn load_and_kill(
     ledger.attempts.extend(written);
     if !matches!(reached, Ok(Ok(()))) {
         bail!(
-            "the load stopped before {kill_after} writes were acknowledged and the auditor saw a \
-             tree head ({} acknowledged, {} heads seen within {PHASE_DEADLINE:?}); first \
-             refusal: {first_error}",
+            "the load stopped before the auditor saw a tree head and {kill_after} more writes \
+             were acknowledged ({} acknowledged, {} heads seen within {PHASE_DEADLINE:?}); \
+             first refusal: {first_error}",
             *acks_rx.borrow(),
             heads_rx.borrow().len()
         );
@@ -563,6 +585,14 @@ async fn check(
         clients.push(target.session(agency).await?);
     }
 
+    // Every write acknowledged before the kill is there, before anything is sent again.
+    for attempt in ledger.attempts[first_new..]
+        .iter()
+        .filter(|a| a.acked.is_some())
+    {
+        check_stored(&clients[attempt.agency], attempt).await?;
+    }
+
     // What of the unanswered writes is stored already, before anything is sent again.
     let before = stored_names(&clients, campaign).await?;
     let mut in_flight = 0;
@@ -575,7 +605,9 @@ async fn check(
         let stored = match &attempt.request {
             Request::Publish(r) => {
                 let report = r.result.as_ref().map(|c| c.report_number.as_str());
-                before.values().any(|(_, number)| Some(number.as_str()) == report)
+                before
+                    .values()
+                    .any(|s| Some(s.report_number.as_str()) == report)
             }
             Request::Correct(r) => {
                 latest(&clients[attempt.agency], &r.name).await?.version > r.base_version
@@ -616,31 +648,36 @@ async fn check(
             continue;
         };
         let id = attempt.request.id();
-        let (result, _) = attempt
+        let (result, receipt) = attempt
             .request
             .send(clients[attempt.agency].clone())
             .await
             .map_err(|e| anyhow::anyhow!("repeating acknowledged {id}: {e}"))?;
+        // The stored answer, receipt included (docs/architecture.md, "Storage": idempotency).
         ensure!(
-            (result.name.as_str(), result.version) == (acked.name.as_str(), acked.version),
-            "repeating acknowledged {id} answered {} version {}, but the first answer was {} \
-             version {}",
+            (result.name.as_str(), result.version, &receipt.leaf_hash)
+                == (acked.name.as_str(), acked.version, &acked.receipt.leaf_hash),
+            "repeating acknowledged {id} answered {} version {} (leaf {}), but the first answer \
+             was {} version {} (leaf {})",
             result.name,
             result.version,
+            hex::encode(&receipt.leaf_hash),
             acked.name,
-            acked.version
+            acked.version,
+            hex::encode(&acked.receipt.leaf_hash)
         );
         repeated += 1;
     }
 
-    let results = check_results(&clients, ledger, campaign).await?;
+    let results = check_results(&clients, ledger, campaign, first_new).await?;
     let events = check_feeds(&clients, ledger).await?;
     let head = check_log(target, &clients[0], ledger, first_new, seen).await?;
     ledger.trusted = Some(head);
     Ok(format!(
         "{in_flight} writes in flight at the kill ({in_flight_stored} of them stored before \
-         the retry), {repeated} acknowledged writes repeated; {results} results and {events} \
-         result events checked; log of {} leaves consistent with {} heads seen before the kill",
+         the retry), {repeated} writes sent again got their first answer; {results} results and \
+         {events} result events checked; log of {} leaves consistent with {} heads seen before \
+         the kill",
         head.size,
         seen.len()
     ))
@@ -660,12 +697,21 @@ async fn latest(client: &Authed, name: &str) -> anyhow::Result<pb::SpotCheckResu
         .with_context(|| format!("GetResult {name} answered no result"))
 }
 
-/// Every result of the run's campaign, searched agency by agency and page by page: name →
-/// (publishing agency, report number). A name or report number found twice is an error.
+/// A result as the search finds it (latest version).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Stored {
+    /// Index into [`AGENCIES`] of the publisher.
+    agency: usize,
+    report_number: String,
+    version: u32,
+}
+
+/// Every result of the run's campaign, searched agency by agency and page by page, by name. A
+/// name or report number found twice is an error.
 async fn stored_names(
     clients: &[Authed],
     campaign: &str,
-) -> anyhow::Result<BTreeMap<String, (usize, String)>> {
+) -> anyhow::Result<BTreeMap<String, Stored>> {
     let mut found = BTreeMap::new();
     let mut reports = BTreeSet::new();
     for (agency, (id, _)) in AGENCIES.iter().enumerate() {
@@ -690,10 +736,13 @@ async fn stored_names(
                     r.report_number,
                     r.name
                 );
+                let stored = Stored {
+                    agency,
+                    report_number: r.report_number,
+                    version: r.version,
+                };
                 ensure!(
-                    found
-                        .insert(r.name.clone(), (agency, r.report_number))
-                        .is_none(),
+                    found.insert(r.name.clone(), stored).is_none(),
                     "the search found {} twice",
                     r.name
                 );
@@ -707,66 +756,106 @@ async fn stored_names(
     Ok(found)
 }
 
-/// Every acknowledged version reads back with its content; every result's latest version is
-/// its last acknowledged one; the search finds exactly the acknowledged publications.
+/// Every version acknowledged in this iteration (from `first_new` on) reads back with its
+/// content; the search over the whole run finds exactly the acknowledged publications, each at
+/// its last acknowledged version. Answers how many results the run holds.
 async fn check_results(
     clients: &[Authed],
     ledger: &Ledger,
     campaign: &str,
+    first_new: usize,
 ) -> anyhow::Result<usize> {
-    let mut latest_acked: HashMap<&str, (usize, u32)> = HashMap::new();
-    let mut published: BTreeMap<String, (usize, String)> = BTreeMap::new();
-    for attempt in &ledger.attempts {
-        let id = attempt.request.id();
-        let acked = attempt
-            .acked
-            .as_ref()
-            .with_context(|| format!("{id} is still unanswered"))?;
-        let sent = attempt.request.content().context("a write without content")?;
-        let version_name = format!("{}/versions/{}", acked.name, acked.version);
-        let stored = latest(&clients[attempt.agency], &version_name).await?;
-        ensure!(
-            stored.report_number == sent.report_number
-                && stored.test_items.first().map(|t| &t.measured_value)
-                    == sent.test_items.first().map(|t| &t.measured_value),
-            "{version_name} (acknowledged to {id}) does not hold what {id} sent: report {} \
-             measured {:?}, sent report {} measured {:?}",
-            stored.report_number,
-            stored.test_items.first().map(|t| &t.measured_value),
-            sent.report_number,
-            sent.test_items.first().map(|t| &t.measured_value)
+    for attempt in &ledger.attempts[first_new..] {
+        check_stored(&clients[attempt.agency], attempt).await?;
+    }
+    let mut expected: BTreeMap<String, Stored> = BTreeMap::new();
+    for attempt in ledger
+        .attempts
+        .iter()
+        .filter(|a| matches!(a.request, Request::Publish(_)))
+    {
+        let (Some(acked), Some(sent)) = (&attempt.acked, attempt.request.content()) else {
+            bail!("{} is still unanswered", attempt.request.id());
+        };
+        expected.insert(
+            acked.name.clone(),
+            Stored {
+                agency: attempt.agency,
+                report_number: sent.report_number.clone(),
+                version: 1,
+            },
         );
-        let entry = latest_acked
-            .entry(acked.name.as_str())
-            .or_insert((attempt.agency, 0));
-        entry.1 = entry.1.max(acked.version);
-        if let Request::Publish(_) = attempt.request {
-            published.insert(
-                acked.name.clone(),
-                (attempt.agency, sent.report_number.clone()),
-            );
+    }
+    for acked in ledger.attempts.iter().filter_map(|a| a.acked.as_ref()) {
+        if let Some(result) = expected.get_mut(&acked.name) {
+            result.version = result.version.max(acked.version);
         }
     }
-    for (name, (agency, version)) in &latest_acked {
-        let stored = latest(&clients[*agency], name).await?;
-        ensure!(
-            stored.version == *version,
-            "{name} is at version {}, but its last acknowledged version is {version}",
-            stored.version
-        );
-    }
     let found = stored_names(clients, campaign).await?;
-    if found != published {
-        let missing: Vec<&String> = published.keys().filter(|n| !found.contains_key(*n)).collect();
-        let extra: Vec<&String> = found.keys().filter(|n| !published.contains_key(*n)).collect();
+    if found != expected {
+        let missing: Vec<&String> = expected
+            .keys()
+            .filter(|n| !found.contains_key(*n))
+            .collect();
+        let extra: Vec<&String> = found
+            .keys()
+            .filter(|n| !expected.contains_key(*n))
+            .collect();
+        let other: Vec<String> = found
+            .iter()
+            .filter_map(|(name, f)| {
+                let e = expected.get(name)?;
+                (e != f).then(|| format!("{name}: stored {f:?}, acknowledged {e:?}"))
+            })
+            .collect();
         bail!(
             "the search over the run's campaign found {} results for {} acknowledged \
-             publications; missing {missing:?}, not acknowledged {extra:?}",
+             publications; missing {missing:?}, not acknowledged {extra:?}, different {other:?}",
             found.len(),
-            published.len()
+            expected.len()
         );
     }
-    Ok(latest_acked.len())
+    Ok(found.len())
+}
+
+/// The version an acknowledged write made is stored, with the content the write sent.
+async fn check_stored<'a>(client: &Authed, attempt: &'a Attempt) -> anyhow::Result<&'a Acked> {
+    let id = attempt.request.id();
+    let acked = attempt
+        .acked
+        .as_ref()
+        .with_context(|| format!("{id} is still unanswered"))?;
+    let sent = attempt
+        .request
+        .content()
+        .context("a write without content")?;
+    let version_name = format!("{}/versions/{}", acked.name, acked.version);
+    let stored = SpotCheckServiceClient::new(client.clone())
+        .get_result(pb::GetResultRequest {
+            name: version_name.clone(),
+        })
+        .await
+        .map_err(|s| {
+            anyhow::anyhow!(
+                "{version_name}, acknowledged to {id}, is lost: GetResult answered {}",
+                failure(&s)
+            )
+        })?
+        .into_inner()
+        .result
+        .with_context(|| format!("GetResult {version_name} answered no result"))?;
+    ensure!(
+        stored.report_number == sent.report_number
+            && stored.test_items.first().map(|t| &t.measured_value)
+                == sent.test_items.first().map(|t| &t.measured_value),
+        "{version_name} (acknowledged to {id}) does not hold what {id} sent: report {} \
+         measured {:?}, sent report {} measured {:?}",
+        stored.report_number,
+        stored.test_items.first().map(|t| &t.measured_value),
+        sent.report_number,
+        sent.test_items.first().map(|t| &t.measured_value)
+    );
+    Ok(acked)
 }
 
 /// Every acknowledged publication and correction is exactly one event in the feed of the

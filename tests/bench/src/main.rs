@@ -5,7 +5,6 @@
 
 #![forbid(unsafe_code)]
 
-
 use std::path::PathBuf;
 use std::process::ExitCode;
 

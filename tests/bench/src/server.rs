@@ -212,6 +212,15 @@ fn spawn(
         .open(log)
         .with_context(|| format!("opening the server log {}", log.display()))?;
     let mut command = Command::new(binary);
+    // `yrd serve` reads `YRD_*` variables as settings and refuses unknown ones; the caller's
+    // (the bench's own `YRD_BENCH_POSTGRES_URL`, a test's knobs, a developer's shell) must not
+    // change or break the server under test, so it gets none of them but the log filter.
+    for (key, _) in std::env::vars_os() {
+        let name = key.to_string_lossy();
+        if name.starts_with("YRD_") && name != "YRD_LOG" {
+            command.env_remove(&key);
+        }
+    }
     command
         .arg("serve")
         .arg("--data-dir")
@@ -219,7 +228,6 @@ fn spawn(
         .arg("--listen")
         .arg(addr.to_string())
         .envs(LIFTED_LIMITS)
-        .env_remove("YRD_CONFIG")
         .stdin(Stdio::null())
         .stdout(out.try_clone()?)
         .stderr(out);
