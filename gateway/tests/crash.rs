@@ -11,14 +11,14 @@
 //! 2. a seeded number of acknowledged writes after the auditor saw its first head, the server
 //!    gets SIGKILL;
 //! 3. it is restarted on the same data folder or PostgreSQL database, and then:
+//!    * every write acknowledged before the kill is stored, with the content it sent (read
+//!      before anything is sent again);
 //!    * every request that got no answer is sent again with its `request_id` and body: it must
-//!      succeed, with the stored answer or written now (the counts of each are printed);
-//!    * every write acknowledged before the kill is stored, with the content it sent;
+//!      succeed, with the stored answer or written now (how many were stored is printed);
 //!    * every acknowledged request sent again must return the stored answer: the same result,
 //!      version and receipt;
-//!    * every acknowledged version is readable with the content sent, the latest version of
-//!      every result is the last acknowledged one, and a search over the run's campaign finds
-//!      each published result exactly once (no report number twice);
+//!    * a search over the run's campaign finds each acknowledged publication exactly once (no
+//!      report number twice, nothing unacknowledged), at its last acknowledged version;
 //!    * the recipient agency's feed holds exactly one event per acknowledged publication and
 //!      correction, none for a write nobody asked for, with cursors gap-free and event ids unique;
 //!    * the exchange log's new signed head verifies, is consistent (RFC 9162 consistency proof,
