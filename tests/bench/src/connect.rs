@@ -41,6 +41,12 @@ impl Target {
 
     /// An endpoint presenting `agency`'s `system` certificate; connect it as often as needed.
     pub fn endpoint(&self, agency: &str) -> anyhow::Result<Endpoint> {
+        self.endpoint_as(agency, "system")
+    }
+
+    /// An endpoint presenting `agency`'s dev certificate of `profile` (`system`, `admin` or
+    /// `auditor`).
+    pub fn endpoint_as(&self, agency: &str, profile: &str) -> anyhow::Result<Endpoint> {
         let read = |path: PathBuf| {
             std::fs::read(&path).with_context(|| format!("reading {}", path.display()))
         };
@@ -48,8 +54,8 @@ impl Target {
         let tls = ClientTlsConfig::new()
             .ca_certificate(Certificate::from_pem(read(self.pki.join("ca.pem"))?))
             .identity(Identity::from_pem(
-                read(folder.join("system.pem"))?,
-                read(folder.join("system.key"))?,
+                read(folder.join(format!("{profile}.pem")))?,
+                read(folder.join(format!("{profile}.key")))?,
             ))
             .domain_name("localhost");
         Ok(Endpoint::from_shared(format!("https://{}", self.addr))?.tls_config(tls)?)
@@ -62,11 +68,16 @@ impl Target {
 
     /// One connection as `agency` with a token bound to its certificate.
     pub async fn session(&self, agency: &str) -> anyhow::Result<Authed> {
-        let channel = self.channel(agency).await?;
+        self.session_as(agency, "system").await
+    }
+
+    /// One connection as `agency`'s `profile` certificate with a token bound to it.
+    pub async fn session_as(&self, agency: &str, profile: &str) -> anyhow::Result<Authed> {
+        let channel = self.endpoint_as(agency, profile)?.connect().await?;
         let token = yrd_proto::v1::token_service_client::TokenServiceClient::new(channel.clone())
             .issue_token(yrd_proto::v1::IssueTokenRequest::default())
             .await
-            .with_context(|| format!("issuing a token to {agency}"))?
+            .with_context(|| format!("issuing a token to {agency} ({profile})"))?
             .into_inner()
             .access_token;
         let bearer: MetadataValue<Ascii> = format!("Bearer {token}").parse()?;

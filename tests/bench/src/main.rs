@@ -1,32 +1,9 @@
-//! `yrd-bench`: the throughput instrument of the exchange (issue 18, "the instrument first").
-//!
-//! It starts `yrd serve` from its built binary as a child process on a fresh store, and a bare
-//! tonic echo server (this binary again, with `--echo-serve`) behind the same rustls mTLS
-//! acceptor; drives both with the same generator (N connections × M calls in flight, closed or
-//! open loop) over mTLS with bound tokens; and reports latency percentiles, calls per second,
-//! the server's CPU time per call and peak memory, and each row's ratio to the echo measured in
-//! the same run. How to run it and the figures measured: `docs/performance.md`.
-//!
-//! # Layout
-//!
-//! * [`cli`] — the command line.
-//! * [`server`] — the child processes (`yrd serve`, the echo) and the throw-away PostgreSQL
-//!   database.
-//! * [`echo`] — the baseline service and how it is served.
-//! * [`connect`] — client connections with the dev certificates and bound tokens.
-//! * [`load`] — the generator and its measurements; [`procstat`] — CPU and memory from `/proc`.
-//! * [`workloads`] — what each workload calls; [`report`] — the table and JSON.
+//! `yrd-bench`: the throughput instrument of the exchange. The code lives in the library of
+//! this package (`src/lib.rs`), which the crash test of `yrd serve` shares
+//! (`gateway/tests/crash.rs`); this is its command line. How to run it and the figures
+//! measured: `docs/performance.md`.
 
 #![forbid(unsafe_code)]
-
-mod cli;
-mod connect;
-mod echo;
-mod load;
-mod procstat;
-mod report;
-mod server;
-mod workloads;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -34,11 +11,12 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use clap::Parser as _;
 
-use crate::cli::{Args, StoreKind};
-use crate::load::Watched;
-use crate::report::Row;
-use crate::server::{EchoServer, YrdServer};
-use crate::workloads::Context;
+use yrd_bench::cli::{Args, StoreKind};
+use yrd_bench::load::Watched;
+use yrd_bench::report::Row;
+use yrd_bench::server::{EchoServer, YrdServer};
+use yrd_bench::workloads::Context;
+use yrd_bench::{echo, procstat, report};
 
 fn main() -> ExitCode {
     let args = Args::parse();

@@ -72,6 +72,10 @@ pub struct YrdServer {
     pub log: PathBuf,
     /// The throw-away PostgreSQL database, dropped after the server stopped.
     database: Option<PgDatabase>,
+    /// The `yrd` binary, for a restart.
+    binary: PathBuf,
+    /// The data folder, for a restart.
+    data_dir: PathBuf,
 }
 
 /// The settings the bench changes from the defaults, as `YRD_*` variables: the per-agency rate
@@ -96,47 +100,72 @@ impl YrdServer {
             StoreKind::Sqlite => None,
             StoreKind::Postgres => Some(PgDatabase::create(postgres_url).await?),
         };
-        let addr = free_port()?;
         let log = data_dir.join("yrd.log");
-        let out = std::fs::File::create(&log).context("creating the server log")?;
-        let mut command = Command::new(binary);
-        command
-            .arg("serve")
-            .arg("--data-dir")
-            .arg(data_dir)
-            .arg("--listen")
-            .arg(addr.to_string())
-            .envs(LIFTED_LIMITS)
-            .env_remove("YRD_CONFIG")
-            .stdin(Stdio::null())
-            .stdout(out.try_clone()?)
-            .stderr(out);
-        if let Some(db) = &database {
-            command.arg("--database-url").arg(&db.url);
-        }
-        let child = command
-            .spawn()
-            .with_context(|| format!("starting {}", binary.display()))?;
-        let process = Process {
-            child,
-            what: "yrd serve",
-        };
         let pki = data_dir.join("pki");
-        let target = Target::new(addr, &pki);
+        let (process, target) = match spawn(binary, data_dir, database.as_ref(), &log) {
+            Ok(started) => started,
+            Err(e) => {
+                if let Some(db) = database {
+                    db.drop_database().await?;
+                }
+                return Err(e);
+            }
+        };
         let server = YrdServer {
             process,
             target,
             pki,
             log,
             database,
+            binary: binary.to_owned(),
+            data_dir: data_dir.to_owned(),
         };
+        let mut server = server;
         server.wait_ready().await?;
         Ok(server)
     }
 
-    async fn wait_ready(&self) -> anyhow::Result<()> {
+    /// Kills the server with SIGKILL (`Child::kill`), as a power cut or the OOM killer would:
+    /// no shutdown code runs, nothing is flushed. Waits until the process is gone.
+    pub fn crash(&mut self) -> anyhow::Result<()> {
+        self.process
+            .child
+            .kill()
+            .context("sending SIGKILL to yrd serve")?;
+        self.process
+            .child
+            .wait()
+            .context("waiting for the killed yrd serve")?;
+        Ok(())
+    }
+
+    /// Starts `yrd serve` again on the same data folder and database (after [`Self::crash`] or
+    /// a stop), on a new free port, and waits until it answers a health check. Its output is
+    /// appended to the same log.
+    pub async fn restart(&mut self) -> anyhow::Result<()> {
+        if matches!(self.process.child.try_wait(), Ok(None)) {
+            anyhow::bail!("yrd serve (pid {}) is still running", self.process.pid());
+        }
+        let (process, target) = spawn(
+            &self.binary,
+            &self.data_dir,
+            self.database.as_ref(),
+            &self.log,
+        )?;
+        self.process = process;
+        self.target = target;
+        self.wait_ready().await
+    }
+
+    async fn wait_ready(&mut self) -> anyhow::Result<()> {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
         loop {
+            if let Ok(Some(status)) = self.process.child.try_wait() {
+                anyhow::bail!(
+                    "yrd serve exited ({status}) before it answered; its log: {}",
+                    self.log.display()
+                );
+            }
             let outcome = async {
                 let channel = self.target.channel(AGENCIES[0].0).await?;
                 tonic_health::pb::health_client::HealthClient::new(channel)
@@ -166,6 +195,53 @@ impl YrdServer {
         }
         Ok(())
     }
+}
+
+/// Starts `binary serve` on `data_dir` (and `database`, if any) on a free port, its stdout and
+/// stderr appended to `log`; does not wait for it.
+fn spawn(
+    binary: &Path,
+    data_dir: &Path,
+    database: Option<&PgDatabase>,
+    log: &Path,
+) -> anyhow::Result<(Process, Target)> {
+    let addr = free_port()?;
+    let out = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .with_context(|| format!("opening the server log {}", log.display()))?;
+    let mut command = Command::new(binary);
+    // `yrd serve` reads `YRD_*` variables as settings and refuses unknown ones; the caller's
+    // (the bench's own `YRD_BENCH_POSTGRES_URL`, a test's knobs, a developer's shell) must not
+    // change or break the server under test, so it gets none of them but the log filter.
+    for (key, _) in std::env::vars_os() {
+        let name = key.to_string_lossy();
+        if name.starts_with("YRD_") && name != "YRD_LOG" {
+            command.env_remove(&key);
+        }
+    }
+    command
+        .arg("serve")
+        .arg("--data-dir")
+        .arg(data_dir)
+        .arg("--listen")
+        .arg(addr.to_string())
+        .envs(LIFTED_LIMITS)
+        .stdin(Stdio::null())
+        .stdout(out.try_clone()?)
+        .stderr(out);
+    if let Some(db) = database {
+        command.arg("--database-url").arg(&db.url);
+    }
+    let child = command
+        .spawn()
+        .with_context(|| format!("starting {}", binary.display()))?;
+    let process = Process {
+        child,
+        what: "yrd serve",
+    };
+    Ok((process, Target::new(addr, &data_dir.join("pki"))))
 }
 
 /// The echo baseline: this binary serving `EchoService` behind the exchange's acceptor.
