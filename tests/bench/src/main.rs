@@ -16,12 +16,14 @@
 //! * [`connect`] — client connections with the dev certificates and bound tokens.
 //! * [`load`] — the generator and its measurements; [`procstat`] — CPU and memory from `/proc`.
 //! * [`workloads`] — what each workload calls; [`report`] — the table and JSON.
+//! * [`fill`] — `yrd-bench load`: a store filled with synthetic results in bulk.
 
 #![forbid(unsafe_code)]
 
 mod cli;
 mod connect;
 mod echo;
+mod fill;
 mod load;
 mod procstat;
 mod report;
@@ -34,7 +36,7 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use clap::Parser as _;
 
-use crate::cli::{Args, StoreKind};
+use crate::cli::{Args, Command, StoreKind};
 use crate::load::Watched;
 use crate::report::Row;
 use crate::server::{EchoServer, YrdServer};
@@ -52,11 +54,14 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let outcome = match &args.echo_serve {
-        Some(pki) => runtime
+    let outcome = match (&args.echo_serve, &args.command) {
+        (Some(pki), _) => runtime
             .block_on(echo::serve(pki))
             .map(|()| ExitCode::SUCCESS),
-        None => runtime.block_on(bench(args)),
+        (None, Some(Command::Load(load))) => runtime
+            .block_on(fill::load(load))
+            .map(|()| ExitCode::SUCCESS),
+        (None, None) => runtime.block_on(bench(args)),
     };
     match outcome {
         Ok(code) => code,
