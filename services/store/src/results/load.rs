@@ -16,7 +16,7 @@ use super::write::{
     RESULT_INSERT_COLUMNS, RESULT_INSERT_WIDTH, SearchColumns, bind_result, values_row,
 };
 use crate::time_codec::to_micros;
-use crate::{Store, StoreError};
+use crate::{Backend, Store, StoreError};
 
 /// Rows per multi-row INSERT: far below both backends' limit on bound values (SQLite 32,766,
 /// PostgreSQL 65,535) at the widest row (`results`, 19 values).
@@ -125,10 +125,16 @@ impl Store {
         Ok(())
     }
 
-    /// Refreshes the planner's statistics (`ANALYZE`), as after a bulk load: SQLite has none
-    /// until asked, and PostgreSQL's autovacuum would gather them only some time later.
+    /// Refreshes the planner's statistics, as after a bulk load: SQLite has none until asked
+    /// (`ANALYZE`), and PostgreSQL's autovacuum would gather them, and mark the loaded pages
+    /// all-visible so that index-only scans skip the table, only some time later
+    /// (`VACUUM ANALYZE`).
     pub async fn analyze(&self) -> Result<(), StoreError> {
-        self.write.execute("ANALYZE").await?;
+        let sql = match self.backend() {
+            Backend::Sqlite => "ANALYZE",
+            Backend::Postgres => "VACUUM ANALYZE",
+        };
+        self.write.execute(sql).await?;
         Ok(())
     }
 }
