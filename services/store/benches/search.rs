@@ -25,7 +25,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use time::OffsetDateTime;
 use yrd_domain::spotcheck::Verdict;
 use yrd_domain::uscc::Uscc;
 use yrd_store::results::synthetic::{self, CATEGORIES, Corpus, PRODUCERS};
@@ -128,7 +127,9 @@ async fn publisher(store: Store, corpus: Corpus, stop: Arc<AtomicBool>, done: Ar
                     publisher: s.publisher.clone(),
                     result: &s.result,
                     body: s.result.canonical_digest_input().unwrap_or_default(),
-                    at: yrd_store::stored_precision(OffsetDateTime::now_utc()),
+                    at: yrd_store::stored_precision(yrd_domain::clock::Clock::now(
+                        &yrd_domain::clock::SystemClock,
+                    )),
                     events: Vec::new(),
                     referrals: Vec::new(),
                     leaf: None,
