@@ -53,6 +53,10 @@ pub struct StoreOptions {
     pub sqlite_busy_timeout: Duration,
     /// The most writes one group-committed transaction holds (1: a transaction per write).
     pub max_batch: usize,
+    /// SQLite's page cache per connection, in KiB; `None` keeps SQLite's default (2 MiB). A
+    /// bulk load (`Store::load_results`) into a large database needs far more: every result
+    /// adds entries at scattered places of a dozen indexes.
+    pub sqlite_cache_kib: Option<u32>,
 }
 
 impl Default for StoreOptions {
@@ -62,6 +66,7 @@ impl Default for StoreOptions {
             acquire_timeout: Duration::from_secs(5),
             sqlite_busy_timeout: Duration::from_secs(5),
             max_batch: crate::write::batch::MAX_BATCH,
+            sqlite_cache_kib: None,
         }
     }
 }
@@ -95,6 +100,7 @@ impl Store {
                 let url = sqlite_url_with_create(url);
                 let connect = AnyConnectOptions::from_str(&url)?.disable_statement_logging();
                 let busy_ms = options.sqlite_busy_timeout.as_millis();
+                let cache_kib = options.sqlite_cache_kib;
                 let pool = |max: u32| {
                     AnyPoolOptions::new()
                         .max_connections(max)
@@ -108,6 +114,10 @@ impl Store {
                                 conn.execute("PRAGMA foreign_keys = ON").await?;
                                 conn.execute(&*format!("PRAGMA busy_timeout = {busy_ms}"))
                                     .await?;
+                                if let Some(kib) = cache_kib {
+                                    conn.execute(&*format!("PRAGMA cache_size = -{kib}"))
+                                        .await?;
+                                }
                                 Ok(())
                             })
                         })
@@ -133,6 +143,17 @@ impl Store {
                 let pool = AnyPoolOptions::new()
                     .max_connections(options.max_connections.max(2))
                     .acquire_timeout(options.acquire_timeout)
+                    .after_connect(|conn, _meta| {
+                        Box::pin(async move {
+                            // The store's queries are short index reads that stop after a
+                            // page; a parallel plan's worker start costs more than it saves
+                            // (a category search at 1,000,000 results: 36 ms parallel, 9 ms
+                            // serial; docs/performance.md "Search at 1,000,000 results").
+                            conn.execute("SET max_parallel_workers_per_gather = 0")
+                                .await?;
+                            Ok(())
+                        })
+                    })
                     .connect_with(connect)
                     .await?;
                 POSTGRES_MIGRATIONS.run(&pool).await?;

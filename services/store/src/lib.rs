@@ -67,8 +67,8 @@ pub use referrals::{
     ResultReferral, StoredReferral,
 };
 pub use results::{
-    NewCorrection, NewPublication, NewWithdrawal, ResultCursor, ResultFilter, ResultState,
-    ResultWriteError, StoredResult,
+    LoadedResult, NewCorrection, NewPublication, NewWithdrawal, ResultCursor, ResultFilter,
+    ResultState, ResultWriteError, StoredResult,
 };
 pub use signing_keys::{KeyPurpose, SigningKeyRecord};
 pub use time_codec::stored_precision;

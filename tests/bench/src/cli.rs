@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Parser, ValueEnum};
+use clap::{Parser, Subcommand, ValueEnum};
 
 /// `yrd-bench`: drives `yrd serve` (a child process, over mTLS with bound tokens) and, in the
 /// same run, a bare tonic echo server behind the same TLS acceptor; every row of the report
@@ -11,6 +11,9 @@ use clap::{Parser, ValueEnum};
 #[derive(Debug, Clone, Parser)]
 #[command(name = "yrd-bench", version)]
 pub struct Args {
+    /// Instead of a run: another command (`load`).
+    #[command(subcommand)]
+    pub command: Option<Command>,
     /// The workloads to run, in order; `all` is every one of them.
     #[arg(value_enum, default_values_t = [Workload::All])]
     pub workloads: Vec<Workload>,
@@ -65,6 +68,30 @@ pub struct Args {
     /// with it as a child process).
     #[arg(long, hide = true)]
     pub echo_serve: Option<PathBuf>,
+}
+
+/// Commands besides a bench run.
+#[derive(Debug, Clone, Subcommand)]
+pub enum Command {
+    /// Fills a store with synthetic published results in bulk (the rows and search helpers a
+    /// publish writes, through the store's bulk path, not through the API), then refreshes the
+    /// planner's statistics. `yrd serve --database-url URL` serves them as published results.
+    Load(LoadArgs),
+}
+
+/// `yrd-bench load`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct LoadArgs {
+    /// How many results.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub results: u64,
+    /// The store: `sqlite://PATH` (created when missing) or `postgres://…/DATABASE` (an
+    /// existing database; its schema is brought up to date first).
+    #[arg(long)]
+    pub database_url: String,
+    /// Years the publication times spread over, up to 2026-12-01.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=20))]
+    pub years: u32,
 }
 
 /// A workload of the bench.
@@ -182,6 +209,29 @@ mod tests {
         assert_eq!(parse_duration("3"), Ok(Duration::from_secs(3)));
         assert!(parse_duration("10 parsecs").is_err());
         assert!(parse_duration("-1s").is_err());
+    }
+
+    #[test]
+    fn load_is_a_command_and_workloads_stay_positional() {
+        let args = Args::parse_from([
+            "yrd-bench",
+            "load",
+            "--results",
+            "1000",
+            "--database-url",
+            "sqlite:///tmp/x.db",
+        ]);
+        let Some(Command::Load(load)) = args.command else {
+            panic!("load was not read as a command: {args:?}");
+        };
+        assert_eq!((load.results, load.years), (1000, 3));
+        let args = Args::parse_from(["yrd-bench", "search", "get"]);
+        assert!(args.command.is_none());
+        assert_eq!(args.workloads, vec![Workload::Search, Workload::Get]);
+        assert!(
+            Args::try_parse_from(["yrd-bench", "load", "--results", "5"]).is_err(),
+            "a load without a database must be refused"
+        );
     }
 
     #[test]

@@ -19,12 +19,14 @@
 //! * [`connect`] — client connections with the dev certificates and bound tokens.
 //! * [`load`] — the generator and its measurements; [`procstat`] — CPU and memory from `/proc`.
 //! * [`workloads`] — what each workload calls; [`report`] — the table and JSON.
+//! * [`fill`] — `yrd-bench load`: a store filled with synthetic results in bulk.
 
 #![forbid(unsafe_code)]
 
 pub mod cli;
 pub mod connect;
 pub mod echo;
+pub mod fill;
 pub mod load;
 pub mod procstat;
 pub mod report;

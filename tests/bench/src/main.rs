@@ -11,12 +11,12 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use clap::Parser as _;
 
-use yrd_bench::cli::{Args, StoreKind};
+use yrd_bench::cli::{Args, Command, StoreKind};
 use yrd_bench::load::Watched;
 use yrd_bench::report::Row;
 use yrd_bench::server::{EchoServer, YrdServer};
 use yrd_bench::workloads::Context;
-use yrd_bench::{echo, procstat, report};
+use yrd_bench::{echo, fill, procstat, report};
 
 fn main() -> ExitCode {
     let args = Args::parse();
@@ -30,11 +30,14 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let outcome = match &args.echo_serve {
-        Some(pki) => runtime
+    let outcome = match (&args.echo_serve, &args.command) {
+        (Some(pki), _) => runtime
             .block_on(echo::serve(pki))
             .map(|()| ExitCode::SUCCESS),
-        None => runtime.block_on(bench(args)),
+        (None, Some(Command::Load(load))) => runtime
+            .block_on(fill::load(load))
+            .map(|()| ExitCode::SUCCESS),
+        (None, None) => runtime.block_on(bench(args)),
     };
     match outcome {
         Ok(code) => code,

@@ -24,8 +24,13 @@
 //!   bigrams), because a plain `LIKE '%x%'` reads every row. A one-character name search has
 //!   no bigram to use: it walks the newest-first index and checks each name, which is fast when
 //!   the character is common and reads the whole table when it matches nothing.
+mod load;
 mod search;
+#[cfg(feature = "synthetic")]
+pub mod synthetic;
 mod write;
+
+pub use load::LoadedResult;
 
 use std::collections::BTreeSet;
 

@@ -53,20 +53,39 @@ impl Store {
         after: Option<&ResultCursor>,
         limit: u32,
     ) -> Result<Vec<StoredResult>, StoreError> {
-        let page = SearchQuery::new(filter, after, limit);
-        let mut query = sqlx::query(&page.sql);
-        for value in &page.binds {
-            query = match value {
-                Bind::Text(s) => query.bind(s.as_str()),
-                Bind::Int(i) => query.bind(*i),
-            };
-        }
-        let ids: Vec<String> = query
-            .fetch_all(&self.read)
-            .await?
-            .iter()
-            .map(|row| row.try_get("id"))
-            .collect::<Result<_, _>>()?;
+        let ids = match Plan::of(filter) {
+            Plan::Direct => self.search_ids(filter, after, limit, Dates::Filter).await?,
+            Plan::WalkThenRange => {
+                // Walk the equality filter's index in page order for a bounded number of rows,
+                // checking the dates here: when the range is recent (or the filter narrow),
+                // the page is found in the first rows. Otherwise continue after the walked
+                // rows from the range's own index, whose cost is the rows the range holds.
+                let walked = self.search_walk(filter, after, WALK_BUDGET).await?;
+                let exhausted = walked.len() < WALK_BUDGET as usize;
+                let last = walked.last().map(|(cursor, _)| cursor.clone());
+                let (from, to) = (
+                    filter.sampled_from.map(iso_date),
+                    filter.sampled_to.map(iso_date),
+                );
+                let mut ids: Vec<String> = walked
+                    .into_iter()
+                    .filter(|(_, date)| {
+                        from.as_deref().is_none_or(|f| date.as_str() >= f)
+                            && to.as_deref().is_none_or(|t| date.as_str() <= t)
+                    })
+                    .map(|(cursor, _)| cursor.id)
+                    .take(limit as usize)
+                    .collect();
+                let missing = limit.saturating_sub(ids.len() as u32);
+                if missing > 0 && !exhausted {
+                    ids.extend(
+                        self.search_ids(filter, last.as_ref().or(after), missing, Dates::Drive)
+                            .await?,
+                    );
+                }
+                ids
+            }
+        };
         if ids.is_empty() {
             return Ok(Vec::new());
         }
@@ -97,7 +116,110 @@ impl Store {
     }
 }
 
-/// A value bound to a search query.
+impl Store {
+    /// The ids of one search page, driven as `dates` says.
+    async fn search_ids(
+        &self,
+        filter: &ResultFilter,
+        after: Option<&ResultCursor>,
+        limit: u32,
+        dates: Dates,
+    ) -> Result<Vec<String>, StoreError> {
+        let page = SearchQuery::new(filter, after, limit, dates);
+        page.query()
+            .fetch_all(&self.read)
+            .await?
+            .iter()
+            .map(|row| row.try_get("id").map_err(StoreError::from))
+            .collect()
+    }
+
+    /// Up to `budget` results matching `filter` but its sampling dates, in page order after
+    /// `after`: each one's cursor and sampling date.
+    async fn search_walk(
+        &self,
+        filter: &ResultFilter,
+        after: Option<&ResultCursor>,
+        budget: u32,
+    ) -> Result<Vec<(ResultCursor, String)>, StoreError> {
+        let page = SearchQuery::new(filter, after, budget, Dates::Check);
+        page.query()
+            .fetch_all(&self.read)
+            .await?
+            .iter()
+            .map(|row| {
+                Ok((
+                    ResultCursor {
+                        created_at_us: row.try_get("created_at")?,
+                        id: row.try_get("id")?,
+                    },
+                    row.try_get("sampling_date")?,
+                ))
+            })
+            .collect()
+    }
+}
+
+/// Rows a date-range search walks in page order before it turns to the range's index
+/// ([`Plan::WalkThenRange`]).
+const WALK_BUDGET: u32 = 400;
+
+/// How a search finds its page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Plan {
+    /// One query, driven by the index that fits the filter.
+    Direct,
+    /// A sampling-date range with an equality filter on `results` (an agency, a verdict, …):
+    /// first a bounded walk of the equality's index in page order, then the range's index.
+    /// Either alone is slow for some ranges: the walk reads every newer result of the agency
+    /// before an old range, the range's index every result of a wide one (measured in
+    /// benches/search.rs, docs/performance.md "Search at 1,000,000 results").
+    WalkThenRange,
+}
+
+impl Plan {
+    fn of(filter: &ResultFilter) -> Plan {
+        let dates = filter.sampled_from.is_some() || filter.sampled_to.is_some();
+        let driven_elsewhere = filter.region.is_some() || name_gram(filter).is_some();
+        let equality = filter.producer_uscc.is_some()
+            || filter.seller_uscc.is_some()
+            || filter.platform.is_some()
+            || filter.verdict.is_some()
+            || filter.campaign_code.is_some()
+            || filter.campaign_kind.is_some()
+            || filter.publisher.is_some()
+            || filter.state.is_some();
+        if dates && equality && !driven_elsewhere {
+            Plan::WalkThenRange
+        } else {
+            Plan::Direct
+        }
+    }
+}
+
+/// What a search query does with the sampling-date range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Dates {
+    /// Filters by it; with no other filter the range's index drives the query.
+    Filter,
+    /// Filters by it and lets the range's index drive the query whatever else filters.
+    Drive,
+    /// Leaves it out and answers each row's sampling date and publication time, for the
+    /// caller to check.
+    Check,
+}
+
+/// The bigram a product-name filter is driven by, if it has one.
+fn name_gram(filter: &ResultFilter) -> Option<String> {
+    let name = filter
+        .product_name_contains
+        .as_deref()
+        .map(fold_name)
+        .filter(|n| !n.is_empty())?;
+    name_bigrams(&name).into_iter().next()
+}
+
+/// A value bound
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Bind {
     Text(String),
@@ -113,7 +235,12 @@ struct SearchQuery {
 }
 
 impl SearchQuery {
-    fn new(filter: &ResultFilter, after: Option<&ResultCursor>, limit: u32) -> SearchQuery {
+    fn new(
+        filter: &ResultFilter,
+        after: Option<&ResultCursor>,
+        limit: u32,
+        dates: Dates,
+    ) -> SearchQuery {
         let mut q = SearchQuery {
             sql: String::new(),
             binds: Vec::new(),
@@ -124,9 +251,7 @@ impl SearchQuery {
             .as_deref()
             .map(fold_name)
             .filter(|n| !n.is_empty());
-        let name_gram = name
-            .as_deref()
-            .and_then(|n| name_bigrams(n).into_iter().next());
+        let name_gram = name_gram(filter);
 
         // The driving table: its (created_at, id) columns give the page order.
         let mut verdict = filter.verdict;
@@ -199,20 +324,26 @@ impl SearchQuery {
         // the newest-first index and filter, which reads the whole table for an old range; the
         // unary plus keeps it off that index. The cost is proportional to the results sampled
         // in the range (measured in benches/search.rs).
-        let created = if conditions.is_empty()
-            && (filter.sampled_from.is_some() || filter.sampled_to.is_some())
+        // With an equality filter as well, `Dates::Drive` does the same for the second step of
+        // `Plan::WalkThenRange` (the agency's range is then one range of
+        // `results_by_publisher_sampling`).
+        let has_range = filter.sampled_from.is_some() || filter.sampled_to.is_some();
+        let created = if has_range
+            && (dates == Dates::Drive || (dates == Dates::Filter && conditions.is_empty()))
         {
             "+r.created_at"
         } else {
             created
         };
-        if let Some(from) = filter.sampled_from {
-            let p = q.bind(Bind::Text(iso_date(from)));
-            conditions.push(format!("r.sampling_date >= {p}"));
-        }
-        if let Some(to) = filter.sampled_to {
-            let p = q.bind(Bind::Text(iso_date(to)));
-            conditions.push(format!("r.sampling_date <= {p}"));
+        if dates != Dates::Check {
+            if let Some(from) = filter.sampled_from {
+                let p = q.bind(Bind::Text(iso_date(from)));
+                conditions.push(format!("r.sampling_date >= {p}"));
+            }
+            if let Some(to) = filter.sampled_to {
+                let p = q.bind(Bind::Text(iso_date(to)));
+                conditions.push(format!("r.sampling_date <= {p}"));
+            }
         }
         if let Some(name) = &name {
             let p = q.bind(Bind::Text(contains_pattern(name)));
@@ -232,10 +363,28 @@ impl SearchQuery {
         } else {
             format!(" WHERE {}", conditions.join(" AND "))
         };
+        let extra = if dates == Dates::Check {
+            ", r.created_at AS created_at, r.sampling_date AS sampling_date"
+        } else {
+            ""
+        };
         q.sql = format!(
-            "SELECT {id} AS id FROM {from}{filter} ORDER BY {created} DESC, {id} DESC LIMIT {limit}"
+            "SELECT {id} AS id{extra} FROM {from}{filter} \
+             ORDER BY {created} DESC, {id} DESC LIMIT {limit}"
         );
         q
+    }
+
+    /// The query with its values bound.
+    fn query(&self) -> sqlx::query::Query<'_, sqlx::Any, sqlx::any::AnyArguments<'_>> {
+        let mut query = sqlx::query(&self.sql);
+        for value in &self.binds {
+            query = match value {
+                Bind::Text(s) => query.bind(s.as_str()),
+                Bind::Int(i) => query.bind(*i),
+            };
+        }
+        query
     }
 
     /// Adds a bound value; answers its placeholder.
@@ -263,7 +412,7 @@ mod tests {
             verdict: Some(Verdict::NonConforming),
             ..Default::default()
         };
-        let q = SearchQuery::new(&filter, None, 50);
+        let q = SearchQuery::new(&filter, None, 50, Dates::Filter);
         assert!(q.sql.contains("FROM result_places d"), "{}", q.sql);
         assert!(
             q.sql

@@ -20,28 +20,28 @@ use crate::{Backend, Store, StoreError};
 
 /// The search columns of a result's latest version and its search helper rows.
 #[derive(Debug, Clone)]
-struct SearchColumns {
-    producer_uscc: String,
-    seller_uscc: Option<String>,
-    product_name: String,
-    product_name_fold: String,
-    platform: Option<String>,
-    producer_region: String,
-    producer_province: String,
-    seller_region: String,
-    seller_province: String,
-    verdict: &'static str,
-    campaign_code: Option<String>,
-    campaign_kind: Option<&'static str>,
-    sampling_date: String,
+pub(super) struct SearchColumns {
+    pub(super) producer_uscc: String,
+    pub(super) seller_uscc: Option<String>,
+    pub(super) product_name: String,
+    pub(super) product_name_fold: String,
+    pub(super) platform: Option<String>,
+    pub(super) producer_region: String,
+    pub(super) producer_province: String,
+    pub(super) seller_region: String,
+    pub(super) seller_province: String,
+    pub(super) verdict: &'static str,
+    pub(super) campaign_code: Option<String>,
+    pub(super) campaign_kind: Option<&'static str>,
+    pub(super) sampling_date: String,
     /// Every GB/T 2260 level of the producer's and seller's regions.
-    places: BTreeSet<String>,
+    pub(super) places: BTreeSet<String>,
     /// The character bigrams of the folded product name.
-    grams: Vec<String>,
+    pub(super) grams: Vec<String>,
 }
 
 impl SearchColumns {
-    fn of(r: &SpotCheckResult) -> SearchColumns {
+    pub(super) fn of(r: &SpotCheckResult) -> SearchColumns {
         let shop = r.seller().online_shop.as_ref();
         let campaign = r.campaign();
         let mut places = BTreeSet::new();
@@ -231,33 +231,13 @@ async fn publish_in(
     at: OffsetDateTime,
 ) -> Result<(), WriteError<ResultWriteError>> {
     let at = to_micros(at);
-    sqlx::query(
-        "INSERT INTO results (id, publisher, state, latest_version, producer_uscc, \
-         seller_uscc, product_name, product_name_fold, platform, producer_region, \
-         producer_province, seller_region, seller_province, verdict, campaign_code, \
-         campaign_kind, sampling_date, created_at, updated_at) \
-         VALUES ($1, $2, $3, 1, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, \
-         $17, $17)",
-    )
-    .bind(id)
-    .bind(publisher.as_str())
-    .bind(ResultState::Published.as_str())
-    .bind(&c.producer_uscc)
-    .bind(c.seller_uscc.as_deref())
-    .bind(&c.product_name)
-    .bind(&c.product_name_fold)
-    .bind(c.platform.as_deref())
-    .bind(&c.producer_region)
-    .bind(&c.producer_province)
-    .bind(&c.seller_region)
-    .bind(&c.seller_province)
-    .bind(c.verdict)
-    .bind(c.campaign_code.as_deref())
-    .bind(c.campaign_kind)
-    .bind(&c.sampling_date)
-    .bind(at)
-    .execute(&mut *conn)
-    .await?;
+    let sql = format!(
+        "INSERT INTO results ({RESULT_INSERT_COLUMNS}) VALUES {}",
+        values_row(RESULT_INSERT_WIDTH, 0)
+    );
+    bind_result(sqlx::query(&sql), id, publisher, c, at)
+        .execute(&mut *conn)
+        .await?;
     sqlx::query(
         "INSERT INTO result_versions (result_id, version, body, reason, created_at) \
          VALUES ($1, 1, $2, NULL, $3)",
@@ -276,6 +256,56 @@ async fn publish_in(
 /// the fixed chunk keeps the distinct statement texts (each one prepared and cached per
 /// connection) to a few.
 const SEARCH_ROWS_PER_STATEMENT: usize = 16;
+
+/// The columns of a new `results` row, in the order [`bind_result`] binds them; a publish and
+/// the bulk load (`load.rs`) both write them so.
+pub(super) const RESULT_INSERT_COLUMNS: &str = "id, publisher, state, latest_version, \
+     producer_uscc, seller_uscc, product_name, product_name_fold, platform, producer_region, \
+     producer_province, seller_region, seller_province, verdict, campaign_code, campaign_kind, \
+     sampling_date, created_at, updated_at";
+/// How many values [`bind_result`] binds.
+pub(super) const RESULT_INSERT_WIDTH: usize = 19;
+
+/// `($k+1, …, $k+width)`: the placeholders of one row of a (multi-row) INSERT whose earlier
+/// rows took `k` of them.
+pub(super) fn values_row(width: usize, k: usize) -> String {
+    let list = (k + 1..=k + width)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!("({list})")
+}
+
+/// Binds the values of version 1 of result `id`, published at `at` (Unix microseconds), in the
+/// order of [`RESULT_INSERT_COLUMNS`].
+pub(super) fn bind_result<'q>(
+    query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    id: &'q str,
+    publisher: &'q AgencyId,
+    c: &'q SearchColumns,
+    at: i64,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+    query
+        .bind(id)
+        .bind(publisher.as_str())
+        .bind(ResultState::Published.as_str())
+        .bind(db_version(1))
+        .bind(&c.producer_uscc)
+        .bind(c.seller_uscc.as_deref())
+        .bind(&c.product_name)
+        .bind(&c.product_name_fold)
+        .bind(c.platform.as_deref())
+        .bind(&c.producer_region)
+        .bind(&c.producer_province)
+        .bind(&c.seller_region)
+        .bind(&c.seller_province)
+        .bind(c.verdict)
+        .bind(c.campaign_code.as_deref())
+        .bind(c.campaign_kind)
+        .bind(&c.sampling_date)
+        .bind(at)
+        .bind(at)
+}
 
 /// Writes the search helpers (places, bigrams) of result `id` published at `created_at`.
 async fn insert_search_rows(

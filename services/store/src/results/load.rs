@@ -1,0 +1,173 @@
+//! The bulk load of published results: many version-1 results in one transaction, with the
+//! same rows a publish writes (`results`, `result_versions`, `result_places`,
+//! `result_name_grams`, built by the same [`SearchColumns`]), in multi-row INSERTs.
+//!
+//! It exists to fill a database with a large corpus quickly, for measuring searches at scale
+//! (docs/performance.md "Search at 1,000,000 results"); it is not a publish: it claims no
+//! request id, raises no feed event, opens no referral and appends no exchange-log leaf, so it
+//! is never reachable from the contract.
+
+use sqlx::Executor;
+use time::OffsetDateTime;
+use yrd_domain::AgencyId;
+use yrd_domain::spotcheck::SpotCheckResult;
+
+use super::write::{
+    RESULT_INSERT_COLUMNS, RESULT_INSERT_WIDTH, SearchColumns, bind_result, values_row,
+};
+use crate::time_codec::to_micros;
+use crate::{Backend, Store, StoreError};
+
+/// Rows per multi-row INSERT: far below both backends' limit on bound values (SQLite 32,766,
+/// PostgreSQL 65,535) at the widest row (`results`, 19 values).
+const ROWS_PER_STATEMENT: usize = 500;
+
+/// A published result (version 1) for [`Store::load_results`].
+#[derive(Debug, Clone)]
+pub struct LoadedResult {
+    /// The result id (32 lower-case hex digits, as the exchange assigns them).
+    pub id: String,
+    /// The publishing agency.
+    pub publisher: AgencyId,
+    /// The validated content, for the search columns.
+    pub result: SpotCheckResult,
+    /// The encoded content stored as version 1 (what a publish stores).
+    pub body: Vec<u8>,
+    /// The publication time.
+    pub at: OffsetDateTime,
+}
+
+impl Store {
+    /// Writes `results` as published results (version 1), in one transaction: the rows and
+    /// search helpers a publish writes, without its claim, feed events, referrals and leaf.
+    /// Fails, writing nothing, when an id is already taken.
+    pub async fn load_results(&self, results: &[LoadedResult]) -> Result<(), StoreError> {
+        if results.is_empty() {
+            return Ok(());
+        }
+        let columns: Vec<SearchColumns> = results
+            .iter()
+            .map(|r| SearchColumns::of(&r.result))
+            .collect();
+        let at: Vec<i64> = results.iter().map(|r| to_micros(r.at)).collect();
+        let mut tx = self.write.begin().await?;
+
+        for (chunk, (cols, ats)) in results.chunks(ROWS_PER_STATEMENT).zip(
+            columns
+                .chunks(ROWS_PER_STATEMENT)
+                .zip(at.chunks(ROWS_PER_STATEMENT)),
+        ) {
+            let rows = (0..chunk.len())
+                .map(|i| values_row(RESULT_INSERT_WIDTH, i * RESULT_INSERT_WIDTH))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let sql = format!("INSERT INTO results ({RESULT_INSERT_COLUMNS}) VALUES {rows}");
+            let mut query = sqlx::query(&sql);
+            for ((r, c), at) in chunk.iter().zip(cols).zip(ats) {
+                query = bind_result(query, &r.id, &r.publisher, c, *at);
+            }
+            tx.execute(query).await?;
+
+            let rows = (0..chunk.len())
+                .map(|i| format!("(${}, 1, ${}, NULL, ${})", 3 * i + 1, 3 * i + 2, 3 * i + 3))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let sql = format!(
+                "INSERT INTO result_versions (result_id, version, body, reason, created_at) \
+                 VALUES {rows}"
+            );
+            let mut query = sqlx::query(&sql);
+            for (r, at) in chunk.iter().zip(ats) {
+                query = query.bind(r.id.as_str()).bind(r.body.as_slice()).bind(*at);
+            }
+            tx.execute(query).await?;
+        }
+
+        // The search helpers, as `insert_search_rows` writes them for one result.
+        let places: Vec<[Helper<'_>; 4]> = results
+            .iter()
+            .zip(&columns)
+            .zip(&at)
+            .flat_map(|((r, c), at)| {
+                c.places.iter().map(move |p| {
+                    [
+                        Helper::Text(p),
+                        Helper::Text(c.verdict),
+                        Helper::Int(*at),
+                        Helper::Text(&r.id),
+                    ]
+                })
+            })
+            .collect();
+        insert_helpers(
+            &mut tx,
+            "result_places (place, verdict, created_at, result_id)",
+            &places,
+        )
+        .await?;
+        let grams: Vec<[Helper<'_>; 3]> = results
+            .iter()
+            .zip(&columns)
+            .zip(&at)
+            .flat_map(|((r, c), at)| {
+                c.grams
+                    .iter()
+                    .map(move |g| [Helper::Text(g), Helper::Int(*at), Helper::Text(&r.id)])
+            })
+            .collect();
+        insert_helpers(
+            &mut tx,
+            "result_name_grams (gram, created_at, result_id)",
+            &grams,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Refreshes the planner's statistics, as after a bulk load: SQLite has none until asked
+    /// (`ANALYZE`), and PostgreSQL's autovacuum would gather them, and mark the loaded pages
+    /// all-visible so that index-only scans skip the table, only some time later
+    /// (`VACUUM ANALYZE`).
+    pub async fn analyze(&self) -> Result<(), StoreError> {
+        let sql = match self.backend() {
+            Backend::Sqlite => "ANALYZE",
+            Backend::Postgres => "VACUUM ANALYZE",
+        };
+        self.write.execute(sql).await?;
+        Ok(())
+    }
+}
+
+/// A value of a search-helper row.
+#[derive(Debug, Clone, Copy)]
+enum Helper<'a> {
+    Text(&'a str),
+    Int(i64),
+}
+
+/// Inserts `rows` into `table` (its name and column list) in multi-row INSERTs.
+async fn insert_helpers<const W: usize>(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    table: &str,
+    rows: &[[Helper<'_>; W]],
+) -> Result<(), StoreError> {
+    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+        let values = (0..chunk.len())
+            .map(|i| values_row(W, i * W))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!("INSERT INTO {table} VALUES {values}");
+        let mut query = sqlx::query(&sql);
+        for row in chunk {
+            for value in row {
+                query = match value {
+                    Helper::Text(s) => query.bind(*s),
+                    Helper::Int(i) => query.bind(*i),
+                };
+            }
+        }
+        tx.execute(query).await?;
+    }
+    Ok(())
+}
