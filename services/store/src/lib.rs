@@ -37,6 +37,7 @@ pub mod db;
 mod error;
 pub mod feed;
 pub mod licensing;
+mod multirow;
 pub mod referrals;
 pub mod results;
 pub mod signing_keys;
