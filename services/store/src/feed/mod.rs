@@ -22,7 +22,7 @@ use crate::write::{NoRows, Rows, Write, WriteError};
 use crate::{Backend, Store, StoreError};
 
 pub use append::{FEED_CHANNEL, NewFeedEvent};
-pub(crate) use append::{FeedSignals, append_feed_events_in, signals};
+pub(crate) use append::{FeedSignals, signals};
 
 /// An event as stored in a feed.
 #[derive(Debug, Clone, PartialEq, Eq)]

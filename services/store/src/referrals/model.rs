@@ -10,11 +10,11 @@ use yrd_domain::calendar::CHINA_STANDARD_TIME;
 use yrd_domain::referral::{Referral, ReferralState};
 use yrd_domain::spotcheck::SpotCheckResult;
 
+use crate::StoreError;
 use crate::error::is_unique_violation;
 use crate::feed::NewFeedEvent;
 use crate::text::fold_name;
 use crate::time_codec::{from_micros, to_micros};
-use crate::{Backend, StoreError};
 
 /// A referral to insert: opened by hand, or automatically with the result that needs it.
 #[derive(Debug, Clone)]

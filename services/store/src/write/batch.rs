@@ -37,7 +37,7 @@ use yrd_domain::AgencyId;
 use yrd_domain::audit::LeafData;
 
 use super::apply::{apply, events, exec, leaf};
-use super::idempotency::Answered;
+use super::idempotency::{Answered, IdempotencyKey};
 use super::{Committed, Rows, Write, WriteError};
 use crate::audit::leaves::{AppendedLeaf, append_leaves_in};
 use crate::feed::NewFeedEvent;
@@ -60,6 +60,9 @@ pub struct BatchStats {
     pub writes: u64,
     /// The most flushes that ran at once.
     pub most_concurrent: u64,
+    /// Writes applied again alone: their batch failed as a whole, or they lost a conflict
+    /// with a concurrent transaction (a deadlock, a serialization failure).
+    pub retried: u64,
 }
 
 /// The queue of writes waiting for the next flush.
@@ -72,6 +75,7 @@ pub(crate) struct Batcher {
     flushes: AtomicU64,
     writes: AtomicU64,
     most_concurrent: AtomicU64,
+    retried: AtomicU64,
 }
 
 impl std::fmt::Debug for Batcher {
@@ -100,6 +104,7 @@ impl Batcher {
             flushes: AtomicU64::new(0),
             writes: AtomicU64::new(0),
             most_concurrent: AtomicU64::new(0),
+            retried: AtomicU64::new(0),
         }
     }
 
@@ -108,6 +113,7 @@ impl Batcher {
             flushes: self.flushes.load(Ordering::Relaxed),
             writes: self.writes.load(Ordering::Relaxed),
             most_concurrent: self.most_concurrent.load(Ordering::Relaxed),
+            retried: self.retried.load(Ordering::Relaxed),
         }
     }
 
@@ -146,6 +152,8 @@ trait Member: Send {
     fn events(&self) -> Box<dyn Iterator<Item = &NewFeedEvent> + '_>;
     /// Its exchange-log leaf (appended at the batch's end when it is kept).
     fn leaf(&self) -> Option<&LeafData>;
+    /// The request it claims, if any.
+    fn claim(&self) -> Option<&IdempotencyKey>;
     /// Records what the batch's end appended for it: its leaf and its events' cursors.
     fn appended(&mut self, leaf: Option<AppendedLeaf>, assigned: Vec<(AgencyId, u64)>);
     /// The feed cursors it appended, once applied and kept.
@@ -186,6 +194,10 @@ impl<R: Rows> Member for Typed<R> {
 
     fn leaf(&self) -> Option<&LeafData> {
         leaf(&self.write)
+    }
+
+    fn claim(&self) -> Option<&IdempotencyKey> {
+        self.write.claim.as_ref().map(|c| &c.key)
     }
 
     fn appended(&mut self, appended: Option<AppendedLeaf>, cursors: Vec<(AgencyId, u64)>) {
@@ -381,8 +393,9 @@ async fn commit_batch(store: &Store, mut batch: Vec<Box<dyn Member>>) {
     }
 }
 
-/// Applies `member` in a transaction of its own and answers it.
+/// Applies `member` again in a transaction of its own and answers it.
 async fn alone(store: &Store, member: Box<dyn Member>) {
+    store.batcher.retried.fetch_add(1, Ordering::Relaxed);
     let mut alone = vec![member];
     match run(store, &mut alone).await {
         Ok(()) => answer(store, alone),
@@ -411,10 +424,19 @@ fn answer(store: &Store, batch: Vec<Box<dyn Member>>) {
     }
 }
 
+/// The order in which a batch's members claim their requests.
+fn claim_order(key: Option<&IdempotencyKey>) -> Option<(&str, &str, &str)> {
+    key.map(|k| (k.agency.as_str(), k.method.as_str(), k.request_id.as_str()))
+}
+
 /// Applies every member of `batch` in one transaction, appends the kept members' leaves and
 /// feed events, and commits.
 async fn run(store: &Store, batch: &mut [Box<dyn Member>]) -> Result<(), StoreError> {
     let backend = store.backend();
+    // Concurrent batches claim request ids in one order (two retries of one request wait on
+    // each other's claim row; claimed in opposite orders, two batches would deadlock). The
+    // sort is stable: members claiming one id keep their arrival order.
+    batch.sort_by(|a, b| claim_order(a.claim()).cmp(&claim_order(b.claim())));
     let mut tx = store.write.begin().await?;
     // A lone member's transaction is its savepoint: refused, it is rolled back whole.
     let savepoints = batch.len() > 1;
