@@ -1,6 +1,9 @@
 //! Publishes per second with 16 and 64 concurrent writers, one transaction per write
 //! (`max_batch = 1`, the store before group commit) against group commit (`max_batch = 64`),
-//! in the same run, on SQLite and (when `YRD_TEST_POSTGRES_URL` is set) PostgreSQL.
+//! in the same run, on SQLite and (when `YRD_TEST_POSTGRES_URL` is set) PostgreSQL. On
+//! PostgreSQL the transactions per write run 7 at once (`max_flushes = 7`, as many as the
+//! default pool of 8 leaves to writes), and group commit runs with one flush at a time and
+//! with the default of [`yrd_store::MAX_FLUSHES`] at once.
 //!
 //! Run: `cargo bench -p yrd-store --bench publish` (`YRD_BENCH_SECONDS` sets each cell's
 //! length, 3 s by default).
@@ -25,7 +28,15 @@ use yrd_store::{IdempotencyKey, NewFeedEvent, NewPublication, Store, StoreOption
 mod common;
 
 const WRITERS: [usize; 2] = [16, 64];
-const BATCHES: [usize; 2] = [1, 64];
+
+/// The `(max_batch, max_flushes)` cells of a backend.
+fn settings(backend: &str) -> &'static [(usize, usize)] {
+    match backend {
+        // SQLite runs one flush at a time whatever the setting.
+        "sqlite" => &[(1, 1), (64, 1)],
+        _ => &[(1, 7), (64, 1), (64, yrd_store::MAX_FLUSHES)],
+    }
+}
 
 fn agency(id: &str) -> AgencyId {
     AgencyId::parse(id).expect("valid id")
@@ -93,9 +104,15 @@ async fn publish(store: &Store, r: &SpotCheckResult, id: String) {
 }
 
 /// Publishes per second with `writers` concurrent writers for `length`.
-async fn cell(db: &TestDatabase, writers: usize, max_batch: usize, length: Duration) -> (f64, f64) {
+async fn cell(
+    db: &TestDatabase,
+    writers: usize,
+    (max_batch, max_flushes): (usize, usize),
+    length: Duration,
+) -> (f64, f64) {
     let options = StoreOptions {
         max_batch,
+        max_flushes,
         ..StoreOptions::default()
     };
     let store = Store::open(&db.url, &options).await.expect("open");
@@ -139,10 +156,10 @@ async fn main() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(3.0);
     let length = Duration::from_secs_f64(seconds);
-    println!("backend   writers  max_batch  publishes/s  writes/transaction");
+    println!("backend   writers  max_batch  max_flushes  publishes/s  writes/transaction");
     for backend in ["sqlite", "postgres"] {
         for writers in WRITERS {
-            for max_batch in BATCHES {
+            for &(max_batch, max_flushes) in settings(backend) {
                 let db = match backend {
                     "sqlite" => TestDatabase::sqlite(),
                     _ => match TestDatabase::postgres().await {
@@ -150,9 +167,10 @@ async fn main() {
                         None => continue,
                     },
                 };
-                let (rate, per_flush) = cell(&db, writers, max_batch, length).await;
+                let (rate, per_flush) = cell(&db, writers, (max_batch, max_flushes), length).await;
                 println!(
-                    "{backend:<9} {writers:>7}  {max_batch:>9}  {rate:>11.0}  {per_flush:>18.1}"
+                    "{backend:<9} {writers:>7}  {max_batch:>9}  {max_flushes:>11}  {rate:>11.0}  \
+                     {per_flush:>18.1}"
                 );
             }
         }

@@ -57,6 +57,10 @@ pub struct StoreOptions {
     /// bulk load (`Store::load_results`) into a large database needs far more: every result
     /// adds entries at scattered places of a dozen indexes.
     pub sqlite_cache_kib: Option<u32>,
+    /// On PostgreSQL, how many group-committed transactions may run at once, each on a pooled
+    /// connection of its own (at least 1, fewer than `max_connections`, so that reads always
+    /// find a connection). SQLite, which admits one writer, always runs one.
+    pub max_flushes: usize,
 }
 
 impl Default for StoreOptions {
@@ -67,6 +71,7 @@ impl Default for StoreOptions {
             sqlite_busy_timeout: Duration::from_secs(5),
             max_batch: crate::write::batch::MAX_BATCH,
             sqlite_cache_kib: None,
+            max_flushes: crate::write::batch::MAX_FLUSHES,
         }
     }
 }
@@ -95,6 +100,11 @@ impl Store {
     pub async fn open(url: &str, options: &StoreOptions) -> Result<Store, StoreError> {
         sqlx::any::install_default_drivers();
         let backend = Backend::from_url(url)?;
+        if options.max_flushes == 0 {
+            return Err(StoreError::InvalidOptions(
+                "max_flushes is 0; it must be at least 1".into(),
+            ));
+        }
         let store = match backend {
             Backend::Sqlite => {
                 let url = sqlite_url_with_create(url);
@@ -135,13 +145,22 @@ impl Store {
                     url: url.clone(),
                     batcher: std::sync::Arc::new(crate::write::batch::Batcher::new(
                         options.max_batch,
+                        1,
                     )),
                 }
             }
             Backend::Postgres => {
+                let connections = options.max_connections.max(2);
+                if options.max_flushes >= connections as usize {
+                    return Err(StoreError::InvalidOptions(format!(
+                        "max_flushes is {}; on PostgreSQL it must be below max_connections \
+                         ({connections}), so that reads always find a connection",
+                        options.max_flushes
+                    )));
+                }
                 let connect = AnyConnectOptions::from_str(url)?.disable_statement_logging();
                 let pool = AnyPoolOptions::new()
-                    .max_connections(options.max_connections.max(2))
+                    .max_connections(connections)
                     .acquire_timeout(options.acquire_timeout)
                     .after_connect(|conn, _meta| {
                         Box::pin(async move {
@@ -165,6 +184,7 @@ impl Store {
                     url: url.to_owned(),
                     batcher: std::sync::Arc::new(crate::write::batch::Batcher::new(
                         options.max_batch,
+                        options.max_flushes,
                     )),
                 }
             }

@@ -7,6 +7,9 @@ pub enum StoreError {
     /// The database URL names no backend this build supports.
     #[error("unsupported database URL {0:?}: use sqlite://PATH or postgres://…")]
     UnsupportedUrl(String),
+    /// A store option is out of its range (what is wrong, and the range).
+    #[error("invalid store options: {0}")]
+    InvalidOptions(String),
     /// The database could not be reached or answered with an error.
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),

@@ -37,6 +37,7 @@ pub mod db;
 mod error;
 pub mod feed;
 pub mod licensing;
+mod multirow;
 pub mod referrals;
 pub mod results;
 pub mod signing_keys;
@@ -72,7 +73,7 @@ pub use results::{
 };
 pub use signing_keys::{KeyPurpose, SigningKeyRecord};
 pub use time_codec::stored_precision;
-pub use write::batch::{BatchStats, MAX_BATCH};
+pub use write::batch::{BatchStats, MAX_BATCH, MAX_FLUSHES};
 pub use write::{
     Answer, Answered, Claim, Committed, IdempotencyKey, NoRows, Response, Rows, Write, WriteError,
     WriteOutcome, Written,

@@ -10,6 +10,7 @@ use yrd_domain::audit::LeafData;
 use yrd_domain::merkle::{Hash, leaf_hash};
 
 use super::to_db;
+use crate::multirow::{MAX_PARAMS, placeholders};
 use crate::{Store, StoreError};
 
 /// What [`Store::append_leaf`] stored.
@@ -99,68 +100,100 @@ impl StoredLeaf {
     }
 }
 
-/// Appends `leaf` (and its resource-name rows) inside `tx`, unsequenced.
+/// Appends `leaves` (and their resource-name rows) on `conn`, unsequenced, in one multi-row
+/// `INSERT` (and one for their resource names); answers what was stored, in the order given.
 ///
 /// This is how a business write and its audit leaf commit together: the write primitive
-/// ([`crate::write`]) applies a write's rows, then calls this, in the write's transaction. If
-/// the write is rolled back, the leaf goes with it.
-pub(crate) async fn append_leaf_in(
+/// ([`crate::write`]) appends the leaves of a batch's kept writes in the batch's transaction.
+/// If the transaction is rolled back, the leaves go with it.
+pub(crate) async fn append_leaves_in(
     conn: &mut AnyConnection,
-    leaf: &LeafData,
-) -> Result<AppendedLeaf, StoreError> {
-    // serde_json always writes UTF-8, so the lossy conversion is exact; the hash is taken over
-    // the very text stored, so the two can never disagree.
-    let input = String::from_utf8_lossy(&leaf.leaf_input()).into_owned();
-    let hash = leaf_hash(input.as_bytes());
-    let resources = serde_json::Value::from(leaf.resources.clone()).to_string();
-    let id: i64 = sqlx::query_scalar(
-        "INSERT INTO audit_leaves (leaf_version, time_us, trace_id, span_id, agency, \
-         cert_fingerprint, profile, officer, token_id, method, resources, code, message, \
-         request_sha256, duration_us, leaf_input, leaf_hash) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) \
-         RETURNING id",
-    )
-    .bind(i64::from(leaf.v))
-    .bind(leaf.time_us)
-    .bind(&leaf.trace_id)
-    .bind(&leaf.span_id)
-    .bind(&leaf.agency)
-    .bind(&leaf.cert_fingerprint)
-    .bind(&leaf.profile)
-    .bind(&leaf.officer)
-    .bind(&leaf.token_id)
-    .bind(&leaf.method)
-    .bind(resources)
-    .bind(i64::from(leaf.code))
-    .bind(&leaf.message)
-    .bind(&leaf.request_sha256)
-    .bind(leaf.duration_us)
-    .bind(&input)
-    .bind(hash.to_string())
-    .fetch_one(&mut *conn)
-    .await?;
-
-    if !leaf.resources.is_empty() {
-        // One statement for all of them: `($1, $2, $3), ($1, $4, $5), …`.
-        let values: Vec<String> = (0..leaf.resources.len())
-            .map(|i| format!("($1, ${}, ${})", 2 * i + 2, 2 * i + 3))
+    leaves: &[&LeafData],
+) -> Result<Vec<AppendedLeaf>, StoreError> {
+    const COLUMNS: usize = 17;
+    let mut appended = Vec::with_capacity(leaves.len());
+    for chunk in leaves.chunks(MAX_PARAMS / COLUMNS) {
+        // serde_json always writes UTF-8, so the lossy conversion is exact; the hash is taken
+        // over the very text stored, so the two can never disagree.
+        let inputs: Vec<String> = chunk
+            .iter()
+            .map(|leaf| String::from_utf8_lossy(&leaf.leaf_input()).into_owned())
             .collect();
+        let hashes: Vec<Hash> = inputs.iter().map(|i| leaf_hash(i.as_bytes())).collect();
+        let sql = format!(
+            "INSERT INTO audit_leaves (leaf_version, time_us, trace_id, span_id, agency, \
+             cert_fingerprint, profile, officer, token_id, method, resources, code, message, \
+             request_sha256, duration_us, leaf_input, leaf_hash) VALUES {} RETURNING id",
+            placeholders(chunk.len(), COLUMNS)
+        );
+        let mut insert = sqlx::query_scalar::<_, i64>(&sql);
+        for ((leaf, input), hash) in chunk.iter().zip(&inputs).zip(&hashes) {
+            insert = insert
+                .bind(i64::from(leaf.v))
+                .bind(leaf.time_us)
+                .bind(&leaf.trace_id)
+                .bind(&leaf.span_id)
+                .bind(&leaf.agency)
+                .bind(&leaf.cert_fingerprint)
+                .bind(&leaf.profile)
+                .bind(&leaf.officer)
+                .bind(&leaf.token_id)
+                .bind(&leaf.method)
+                .bind(serde_json::Value::from(leaf.resources.clone()).to_string())
+                .bind(i64::from(leaf.code))
+                .bind(&leaf.message)
+                .bind(&leaf.request_sha256)
+                .bind(leaf.duration_us)
+                .bind(input)
+                .bind(hash.to_string());
+        }
+        // Both backends draw the ids of one statement's rows in the order of its VALUES
+        // (an identity column, SQLite's rowid), but neither promises the order of RETURNING:
+        // sorted, the ids match the rows again.
+        let mut ids = insert.fetch_all(&mut *conn).await?;
+        if ids.len() != chunk.len() {
+            return Err(StoreError::corrupt(
+                "audit leaf insert",
+                format!("{} ids for {} leaves", ids.len(), chunk.len()),
+            ));
+        }
+        ids.sort_unstable();
+        appended.extend(
+            ids.into_iter()
+                .zip(hashes)
+                .map(|(id, leaf_hash)| AppendedLeaf { id, leaf_hash }),
+        );
+    }
+
+    // The resource names of every leaf: `(leaf_id, position, resource)` rows.
+    let resources: Vec<(i64, i64, &str)> = leaves
+        .iter()
+        .zip(&appended)
+        .flat_map(|(leaf, stored)| {
+            leaf.resources
+                .iter()
+                .enumerate()
+                .map(|(position, resource)| {
+                    (
+                        stored.id,
+                        i64::try_from(position).unwrap_or(i64::MAX),
+                        resource.as_str(),
+                    )
+                })
+        })
+        .collect();
+    for chunk in resources.chunks(MAX_PARAMS / 3) {
         let sql = format!(
             "INSERT INTO audit_leaf_resources (leaf_id, position, resource) VALUES {}",
-            values.join(", ")
+            placeholders(chunk.len(), 3)
         );
-        let mut query = sqlx::query(&sql).bind(id);
-        for (position, resource) in leaf.resources.iter().enumerate() {
-            query = query
-                .bind(i64::try_from(position).unwrap_or(i64::MAX))
-                .bind(resource);
+        let mut insert = sqlx::query(&sql);
+        for (id, position, resource) in chunk {
+            insert = insert.bind(*id).bind(*position).bind(*resource);
         }
-        query.execute(&mut *conn).await?;
+        insert.execute(&mut *conn).await?;
     }
-    Ok(AppendedLeaf {
-        id,
-        leaf_hash: hash,
-    })
+    Ok(appended)
 }
 
 /// A value bound to a query built at run time.

@@ -4,7 +4,7 @@
 //! # Why it is shaped so
 //!
 //! * **Appending is cheap and transactional; sequencing is separate.** A call's business rows
-//!   and its leaf commit together (`append_leaf_in` inside the caller's transaction), but a
+//!   and its leaf commit together (`append_leaves_in` inside the write's transaction), but a
 //!   leaf gets its Merkle index later, from one sequencer that takes unsequenced leaves in
 //!   insertion order, extends the tree and publishes a signed tree head in one transaction
 //!   ([`crate::Store::commit_sequence`]). So concurrent writers never contend on the tree, and on

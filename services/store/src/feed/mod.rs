@@ -1,9 +1,10 @@
 //! The per-agency feed (docs/architecture.md, "Feed"): the exchange never calls partners; each agency
 //! reads its own durable feed from a cursor and acknowledges what it has handled.
 //!
-//! Events are appended inside the transaction of the write that causes them
-//! ([`append_feed_events_in`]), each with the next cursor of its recipient, so an event exists if
-//! and only if its write committed, and cursor order is commit order. After the commit the
+//! Events are appended inside the transaction of the write that causes them (at the end of its
+//! group-committed batch, [`append_feed_events_in`]), each with the next cursor of its
+//! recipient, so an event exists if and only if its write committed, and cursor order is commit
+//! order. After the commit the
 //! writer calls [`Store::feed_committed`], which wakes the subscribers of those agencies on this
 //! replica at once (no polling). On PostgreSQL the same transaction also sends
 //! `NOTIFY yrd_feed, '<agency>'`, delivered at commit to every replica listening
@@ -21,7 +22,7 @@ use crate::write::{NoRows, Rows, Write, WriteError};
 use crate::{Backend, Store, StoreError};
 
 pub use append::{FEED_CHANNEL, NewFeedEvent};
-pub(crate) use append::{FeedSignals, append_feed_events_in, signals};
+pub(crate) use append::{FeedSignals, signals};
 
 /// An event as stored in a feed.
 #[derive(Debug, Clone, PartialEq, Eq)]

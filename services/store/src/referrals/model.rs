@@ -10,11 +10,11 @@ use yrd_domain::calendar::CHINA_STANDARD_TIME;
 use yrd_domain::referral::{Referral, ReferralState};
 use yrd_domain::spotcheck::SpotCheckResult;
 
+use crate::StoreError;
 use crate::error::is_unique_violation;
-use crate::feed::{NewFeedEvent, append_feed_events_in};
+use crate::feed::NewFeedEvent;
 use crate::text::fold_name;
 use crate::time_codec::{from_micros, to_micros};
-use crate::{Backend, StoreError};
 
 /// A referral to insert: opened by hand, or automatically with the result that needs it.
 #[derive(Debug, Clone)]
@@ -229,14 +229,13 @@ impl Columns {
 pub(crate) const REFERRAL_COLUMNS: &str = "r.id, r.result_id, r.result_version, r.machine, r.body, \
                                 r.revision, r.created_at";
 
-/// Inserts `referrals` with their feed events inside `tx`; answers the `(recipient, cursor)`s
-/// assigned. A second open referral of a result to the same agency is `AlreadyOpen`.
+/// Inserts `referrals` inside the write's transaction (their feed events are appended with the
+/// batch's, [`crate::write`]). A second open referral of a result to the same agency is
+/// `AlreadyOpen`.
 pub(crate) async fn insert_referrals_in(
     conn: &mut AnyConnection,
-    backend: Backend,
     referrals: &[NewReferral],
-) -> Result<Vec<(AgencyId, u64)>, ReferralWriteError> {
-    let mut assigned = Vec::new();
+) -> Result<(), ReferralWriteError> {
     for r in referrals {
         let c = Columns::of(&r.machine)?;
         let at = to_micros(r.at);
@@ -275,9 +274,8 @@ pub(crate) async fn insert_referrals_in(
             }
             Err(e) => return Err(e.into()),
         }
-        assigned.extend(append_feed_events_in(conn, backend, &r.events).await?);
     }
-    Ok(assigned)
+    Ok(())
 }
 
 /// The product name and producer USCC a referral of `result` is filtered by.

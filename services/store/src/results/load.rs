@@ -12,9 +12,8 @@ use time::OffsetDateTime;
 use yrd_domain::AgencyId;
 use yrd_domain::spotcheck::SpotCheckResult;
 
-use super::write::{
-    RESULT_INSERT_COLUMNS, RESULT_INSERT_WIDTH, SearchColumns, bind_result, values_row,
-};
+use super::write::{RESULT_INSERT_COLUMNS, RESULT_INSERT_WIDTH, SearchColumns, bind_result};
+use crate::multirow::placeholders;
 use crate::time_codec::to_micros;
 use crate::{Backend, Store, StoreError};
 
@@ -57,10 +56,7 @@ impl Store {
                 .chunks(ROWS_PER_STATEMENT)
                 .zip(at.chunks(ROWS_PER_STATEMENT)),
         ) {
-            let rows = (0..chunk.len())
-                .map(|i| values_row(RESULT_INSERT_WIDTH, i * RESULT_INSERT_WIDTH))
-                .collect::<Vec<_>>()
-                .join(", ");
+            let rows = placeholders(chunk.len(), RESULT_INSERT_WIDTH);
             let sql = format!("INSERT INTO results ({RESULT_INSERT_COLUMNS}) VALUES {rows}");
             let mut query = sqlx::query(&sql);
             for ((r, c), at) in chunk.iter().zip(cols).zip(ats) {
@@ -153,10 +149,7 @@ async fn insert_helpers<const W: usize>(
     rows: &[[Helper<'_>; W]],
 ) -> Result<(), StoreError> {
     for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-        let values = (0..chunk.len())
-            .map(|i| values_row(W, i * W))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let values = placeholders(chunk.len(), W);
         let sql = format!("INSERT INTO {table} VALUES {values}");
         let mut query = sqlx::query(&sql);
         for row in chunk {

@@ -13,6 +13,7 @@ use super::{
     NewCorrection, NewPublication, NewWithdrawal, ResultState, ResultWriteError,
     campaign_kind_name, db_version, iso_date, name_bigrams, region_places, verdict_name,
 };
+use crate::multirow::placeholders;
 use crate::text::fold_name;
 use crate::time_codec::to_micros;
 use crate::write::{Claim, Rows, Write, WriteError, WriteOutcome};
@@ -233,7 +234,7 @@ async fn publish_in(
     let at = to_micros(at);
     let sql = format!(
         "INSERT INTO results ({RESULT_INSERT_COLUMNS}) VALUES {}",
-        values_row(RESULT_INSERT_WIDTH, 0)
+        placeholders(1, RESULT_INSERT_WIDTH)
     );
     bind_result(sqlx::query(&sql), id, publisher, c, at)
         .execute(&mut *conn)
@@ -265,16 +266,6 @@ pub(super) const RESULT_INSERT_COLUMNS: &str = "id, publisher, state, latest_ver
      sampling_date, created_at, updated_at";
 /// How many values [`bind_result`] binds.
 pub(super) const RESULT_INSERT_WIDTH: usize = 19;
-
-/// `($k+1, …, $k+width)`: the placeholders of one row of a (multi-row) INSERT whose earlier
-/// rows took `k` of them.
-pub(super) fn values_row(width: usize, k: usize) -> String {
-    let list = (k + 1..=k + width)
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    format!("({list})")
-}
 
 /// Binds the values of version 1 of result `id`, published at `at` (Unix microseconds), in the
 /// order of [`RESULT_INSERT_COLUMNS`].
@@ -316,10 +307,9 @@ async fn insert_search_rows(
 ) -> Result<(), StoreError> {
     let places: Vec<&String> = c.places.iter().collect();
     for chunk in places.chunks(SEARCH_ROWS_PER_STATEMENT) {
-        let sql = multi_row_insert(
-            "INSERT INTO result_places (place, verdict, created_at, result_id) VALUES ",
-            4,
-            chunk.len(),
+        let sql = format!(
+            "INSERT INTO result_places (place, verdict, created_at, result_id) VALUES {}",
+            placeholders(chunk.len(), 4)
         );
         let mut query = sqlx::query(&sql);
         for place in chunk {
@@ -328,10 +318,9 @@ async fn insert_search_rows(
         query.execute(&mut *conn).await?;
     }
     for chunk in c.grams.chunks(SEARCH_ROWS_PER_STATEMENT) {
-        let sql = multi_row_insert(
-            "INSERT INTO result_name_grams (gram, created_at, result_id) VALUES ",
-            3,
-            chunk.len(),
+        let sql = format!(
+            "INSERT INTO result_name_grams (gram, created_at, result_id) VALUES {}",
+            placeholders(chunk.len(), 3)
         );
         let mut query = sqlx::query(&sql);
         for gram in chunk {
@@ -340,28 +329,6 @@ async fn insert_search_rows(
         query.execute(&mut *conn).await?;
     }
     Ok(())
-}
-
-/// `head` followed by `rows` tuples of `columns` numbered placeholders each:
-/// `… VALUES ($1, $2), ($3, $4)`.
-fn multi_row_insert(head: &str, columns: usize, rows: usize) -> String {
-    let mut sql = String::with_capacity(head.len() + rows * columns * 6);
-    sql.push_str(head);
-    for row in 0..rows {
-        if row > 0 {
-            sql.push_str(", ");
-        }
-        sql.push('(');
-        for column in 0..columns {
-            if column > 0 {
-                sql.push_str(", ");
-            }
-            sql.push('$');
-            sql.push_str(&(row * columns + column + 1).to_string());
-        }
-        sql.push(')');
-    }
-    sql
 }
 
 /// Says why a conditional update of result `id` matched no row.
@@ -504,22 +471,5 @@ impl Store {
             .events(w.events.clone())
             .leaf(w.leaf.clone());
         self.commit_result(write).await
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::multi_row_insert;
-
-    #[test]
-    fn multi_row_insert_numbers_every_placeholder_once() {
-        assert_eq!(
-            multi_row_insert("INSERT INTO t (a, b) VALUES ", 2, 3),
-            "INSERT INTO t (a, b) VALUES ($1, $2), ($3, $4), ($5, $6)"
-        );
-        assert_eq!(
-            multi_row_insert("INSERT INTO t (a) VALUES ", 1, 1),
-            "INSERT INTO t (a) VALUES ($1)"
-        );
     }
 }

@@ -1,17 +1,21 @@
-//! Applying one write on the batch's connection: claim, rows, events, referrals, leaf, answer.
+//! Applying one write on the batch's connection: claim, rows, referrals, answer. Its feed
+//! events and its leaf are appended with the whole batch's, at the batch's end
+//! ([`super::batch`]).
 
 use sqlx::{AnyConnection, Executor};
+use yrd_domain::audit::LeafData;
 
 use super::idempotency::{self, Answered, Claim, Claimed, Response};
 use super::{Committed, Rows, Write, WriteError, Written};
-use crate::audit::leaves::append_leaf_in;
-use crate::feed::append::append_feed_events_in;
+use crate::feed::NewFeedEvent;
 use crate::referrals::model::ReferralWriteError;
 use crate::referrals::model::insert_referrals_in;
 use crate::{Backend, StoreError};
 
 /// Applies `write` on `conn`, inside the transaction, without savepoint handling (the batch
-/// wraps it): claim, rows, events, referrals, leaf, answer.
+/// wraps it): claim, rows, referrals, answer. The written value's `assigned` and `leaf` stay
+/// empty until the batch has appended the events ([`events`]) and the leaf ([`leaf`]) of
+/// every member it keeps.
 pub(crate) async fn apply<R: Rows>(
     write: &Write<R>,
     conn: &mut AnyConnection,
@@ -33,8 +37,7 @@ pub(crate) async fn apply<R: Rows>(
         }
     }
     let value = write.rows.apply(conn, backend).await?;
-    let mut assigned = append_feed_events_in(conn, backend, &write.events).await?;
-    let opened = insert_referrals_in(conn, backend, &write.referrals)
+    insert_referrals_in(conn, &write.referrals)
         .await
         .map_err(|e| match e {
             ReferralWriteError::AlreadyOpen {
@@ -47,11 +50,6 @@ pub(crate) async fn apply<R: Rows>(
             ReferralWriteError::Store(e) => WriteError::Store(e),
             other => WriteError::Store(StoreError::corrupt("referral insert", other)),
         })?;
-    assigned.extend(opened);
-    let leaf = match &write.leaf {
-        Some(leaf) => Some(append_leaf_in(conn, leaf).await?),
-        None => None,
-    };
     if let Some(Claim {
         key,
         response: Response::Encode(encode),
@@ -62,12 +60,27 @@ pub(crate) async fn apply<R: Rows>(
     }
     Ok(Answered::Written(Written {
         value,
-        assigned,
-        leaf,
+        assigned: Vec::new(),
+        leaf: None,
     }))
 }
 
-/// Runs one statement of the batch's own bookkeeping (savepoints).
+/// The feed events `write` raises, in the order its cursors are assigned: its own, then each
+/// referral's.
+pub(crate) fn events<R: Rows>(write: &Write<R>) -> impl Iterator<Item = &NewFeedEvent> {
+    write
+        .events
+        .iter()
+        .chain(write.referrals.iter().flat_map(|r| r.events.iter()))
+}
+
+/// The exchange-log leaf of `write`, if it has one.
+pub(crate) fn leaf<R: Rows>(write: &Write<R>) -> Option<&LeafData> {
+    write.leaf.as_ref()
+}
+
+/// Runs statements of the batch's own bookkeeping (savepoints); `sql` may hold several,
+/// separated by `;`, sent in one round trip.
 pub(crate) async fn exec(conn: &mut AnyConnection, sql: &str) -> Result<(), sqlx::Error> {
     conn.execute(sql).await.map(|_| ())
 }

@@ -1,18 +1,27 @@
-//! Group commit: concurrent writes committed in one transaction per flush.
+//! Group commit: concurrent writes committed in one transaction per flush, several flushes
+//! at once on PostgreSQL.
 //!
-//! A write joins the queue; when no flush is running, its caller starts one on the runtime
-//! (a task of its own, so that a caller that gives up cannot cancel the others' commit). A
-//! flush takes the queued writes (at most [`MAX_BATCH`]); when it found more than one and
-//! fewer than the maximum, it gives stragglers until the oldest has waited [`MAX_WAIT`], since
-//! other writers are evidently active; a lone write is committed at once. It then opens one
-//! transaction, applies each member between `SAVEPOINT` and `RELEASE` (a refused or failing
-//! member is rolled back to its savepoint; the others stay), commits, wakes the feed and
-//! answers every caller. While a flush commits, new writes queue for the next one, so the
-//! batch grows with the load and one fsync serves them all.
+//! A write joins the queue; when fewer flushes run than the store allows
+//! (`StoreOptions::max_flushes` on PostgreSQL, one on SQLite, which has one writer), its caller
+//! starts one on the runtime (a task of its own, so that a caller that gives up cannot cancel
+//! the others' commit). A flush takes the queued writes (at most [`MAX_BATCH`]); when it found
+//! more than one and fewer than the maximum, it gives stragglers until the oldest has waited
+//! [`MAX_WAIT`], since other writers are evidently active; a lone write is committed at once.
+//! It then opens one transaction on a pooled connection of its own and applies each member's
+//! claim, rows and referrals between `SAVEPOINT` and `RELEASE` (a refused or failing member is
+//! rolled back to its savepoint; the others stay; a lone member needs no savepoint, its
+//! transaction is its savepoint). At the batch's end it appends the kept members' leaves and
+//! feed events, several rows per statement, advancing each recipient's feed head once, in
+//! sorted order, so that concurrent batches hold the `feed_heads` rows they share only from
+//! there to their commit and never deadlock on them. It commits, wakes the feed and answers
+//! every caller. While flushes commit, new writes queue for the next one, so the batch grows
+//! with the load and one fsync serves them all.
 //!
 //! When the batch's transaction fails as a whole (a statement that breaks the transaction, a
 //! lost connection, a failed `COMMIT`), each member is applied again in a transaction of its
-//! own, so one bad member cannot fail the others.
+//! own, so one bad member cannot fail the others. A member that lost a conflict with a
+//! concurrent transaction (PostgreSQL's deadlock or serialization failure) is applied once
+//! more alone after its batch.
 
 use std::collections::{BTreeSet, VecDeque};
 use std::future::Future;
@@ -25,15 +34,20 @@ use sqlx::AnyConnection;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 use yrd_domain::AgencyId;
+use yrd_domain::audit::LeafData;
 
-use super::apply::{apply, exec};
-use super::idempotency::Answered;
+use super::apply::{apply, events, exec, leaf};
+use super::idempotency::{Answered, IdempotencyKey};
 use super::{Committed, Rows, Write, WriteError};
-use crate::feed::append::FEED_CHANNEL;
+use crate::audit::leaves::{AppendedLeaf, append_leaves_in};
+use crate::feed::NewFeedEvent;
+use crate::feed::append::{FEED_CHANNEL, append_feed_events_in};
 use crate::{Backend, Store, StoreError};
 
 /// The most writes one flush commits, by default (`StoreOptions::max_batch`).
 pub const MAX_BATCH: usize = 64;
+/// How many flushes may run at once on PostgreSQL, by default (`StoreOptions::max_flushes`).
+pub const MAX_FLUSHES: usize = 4;
 /// How long a flush that found several writes waits for more (from the oldest's arrival).
 pub const MAX_WAIT: Duration = Duration::from_millis(1);
 
@@ -44,15 +58,24 @@ pub struct BatchStats {
     pub flushes: u64,
     /// Writes answered.
     pub writes: u64,
+    /// The most flushes that ran at once.
+    pub most_concurrent: u64,
+    /// Writes applied again alone: their batch failed as a whole, or they lost a conflict
+    /// with a concurrent transaction (a deadlock, a serialization failure).
+    pub retried: u64,
 }
 
 /// The queue of writes waiting for the next flush.
 pub(crate) struct Batcher {
     /// The most writes one flush takes.
     max_batch: usize,
+    /// The most flushes that run at once.
+    max_flushes: usize,
     queue: Mutex<Queue>,
     flushes: AtomicU64,
     writes: AtomicU64,
+    most_concurrent: AtomicU64,
+    retried: AtomicU64,
 }
 
 impl std::fmt::Debug for Batcher {
@@ -66,18 +89,22 @@ impl std::fmt::Debug for Batcher {
 #[derive(Default)]
 struct Queue {
     members: VecDeque<(Instant, Box<dyn Member>)>,
-    /// A flush task is running (it takes what is queued before it stops).
-    flushing: bool,
+    /// Flush tasks running (each takes what is queued before it stops).
+    flushing: usize,
 }
 
 impl Batcher {
-    /// A committer taking at most `max_batch` (at least 1) writes per transaction.
-    pub(crate) fn new(max_batch: usize) -> Batcher {
+    /// A committer taking at most `max_batch` (at least 1) writes per transaction, with at most
+    /// `max_flushes` (at least 1) transactions at once.
+    pub(crate) fn new(max_batch: usize, max_flushes: usize) -> Batcher {
         Batcher {
             max_batch: max_batch.max(1),
+            max_flushes: max_flushes.max(1),
             queue: Mutex::default(),
             flushes: AtomicU64::new(0),
             writes: AtomicU64::new(0),
+            most_concurrent: AtomicU64::new(0),
+            retried: AtomicU64::new(0),
         }
     }
 
@@ -85,6 +112,8 @@ impl Batcher {
         BatchStats {
             flushes: self.flushes.load(Ordering::Relaxed),
             writes: self.writes.load(Ordering::Relaxed),
+            most_concurrent: self.most_concurrent.load(Ordering::Relaxed),
+            retried: self.retried.load(Ordering::Relaxed),
         }
     }
 
@@ -94,30 +123,44 @@ impl Batcher {
             Err(poisoned) => poisoned.into_inner(),
         }
     }
+
+    /// Counts one more flush in `queue` if the limit allows it and there is work for it; true
+    /// when the caller is to start it.
+    fn start_flush(&self, queue: &mut Queue) -> bool {
+        if queue.members.is_empty() || queue.flushing >= self.max_flushes {
+            return false;
+        }
+        queue.flushing += 1;
+        self.most_concurrent
+            .fetch_max(queue.flushing as u64, Ordering::Relaxed);
+        true
+    }
 }
 
 type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
-/// How a member's savepoint ended.
-enum Applied {
-    /// Released: its rows stay in the batch.
-    Kept,
-    /// Rolled back to its savepoint: it wrote nothing (refused, replayed or failed).
-    RolledBack,
-    /// The savepoint bookkeeping itself failed: the transaction is unusable.
-    Broken(sqlx::Error),
-}
-
 /// A write of any kind, as the batch sees it.
 trait Member: Send {
-    /// Applies the write on `conn` between its savepoint and the release (or rollback).
+    /// Applies the write's claim, rows and referrals on `conn` (the batch handles the
+    /// savepoints); true when it is to be kept (written, not refused, replayed or failed).
     fn apply<'a>(
         &'a mut self,
         conn: &'a mut AnyConnection,
         backend: Backend,
-    ) -> BoxFuture<'a, Applied>;
+    ) -> BoxFuture<'a, bool>;
+    /// Its feed events, in cursor order (appended at the batch's end when it is kept).
+    fn events(&self) -> Box<dyn Iterator<Item = &NewFeedEvent> + '_>;
+    /// Its exchange-log leaf (appended at the batch's end when it is kept).
+    fn leaf(&self) -> Option<&LeafData>;
+    /// The request it claims, if any.
+    fn claim(&self) -> Option<&IdempotencyKey>;
+    /// Records what the batch's end appended for it: its leaf and its events' cursors.
+    fn appended(&mut self, leaf: Option<AppendedLeaf>, assigned: Vec<(AgencyId, u64)>);
     /// The feed cursors it appended, once applied and kept.
     fn assigned(&self) -> &[(AgencyId, u64)];
+    /// It failed on a conflict with a concurrent transaction that a new attempt can pass
+    /// (PostgreSQL's deadlock and serialization failures).
+    fn transient(&self) -> bool;
     /// Answers the caller: the outcome of `apply` when the batch committed, else `failure`.
     fn finish(self: Box<Self>, failure: Option<StoreError>);
 }
@@ -135,35 +178,46 @@ impl<R: Rows> Member for Typed<R> {
         &'a mut self,
         conn: &'a mut AnyConnection,
         backend: Backend,
-    ) -> BoxFuture<'a, Applied> {
+    ) -> BoxFuture<'a, bool> {
         Box::pin(async move {
             self.outcome = None;
-            if let Err(e) = exec(conn, "SAVEPOINT yrd_write").await {
-                return Applied::Broken(e);
-            }
             let outcome = apply(&self.write, conn, backend).await;
             let keep = matches!(outcome, Ok(Answered::Written(_)));
             self.outcome = Some(outcome);
-            let end = if keep {
-                exec(conn, "RELEASE SAVEPOINT yrd_write").await
-            } else {
-                match exec(conn, "ROLLBACK TO SAVEPOINT yrd_write").await {
-                    Ok(()) => exec(conn, "RELEASE SAVEPOINT yrd_write").await,
-                    Err(e) => Err(e),
-                }
-            };
-            match end {
-                Err(e) => Applied::Broken(e),
-                Ok(()) if keep => Applied::Kept,
-                Ok(()) => Applied::RolledBack,
-            }
+            keep
         })
+    }
+
+    fn events(&self) -> Box<dyn Iterator<Item = &NewFeedEvent> + '_> {
+        Box::new(events(&self.write))
+    }
+
+    fn leaf(&self) -> Option<&LeafData> {
+        leaf(&self.write)
+    }
+
+    fn claim(&self) -> Option<&IdempotencyKey> {
+        self.write.claim.as_ref().map(|c| &c.key)
+    }
+
+    fn appended(&mut self, appended: Option<AppendedLeaf>, cursors: Vec<(AgencyId, u64)>) {
+        if let Some(Ok(Answered::Written(w))) = &mut self.outcome {
+            w.leaf = appended;
+            w.assigned = cursors;
+        }
     }
 
     fn assigned(&self) -> &[(AgencyId, u64)] {
         match &self.outcome {
             Some(Ok(Answered::Written(w))) => &w.assigned,
             _ => &[],
+        }
+    }
+
+    fn transient(&self) -> bool {
+        match &self.outcome {
+            Some(Err(WriteError::Store(e))) => is_transient(e),
+            _ => false,
         }
     }
 
@@ -178,6 +232,17 @@ impl<R: Rows> Member for Typed<R> {
         };
         // The caller may have given up; its write stands either way.
         let _ = self.reply.send(answer);
+    }
+}
+
+/// PostgreSQL's `deadlock_detected` and `serialization_failure`: the transaction lost a
+/// conflict with a concurrent one, and the same statements can pass on a new attempt.
+fn is_transient(e: &StoreError) -> bool {
+    match e {
+        StoreError::Database(sqlx::Error::Database(db)) => {
+            matches!(db.code().as_deref(), Some("40P01" | "40001"))
+        }
+        _ => false,
     }
 }
 
@@ -216,7 +281,7 @@ async fn submit<R: Rows>(store: &Store, write: Write<R>) -> Reply<R> {
     let start = {
         let mut queue = store.batcher.lock();
         queue.members.push_back((Instant::now(), member));
-        !std::mem::replace(&mut queue.flushing, true)
+        store.batcher.start_flush(&mut queue)
     };
     if start {
         tokio::spawn(flush(store.clone()));
@@ -230,8 +295,8 @@ async fn submit<R: Rows>(store: &Store, write: Write<R>) -> Reply<R> {
     }
 }
 
-/// Resets the queue's flag if a flush task ends abnormally (a panic in a member), handing
-/// what is still queued to a new flush.
+/// Hands the queue back if a flush task ends abnormally (a panic in a member): the flush no
+/// longer counts, and what is still queued goes to a new one.
 struct FlushGuard {
     store: Store,
     done: bool,
@@ -244,8 +309,8 @@ impl Drop for FlushGuard {
         }
         let restart = {
             let mut queue = self.store.batcher.lock();
-            queue.flushing = !queue.members.is_empty();
-            queue.flushing
+            queue.flushing = queue.flushing.saturating_sub(1);
+            self.store.batcher.start_flush(&mut queue)
         };
         if restart {
             tokio::spawn(flush(self.store.clone()));
@@ -277,12 +342,16 @@ async fn flush(store: Store) {
         {
             let mut queue = store.batcher.lock();
             if queue.members.is_empty() {
-                queue.flushing = false;
+                queue.flushing = queue.flushing.saturating_sub(1);
                 guard.done = true;
                 return;
             }
         }
         take(&store, &mut batch, &mut oldest);
+        if batch.is_empty() {
+            // Another flush took them between the check and the take.
+            continue;
+        }
         if batch.len() > 1 && batch.len() < store.batcher.max_batch {
             if let Some(oldest) = oldest {
                 tokio::time::sleep_until(oldest + MAX_WAIT).await;
@@ -294,36 +363,56 @@ async fn flush(store: Store) {
 }
 
 /// Commits `batch` in one transaction and answers its members; when the transaction fails as
-/// a whole, applies each member again alone.
+/// a whole, applies each member again alone. A member that lost a conflict with a concurrent
+/// transaction is applied once more alone.
 async fn commit_batch(store: &Store, mut batch: Vec<Box<dyn Member>>) {
     match run(store, &mut batch).await {
-        Ok(()) => answer(store, batch),
+        Ok(()) => {
+            let (again, done): (Vec<_>, Vec<_>) = batch.into_iter().partition(|m| m.transient());
+            answer(store, done);
+            for member in again {
+                alone(store, member).await;
+            }
+        }
         Err(e) if batch.len() == 1 => {
             if let Some(member) = batch.into_iter().next() {
-                member.finish(Some(e));
+                if is_transient(&e) {
+                    alone(store, member).await;
+                } else {
+                    member.finish(Some(e));
+                    store.batcher.writes.fetch_add(1, Ordering::Relaxed);
+                }
             }
-            store.batcher.writes.fetch_add(1, Ordering::Relaxed);
         }
         Err(e) => {
             tracing::warn!(error = %e, members = batch.len(), "write batch failed; retrying its members one by one");
             for member in batch {
-                let mut alone = vec![member];
-                match run(store, &mut alone).await {
-                    Ok(()) => answer(store, alone),
-                    Err(e) => {
-                        if let Some(member) = alone.into_iter().next() {
-                            member.finish(Some(e));
-                        }
-                        store.batcher.writes.fetch_add(1, Ordering::Relaxed);
-                    }
-                }
+                alone(store, member).await;
             }
+        }
+    }
+}
+
+/// Applies `member` again in a transaction of its own and answers it.
+async fn alone(store: &Store, member: Box<dyn Member>) {
+    store.batcher.retried.fetch_add(1, Ordering::Relaxed);
+    let mut alone = vec![member];
+    match run(store, &mut alone).await {
+        Ok(()) => answer(store, alone),
+        Err(e) => {
+            if let Some(member) = alone.into_iter().next() {
+                member.finish(Some(e));
+            }
+            store.batcher.writes.fetch_add(1, Ordering::Relaxed);
         }
     }
 }
 
 /// Wakes the feed and answers the members of a committed batch.
 fn answer(store: &Store, batch: Vec<Box<dyn Member>>) {
+    if batch.is_empty() {
+        return;
+    }
     store.batcher.flushes.fetch_add(1, Ordering::Relaxed);
     store
         .batcher
@@ -335,36 +424,104 @@ fn answer(store: &Store, batch: Vec<Box<dyn Member>>) {
     }
 }
 
-/// Applies every member of `batch` in one transaction and commits it.
+/// The order in which a batch's members claim their requests.
+fn claim_order(key: Option<&IdempotencyKey>) -> Option<(&str, &str, &str)> {
+    key.map(|k| (k.agency.as_str(), k.method.as_str(), k.request_id.as_str()))
+}
+
+/// Applies every member of `batch` in one transaction, appends the kept members' leaves and
+/// feed events, and commits.
 async fn run(store: &Store, batch: &mut [Box<dyn Member>]) -> Result<(), StoreError> {
     let backend = store.backend();
-    let mut tx = store.write.begin().await?;
-    let mut kept = false;
-    for member in batch.iter_mut() {
-        match member.apply(&mut tx, backend).await {
-            Applied::Kept => kept = true,
-            Applied::RolledBack => {}
-            Applied::Broken(e) => return Err(e.into()),
+    // Concurrent batches claim request ids in one order (two retries of one request wait on
+    // each other's claim row; claimed in opposite orders, two batches would deadlock). The
+    // sort is stable: members claiming one id keep their arrival order.
+    batch.sort_by(|a, b| claim_order(a.claim()).cmp(&claim_order(b.claim())));
+    // On SQLite the transaction takes the write lock at once: begun deferred, a transaction
+    // whose first statement reads would have to upgrade its lock later, and SQLite answers
+    // such an upgrade "busy" at once, without waiting, when another process (a second
+    // replica on the same file, a `yrd` command) wrote in between.
+    let mut tx = match backend {
+        Backend::Sqlite => store.write.begin_with("BEGIN IMMEDIATE").await?,
+        Backend::Postgres => store.write.begin().await?,
+    };
+    // A lone member's transaction is its savepoint: refused, it is rolled back whole.
+    let savepoints = batch.len() > 1;
+    let mut kept = vec![false; batch.len()];
+    // The savepoint of the member before is still to be released: that goes in the same round
+    // trip as the next member's savepoint (the last one is committed without a release).
+    let mut release = false;
+    for (member, kept) in batch.iter_mut().zip(kept.iter_mut()) {
+        if savepoints {
+            let open = if release {
+                "RELEASE SAVEPOINT yrd_write; SAVEPOINT yrd_write"
+            } else {
+                "SAVEPOINT yrd_write"
+            };
+            exec(&mut tx, open).await?;
+        }
+        *kept = member.apply(&mut tx, backend).await;
+        release = savepoints && *kept;
+        if savepoints && !*kept {
+            exec(
+                &mut tx,
+                "ROLLBACK TO SAVEPOINT yrd_write; RELEASE SAVEPOINT yrd_write",
+            )
+            .await?;
         }
     }
-    if !kept {
+    if !kept.contains(&true) {
         // Nothing to make durable: refusals and replays only.
         tx.rollback().await?;
         return Ok(());
     }
-    if backend == Backend::Postgres {
-        // One cross-replica wake-up per agency and batch, delivered at commit.
-        let agencies: BTreeSet<&str> = batch
+
+    // The batch's end: every kept member's leaf, then every kept member's feed events (the
+    // feed heads last, so they are held only from here to the commit).
+    let appended = {
+        let leaves: Vec<&LeafData> = batch
             .iter()
-            .flat_map(|m| m.assigned().iter().map(|(a, _)| a.as_str()))
+            .zip(&kept)
+            .filter_map(|(m, k)| if *k { m.leaf() } else { None })
             .collect();
-        for agency in agencies {
-            sqlx::query("SELECT pg_notify($1, $2)")
-                .bind(FEED_CHANNEL)
-                .bind(agency)
-                .execute(&mut *tx)
-                .await?;
+        append_leaves_in(&mut tx, &leaves).await?
+    };
+    let (assigned, counts) = {
+        let mut events: Vec<&NewFeedEvent> = Vec::new();
+        let mut counts = Vec::with_capacity(batch.len());
+        for (member, kept) in batch.iter().zip(&kept) {
+            let before = events.len();
+            if *kept {
+                events.extend(member.events());
+            }
+            counts.push(events.len() - before);
         }
+        (append_feed_events_in(&mut tx, &events).await?, counts)
+    };
+    if backend == Backend::Postgres && !assigned.is_empty() {
+        // One cross-replica wake-up per agency and batch, delivered at commit.
+        let agencies: BTreeSet<&str> = assigned.iter().map(|(a, _)| a.as_str()).collect();
+        let calls: Vec<String> = (0..agencies.len())
+            .map(|i| format!("pg_notify($1, ${})", i + 2))
+            .collect();
+        let sql = format!("SELECT {}", calls.join(", "));
+        let mut notify = sqlx::query(&sql).bind(FEED_CHANNEL);
+        for agency in agencies {
+            notify = notify.bind(agency);
+        }
+        notify.execute(&mut *tx).await?;
+    }
+    let mut leaves = appended.into_iter();
+    let mut cursors = assigned.into_iter();
+    for ((member, kept), count) in batch.iter_mut().zip(&kept).zip(counts) {
+        if !*kept {
+            continue;
+        }
+        let leaf = match member.leaf() {
+            Some(_) => leaves.next(),
+            None => None,
+        };
+        member.appended(leaf, cursors.by_ref().take(count).collect());
     }
     tx.commit().await?;
     Ok(())

@@ -10,14 +10,17 @@
 //!    answer, nothing written; another body → [`WriteError::RequestIdReused`];
 //! 2. apply the rows with their optimistic-concurrency guards: a guard that no longer holds is
 //!    a typed refusal ([`WriteError::Refused`]) and nothing of the write stays;
-//! 3. append the feed events, insert the referrals (with theirs), append the leaf, record an
-//!    encoded answer;
-//! 4. commit, then wake this replica's feed subscribers.
+//! 3. insert the referrals, record an encoded answer;
+//! 4. append the leaf and the feed events (the write's and its referrals'), with those of the
+//!    other writes of its batch;
+//! 5. commit, then wake this replica's feed subscribers.
 //!
 //! Writes are **group-committed** ([`batch`]): concurrent writes are collected and committed
 //! in one transaction per flush, each member between `SAVEPOINT` and `RELEASE`, so that a
-//! refused or failing member is rolled back to its savepoint without touching the others.
-//! Each caller gets its own typed answer once the batch is durable.
+//! refused or failing member is rolled back to its savepoint without touching the others; the
+//! kept members' leaves and feed events follow at the batch's end, several rows per statement.
+//! On PostgreSQL several flushes run at once. Each caller gets its own typed answer once the
+//! batch is durable.
 
 mod apply;
 pub(crate) mod batch;
