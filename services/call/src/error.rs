@@ -73,11 +73,63 @@ pub trait CallError: std::error::Error {
 
     /// What the caller is told of a failure of ours (never its cause).
     fn public_message(&self) -> String {
-        match self.kind() {
-            Kind::Unavailable => STORE_UNAVAILABLE.to_owned(),
-            _ => "the call failed inside the exchange".to_owned(),
-        }
+        ours_message(self.kind(), "the call failed inside the exchange")
     }
+}
+
+/// What the caller is told of a failure of ours of `kind`: [`STORE_UNAVAILABLE`] when the
+/// store is down, `internal` when something inside the exchange is broken.
+pub fn ours_message(kind: Kind, internal: &str) -> String {
+    match kind {
+        Kind::Unavailable => STORE_UNAVAILABLE.to_owned(),
+        _ => internal.to_owned(),
+    }
+}
+
+/// Implements [`CallError`] for a service's error enum, so that each service writes only what
+/// is its own: the kind of each variant (the arms of a `match self`), the variant that carries
+/// the request's bad fields, and what the caller is told when something inside the exchange is
+/// broken (a store failure is answered with [`STORE_UNAVAILABLE`], see [`ours_message`]).
+///
+/// ```ignore
+/// yrd_call::call_error! {
+///     CallError,
+///     fields: Invalid,
+///     internal: "reading a stored result failed inside the exchange",
+///     kind: {
+///         CallError::Invalid(_) => Kind::InvalidArgument,
+///         CallError::Store(_) => Kind::Unavailable,
+///         CallError::Corrupt { .. } => Kind::Internal,
+///     }
+/// }
+/// ```
+#[macro_export]
+macro_rules! call_error {
+    (
+        $error:ident,
+        fields: $fields:ident,
+        internal: $internal:expr,
+        kind: { $($pattern:pat => $kind:expr),+ $(,)? } $(,)?
+    ) => {
+        impl $crate::CallError for $error {
+            fn kind(&self) -> $crate::Kind {
+                match self {
+                    $($pattern => $kind,)+
+                }
+            }
+
+            fn bad_fields(&self) -> Option<&$crate::FieldErrors> {
+                match self {
+                    $error::$fields(fields) => Some(fields),
+                    _ => None,
+                }
+            }
+
+            fn public_message(&self) -> String {
+                $crate::error::ours_message($crate::CallError::kind(self), $internal)
+            }
+        }
+    };
 }
 
 /// The gRPC status of `e`: a caller's fault with its own words (bad fields as a `BadRequest`),
@@ -138,6 +190,44 @@ mod tests {
                 _ => None,
             }
         }
+    }
+
+    /// A service's error written with [`call_error!`](crate::call_error).
+    #[derive(Debug, thiserror::Error)]
+    enum Service {
+        #[error("{} bad field(s)", .0.len())]
+        Invalid(FieldErrors),
+        #[error("store failure: {0}")]
+        Store(#[source] std::io::Error),
+        #[error("stored {0} does not decode")]
+        Corrupt(&'static str),
+    }
+
+    crate::call_error! {
+        Service,
+        fields: Invalid,
+        internal: "reading a stored result failed inside the exchange",
+        kind: {
+            Service::Invalid(_) => Kind::InvalidArgument,
+            Service::Store(_) => Kind::Unavailable,
+            Service::Corrupt(_) => Kind::Internal,
+        }
+    }
+
+    #[test]
+    fn a_service_error_answers_by_its_kind() {
+        let status = into_status(&Service::Invalid(FieldErrors::of("name", "is required")));
+        assert_eq!(status.code(), Code::InvalidArgument);
+        assert_eq!(status.message(), "name: is required");
+        let status = into_status(&Service::Store(std::io::Error::other("disk full")));
+        assert_eq!(status.code(), Code::Unavailable);
+        assert_eq!(status.message(), STORE_UNAVAILABLE);
+        let status = into_status(&Service::Corrupt("answer"));
+        assert_eq!(status.code(), Code::Internal);
+        assert_eq!(
+            status.message(),
+            "reading a stored result failed inside the exchange"
+        );
     }
 
     #[test]

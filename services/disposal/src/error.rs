@@ -1,6 +1,6 @@
 //! Why a `DisposalService` call failed, and the one place that turns it into a gRPC status.
 
-use yrd_call::{FieldErrors, Kind, STORE_UNAVAILABLE};
+use yrd_call::{FieldErrors, Kind};
 use yrd_domain::referral::{Refusal, RefusalKind};
 use yrd_store::{ReferralWriteError, StoreError};
 
@@ -77,37 +77,22 @@ impl CallError {
     }
 }
 
-impl yrd_call::CallError for CallError {
-    fn kind(&self) -> Kind {
-        match self {
-            CallError::Invalid(_) => Kind::InvalidArgument,
-            CallError::NotFound(_) => Kind::NotFound,
-            CallError::Refused(refusal) => match refusal.kind() {
-                RefusalKind::PermissionDenied => Kind::PermissionDenied,
-                RefusalKind::FailedPrecondition => Kind::FailedPrecondition,
-            },
-            CallError::NotPublisher { .. } => Kind::PermissionDenied,
-            CallError::NotReferable(_) => Kind::FailedPrecondition,
-            CallError::AlreadyOpen { .. } | CallError::RequestIdReused(_) => Kind::AlreadyExists,
-            CallError::Contended(_) => Kind::Aborted,
-            CallError::Store(_) => Kind::Unavailable,
-            CallError::Corrupt { .. } => Kind::Internal,
-        }
-    }
-
-    fn bad_fields(&self) -> Option<&FieldErrors> {
-        match self {
-            CallError::Invalid(errors) => Some(errors),
-            _ => None,
-        }
-    }
-
-    fn public_message(&self) -> String {
-        match self {
-            CallError::Corrupt { .. } => {
-                "reading a stored referral failed inside the exchange".to_owned()
-            }
-            _ => STORE_UNAVAILABLE.to_owned(),
-        }
+yrd_call::call_error! {
+    CallError,
+    fields: Invalid,
+    internal: "reading a stored referral failed inside the exchange",
+    kind: {
+        CallError::Invalid(_) => Kind::InvalidArgument,
+        CallError::NotFound(_) => Kind::NotFound,
+        CallError::Refused(refusal) => match refusal.kind() {
+            RefusalKind::PermissionDenied => Kind::PermissionDenied,
+            RefusalKind::FailedPrecondition => Kind::FailedPrecondition,
+        },
+        CallError::NotPublisher { .. } => Kind::PermissionDenied,
+        CallError::NotReferable(_) => Kind::FailedPrecondition,
+        CallError::AlreadyOpen { .. } | CallError::RequestIdReused(_) => Kind::AlreadyExists,
+        CallError::Contended(_) => Kind::Aborted,
+        CallError::Store(_) => Kind::Unavailable,
+        CallError::Corrupt { .. } => Kind::Internal,
     }
 }

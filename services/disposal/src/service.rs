@@ -176,6 +176,26 @@ impl DisposalHandler {
         Ok(())
     }
 
+    /// The dispatch of a step's RPC: the call's context (its agency recorded on the RPC's
+    /// span), the step, and the answer or status.
+    async fn step_call<Req, Res>(
+        &self,
+        request: Request<Req>,
+        method: &'static str,
+        parse: impl FnOnce(&Req, &mut FieldErrors, OffsetDateTime, &Opener) -> Option<Step>,
+    ) -> Result<Response<Res>, Status>
+    where
+        Req: StepRequest,
+        Res: StepAnswer,
+    {
+        let mut call = Call::of(&request)?;
+        tracing::Span::current().record("agency", call.agency().as_str());
+        let answer = self
+            .step(&mut call, request.into_inner(), method, parse)
+            .await;
+        call.respond(answer)
+    }
+
     /// Runs one step: parse with `parse`, decide with the domain, write in one transaction.
     async fn step<Req, Res>(
         &self,
@@ -269,14 +289,25 @@ fn note(v: &mut FieldErrors, text: &str) -> String {
     v.optional_text("note", text)
 }
 
-fn plain(id: Option<String>, command: ReferralCommand, note: String) -> Option<Step> {
+/// A step on referral `id` that names no agency (`None` when a field was bad).
+fn step_of(
+    id: Option<String>,
+    command: ReferralCommand,
+    detail: StepDetail,
+    note: String,
+) -> Option<Step> {
     Some(Step {
         id: id?,
         command,
-        detail: StepDetail::None,
+        detail,
         note,
         named_agencies: Vec::new(),
     })
+}
+
+/// A step that records nothing beyond its note.
+fn plain(id: Option<String>, command: ReferralCommand, note: String) -> Option<Step> {
+    step_of(id, command, StepDetail::None, note)
 }
 
 #[tonic::async_trait]
@@ -328,20 +359,11 @@ impl DisposalService for DisposalHandler {
         &self,
         request: Request<pb::AcknowledgeReferralRequest>,
     ) -> Result<Response<pb::AcknowledgeReferralResponse>, Status> {
-        let mut call = Call::of(&request)?;
-        tracing::Span::current().record("agency", call.agency().as_str());
-        let answer = self
-            .step(
-                &mut call,
-                request.into_inner(),
-                "AcknowledgeReferral",
-                |b, v, _, _| {
-                    let id = v.referral_id("name", &b.name);
-                    plain(id, ReferralCommand::Acknowledge, note(v, &b.note))
-                },
-            )
-            .await;
-        call.respond(answer)
+        self.step_call(request, "AcknowledgeReferral", |b, v, _, _| {
+            let id = v.referral_id("name", &b.name);
+            plain(id, ReferralCommand::Acknowledge, note(v, &b.note))
+        })
+        .await
     }
 
     #[tracing::instrument(
@@ -352,20 +374,11 @@ impl DisposalService for DisposalHandler {
         &self,
         request: Request<pb::StartHandlingRequest>,
     ) -> Result<Response<pb::StartHandlingResponse>, Status> {
-        let mut call = Call::of(&request)?;
-        tracing::Span::current().record("agency", call.agency().as_str());
-        let answer = self
-            .step(
-                &mut call,
-                request.into_inner(),
-                "StartHandling",
-                |b, v, _, _| {
-                    let id = v.referral_id("name", &b.name);
-                    plain(id, ReferralCommand::StartHandling, note(v, &b.note))
-                },
-            )
-            .await;
-        call.respond(answer)
+        self.step_call(request, "StartHandling", |b, v, _, _| {
+            let id = v.referral_id("name", &b.name);
+            plain(id, ReferralCommand::StartHandling, note(v, &b.note))
+        })
+        .await
     }
 
     #[tracing::instrument(
@@ -376,29 +389,19 @@ impl DisposalService for DisposalHandler {
         &self,
         request: Request<pb::RecordMeasureRequest>,
     ) -> Result<Response<pb::RecordMeasureResponse>, Status> {
-        let mut call = Call::of(&request)?;
-        tracing::Span::current().record("agency", call.agency().as_str());
-        let answer = self
-            .step(
-                &mut call,
-                request.into_inner(),
-                "RecordMeasure",
-                |b, v, now, opener| {
-                    let id = v.referral_id("name", &b.name);
-                    let measure = v.measure(b.measure.as_ref(), now, opener.rules());
-                    let note = note(v, &b.note);
-                    let (measure, wire) = measure?;
-                    Some(Step {
-                        id: id?,
-                        command: ReferralCommand::RecordMeasure(measure),
-                        detail: StepDetail::Measure(wire),
-                        note,
-                        named_agencies: Vec::new(),
-                    })
-                },
+        self.step_call(request, "RecordMeasure", |b, v, now, opener| {
+            let id = v.referral_id("name", &b.name);
+            let measure = v.measure(b.measure.as_ref(), now, opener.rules());
+            let note = note(v, &b.note);
+            let (measure, wire) = measure?;
+            step_of(
+                id,
+                ReferralCommand::RecordMeasure(measure),
+                StepDetail::Measure(wire),
+                note,
             )
-            .await;
-        call.respond(answer)
+        })
+        .await
     }
 
     #[tracing::instrument(
@@ -409,32 +412,22 @@ impl DisposalService for DisposalHandler {
         &self,
         request: Request<pb::FileObjectionRequest>,
     ) -> Result<Response<pb::FileObjectionResponse>, Status> {
-        let mut call = Call::of(&request)?;
-        tracing::Span::current().record("agency", call.agency().as_str());
-        let answer = self
-            .step(
-                &mut call,
-                request.into_inner(),
-                "FileObjection",
-                |b, v, _, _| {
-                    let id = v.referral_id("name", &b.name);
-                    let objection = v.objection(b.objection.as_ref());
-                    let note = note(v, &b.note);
-                    let (result_received_on, filed_on, wire) = objection?;
-                    Some(Step {
-                        id: id?,
-                        command: ReferralCommand::FileObjection {
-                            result_received_on,
-                            filed_on,
-                        },
-                        detail: StepDetail::Objection(wire),
-                        note,
-                        named_agencies: Vec::new(),
-                    })
+        self.step_call(request, "FileObjection", |b, v, _, _| {
+            let id = v.referral_id("name", &b.name);
+            let objection = v.objection(b.objection.as_ref());
+            let note = note(v, &b.note);
+            let (result_received_on, filed_on, wire) = objection?;
+            step_of(
+                id,
+                ReferralCommand::FileObjection {
+                    result_received_on,
+                    filed_on,
                 },
+                StepDetail::Objection(wire),
+                note,
             )
-            .await;
-        call.respond(answer)
+        })
+        .await
     }
 
     #[tracing::instrument(
@@ -445,29 +438,19 @@ impl DisposalService for DisposalHandler {
         &self,
         request: Request<pb::RecordReinspectionRequest>,
     ) -> Result<Response<pb::RecordReinspectionResponse>, Status> {
-        let mut call = Call::of(&request)?;
-        tracing::Span::current().record("agency", call.agency().as_str());
-        let answer = self
-            .step(
-                &mut call,
-                request.into_inner(),
-                "RecordReinspection",
-                |b, v, now, _| {
-                    let id = v.referral_id("name", &b.name);
-                    let reinspection = v.reinspection(b.reinspection.as_ref(), day_of(now));
-                    let note = note(v, &b.note);
-                    let (result, wire) = reinspection?;
-                    Some(Step {
-                        id: id?,
-                        command: ReferralCommand::RecordReinspection { result },
-                        detail: StepDetail::Reinspection(wire),
-                        note,
-                        named_agencies: Vec::new(),
-                    })
-                },
+        self.step_call(request, "RecordReinspection", |b, v, now, _| {
+            let id = v.referral_id("name", &b.name);
+            let reinspection = v.reinspection(b.reinspection.as_ref(), day_of(now));
+            let note = note(v, &b.note);
+            let (result, wire) = reinspection?;
+            step_of(
+                id,
+                ReferralCommand::RecordReinspection { result },
+                StepDetail::Reinspection(wire),
+                note,
             )
-            .await;
-        call.respond(answer)
+        })
+        .await
     }
 
     #[tracing::instrument(
@@ -478,40 +461,28 @@ impl DisposalService for DisposalHandler {
         &self,
         request: Request<pb::ReturnReferralRequest>,
     ) -> Result<Response<pb::ReturnReferralResponse>, Status> {
-        let mut call = Call::of(&request)?;
-        tracing::Span::current().record("agency", call.agency().as_str());
-        let answer = self
-            .step(
-                &mut call,
-                request.into_inner(),
-                "ReturnReferral",
-                |b, v, _, _| {
-                    let id = v.referral_id("name", &b.name);
-                    let reason = v.remark("reason", &b.reason);
-                    let suggested = v.agency("suggested_agency", &b.suggested_agency, false);
-                    let reason = reason?;
-                    Some(Step {
-                        id: id?,
-                        command: ReferralCommand::Return {
-                            reason: reason.clone(),
-                            suggested_agency: suggested.clone(),
-                        },
-                        detail: StepDetail::Returned(pb::ReferralReturn {
-                            reason: reason.to_string(),
-                            suggested_agency: suggested
-                                .as_ref()
-                                .map(agency_name)
-                                .unwrap_or_default(),
-                        }),
-                        note: String::new(),
-                        named_agencies: suggested
-                            .map(|a| vec![("suggested_agency", a)])
-                            .unwrap_or_default(),
-                    })
+        self.step_call(request, "ReturnReferral", |b, v, _, _| {
+            let id = v.referral_id("name", &b.name);
+            let reason = v.remark("reason", &b.reason);
+            let suggested = v.agency("suggested_agency", &b.suggested_agency, false);
+            let reason = reason?;
+            Some(Step {
+                id: id?,
+                command: ReferralCommand::Return {
+                    reason: reason.clone(),
+                    suggested_agency: suggested.clone(),
                 },
-            )
-            .await;
-        call.respond(answer)
+                detail: StepDetail::Returned(pb::ReferralReturn {
+                    reason: reason.to_string(),
+                    suggested_agency: suggested.as_ref().map(agency_name).unwrap_or_default(),
+                }),
+                note: String::new(),
+                named_agencies: suggested
+                    .map(|a| vec![("suggested_agency", a)])
+                    .unwrap_or_default(),
+            })
+        })
+        .await
     }
 
     #[tracing::instrument(
@@ -522,36 +493,27 @@ impl DisposalService for DisposalHandler {
         &self,
         request: Request<pb::RerouteReferralRequest>,
     ) -> Result<Response<pb::RerouteReferralResponse>, Status> {
-        let mut call = Call::of(&request)?;
-        tracing::Span::current().record("agency", call.agency().as_str());
-        let answer = self
-            .step(
-                &mut call,
-                request.into_inner(),
-                "RerouteReferral",
-                |b, v, _, _| {
-                    let id = v.referral_id("name", &b.name);
-                    let to = v.agency("handling_agency", &b.handling_agency, true);
-                    let basis = basis_from_wire(b.jurisdiction_basis);
-                    if basis.is_none() {
-                        v.add("jurisdiction_basis", "is required: PRODUCER or SELLER");
-                    }
-                    let reason = v.remark("reason", &b.reason);
-                    let (to, reason) = (to?, reason?);
-                    Some(Step {
-                        id: id?,
-                        command: ReferralCommand::Reroute { to: to.clone() },
-                        detail: StepDetail::Reroute {
-                            basis,
-                            reason: reason.to_string(),
-                        },
-                        note: String::new(),
-                        named_agencies: vec![("handling_agency", to)],
-                    })
+        self.step_call(request, "RerouteReferral", |b, v, _, _| {
+            let id = v.referral_id("name", &b.name);
+            let to = v.agency("handling_agency", &b.handling_agency, true);
+            let basis = basis_from_wire(b.jurisdiction_basis);
+            if basis.is_none() {
+                v.add("jurisdiction_basis", "is required: PRODUCER or SELLER");
+            }
+            let reason = v.remark("reason", &b.reason);
+            let (to, reason) = (to?, reason?);
+            Some(Step {
+                id: id?,
+                command: ReferralCommand::Reroute { to: to.clone() },
+                detail: StepDetail::Reroute {
+                    basis,
+                    reason: reason.to_string(),
                 },
-            )
-            .await;
-        call.respond(answer)
+                note: String::new(),
+                named_agencies: vec![("handling_agency", to)],
+            })
+        })
+        .await
     }
 
     #[tracing::instrument(
@@ -562,27 +524,18 @@ impl DisposalService for DisposalHandler {
         &self,
         request: Request<pb::CloseReferralRequest>,
     ) -> Result<Response<pb::CloseReferralResponse>, Status> {
-        let mut call = Call::of(&request)?;
-        tracing::Span::current().record("agency", call.agency().as_str());
-        let answer = self
-            .step(
-                &mut call,
-                request.into_inner(),
-                "CloseReferral",
-                |b, v, _, _| {
-                    let id = v.referral_id("name", &b.name);
-                    let (outcome, summary, wire) = v.closure(b.closure.as_ref())?;
-                    Some(Step {
-                        id: id?,
-                        command: ReferralCommand::Close { outcome, summary },
-                        detail: StepDetail::Closure(wire),
-                        note: String::new(),
-                        named_agencies: Vec::new(),
-                    })
-                },
-            )
-            .await;
-        call.respond(answer)
+        self.step_call(request, "CloseReferral", |b, v, _, _| {
+            let id = v.referral_id("name", &b.name);
+            let (outcome, summary, wire) = v.closure(b.closure.as_ref())?;
+            Some(Step {
+                id: id?,
+                command: ReferralCommand::Close { outcome, summary },
+                detail: StepDetail::Closure(wire),
+                note: String::new(),
+                named_agencies: Vec::new(),
+            })
+        })
+        .await
     }
 
     #[tracing::instrument(
@@ -593,26 +546,17 @@ impl DisposalService for DisposalHandler {
         &self,
         request: Request<pb::AddReactionRequest>,
     ) -> Result<Response<pb::AddReactionResponse>, Status> {
-        let mut call = Call::of(&request)?;
-        tracing::Span::current().record("agency", call.agency().as_str());
-        let answer = self
-            .step(
-                &mut call,
-                request.into_inner(),
-                "AddReaction",
-                |b, v, _, _| {
-                    let id = v.referral_id("name", &b.name);
-                    let (kind, text, wire) = v.reaction(b.reaction.as_ref())?;
-                    Some(Step {
-                        id: id?,
-                        command: ReferralCommand::AddReaction { kind, text },
-                        detail: StepDetail::Reaction(wire),
-                        note: String::new(),
-                        named_agencies: Vec::new(),
-                    })
-                },
-            )
-            .await;
-        call.respond(answer)
+        self.step_call(request, "AddReaction", |b, v, _, _| {
+            let id = v.referral_id("name", &b.name);
+            let (kind, text, wire) = v.reaction(b.reaction.as_ref())?;
+            Some(Step {
+                id: id?,
+                command: ReferralCommand::AddReaction { kind, text },
+                detail: StepDetail::Reaction(wire),
+                note: String::new(),
+                named_agencies: Vec::new(),
+            })
+        })
+        .await
     }
 }

@@ -5,7 +5,7 @@
 //! current state in the message. The exchange's own failures are logged with their cause and
 //! answered generically.
 
-use yrd_call::{FieldErrors, Kind, STORE_UNAVAILABLE};
+use yrd_call::{FieldErrors, Kind};
 use yrd_domain::licensing::{Refusal, RefusalKind};
 use yrd_store::{LicensingWriteError, ResultWriteError, StoreError};
 
@@ -84,37 +84,22 @@ impl From<ResultWriteError> for CallError {
     }
 }
 
-impl yrd_call::CallError for CallError {
-    fn kind(&self) -> Kind {
-        match self {
-            CallError::Invalid(_) => Kind::InvalidArgument,
-            CallError::NotFound(_) => Kind::NotFound,
-            CallError::Denied(_) => Kind::PermissionDenied,
-            CallError::Refused(r) => match r.kind() {
-                RefusalKind::PermissionDenied => Kind::PermissionDenied,
-                _ => Kind::FailedPrecondition,
-            },
-            CallError::Precondition(_) => Kind::FailedPrecondition,
-            CallError::Conflict(_) => Kind::Aborted,
-            CallError::RequestIdReused(_) => Kind::AlreadyExists,
-            CallError::Store(_) => Kind::Unavailable,
-            CallError::Corrupt { .. } => Kind::Internal,
-        }
-    }
-
-    fn bad_fields(&self) -> Option<&FieldErrors> {
-        match self {
-            CallError::Invalid(errors) => Some(errors),
-            _ => None,
-        }
-    }
-
-    fn public_message(&self) -> String {
-        match self {
-            CallError::Corrupt { .. } => {
-                "reading stored licensing data failed inside the exchange".to_owned()
-            }
-            _ => STORE_UNAVAILABLE.to_owned(),
-        }
+yrd_call::call_error! {
+    CallError,
+    fields: Invalid,
+    internal: "reading stored licensing data failed inside the exchange",
+    kind: {
+        CallError::Invalid(_) => Kind::InvalidArgument,
+        CallError::NotFound(_) => Kind::NotFound,
+        CallError::Denied(_) => Kind::PermissionDenied,
+        CallError::Refused(r) => match r.kind() {
+            RefusalKind::PermissionDenied => Kind::PermissionDenied,
+            _ => Kind::FailedPrecondition,
+        },
+        CallError::Precondition(_) => Kind::FailedPrecondition,
+        CallError::Conflict(_) => Kind::Aborted,
+        CallError::RequestIdReused(_) => Kind::AlreadyExists,
+        CallError::Store(_) => Kind::Unavailable,
+        CallError::Corrupt { .. } => Kind::Internal,
     }
 }

@@ -4,7 +4,7 @@
 //! own failures are logged with their cause and answered with a generic message, so a partner
 //! never sees database internals.
 
-use yrd_call::{FieldErrors, Kind, STORE_UNAVAILABLE};
+use yrd_call::{FieldErrors, Kind};
 use yrd_store::{ResultWriteError, StoreError};
 
 /// A failed call.
@@ -78,33 +78,18 @@ impl CallError {
     }
 }
 
-impl yrd_call::CallError for CallError {
-    fn kind(&self) -> Kind {
-        match self {
-            CallError::Invalid(_) => Kind::InvalidArgument,
-            CallError::NotFound(_) => Kind::NotFound,
-            CallError::NotPublisher { .. } => Kind::PermissionDenied,
-            CallError::Withdrawn(_) => Kind::FailedPrecondition,
-            CallError::Stale { .. } => Kind::Aborted,
-            CallError::RequestIdReused(_) => Kind::AlreadyExists,
-            CallError::Store(_) => Kind::Unavailable,
-            CallError::Corrupt { .. } => Kind::Internal,
-        }
-    }
-
-    fn bad_fields(&self) -> Option<&FieldErrors> {
-        match self {
-            CallError::Invalid(errors) => Some(errors),
-            _ => None,
-        }
-    }
-
-    fn public_message(&self) -> String {
-        match self {
-            CallError::Corrupt { .. } => {
-                "reading a stored result failed inside the exchange".to_owned()
-            }
-            _ => STORE_UNAVAILABLE.to_owned(),
-        }
+yrd_call::call_error! {
+    CallError,
+    fields: Invalid,
+    internal: "reading a stored result failed inside the exchange",
+    kind: {
+        CallError::Invalid(_) => Kind::InvalidArgument,
+        CallError::NotFound(_) => Kind::NotFound,
+        CallError::NotPublisher { .. } => Kind::PermissionDenied,
+        CallError::Withdrawn(_) => Kind::FailedPrecondition,
+        CallError::Stale { .. } => Kind::Aborted,
+        CallError::RequestIdReused(_) => Kind::AlreadyExists,
+        CallError::Store(_) => Kind::Unavailable,
+        CallError::Corrupt { .. } => Kind::Internal,
     }
 }
