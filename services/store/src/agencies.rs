@@ -7,10 +7,11 @@ use yrd_domain::AgencyId;
 
 use yrd_domain::audit::LeafData;
 
+use crate::decode::{self, FromRow};
 use crate::error::is_unique_violation;
-use crate::time_codec::{from_micros, to_micros};
+use crate::time_codec::to_micros;
 use crate::write::{Answer, Answered, Rows, Write, WriteError};
-use crate::{Backend, Store, StoreError};
+use crate::{Store, StoreError};
 
 /// Whether an agency may call the exchange.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,18 +92,17 @@ pub struct Agency {
     pub updated_at: OffsetDateTime,
 }
 
-impl Agency {
+impl FromRow for Agency {
     fn from_row(row: &AnyRow) -> Result<Agency, StoreError> {
-        let id: String = row.try_get("agency_id")?;
         Ok(Agency {
-            agency_id: AgencyId::parse(&id).map_err(|e| StoreError::corrupt("agency id", e))?,
+            agency_id: decode::parsed(row, "agency_id", "agency id")?,
             display_name: row.try_get("display_name")?,
             display_name_zh: row.try_get("display_name_zh")?,
             state: AgencyState::parse(&row.try_get::<String, _>("state")?)?,
-            is_delta_member: row.try_get::<i64, _>("is_delta_member")? != 0,
-            is_province_authority: row.try_get::<i64, _>("is_province_authority")? != 0,
-            created_at: from_micros(row.try_get("created_at")?)?,
-            updated_at: from_micros(row.try_get("updated_at")?)?,
+            is_delta_member: decode::flag(row, "is_delta_member")?,
+            is_province_authority: decode::flag(row, "is_province_authority")?,
+            created_at: decode::time(row, "created_at")?,
+            updated_at: decode::time(row, "updated_at")?,
         })
     }
 }
@@ -115,13 +115,8 @@ async fn fetch_agency<'e, E>(executor: E, id: &AgencyId) -> Result<Option<Agency
 where
     E: sqlx::Executor<'e, Database = Any>,
 {
-    let row = sqlx::query(&format!(
-        "SELECT {AGENCY_COLUMNS} FROM agencies WHERE agency_id = $1"
-    ))
-    .bind(id.as_str())
-    .fetch_optional(executor)
-    .await?;
-    row.as_ref().map(Agency::from_row).transpose()
+    let sql = format!("SELECT {AGENCY_COLUMNS} FROM agencies WHERE agency_id = $1");
+    decode::optional(sqlx::query(&sql).bind(id.as_str()), executor).await
 }
 
 impl Store {
@@ -154,12 +149,10 @@ impl Store {
         })
         .claim(answer.map(|a| a.into_claim(now)))
         .leaf(leaf.cloned());
-        match self.commit(write).await {
-            Ok(done) => Ok(done.map(|w| w.value)),
-            Err(e) => Err(match e.refusal() {
-                Ok(refused) | Err(refused) => refused,
-            }),
-        }
+        self.commit(write)
+            .await
+            .map(|done| done.map(|w| w.value))
+            .map_err(WriteError::into_store)
     }
 
     /// Registers an agency unless one with that id exists; answers whether it was created.
@@ -182,12 +175,8 @@ impl Store {
 
     /// Every registered agency, ordered by id.
     pub async fn list_agencies(&self) -> Result<Vec<Agency>, StoreError> {
-        let rows = sqlx::query(&format!(
-            "SELECT {AGENCY_COLUMNS} FROM agencies ORDER BY agency_id"
-        ))
-        .fetch_all(&self.read)
-        .await?;
-        rows.iter().map(Agency::from_row).collect()
+        let sql = format!("SELECT {AGENCY_COLUMNS} FROM agencies ORDER BY agency_id");
+        decode::all(sqlx::query(&sql), &self.read).await
     }
 
     /// Applies `update` to agency `id` (with the call's audit `leaf` and, when given, the
@@ -243,11 +232,7 @@ impl Rows for CreateRows {
     /// [`StoreError::AlreadyExists`] when the id is taken.
     type Refusal = StoreError;
 
-    async fn apply(
-        &self,
-        conn: &mut AnyConnection,
-        _backend: Backend,
-    ) -> Result<Agency, WriteError<StoreError>> {
+    async fn apply(&self, conn: &mut AnyConnection) -> Result<Agency, WriteError<StoreError>> {
         let agency = &self.agency;
         let result = sqlx::query(
             "INSERT INTO agencies (agency_id, region_code, display_name, display_name_zh, state, \
@@ -295,11 +280,7 @@ impl Rows for UpdateRows {
     type Value = Agency;
     type Refusal = NoSuchAgency;
 
-    async fn apply(
-        &self,
-        conn: &mut AnyConnection,
-        _backend: Backend,
-    ) -> Result<Agency, WriteError<NoSuchAgency>> {
+    async fn apply(&self, conn: &mut AnyConnection) -> Result<Agency, WriteError<NoSuchAgency>> {
         let update = &self.update;
         let changed = sqlx::query(
             "UPDATE agencies SET \

@@ -8,10 +8,11 @@ use yrd_domain::{AgencyId, Profile};
 
 use yrd_domain::audit::LeafData;
 
+use crate::decode::{self, FromRow};
 use crate::error::is_unique_violation;
 use crate::time_codec::{from_micros, to_micros};
 use crate::write::{Answer, Answered, Rows, Write, WriteError};
-use crate::{Backend, Store, StoreError};
+use crate::{Store, StoreError};
 
 /// A certificate as the exchange recorded it when issuing it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,26 +63,21 @@ impl CertificateRecord {
             CertificateState::Active
         }
     }
+}
 
+impl FromRow for CertificateRecord {
     fn from_row(row: &AnyRow) -> Result<Self, StoreError> {
-        let agency: String = row.try_get("agency_id")?;
-        let profile: String = row.try_get("profile")?;
         Ok(CertificateRecord {
             serial: row.try_get("serial")?,
-            agency_id: AgencyId::parse(&agency).map_err(|e| StoreError::corrupt("agency id", e))?,
-            profile: profile
-                .parse()
-                .map_err(|e| StoreError::corrupt("certificate profile", e))?,
+            agency_id: decode::parsed(row, "agency_id", "agency id")?,
+            profile: decode::parsed(row, "profile", "certificate profile")?,
             fingerprint: row.try_get("fingerprint")?,
             subject: row.try_get("subject")?,
-            not_before: from_micros(row.try_get("not_before")?)?,
-            not_after: from_micros(row.try_get("not_after")?)?,
+            not_before: decode::time(row, "not_before")?,
+            not_after: decode::time(row, "not_after")?,
             certificate_pem: row.try_get("certificate_pem")?,
-            issued_at: from_micros(row.try_get("issued_at")?)?,
-            revoked_at: row
-                .try_get::<Option<i64>, _>("revoked_at")?
-                .map(from_micros)
-                .transpose()?,
+            issued_at: decode::time(row, "issued_at")?,
+            revoked_at: decode::time_opt(row, "revoked_at")?,
             revocation_reason: row.try_get("revocation_reason")?,
         })
     }
@@ -98,13 +94,8 @@ async fn fetch_certificate<'e, E>(
 where
     E: sqlx::Executor<'e, Database = Any>,
 {
-    let row = sqlx::query(&format!(
-        "SELECT {CERT_COLUMNS} FROM certificates WHERE serial = $1"
-    ))
-    .bind(serial)
-    .fetch_optional(executor)
-    .await?;
-    row.as_ref().map(CertificateRecord::from_row).transpose()
+    let sql = format!("SELECT {CERT_COLUMNS} FROM certificates WHERE serial = $1");
+    decode::optional(sqlx::query(&sql).bind(serial), executor).await
 }
 
 impl Store {
@@ -132,12 +123,10 @@ impl Store {
         let write = Write::new(InsertRows(cert.clone()))
             .claim(answer.map(|a| a.into_claim(cert.issued_at)))
             .leaf(leaf.cloned());
-        match self.commit(write).await {
-            Ok(done) => Ok(done.map(|_| ())),
-            Err(e) => Err(match e.refusal() {
-                Ok(refused) | Err(refused) => refused,
-            }),
-        }
+        self.commit(write)
+            .await
+            .map(|done| done.map(|_| ()))
+            .map_err(WriteError::into_store)
     }
 
     /// One certificate by its SHA-256 fingerprint (lowercase hex).
@@ -145,13 +134,8 @@ impl Store {
         &self,
         fingerprint: &str,
     ) -> Result<Option<CertificateRecord>, StoreError> {
-        let row = sqlx::query(&format!(
-            "SELECT {CERT_COLUMNS} FROM certificates WHERE fingerprint = $1"
-        ))
-        .bind(fingerprint)
-        .fetch_optional(&self.read)
-        .await?;
-        row.as_ref().map(CertificateRecord::from_row).transpose()
+        let sql = format!("SELECT {CERT_COLUMNS} FROM certificates WHERE fingerprint = $1");
+        decode::optional(sqlx::query(&sql).bind(fingerprint), &self.read).await
     }
 
     /// The certificates of one agency, newest first.
@@ -159,14 +143,11 @@ impl Store {
         &self,
         agency: &AgencyId,
     ) -> Result<Vec<CertificateRecord>, StoreError> {
-        let rows = sqlx::query(&format!(
+        let sql = format!(
             "SELECT {CERT_COLUMNS} FROM certificates WHERE agency_id = $1 \
              ORDER BY issued_at DESC, serial"
-        ))
-        .bind(agency.as_str())
-        .fetch_all(&self.read)
-        .await?;
-        rows.iter().map(CertificateRecord::from_row).collect()
+        );
+        decode::all(sqlx::query(&sql).bind(agency.as_str()), &self.read).await
     }
 }
 
@@ -254,7 +235,7 @@ impl Store {
             CertificateState::Revoked => "revoked",
             CertificateState::Expired => "expired",
         });
-        let rows = sqlx::query(&format!(
+        let sql = format!(
             "SELECT {CERT_COLUMNS} FROM certificates \
              WHERE ($1 IS NULL OR agency_id = $1) \
                AND ($2 IS NULL OR profile = $2) \
@@ -266,18 +247,17 @@ impl Store {
                AND ($6 IS NULL OR issued_at < $6 OR (issued_at = $6 AND serial > $7)) \
              ORDER BY issued_at DESC, serial \
              LIMIT $8"
-        ))
-        .bind(filter.agency.as_ref().map(AgencyId::as_str))
-        .bind(filter.profile.map(|p| p.as_str()))
-        .bind(state)
-        .bind(to_micros(now))
-        .bind(filter.expiring_before.map(to_micros))
-        .bind(after.map(|c| to_micros(c.issued_at)))
-        .bind(after.map(|c| c.serial.as_str()).unwrap_or(""))
-        .bind(i64::from(limit))
-        .fetch_all(&self.read)
-        .await?;
-        rows.iter().map(CertificateRecord::from_row).collect()
+        );
+        let query = sqlx::query(&sql)
+            .bind(filter.agency.as_ref().map(AgencyId::as_str))
+            .bind(filter.profile.map(|p| p.as_str()))
+            .bind(state)
+            .bind(to_micros(now))
+            .bind(filter.expiring_before.map(to_micros))
+            .bind(after.map(|c| to_micros(c.issued_at)))
+            .bind(after.map(|c| c.serial.as_str()).unwrap_or(""))
+            .bind(i64::from(limit));
+        decode::all(query, &self.read).await
     }
 
     /// Revokes a certificate with an RFC 5280 `reason` at `at`, advancing the revocation
@@ -331,7 +311,7 @@ impl Store {
                 Ok(RevokedCertificate {
                     serial: row.try_get("serial")?,
                     fingerprint: row.try_get("fingerprint")?,
-                    revoked_at: from_micros(row.try_get("revoked_at")?)?,
+                    revoked_at: decode::time(row, "revoked_at")?,
                     reason: row
                         .try_get::<Option<String>, _>("revocation_reason")?
                         .unwrap_or_else(|| "unspecified".to_owned()),
@@ -353,7 +333,6 @@ impl Rows for InsertRows {
     async fn apply(
         &self,
         conn: &mut AnyConnection,
-        _backend: Backend,
     ) -> Result<CertificateRecord, WriteError<StoreError>> {
         let cert = &self.0;
         let result = sqlx::query(&format!(
@@ -400,7 +379,6 @@ impl Rows for RevokeRows {
     async fn apply(
         &self,
         conn: &mut AnyConnection,
-        _backend: Backend,
     ) -> Result<CertificateRecord, WriteError<RevokeError>> {
         let serial = self.serial.as_str();
         let current: Option<Option<i64>> =

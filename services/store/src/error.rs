@@ -40,6 +40,14 @@ pub enum StoreError {
     },
 }
 
+/// A write that cannot be refused fails only with the store
+/// ([`crate::WriteError::into_store`]).
+impl From<std::convert::Infallible> for StoreError {
+    fn from(never: std::convert::Infallible) -> Self {
+        match never {}
+    }
+}
+
 impl StoreError {
     pub(crate) fn corrupt(what: &'static str, detail: impl ToString) -> Self {
         StoreError::Corrupt {

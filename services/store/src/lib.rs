@@ -32,8 +32,10 @@
 pub mod agencies;
 pub mod audit;
 pub mod certificates;
+mod conditions;
 mod counters;
 pub mod db;
+mod decode;
 mod error;
 pub mod feed;
 pub mod licensing;

@@ -6,10 +6,11 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 use time::OffsetDateTime;
 
+use crate::decode;
 use crate::error::is_unique_violation;
-use crate::time_codec::{from_micros, to_micros};
+use crate::time_codec::to_micros;
 use crate::write::{Rows, Write, WriteError};
-use crate::{Backend, Store, StoreError};
+use crate::{Store, StoreError};
 
 /// What a key signs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,12 +71,9 @@ impl SigningKeyRecord {
             kid: row.try_get("kid")?,
             purpose,
             private_key_pem: row.try_get("private_key_pem")?,
-            created_at: from_micros(row.try_get("created_at")?)?,
-            activates_at: from_micros(row.try_get("activates_at")?)?,
-            retires_at: row
-                .try_get::<Option<i64>, _>("retires_at")?
-                .map(from_micros)
-                .transpose()?,
+            created_at: decode::time(row, "created_at")?,
+            activates_at: decode::time(row, "activates_at")?,
+            retires_at: decode::time_opt(row, "retires_at")?,
         })
     }
 }
@@ -106,12 +104,10 @@ impl Store {
     }
 
     async fn commit_keys(&self, rows: KeyRows) -> Result<(), StoreError> {
-        match self.commit(Write::new(rows)).await {
-            Ok(_) => Ok(()),
-            Err(e) => Err(match e.refusal() {
-                Ok(refused) | Err(refused) => refused,
-            }),
-        }
+        self.commit(Write::new(rows))
+            .await
+            .map(|_| ())
+            .map_err(WriteError::into_store)
     }
 
     /// Every key of `purpose` ever stored, retired ones included, oldest first: the exchange
@@ -120,16 +116,7 @@ impl Store {
         &self,
         purpose: KeyPurpose,
     ) -> Result<Vec<SigningKeyRecord>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT kid, private_key_pem, created_at, activates_at, retires_at FROM signing_keys \
-             WHERE purpose = $1 ORDER BY activates_at, kid",
-        )
-        .bind(purpose.as_str())
-        .fetch_all(&self.read)
-        .await?;
-        rows.iter()
-            .map(|row| SigningKeyRecord::from_row(row, purpose))
-            .collect()
+        self.keys_verifying(purpose, None).await
     }
 
     /// Keys of `purpose` still verifying at `now` (not retired), oldest first.
@@ -138,13 +125,22 @@ impl Store {
         purpose: KeyPurpose,
         now: OffsetDateTime,
     ) -> Result<Vec<SigningKeyRecord>, StoreError> {
+        self.keys_verifying(purpose, Some(now)).await
+    }
+
+    /// Keys of `purpose` not retired at `now` (every one for `None`), oldest first.
+    async fn keys_verifying(
+        &self,
+        purpose: KeyPurpose,
+        now: Option<OffsetDateTime>,
+    ) -> Result<Vec<SigningKeyRecord>, StoreError> {
         let rows = sqlx::query(
             "SELECT kid, private_key_pem, created_at, activates_at, retires_at FROM signing_keys \
-             WHERE purpose = $1 AND (retires_at IS NULL OR retires_at > $2) \
+             WHERE purpose = $1 AND ($2 IS NULL OR retires_at IS NULL OR retires_at > $2) \
              ORDER BY activates_at, kid",
         )
         .bind(purpose.as_str())
-        .bind(to_micros(now))
+        .bind(now.map(to_micros))
         .fetch_all(&self.read)
         .await?;
         rows.iter()
@@ -189,11 +185,7 @@ impl Rows for KeyRows {
     /// [`StoreError::AlreadyExists`] when the key id is taken.
     type Refusal = StoreError;
 
-    async fn apply(
-        &self,
-        conn: &mut AnyConnection,
-        _backend: Backend,
-    ) -> Result<(), WriteError<StoreError>> {
+    async fn apply(&self, conn: &mut AnyConnection) -> Result<(), WriteError<StoreError>> {
         let (key, retire_at) = match self {
             KeyRows::Retire { purpose, at } => {
                 retire_in(conn, *purpose, *at).await?;

@@ -10,6 +10,8 @@ use yrd_domain::audit::LeafData;
 use yrd_domain::merkle::{Hash, leaf_hash};
 
 use super::to_db;
+use crate::conditions::Conditions;
+use crate::decode::{self, FromRow};
 use crate::multirow::{MAX_PARAMS, placeholders};
 use crate::{Store, StoreError};
 
@@ -61,15 +63,14 @@ const LEAF_COLUMNS: &str = "id, leaf_index, leaf_version, time_us, trace_id, spa
                             cert_fingerprint, profile, officer, token_id, method, resources, \
                             code, message, request_sha256, duration_us, leaf_input, leaf_hash";
 
-impl StoredLeaf {
+impl FromRow for StoredLeaf {
     fn from_row(row: &AnyRow) -> Result<StoredLeaf, StoreError> {
         let index: Option<i64> = row.try_get("leaf_index")?;
         let index = index
             .ok_or_else(|| StoreError::corrupt("audit leaf index", "NULL in a sequenced read"))?;
         let resources: String = row.try_get("resources")?;
         let leaf = LeafData {
-            v: u32::try_from(row.try_get::<i64, _>("leaf_version")?)
-                .map_err(|e| StoreError::corrupt("audit leaf version", e))?,
+            v: decode::number(row, "leaf_version", "audit leaf version")?,
             time_us: row.try_get("time_us")?,
             trace_id: row.try_get("trace_id")?,
             span_id: row.try_get("span_id")?,
@@ -81,8 +82,7 @@ impl StoredLeaf {
             method: row.try_get("method")?,
             resources: serde_json::from_str(&resources)
                 .map_err(|e| StoreError::corrupt("audit leaf resources", e))?,
-            code: i32::try_from(row.try_get::<i64, _>("code")?)
-                .map_err(|e| StoreError::corrupt("audit leaf code", e))?,
+            code: decode::number(row, "code", "audit leaf code")?,
             message: row.try_get("message")?,
             request_sha256: row.try_get("request_sha256")?,
             duration_us: row.try_get("duration_us")?,
@@ -92,10 +92,7 @@ impl StoredLeaf {
             id: row.try_get("id")?,
             leaf,
             leaf_input: row.try_get("leaf_input")?,
-            leaf_hash: row
-                .try_get::<String, _>("leaf_hash")?
-                .parse()
-                .map_err(|e| StoreError::corrupt("audit leaf hash", e))?,
+            leaf_hash: decode::parsed(row, "leaf_hash", "audit leaf hash")?,
         })
     }
 }
@@ -196,12 +193,6 @@ pub(crate) async fn append_leaves_in(
     Ok(appended)
 }
 
-/// A value bound to a query built at run time.
-enum Param {
-    Int(i64),
-    Text(String),
-}
-
 impl Store {
     /// Up to `limit` leaves still without an index, by insertion id: `(id, leaf hash)`, what
     /// the sequencer appends to the tree next.
@@ -214,11 +205,10 @@ impl Store {
         .await?;
         rows.iter()
             .map(|row| {
-                let hash: String = row.try_get("leaf_hash")?;
-                let hash = hash
-                    .parse()
-                    .map_err(|e| StoreError::corrupt("audit leaf hash", e))?;
-                Ok((row.try_get("id")?, hash))
+                Ok((
+                    row.try_get("id")?,
+                    decode::parsed(row, "leaf_hash", "audit leaf hash")?,
+                ))
             })
             .collect()
     }
@@ -231,57 +221,30 @@ impl Store {
         after_index: Option<u64>,
         limit: u32,
     ) -> Result<Vec<StoredLeaf>, StoreError> {
-        let mut sql =
-            format!("SELECT {LEAF_COLUMNS} FROM audit_leaves WHERE leaf_index IS NOT NULL");
-        let mut params = Vec::new();
-        let mut condition = |clause: &str, param: Param| {
-            params.push(param);
-            sql.push_str(&clause.replace("$?", &format!("${}", params.len())));
-        };
+        let mut q = Conditions::default();
+        q.add("leaf_index IS NOT NULL".to_owned());
         if let Some(after) = after_index {
             let Some(after) = to_db(after) else {
                 return Ok(Vec::new());
             };
-            condition(" AND leaf_index > $?", Param::Int(after));
+            q.when("leaf_index > ?", Some(after));
         }
-        if let Some(from) = filter.from_us {
-            condition(" AND time_us >= $?", Param::Int(from));
-        }
-        if let Some(to) = filter.to_us {
-            condition(" AND time_us < $?", Param::Int(to));
-        }
-        if let Some(agency) = &filter.agency {
-            condition(" AND agency = $?", Param::Text(agency.clone()));
-        }
-        if let Some(method) = &filter.method {
-            condition(" AND method = $?", Param::Text(method.clone()));
-        }
-        if let Some(code) = filter.code {
-            condition(" AND code = $?", Param::Int(i64::from(code)));
-        }
-        if let Some(trace_id) = &filter.trace_id {
-            condition(" AND trace_id = $?", Param::Text(trace_id.clone()));
-        }
-        if let Some(resource) = &filter.resource {
-            condition(
-                " AND id IN (SELECT leaf_id FROM audit_leaf_resources WHERE resource = $?)",
-                Param::Text(resource.clone()),
-            );
-        }
-        condition(
-            " ORDER BY leaf_index LIMIT $?",
-            Param::Int(i64::from(limit)),
+        q.when("time_us >= ?", filter.from_us);
+        q.when("time_us < ?", filter.to_us);
+        q.when("agency = ?", filter.agency.as_deref());
+        q.when("method = ?", filter.method.as_deref());
+        q.when("code = ?", filter.code.map(i64::from));
+        q.when("trace_id = ?", filter.trace_id.as_deref());
+        q.when(
+            "id IN (SELECT leaf_id FROM audit_leaf_resources WHERE resource = ?)",
+            filter.resource.as_deref(),
         );
-
-        let mut query = sqlx::query(&sql);
-        for param in params {
-            query = match param {
-                Param::Int(value) => query.bind(value),
-                Param::Text(value) => query.bind(value),
-            };
-        }
-        let rows = query.fetch_all(&self.read).await?;
-        rows.iter().map(StoredLeaf::from_row).collect()
+        let limit = q.bind(i64::from(limit));
+        let sql = format!(
+            "SELECT {LEAF_COLUMNS} FROM audit_leaves{} ORDER BY leaf_index LIMIT {limit}",
+            q.clause()
+        );
+        decode::all(q.query(&sql), &self.read).await
     }
 
     /// The Merkle index of the sequenced leaf with `hash` (a receipt's leaf hash), if any.
@@ -304,13 +267,8 @@ impl Store {
         let Some(index) = to_db(index) else {
             return Ok(None);
         };
-        let row = sqlx::query(&format!(
-            "SELECT {LEAF_COLUMNS} FROM audit_leaves WHERE leaf_index = $1"
-        ))
-        .bind(index)
-        .fetch_optional(&self.read)
-        .await?;
-        row.as_ref().map(StoredLeaf::from_row).transpose()
+        let sql = format!("SELECT {LEAF_COLUMNS} FROM audit_leaves WHERE leaf_index = $1");
+        decode::optional(sqlx::query(&sql).bind(index), &self.read).await
     }
 
     /// The sequenced leaves with indexes in `[start, end)`, in index order: one page of an
@@ -320,14 +278,10 @@ impl Store {
             return Ok(Vec::new());
         };
         let end = to_db(end).unwrap_or(i64::MAX);
-        let rows = sqlx::query(&format!(
+        let sql = format!(
             "SELECT {LEAF_COLUMNS} FROM audit_leaves \
              WHERE leaf_index >= $1 AND leaf_index < $2 ORDER BY leaf_index"
-        ))
-        .bind(start)
-        .bind(end)
-        .fetch_all(&self.read)
-        .await?;
-        rows.iter().map(StoredLeaf::from_row).collect()
+        );
+        decode::all(sqlx::query(&sql).bind(start).bind(end), &self.read).await
     }
 }

@@ -12,10 +12,11 @@ use time::OffsetDateTime;
 use yrd_domain::merkle::{self, Frontier, Hash, MerkleError, NodeId, NodeWrite};
 
 use super::{AuditError, is_append_only_refusal, to_db};
+use crate::decode::{self, FromRow};
 use crate::error::is_unique_violation;
-use crate::time_codec::{from_micros, to_micros};
+use crate::time_codec::to_micros;
 use crate::write::{Rows, Write, WriteError};
-use crate::{Backend, Store, StoreError};
+use crate::{Store, StoreError};
 
 /// A signed tree head: the log's size and root at a moment, signed with the
 /// exchange's log key.
@@ -39,16 +40,12 @@ pub type NewTreeHead = TreeHead;
 
 const HEAD_COLUMNS: &str = "tree_size, root_hash, timestamp_us, signature, key_id";
 
-impl TreeHead {
+impl FromRow for TreeHead {
     fn from_row(row: &AnyRow) -> Result<TreeHead, StoreError> {
         Ok(TreeHead {
-            tree_size: u64::try_from(row.try_get::<i64, _>("tree_size")?)
-                .map_err(|e| StoreError::corrupt("tree head size", e))?,
-            root: row
-                .try_get::<String, _>("root_hash")?
-                .parse()
-                .map_err(|e| StoreError::corrupt("tree head root", e))?,
-            timestamp: from_micros(row.try_get("timestamp_us")?)?,
+            tree_size: decode::number(row, "tree_size", "tree head size")?,
+            root: decode::parsed(row, "root_hash", "tree head root")?,
+            timestamp: decode::time(row, "timestamp_us")?,
             signature: row.try_get("signature")?,
             key_id: row.try_get("key_id")?,
         })
@@ -93,30 +90,17 @@ impl Store {
         let mut nodes = HashMap::with_capacity(rows.len());
         for row in rows {
             let id = NodeId {
-                level: u32::try_from(row.try_get::<i64, _>("level")?)
-                    .map_err(|e| StoreError::corrupt("audit node level", e))?,
-                index: u64::try_from(row.try_get::<i64, _>("idx")?)
-                    .map_err(|e| StoreError::corrupt("audit node index", e))?,
+                level: decode::number(&row, "level", "audit node level")?,
+                index: decode::number(&row, "idx", "audit node index")?,
             };
-            let hash = row
-                .try_get::<String, _>("hash")?
-                .parse()
-                .map_err(|e| StoreError::corrupt("audit node hash", e))?;
-            nodes.insert(id, hash);
+            nodes.insert(id, decode::parsed(&row, "hash", "audit node hash")?);
         }
         Ok(nodes)
     }
 
     /// The number of sequenced leaves: the largest leaf index plus one.
     pub async fn sequenced_size(&self) -> Result<u64, StoreError> {
-        let max: Option<i64> = sqlx::query_scalar("SELECT MAX(leaf_index) FROM audit_leaves")
-            .fetch_one(&self.read)
-            .await?;
-        max.map_or(Ok(0), |m| {
-            u64::try_from(m)
-                .map(|m| m + 1)
-                .map_err(|e| StoreError::corrupt("audit leaf index", e))
-        })
+        log_size(&self.read).await
     }
 
     /// The sequencer's starting point after a (re)start: the frontier of the sequenced log,
@@ -175,12 +159,8 @@ impl Store {
 
     /// The newest signed tree head, if any was published.
     pub async fn latest_tree_head(&self) -> Result<Option<TreeHead>, StoreError> {
-        let row = sqlx::query(&format!(
-            "SELECT {HEAD_COLUMNS} FROM tree_heads ORDER BY tree_size DESC LIMIT 1"
-        ))
-        .fetch_optional(&self.read)
-        .await?;
-        row.as_ref().map(TreeHead::from_row).transpose()
+        let sql = format!("SELECT {HEAD_COLUMNS} FROM tree_heads ORDER BY tree_size DESC LIMIT 1");
+        decode::optional(sqlx::query(&sql), &self.read).await
     }
 
     /// The signed tree head of exactly `tree_size` leaves, if one was published.
@@ -188,13 +168,8 @@ impl Store {
         let Some(tree_size) = to_db(tree_size) else {
             return Ok(None);
         };
-        let row = sqlx::query(&format!(
-            "SELECT {HEAD_COLUMNS} FROM tree_heads WHERE tree_size = $1"
-        ))
-        .bind(tree_size)
-        .fetch_optional(&self.read)
-        .await?;
-        row.as_ref().map(TreeHead::from_row).transpose()
+        let sql = format!("SELECT {HEAD_COLUMNS} FROM tree_heads WHERE tree_size = $1");
+        decode::optional(sqlx::query(&sql).bind(tree_size), &self.read).await
     }
 
     /// Tree heads larger than `after_size`, smallest first, at most `limit` (keyset
@@ -211,15 +186,11 @@ impl Store {
                 None => return Ok(Vec::new()),
             },
         };
-        let rows = sqlx::query(&format!(
-            "SELECT {HEAD_COLUMNS} FROM tree_heads WHERE tree_size > $1 \
-             ORDER BY tree_size LIMIT $2"
-        ))
-        .bind(after)
-        .bind(i64::from(limit))
-        .fetch_all(&self.read)
-        .await?;
-        rows.iter().map(TreeHead::from_row).collect()
+        let sql = format!(
+            "SELECT {HEAD_COLUMNS} FROM tree_heads WHERE tree_size > $1 ORDER BY tree_size LIMIT $2"
+        );
+        let query = sqlx::query(&sql).bind(after).bind(i64::from(limit));
+        decode::all(query, &self.read).await
     }
 
     /// The RFC 9162 inclusion proof (audit path) of leaf `index` in the tree of `tree_size`
@@ -296,17 +267,28 @@ impl Rows for SequenceRows {
     type Value = ();
     type Refusal = AuditError;
 
-    async fn apply(
-        &self,
-        conn: &mut AnyConnection,
-        _backend: Backend,
-    ) -> Result<(), WriteError<AuditError>> {
+    async fn apply(&self, conn: &mut AnyConnection) -> Result<(), WriteError<AuditError>> {
         match sequence_in(conn, &self.assignments, &self.nodes, &self.head).await {
             Ok(()) => Ok(()),
             Err(AuditError::Store(e)) => Err(WriteError::Store(e)),
             Err(refused) => Err(WriteError::Refused(refused)),
         }
     }
+}
+
+/// The number of sequenced leaves as `executor` sees it: the largest leaf index plus one.
+async fn log_size<'e, E>(executor: E) -> Result<u64, StoreError>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Any>,
+{
+    let max: Option<i64> = sqlx::query_scalar("SELECT MAX(leaf_index) FROM audit_leaves")
+        .fetch_one(executor)
+        .await?;
+    max.map_or(Ok(0), |m| {
+        u64::try_from(m)
+            .map(|m| m + 1)
+            .map_err(|e| StoreError::corrupt("audit leaf index", e))
+    })
 }
 
 /// Applies a sequencing step on `conn`: the leaves' indexes, the new subtrees, the head.
@@ -316,14 +298,7 @@ async fn sequence_in(
     nodes: &[NodeWrite],
     head: &NewTreeHead,
 ) -> Result<(), AuditError> {
-    let max: Option<i64> = sqlx::query_scalar("SELECT MAX(leaf_index) FROM audit_leaves")
-        .fetch_one(&mut *conn)
-        .await?;
-    let log_size = max.map_or(Ok(0), |m| {
-        u64::try_from(m)
-            .map(|m| m + 1)
-            .map_err(|e| StoreError::corrupt("audit leaf index", e))
-    })?;
+    let log_size = log_size(&mut *conn).await?;
     for (offset, &(_, leaf_index)) in assignments.iter().enumerate() {
         if Some(leaf_index) != log_size.checked_add(offset as u64) {
             return Err(AuditError::NotContiguous {

@@ -17,7 +17,8 @@ use time::OffsetDateTime;
 use yrd_domain::AgencyId;
 use yrd_domain::audit::LeafData;
 
-use crate::time_codec::{from_micros, to_micros};
+use crate::decode::{self, FromRow};
+use crate::time_codec::to_micros;
 use crate::write::{NoRows, Rows, Write, WriteError};
 use crate::{Backend, Store, StoreError};
 
@@ -92,11 +93,7 @@ impl Rows for AckRows {
     type Value = u64;
     type Refusal = BeyondLatest;
 
-    async fn apply(
-        &self,
-        conn: &mut AnyConnection,
-        _backend: Backend,
-    ) -> Result<u64, WriteError<BeyondLatest>> {
+    async fn apply(&self, conn: &mut AnyConnection) -> Result<u64, WriteError<BeyondLatest>> {
         let agency = self.agency.as_str();
         let latest: Option<i64> =
             sqlx::query_scalar("SELECT last_cursor FROM feed_heads WHERE agency_id = $1")
@@ -131,23 +128,20 @@ impl Rows for AckRows {
     }
 }
 
-impl FeedEventRecord {
+impl FromRow for FeedEventRecord {
     fn from_row(row: &AnyRow) -> Result<Self, StoreError> {
-        let agency: String = row.try_get("agency_id")?;
         Ok(FeedEventRecord {
-            cursor: u64::try_from(row.try_get::<i64, _>("seq")?)
-                .map_err(|e| StoreError::corrupt("feed cursor", e))?,
+            cursor: decode::number(row, "seq", "feed cursor")?,
             event: NewFeedEvent {
-                recipient: AgencyId::parse(&agency)
-                    .map_err(|e| StoreError::corrupt("feed agency", e))?,
+                recipient: decode::parsed(row, "agency_id", "feed agency")?,
                 event_id: row.try_get("event_id")?,
                 event_type: row.try_get("event_type")?,
                 resource_name: row.try_get("resource_name")?,
                 resource_version: row.try_get("resource_version")?,
-                event_time: from_micros(row.try_get("event_time")?)?,
+                event_time: decode::time(row, "event_time")?,
                 actor_agency: row.try_get("actor_agency")?,
                 trace_id: row.try_get("trace_id")?,
-                needs_disposal: row.try_get::<i64, _>("needs_disposal")? != 0,
+                needs_disposal: decode::flag(row, "needs_disposal")?,
                 payload: row.try_get("payload")?,
             },
         })
@@ -175,17 +169,15 @@ impl Store {
         after: u64,
         limit: u32,
     ) -> Result<Vec<FeedEventRecord>, StoreError> {
-        let rows = sqlx::query(
+        let query = sqlx::query(
             "SELECT agency_id, seq, event_id, event_type, resource_name, resource_version, \
              event_time, actor_agency, trace_id, needs_disposal, payload FROM feed_events \
              WHERE agency_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
         )
         .bind(agency.as_str())
         .bind(db(after))
-        .bind(i64::from(limit))
-        .fetch_all(&self.read)
-        .await?;
-        rows.iter().map(FeedEventRecord::from_row).collect()
+        .bind(i64::from(limit));
+        decode::all(query, &self.read).await
     }
 
     /// Where `agency`'s feed stands.

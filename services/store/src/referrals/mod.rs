@@ -28,12 +28,15 @@ use yrd_domain::AgencyId;
 use yrd_domain::audit::LeafData;
 use yrd_domain::referral::Referral;
 
+use crate::conditions::Conditions;
+use crate::decode;
 use crate::error::is_unique_violation;
 use crate::feed::NewFeedEvent;
+use crate::multirow::placeholders;
 use crate::text::{contains_pattern, fold_name};
 use crate::time_codec::to_micros;
-use crate::write::{Claim, IdempotencyKey, NoRows, Rows, Write, WriteError, WriteOutcome};
-use crate::{Backend, Store, StoreError};
+use crate::write::{IdempotencyKey, NoRows, Rows, Write, WriteError, WriteOutcome};
+use crate::{Store, StoreError};
 
 use model::{Columns, REFERRAL_COLUMNS};
 pub use model::{
@@ -92,11 +95,7 @@ impl Rows for StepRows {
     type Value = ();
     type Refusal = StepRefusal;
 
-    async fn apply(
-        &self,
-        conn: &mut AnyConnection,
-        _backend: Backend,
-    ) -> Result<(), WriteError<StepRefusal>> {
+    async fn apply(&self, conn: &mut AnyConnection) -> Result<(), WriteError<StepRefusal>> {
         let c = Columns::of(&self.machine)?;
         let updated = sqlx::query(
             "UPDATE referrals SET handling_agency = $1, state = $2, is_open = $3, overdue = $4, \
@@ -180,17 +179,12 @@ impl Store {
         response: &[u8],
     ) -> Result<WriteOutcome, ReferralWriteError> {
         let write = Write::new(NoRows)
-            .claim(Some(Claim::ready(
-                key.clone(),
-                response.to_vec(),
-                referral.at,
-            )))
+            .claim_ready(Some(key), response, referral.at)
             .referrals(vec![referral.clone()])
             .leaf(leaf.cloned());
-        match self.commit(write).await {
-            Ok(done) => Ok(done.map(|w| w.assigned)),
-            Err(e) => Err(referral_error(e, |never| match never {})),
-        }
+        self.commit_call(write)
+            .await
+            .map_err(|e| referral_error(e, |never| match never {}))
     }
 
     /// Applies one step to a referral with its feed events and audit leaf in one write,
@@ -207,16 +201,12 @@ impl Store {
             at: change.at,
             reactor: change.reactor.clone(),
         };
-        let claim = change
-            .key
-            .clone()
-            .map(|key| Claim::ready(key, change.response.clone(), change.at));
         let write = Write::new(rows)
-            .claim(claim)
+            .claim_ready(change.key.as_ref(), &change.response, change.at)
             .events(change.events.clone())
             .leaf(change.leaf.clone());
-        match self.commit(write).await {
-            Ok(done) => Ok(done.map(|w| w.assigned)),
+        match self.commit_call(write).await {
+            Ok(outcome) => Ok(outcome),
             Err(WriteError::Refused(StepRefusal::AlreadyOpen)) => {
                 let result_id: String =
                     sqlx::query_scalar("SELECT result_id FROM referrals WHERE id = $1")
@@ -239,13 +229,8 @@ impl Store {
 
     /// Referral `id`, or `None`.
     pub async fn get_referral(&self, id: &str) -> Result<Option<StoredReferral>, StoreError> {
-        let row = sqlx::query(&format!(
-            "SELECT {REFERRAL_COLUMNS} FROM referrals r WHERE r.id = $1"
-        ))
-        .bind(id)
-        .fetch_optional(&self.read)
-        .await?;
-        row.as_ref().map(StoredReferral::from_row).transpose()
+        let sql = format!("SELECT {REFERRAL_COLUMNS} FROM referrals r WHERE r.id = $1");
+        decode::optional(sqlx::query(&sql).bind(id), &self.read).await
     }
 
     /// The referrals of result `result_id`, oldest first.
@@ -262,12 +247,14 @@ impl Store {
         .await?;
         rows.iter()
             .map(|row| {
-                let handling: String = row.try_get("handling_agency")?;
                 Ok(ResultReferral {
                     id: row.try_get("id")?,
-                    handling_agency: AgencyId::parse(&handling)
-                        .map_err(|e| StoreError::corrupt("referral handling agency", e))?,
-                    open: row.try_get::<i64, _>("is_open")? != 0,
+                    handling_agency: decode::parsed(
+                        row,
+                        "handling_agency",
+                        "referral handling agency",
+                    )?,
+                    open: decode::flag(row, "is_open")?,
                 })
             })
             .collect()
@@ -283,13 +270,9 @@ impl Store {
         if result_ids.is_empty() {
             return Ok(names);
         }
-        let placeholders = (1..=result_ids.len())
-            .map(|i| format!("${i}"))
-            .collect::<Vec<_>>()
-            .join(", ");
         let sql = format!(
-            "SELECT result_id, id FROM referrals WHERE result_id IN ({placeholders}) \
-             ORDER BY created_at, id"
+            "SELECT result_id, id FROM referrals WHERE result_id IN {} ORDER BY created_at, id",
+            placeholders(1, result_ids.len())
         );
         let mut query = sqlx::query(&sql);
         for id in result_ids {
@@ -330,96 +313,47 @@ impl Store {
         after: Option<&ReferralCursor>,
         limit: u32,
     ) -> Result<Vec<StoredReferral>, StoreError> {
-        let mut binds: Vec<Bind> = vec![Bind::Text(filter.agency.as_str().to_owned())];
-        let mut conditions: Vec<String> = Vec::new();
+        let mut q = Conditions::default();
+        let agency = q.bind(filter.agency.as_str());
         let from = match filter.party {
             ReferralParty::SamplingOrHandling => {
-                conditions.push("(r.sampling_agency = $1 OR r.handling_agency = $1)".to_owned());
-                "referrals r"
+                q.add(format!(
+                    "(r.sampling_agency = {agency} OR r.handling_agency = {agency})"
+                ));
+                "referrals r".to_owned()
             }
             ReferralParty::Sampling => {
-                conditions.push("r.sampling_agency = $1".to_owned());
-                "referrals r"
+                q.add(format!("r.sampling_agency = {agency}"));
+                "referrals r".to_owned()
             }
             ReferralParty::Handling => {
-                conditions.push("r.handling_agency = $1".to_owned());
-                "referrals r"
+                q.add(format!("r.handling_agency = {agency}"));
+                "referrals r".to_owned()
             }
-            ReferralParty::Reacting => {
-                "referrals r JOIN referral_reactors x ON x.referral_id = r.id AND x.agency = $1"
-            }
+            ReferralParty::Reacting => format!(
+                "referrals r JOIN referral_reactors x ON x.referral_id = r.id AND x.agency = {agency}"
+            ),
         };
-        let mut push = |binds: &mut Vec<Bind>, sql: &str, value: Bind| {
-            binds.push(value);
-            conditions.push(sql.replace('?', &format!("${}", binds.len())));
-        };
-        if let Some(state) = filter.state {
-            push(&mut binds, "r.state = ?", Bind::Text(state.to_owned()));
-        }
-        if let Some(overdue) = filter.overdue {
-            push(&mut binds, "r.overdue = ?", Bind::Int(i64::from(overdue)));
-        }
-        if let Some(flag) = filter.announcement_required {
-            push(
-                &mut binds,
-                "r.announcement_required = ?",
-                Bind::Int(i64::from(flag)),
-            );
-        }
-        if let Some(uscc) = &filter.producer_uscc {
-            push(&mut binds, "r.producer_uscc = ?", Bind::Text(uscc.clone()));
-        }
-        if let Some(text) = filter
+        q.when("r.state = ?", filter.state);
+        q.when("r.overdue = ?", filter.overdue);
+        q.when("r.announcement_required = ?", filter.announcement_required);
+        q.when("r.producer_uscc = ?", filter.producer_uscc.as_deref());
+        let name = filter
             .product_name_contains
             .as_deref()
             .map(fold_name)
-            .filter(|t| !t.is_empty())
-        {
-            push(
-                &mut binds,
-                "r.product_name_fold LIKE ? ESCAPE '\\'",
-                Bind::Text(contains_pattern(&text)),
-            );
-        }
-        if let Some(after) = after {
-            binds.push(Bind::Int(after.created_at_us));
-            let c = binds.len();
-            binds.push(Bind::Text(after.id.clone()));
-            let i = binds.len();
-            conditions.push(format!(
-                "r.created_at <= ${c} AND (r.created_at < ${c} OR r.id < ${i})"
-            ));
-        }
-        binds.push(Bind::Int(i64::from(limit)));
-        let sql = format!(
-            "SELECT {REFERRAL_COLUMNS} FROM {from}{} ORDER BY r.created_at DESC, r.id DESC \
-             LIMIT ${}",
-            if conditions.is_empty() {
-                String::new()
-            } else {
-                format!(" WHERE {}", conditions.join(" AND "))
-            },
-            binds.len()
+            .filter(|t| !t.is_empty());
+        q.when(
+            "r.product_name_fold LIKE ? ESCAPE '\\'",
+            name.as_deref().map(contains_pattern),
         );
-        let mut query = sqlx::query(&sql);
-        for value in &binds {
-            query = match value {
-                Bind::Text(s) => query.bind(s.as_str()),
-                Bind::Int(i) => query.bind(*i),
-            };
-        }
-        query
-            .fetch_all(&self.read)
-            .await?
-            .iter()
-            .map(StoredReferral::from_row)
-            .collect()
+        q.after(
+            "r.created_at",
+            "r.id",
+            after.map(|c| (c.created_at_us, c.id.as_str())),
+        );
+        let select = format!("SELECT {REFERRAL_COLUMNS} FROM {from}");
+        let sql = q.newest_first(&select, "r.created_at", "r.id", limit);
+        decode::all(q.query(&sql), &self.read).await
     }
-}
-
-/// A value bound to a list query.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Bind {
-    Text(String),
-    Int(i64),
 }

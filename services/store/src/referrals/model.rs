@@ -11,10 +11,11 @@ use yrd_domain::referral::{Referral, ReferralState};
 use yrd_domain::spotcheck::SpotCheckResult;
 
 use crate::StoreError;
+use crate::decode::{self, FromRow};
 use crate::error::is_unique_violation;
 use crate::feed::NewFeedEvent;
 use crate::text::fold_name;
-use crate::time_codec::{from_micros, to_micros};
+use crate::time_codec::to_micros;
 
 /// A referral to insert: opened by hand, or automatically with the result that needs it.
 #[derive(Debug, Clone)]
@@ -154,22 +155,20 @@ impl StoredReferral {
             id: self.id.clone(),
         }
     }
+}
 
-    pub(crate) fn from_row(row: &AnyRow) -> Result<StoredReferral, StoreError> {
-        let number = |name: &str| -> Result<u32, StoreError> {
-            u32::try_from(row.try_get::<i64, _>(name)?)
-                .map_err(|e| StoreError::corrupt("referral number", e))
-        };
+impl FromRow for StoredReferral {
+    fn from_row(row: &AnyRow) -> Result<StoredReferral, StoreError> {
         let machine: String = row.try_get("machine")?;
         Ok(StoredReferral {
             id: row.try_get("id")?,
             result_id: row.try_get("result_id")?,
-            result_version: number("result_version")?,
+            result_version: decode::number(row, "result_version", "referral number")?,
             machine: serde_json::from_str(&machine)
                 .map_err(|e| StoreError::corrupt("referral machine", e))?,
             body: row.try_get("body")?,
-            revision: number("revision")?,
-            created_at: from_micros(row.try_get("created_at")?)?,
+            revision: decode::number(row, "revision", "referral number")?,
+            created_at: decode::time(row, "created_at")?,
         })
     }
 }

@@ -12,7 +12,9 @@ use time::OffsetDateTime;
 use yrd_domain::AgencyId;
 use yrd_domain::spotcheck::SpotCheckResult;
 
-use super::write::{RESULT_INSERT_COLUMNS, RESULT_INSERT_WIDTH, SearchColumns, bind_result};
+use super::write::{
+    RESULT_INSERT_COLUMNS, RESULT_INSERT_WIDTH, SearchColumns, bind_result, insert_search_rows,
+};
 use crate::multirow::placeholders;
 use crate::time_codec::to_micros;
 use crate::{Backend, Store, StoreError};
@@ -79,44 +81,13 @@ impl Store {
             tx.execute(query).await?;
         }
 
-        // The search helpers, as `insert_search_rows` writes them for one result.
-        let places: Vec<[Helper<'_>; 4]> = results
+        let search: Vec<(&str, i64, &SearchColumns)> = results
             .iter()
-            .zip(&columns)
             .zip(&at)
-            .flat_map(|((r, c), at)| {
-                c.places.iter().map(move |p| {
-                    [
-                        Helper::Text(p),
-                        Helper::Text(c.verdict),
-                        Helper::Int(*at),
-                        Helper::Text(&r.id),
-                    ]
-                })
-            })
-            .collect();
-        insert_helpers(
-            &mut tx,
-            "result_places (place, verdict, created_at, result_id)",
-            &places,
-        )
-        .await?;
-        let grams: Vec<[Helper<'_>; 3]> = results
-            .iter()
             .zip(&columns)
-            .zip(&at)
-            .flat_map(|((r, c), at)| {
-                c.grams
-                    .iter()
-                    .map(move |g| [Helper::Text(g), Helper::Int(*at), Helper::Text(&r.id)])
-            })
+            .map(|((r, at), c)| (r.id.as_str(), *at, c))
             .collect();
-        insert_helpers(
-            &mut tx,
-            "result_name_grams (gram, created_at, result_id)",
-            &grams,
-        )
-        .await?;
+        insert_search_rows(&mut tx, &search, ROWS_PER_STATEMENT).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -133,34 +104,4 @@ impl Store {
         self.write.execute(sql).await?;
         Ok(())
     }
-}
-
-/// A value of a search-helper row.
-#[derive(Debug, Clone, Copy)]
-enum Helper<'a> {
-    Text(&'a str),
-    Int(i64),
-}
-
-/// Inserts `rows` into `table` (its name and column list) in multi-row INSERTs.
-async fn insert_helpers<const W: usize>(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    table: &str,
-    rows: &[[Helper<'_>; W]],
-) -> Result<(), StoreError> {
-    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-        let values = placeholders(chunk.len(), W);
-        let sql = format!("INSERT INTO {table} VALUES {values}");
-        let mut query = sqlx::query(&sql);
-        for row in chunk {
-            for value in row {
-                query = match value {
-                    Helper::Text(s) => query.bind(*s),
-                    Helper::Int(i) => query.bind(*i),
-                };
-            }
-        }
-        tx.execute(query).await?;
-    }
-    Ok(())
 }

@@ -43,9 +43,10 @@ use yrd_domain::uscc::Uscc;
 use yrd_domain::{AgencyId, RegionCode};
 
 use crate::StoreError;
+use crate::decode::{self, FromRow};
 use crate::feed::NewFeedEvent;
 use crate::referrals::NewReferral;
-use crate::time_codec::{from_micros, to_micros};
+use crate::time_codec::to_micros;
 use crate::write::IdempotencyKey;
 
 pub use crate::text::fold_name;
@@ -286,29 +287,22 @@ impl StoredResult {
             id: self.id.clone(),
         }
     }
+}
 
-    pub(crate) fn from_row(row: &AnyRow) -> Result<StoredResult, StoreError> {
-        let publisher: String = row.try_get("publisher")?;
-        let version = |name: &str| -> Result<u32, StoreError> {
-            u32::try_from(row.try_get::<i64, _>(name)?)
-                .map_err(|e| StoreError::corrupt("result version", e))
-        };
+impl FromRow for StoredResult {
+    fn from_row(row: &AnyRow) -> Result<StoredResult, StoreError> {
         Ok(StoredResult {
             id: row.try_get("id")?,
-            publisher: AgencyId::parse(&publisher)
-                .map_err(|e| StoreError::corrupt("result publisher", e))?,
+            publisher: decode::parsed(row, "publisher", "result publisher")?,
             state: ResultState::parse(&row.try_get::<String, _>("state")?)?,
-            latest_version: version("latest_version")?,
-            created_at: from_micros(row.try_get("created_at")?)?,
-            withdrawn_at: row
-                .try_get::<Option<i64>, _>("withdrawn_at")?
-                .map(from_micros)
-                .transpose()?,
+            latest_version: decode::number(row, "latest_version", "result version")?,
+            created_at: decode::time(row, "created_at")?,
+            withdrawn_at: decode::time_opt(row, "withdrawn_at")?,
             withdrawal_reason: row.try_get("withdrawal_reason")?,
-            version: version("version")?,
+            version: decode::number(row, "version", "result version")?,
             body: row.try_get("body")?,
             correction_reason: row.try_get("reason")?,
-            version_created_at: from_micros(row.try_get("version_created_at")?)?,
+            version_created_at: decode::time(row, "version_created_at")?,
         })
     }
 }

@@ -2,15 +2,37 @@
 //! that fits the filter (see the module docs of `results`).
 
 use std::collections::HashMap;
+use std::sync::LazyLock;
 
 use sqlx::Row;
+use yrd_domain::AgencyId;
+use yrd_domain::uscc::Uscc;
 
 use super::{
-    RESULT_COLUMNS, ResultCursor, ResultFilter, StoredResult, campaign_kind_name, db_version,
-    iso_date, name_bigrams, verdict_name,
+    RESULT_COLUMNS, ResultCursor, ResultFilter, ResultState, StoredResult, campaign_kind_name,
+    db_version, iso_date, name_bigrams, verdict_name,
 };
+use crate::conditions::Conditions;
+use crate::decode::{self, AnyQuery};
+use crate::multirow::placeholders;
 use crate::text::{contains_pattern, fold_name};
 use crate::{Store, StoreError};
+
+/// Result `$1` in its latest version.
+static LATEST_BY_ID: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT {RESULT_COLUMNS} FROM results r JOIN result_versions v \
+         ON v.result_id = r.id AND v.version = r.latest_version WHERE r.id = $1"
+    )
+});
+
+/// Result `$1` in version `$2`.
+static VERSION_BY_ID: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT {RESULT_COLUMNS} FROM results r JOIN result_versions v \
+         ON v.result_id = r.id WHERE r.id = $1 AND v.version = $2"
+    )
+});
 
 impl Store {
     /// Result `id` in version `version`, or in its latest version when `None`; `None` when
@@ -20,28 +42,11 @@ impl Store {
         id: &str,
         version: Option<u32>,
     ) -> Result<Option<StoredResult>, StoreError> {
-        let row = match version {
-            None => {
-                sqlx::query(&format!(
-                    "SELECT {RESULT_COLUMNS} FROM results r JOIN result_versions v \
-                     ON v.result_id = r.id AND v.version = r.latest_version WHERE r.id = $1"
-                ))
-                .bind(id)
-                .fetch_optional(&self.read)
-                .await?
-            }
-            Some(n) => {
-                sqlx::query(&format!(
-                    "SELECT {RESULT_COLUMNS} FROM results r JOIN result_versions v \
-                     ON v.result_id = r.id WHERE r.id = $1 AND v.version = $2"
-                ))
-                .bind(id)
-                .bind(db_version(n))
-                .fetch_optional(&self.read)
-                .await?
-            }
+        let query = match version {
+            None => sqlx::query(&LATEST_BY_ID).bind(id),
+            Some(n) => sqlx::query(&VERSION_BY_ID).bind(id).bind(db_version(n)),
         };
-        row.as_ref().map(StoredResult::from_row).transpose()
+        decode::optional(query, &self.read).await
     }
 
     /// Up to `limit` results matching `filter` (latest versions), newest publication first,
@@ -89,21 +94,17 @@ impl Store {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let placeholders = (1..=ids.len())
-            .map(|i| format!("${i}"))
-            .collect::<Vec<_>>()
-            .join(", ");
         let sql = format!(
             "SELECT {RESULT_COLUMNS} FROM results r JOIN result_versions v \
-             ON v.result_id = r.id AND v.version = r.latest_version WHERE r.id IN ({placeholders})"
+             ON v.result_id = r.id AND v.version = r.latest_version WHERE r.id IN {}",
+            placeholders(1, ids.len())
         );
         let mut query = sqlx::query(&sql);
         for id in &ids {
             query = query.bind(id.as_str());
         }
         let mut by_id: HashMap<String, StoredResult> = HashMap::new();
-        for row in query.fetch_all(&self.read).await? {
-            let result = StoredResult::from_row(&row)?;
+        for result in decode::all::<StoredResult, _>(query, &self.read).await? {
             by_id.insert(result.id.clone(), result);
         }
         ids.iter()
@@ -219,19 +220,12 @@ fn name_gram(filter: &ResultFilter) -> Option<String> {
     name_bigrams(&name).into_iter().next()
 }
 
-/// A value bound
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Bind {
-    Text(String),
-    Int(i64),
-}
-
 /// The id query of one search page: which table drives it (so the page is an index range in
 /// page order) and the conditions on `results`.
 #[derive(Debug)]
 struct SearchQuery {
     sql: String,
-    binds: Vec<Bind>,
+    conditions: Conditions,
 }
 
 impl SearchQuery {
@@ -241,11 +235,7 @@ impl SearchQuery {
         limit: u32,
         dates: Dates,
     ) -> SearchQuery {
-        let mut q = SearchQuery {
-            sql: String::new(),
-            binds: Vec::new(),
-        };
-        let mut conditions: Vec<String> = Vec::new();
+        let mut q = Conditions::default();
         let name = filter
             .product_name_contains
             .as_deref()
@@ -256,20 +246,15 @@ impl SearchQuery {
         // The driving table: its (created_at, id) columns give the page order.
         let mut verdict = filter.verdict;
         let (from, created, id) = if let Some(region) = &filter.region {
-            let p = q.bind(Bind::Text(region.as_str().to_owned()));
-            conditions.push(format!("d.place = {p}"));
-            if let Some(v) = verdict.take() {
-                let p = q.bind(Bind::Text(verdict_name(v).to_owned()));
-                conditions.push(format!("d.verdict = {p}"));
-            }
+            q.when("d.place = ?", Some(region.as_str()));
+            q.when("d.verdict = ?", verdict.take().map(verdict_name));
             (
                 "result_places d JOIN results r ON r.id = d.result_id",
                 "d.created_at",
                 "d.result_id",
             )
         } else if let Some(gram) = &name_gram {
-            let p = q.bind(Bind::Text(gram.clone()));
-            conditions.push(format!("d.gram = {p}"));
+            q.when("d.gram = ?", Some(gram.as_str()));
             (
                 "result_name_grams d JOIN results r ON r.id = d.result_id",
                 "d.created_at",
@@ -279,46 +264,26 @@ impl SearchQuery {
             ("results r", "r.created_at", "r.id")
         };
 
-        let mut eq = |q: &mut SearchQuery, column: &str, value: Option<String>| {
-            if let Some(value) = value {
-                let p = q.bind(Bind::Text(value));
-                conditions.push(format!("{column} = {p}"));
-            }
-        };
-        eq(
-            &mut q,
-            "r.producer_uscc",
-            filter.producer_uscc.as_ref().map(|u| u.as_str().to_owned()),
+        q.when(
+            "r.producer_uscc = ?",
+            filter.producer_uscc.as_ref().map(Uscc::as_str),
         );
-        eq(
-            &mut q,
-            "r.seller_uscc",
-            filter.seller_uscc.as_ref().map(|u| u.as_str().to_owned()),
+        q.when(
+            "r.seller_uscc = ?",
+            filter.seller_uscc.as_ref().map(Uscc::as_str),
         );
-        eq(&mut q, "r.platform", filter.platform.clone());
-        eq(
-            &mut q,
-            "r.verdict",
-            verdict.map(|v| verdict_name(v).to_owned()),
+        q.when("r.platform = ?", filter.platform.as_deref());
+        q.when("r.verdict = ?", verdict.map(verdict_name));
+        q.when("r.campaign_code = ?", filter.campaign_code.as_deref());
+        q.when(
+            "r.campaign_kind = ?",
+            filter.campaign_kind.map(campaign_kind_name),
         );
-        eq(&mut q, "r.campaign_code", filter.campaign_code.clone());
-        eq(
-            &mut q,
-            "r.campaign_kind",
-            filter
-                .campaign_kind
-                .map(|k| campaign_kind_name(k).to_owned()),
+        q.when(
+            "r.publisher = ?",
+            filter.publisher.as_ref().map(AgencyId::as_str),
         );
-        eq(
-            &mut q,
-            "r.publisher",
-            filter.publisher.as_ref().map(|a| a.as_str().to_owned()),
-        );
-        eq(
-            &mut q,
-            "r.state",
-            filter.state.map(|s| s.as_str().to_owned()),
-        );
+        q.when("r.state = ?", filter.state.map(ResultState::as_str));
         // With no equality filter, a sampling-date range is served by its own index: the
         // results sampled in the range, sorted. Left to itself the planner may instead walk
         // the newest-first index and filter, which reads the whole table for an old range; the
@@ -328,69 +293,38 @@ impl SearchQuery {
         // `Plan::WalkThenRange` (the agency's range is then one range of
         // `results_by_publisher_sampling`).
         let has_range = filter.sampled_from.is_some() || filter.sampled_to.is_some();
-        let created = if has_range
-            && (dates == Dates::Drive || (dates == Dates::Filter && conditions.is_empty()))
-        {
-            "+r.created_at"
-        } else {
-            created
-        };
+        let created =
+            if has_range && (dates == Dates::Drive || (dates == Dates::Filter && q.is_empty())) {
+                "+r.created_at"
+            } else {
+                created
+            };
         if dates != Dates::Check {
-            if let Some(from) = filter.sampled_from {
-                let p = q.bind(Bind::Text(iso_date(from)));
-                conditions.push(format!("r.sampling_date >= {p}"));
-            }
-            if let Some(to) = filter.sampled_to {
-                let p = q.bind(Bind::Text(iso_date(to)));
-                conditions.push(format!("r.sampling_date <= {p}"));
-            }
+            q.when("r.sampling_date >= ?", filter.sampled_from.map(iso_date));
+            q.when("r.sampling_date <= ?", filter.sampled_to.map(iso_date));
         }
-        if let Some(name) = &name {
-            let p = q.bind(Bind::Text(contains_pattern(name)));
-            conditions.push(format!("r.product_name_fold LIKE {p} ESCAPE '\\'"));
-        }
-        if let Some(after) = after {
-            let c = q.bind(Bind::Int(after.created_at_us));
-            let i = q.bind(Bind::Text(after.id.clone()));
-            // The first term bounds the index range; the second skips the ties already shown.
-            conditions.push(format!(
-                "{created} <= {c} AND ({created} < {c} OR {id} < {i})"
-            ));
-        }
-        let limit = q.bind(Bind::Int(i64::from(limit)));
-        let filter = if conditions.is_empty() {
-            String::new()
-        } else {
-            format!(" WHERE {}", conditions.join(" AND "))
-        };
+        q.when(
+            "r.product_name_fold LIKE ? ESCAPE '\\'",
+            name.as_deref().map(contains_pattern),
+        );
+        q.after(created, id, after.map(|c| (c.created_at_us, c.id.as_str())));
         let extra = if dates == Dates::Check {
             ", r.created_at AS created_at, r.sampling_date AS sampling_date"
         } else {
             ""
         };
-        q.sql = format!(
-            "SELECT {id} AS id{extra} FROM {from}{filter} \
-             ORDER BY {created} DESC, {id} DESC LIMIT {limit}"
+        let sql = q.newest_first(
+            &format!("SELECT {id} AS id{extra} FROM {from}"),
+            created,
+            id,
+            limit,
         );
-        q
+        SearchQuery { sql, conditions: q }
     }
 
     /// The query with its values bound.
-    fn query(&self) -> sqlx::query::Query<'_, sqlx::Any, sqlx::any::AnyArguments<'_>> {
-        let mut query = sqlx::query(&self.sql);
-        for value in &self.binds {
-            query = match value {
-                Bind::Text(s) => query.bind(s.as_str()),
-                Bind::Int(i) => query.bind(*i),
-            };
-        }
-        query
-    }
-
-    /// Adds a bound value; answers its placeholder.
-    fn bind(&mut self, value: Bind) -> String {
-        self.binds.push(value);
-        format!("${}", self.binds.len())
+    fn query(&self) -> AnyQuery<'_> {
+        self.conditions.query(&self.sql)
     }
 }
 
@@ -418,6 +352,6 @@ mod tests {
             q.sql
                 .ends_with("ORDER BY d.created_at DESC, d.result_id DESC LIMIT $3")
         );
-        assert_eq!(q.binds.len(), 3);
+        assert_eq!(q.conditions.bound(), 3);
     }
 }

@@ -2,10 +2,12 @@
 //! [`Write`] whose rows carry the optimistic-concurrency guard of a change.
 
 use std::collections::BTreeSet;
+use std::sync::LazyLock;
 
 use sqlx::{AnyConnection, Row};
 use time::OffsetDateTime;
 use yrd_domain::AgencyId;
+use yrd_domain::audit::LeafData;
 use yrd_domain::spotcheck::SpotCheckResult;
 use yrd_domain::uscc::Uscc;
 
@@ -13,11 +15,14 @@ use super::{
     NewCorrection, NewPublication, NewWithdrawal, ResultState, ResultWriteError,
     campaign_kind_name, db_version, iso_date, name_bigrams, region_places, verdict_name,
 };
+use crate::decode::AnyQuery;
+use crate::feed::NewFeedEvent;
 use crate::multirow::placeholders;
+use crate::referrals::NewReferral;
 use crate::text::fold_name;
 use crate::time_codec::to_micros;
-use crate::write::{Claim, Rows, Write, WriteError, WriteOutcome};
-use crate::{Backend, Store, StoreError};
+use crate::write::{IdempotencyKey, Rows, Write, WriteError, WriteOutcome};
+use crate::{Store, StoreError};
 
 /// The search columns of a result's latest version and its search helper rows.
 #[derive(Debug, Clone)]
@@ -109,11 +114,7 @@ impl Rows for ResultRows {
     type Value = ();
     type Refusal = ResultWriteError;
 
-    async fn apply(
-        &self,
-        conn: &mut AnyConnection,
-        _backend: Backend,
-    ) -> Result<(), WriteError<ResultWriteError>> {
+    async fn apply(&self, conn: &mut AnyConnection) -> Result<(), WriteError<ResultWriteError>> {
         match self {
             ResultRows::Publish {
                 id,
@@ -188,7 +189,7 @@ impl Rows for ResultRows {
                         .execute(&mut *conn)
                         .await?;
                 }
-                insert_search_rows(conn, id, created_at, c).await?;
+                insert_search_rows(conn, &[(id, created_at, c)], SEARCH_ROWS_PER_STATEMENT).await?;
                 Ok(())
             }
             ResultRows::Withdraw {
@@ -232,11 +233,7 @@ async fn publish_in(
     at: OffsetDateTime,
 ) -> Result<(), WriteError<ResultWriteError>> {
     let at = to_micros(at);
-    let sql = format!(
-        "INSERT INTO results ({RESULT_INSERT_COLUMNS}) VALUES {}",
-        placeholders(1, RESULT_INSERT_WIDTH)
-    );
-    bind_result(sqlx::query(&sql), id, publisher, c, at)
+    bind_result(sqlx::query(&INSERT_RESULT), id, publisher, c, at)
         .execute(&mut *conn)
         .await?;
     sqlx::query(
@@ -248,13 +245,13 @@ async fn publish_in(
     .bind(at)
     .execute(&mut *conn)
     .await?;
-    insert_search_rows(conn, id, at, c).await?;
+    insert_search_rows(conn, &[(id, at, c)], SEARCH_ROWS_PER_STATEMENT).await?;
     Ok(())
 }
 
-/// Search helper rows inserted per statement: a publish writes a handful of places and a
-/// name's worth of bigrams, so a few multi-row statements replace one statement per row, and
-/// the fixed chunk keeps the distinct statement texts (each one prepared and cached per
+/// Search helper rows a publish inserts per statement: a publish writes a handful of places
+/// and a name's worth of bigrams, so a few multi-row statements replace one statement per row,
+/// and the fixed chunk keeps the distinct statement texts (each one prepared and cached per
 /// connection) to a few.
 const SEARCH_ROWS_PER_STATEMENT: usize = 16;
 
@@ -267,15 +264,23 @@ pub(super) const RESULT_INSERT_COLUMNS: &str = "id, publisher, state, latest_ver
 /// How many values [`bind_result`] binds.
 pub(super) const RESULT_INSERT_WIDTH: usize = 19;
 
+/// The `INSERT` of one `results` row, as a publish runs it: built once.
+static INSERT_RESULT: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "INSERT INTO results ({RESULT_INSERT_COLUMNS}) VALUES {}",
+        placeholders(1, RESULT_INSERT_WIDTH)
+    )
+});
+
 /// Binds the values of version 1 of result `id`, published at `at` (Unix microseconds), in the
 /// order of [`RESULT_INSERT_COLUMNS`].
 pub(super) fn bind_result<'q>(
-    query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    query: AnyQuery<'q>,
     id: &'q str,
     publisher: &'q AgencyId,
     c: &'q SearchColumns,
     at: i64,
-) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+) -> AnyQuery<'q> {
     query
         .bind(id)
         .bind(publisher.as_str())
@@ -298,33 +303,64 @@ pub(super) fn bind_result<'q>(
         .bind(at)
 }
 
-/// Writes the search helpers (places, bigrams) of result `id` published at `created_at`.
-async fn insert_search_rows(
+/// Writes the search helpers (places, bigrams) of `results`, each `(id, created_at, columns)`
+/// of a result published at `created_at` (Unix microseconds), `per_statement` rows per
+/// multi-row `INSERT`. A publish writes one result's, the bulk load (`load.rs`) many.
+pub(super) async fn insert_search_rows(
     conn: &mut AnyConnection,
-    id: &str,
-    created_at: i64,
-    c: &SearchColumns,
+    results: &[(&str, i64, &SearchColumns)],
+    per_statement: usize,
 ) -> Result<(), StoreError> {
-    let places: Vec<&String> = c.places.iter().collect();
-    for chunk in places.chunks(SEARCH_ROWS_PER_STATEMENT) {
-        let sql = format!(
-            "INSERT INTO result_places (place, verdict, created_at, result_id) VALUES {}",
-            placeholders(chunk.len(), 4)
-        );
+    let places: Vec<[Bind<'_>; 4]> = results
+        .iter()
+        .flat_map(|&(id, at, c)| {
+            c.places.iter().map(move |place| {
+                [
+                    Bind::Text(place),
+                    Bind::Text(c.verdict),
+                    Bind::Int(at),
+                    Bind::Text(id),
+                ]
+            })
+        })
+        .collect();
+    let places_into = "result_places (place, verdict, created_at, result_id)";
+    insert_rows(conn, places_into, &places, per_statement).await?;
+    let grams: Vec<[Bind<'_>; 3]> = results
+        .iter()
+        .flat_map(|&(id, at, c)| {
+            c.grams
+                .iter()
+                .map(move |gram| [Bind::Text(gram), Bind::Int(at), Bind::Text(id)])
+        })
+        .collect();
+    let grams_into = "result_name_grams (gram, created_at, result_id)";
+    insert_rows(conn, grams_into, &grams, per_statement).await
+}
+
+/// A value of a search-helper row.
+#[derive(Debug, Clone, Copy)]
+enum Bind<'a> {
+    Text(&'a str),
+    Int(i64),
+}
+
+/// Inserts `rows` into `into` (a table and its column list), `per_statement` rows per
+/// multi-row `INSERT`.
+async fn insert_rows<const W: usize>(
+    conn: &mut AnyConnection,
+    into: &str,
+    rows: &[[Bind<'_>; W]],
+    per_statement: usize,
+) -> Result<(), StoreError> {
+    for chunk in rows.chunks(per_statement) {
+        let sql = format!("INSERT INTO {into} VALUES {}", placeholders(chunk.len(), W));
         let mut query = sqlx::query(&sql);
-        for place in chunk {
-            query = query.bind(*place).bind(c.verdict).bind(created_at).bind(id);
-        }
-        query.execute(&mut *conn).await?;
-    }
-    for chunk in c.grams.chunks(SEARCH_ROWS_PER_STATEMENT) {
-        let sql = format!(
-            "INSERT INTO result_name_grams (gram, created_at, result_id) VALUES {}",
-            placeholders(chunk.len(), 3)
-        );
-        let mut query = sqlx::query(&sql);
-        for gram in chunk {
-            query = query.bind(gram).bind(created_at).bind(id);
+        for value in chunk.iter().flatten() {
+            query = match *value {
+                Bind::Text(s) => query.bind(s),
+                Bind::Int(i) => query.bind(i),
+            };
         }
         query.execute(&mut *conn).await?;
     }
@@ -396,20 +432,41 @@ fn result_error(e: WriteError<ResultWriteError>) -> ResultWriteError {
     }
 }
 
+impl ResultRows {
+    /// When the write is made.
+    fn at(&self) -> OffsetDateTime {
+        match self {
+            ResultRows::Publish { at, .. }
+            | ResultRows::Correct { at, .. }
+            | ResultRows::Withdraw { at, .. } => *at,
+        }
+    }
+}
+
 impl Store {
-    /// Commits a result write and states its outcome as the result API does.
+    /// Commits the rows of a result call with the call's claim (answered with `response`),
+    /// feed events, referrals and audit leaf in one write, then wakes the recipients'
+    /// subscribers; states the outcome as the result API does.
     async fn commit_result(
         &self,
-        write: Write<ResultRows>,
+        rows: ResultRows,
+        key: &IdempotencyKey,
+        response: &[u8],
+        events: &[NewFeedEvent],
+        referrals: &[NewReferral],
+        leaf: &Option<LeafData>,
     ) -> Result<WriteOutcome, ResultWriteError> {
-        self.commit(write)
-            .await
-            .map(|done| done.map(|w| w.assigned))
-            .map_err(result_error)
+        let at = rows.at();
+        let write = Write::new(rows)
+            .claim_ready(Some(key), response, at)
+            .events(events.to_vec())
+            .referrals(referrals.to_vec())
+            .leaf(leaf.clone());
+        self.commit_call(write).await.map_err(result_error)
     }
 
     /// Publishes a new result (version 1) with its feed events, referrals and audit leaf in
-    /// one write, then wakes the recipients' subscribers.
+    /// one write.
     pub async fn publish_result(
         &self,
         p: &NewPublication<'_>,
@@ -421,17 +478,13 @@ impl Store {
             body: p.body.clone(),
             at: p.at,
         };
-        let write = Write::new(rows)
-            .claim(Some(Claim::ready(p.key.clone(), p.response.clone(), p.at)))
-            .events(p.events.clone())
-            .referrals(p.referrals.clone())
-            .leaf(p.leaf.clone());
-        self.commit_result(write).await
+        self.commit_result(rows, &p.key, &p.response, &p.events, &p.referrals, &p.leaf)
+            .await
     }
 
-    /// Adds version `base_version + 1` of a published result, with its feed events and audit
-    /// leaf in one write. Refused when the result is missing, another agency's, withdrawn, or
-    /// no longer at `base_version`.
+    /// Adds version `base_version + 1` of a published result, with its feed events, referrals
+    /// and audit leaf in one write. Refused when the result is missing, another agency's,
+    /// withdrawn, or no longer at `base_version`.
     pub async fn correct_result(
         &self,
         c: &NewCorrection<'_>,
@@ -445,12 +498,8 @@ impl Store {
             reason: c.reason.clone(),
             at: c.at,
         };
-        let write = Write::new(rows)
-            .claim(Some(Claim::ready(c.key.clone(), c.response.clone(), c.at)))
-            .events(c.events.clone())
-            .referrals(c.referrals.clone())
-            .leaf(c.leaf.clone());
-        self.commit_result(write).await
+        self.commit_result(rows, &c.key, &c.response, &c.events, &c.referrals, &c.leaf)
+            .await
     }
 
     /// Withdraws a published result at version `w.version`, with its feed events and audit
@@ -466,10 +515,7 @@ impl Store {
             reason: w.reason.clone(),
             at: w.at,
         };
-        let write = Write::new(rows)
-            .claim(Some(Claim::ready(w.key.clone(), w.response.clone(), w.at)))
-            .events(w.events.clone())
-            .leaf(w.leaf.clone());
-        self.commit_result(write).await
+        self.commit_result(rows, &w.key, &w.response, &w.events, &[], &w.leaf)
+            .await
     }
 }

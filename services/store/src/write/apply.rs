@@ -7,10 +7,10 @@ use yrd_domain::audit::LeafData;
 
 use super::idempotency::{self, Answered, Claim, Claimed, Response};
 use super::{Committed, Rows, Write, WriteError, Written};
+use crate::StoreError;
 use crate::feed::NewFeedEvent;
 use crate::referrals::model::ReferralWriteError;
 use crate::referrals::model::insert_referrals_in;
-use crate::{Backend, StoreError};
 
 /// Applies `write` on `conn`, inside the transaction, without savepoint handling (the batch
 /// wraps it): claim, rows, referrals, answer. The written value's `assigned` and `leaf` stay
@@ -19,7 +19,6 @@ use crate::{Backend, StoreError};
 pub(crate) async fn apply<R: Rows>(
     write: &Write<R>,
     conn: &mut AnyConnection,
-    backend: Backend,
 ) -> Result<Committed<R::Value>, WriteError<R::Refusal>> {
     if let Some(claim) = &write.claim {
         let ready: &[u8] = match &claim.response {
@@ -36,7 +35,7 @@ pub(crate) async fn apply<R: Rows>(
             }
         }
     }
-    let value = write.rows.apply(conn, backend).await?;
+    let value = write.rows.apply(conn).await?;
     insert_referrals_in(conn, &write.referrals)
         .await
         .map_err(|e| match e {

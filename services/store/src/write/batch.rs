@@ -37,7 +37,7 @@ use yrd_domain::AgencyId;
 use yrd_domain::audit::LeafData;
 
 use super::apply::{apply, events, exec, leaf};
-use super::idempotency::{Answered, IdempotencyKey};
+use super::idempotency::{Answered, IdempotencyKey, WriteOutcome};
 use super::{Committed, Rows, Write, WriteError};
 use crate::audit::leaves::{AppendedLeaf, append_leaves_in};
 use crate::feed::NewFeedEvent;
@@ -143,11 +143,7 @@ type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 trait Member: Send {
     /// Applies the write's claim, rows and referrals on `conn` (the batch handles the
     /// savepoints); true when it is to be kept (written, not refused, replayed or failed).
-    fn apply<'a>(
-        &'a mut self,
-        conn: &'a mut AnyConnection,
-        backend: Backend,
-    ) -> BoxFuture<'a, bool>;
+    fn apply<'a>(&'a mut self, conn: &'a mut AnyConnection) -> BoxFuture<'a, bool>;
     /// Its feed events, in cursor order (appended at the batch's end when it is kept).
     fn events(&self) -> Box<dyn Iterator<Item = &NewFeedEvent> + '_>;
     /// Its exchange-log leaf (appended at the batch's end when it is kept).
@@ -174,14 +170,10 @@ struct Typed<R: Rows> {
 }
 
 impl<R: Rows> Member for Typed<R> {
-    fn apply<'a>(
-        &'a mut self,
-        conn: &'a mut AnyConnection,
-        backend: Backend,
-    ) -> BoxFuture<'a, bool> {
+    fn apply<'a>(&'a mut self, conn: &'a mut AnyConnection) -> BoxFuture<'a, bool> {
         Box::pin(async move {
             self.outcome = None;
-            let outcome = apply(&self.write, conn, backend).await;
+            let outcome = apply(&self.write, conn).await;
             let keep = matches!(outcome, Ok(Answered::Written(_)));
             self.outcome = Some(outcome);
             keep
@@ -255,6 +247,17 @@ impl Store {
         write: Write<R>,
     ) -> Result<Committed<R::Value>, WriteError<R::Refusal>> {
         submit(self, write).await
+    }
+
+    /// Commits the write of a call ([`Store::commit`]) and answers what the call reports:
+    /// the feed cursors it assigned, or the earlier answer of the same request.
+    pub(crate) async fn commit_call<R: Rows>(
+        &self,
+        write: Write<R>,
+    ) -> Result<WriteOutcome, WriteError<R::Refusal>> {
+        self.commit(write)
+            .await
+            .map(|done| done.map(|w| w.assigned))
     }
 
     /// The flushes and writes the group committer has done so far (for tests and the
@@ -460,7 +463,7 @@ async fn run(store: &Store, batch: &mut [Box<dyn Member>]) -> Result<(), StoreEr
             };
             exec(&mut tx, open).await?;
         }
-        *kept = member.apply(&mut tx, backend).await;
+        *kept = member.apply(&mut tx).await;
         release = savepoints && *kept;
         if savepoints && !*kept {
             exec(

@@ -175,15 +175,10 @@ pub(crate) async fn claim(
     if claimed.rows_affected() == 1 {
         return Ok(Claimed::New);
     }
-    let row = sqlx::query(
-        "SELECT request_digest, response FROM idempotency \
-         WHERE agency = $1 AND method = $2 AND request_id = $3",
-    )
-    .bind(key.agency.as_str())
-    .bind(&key.method)
-    .bind(&key.request_id)
-    .fetch_one(&mut *conn)
-    .await?;
+    // The claim conflicted, so the row is there.
+    let row = stored(&mut *conn, key)
+        .await?
+        .ok_or(sqlx::Error::RowNotFound)?;
     Ok(match answer_of(key, &row)? {
         Some(answer) => Claimed::Replayed(answer),
         None => Claimed::Reused,
@@ -209,6 +204,23 @@ pub(crate) async fn record(
     Ok(())
 }
 
+/// The stored digest and answer of request `key`, as `executor` (the read pool, or a write's
+/// connection) sees them.
+async fn stored<'e, E>(executor: E, key: &IdempotencyKey) -> Result<Option<AnyRow>, sqlx::Error>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Any>,
+{
+    sqlx::query(
+        "SELECT request_digest, response FROM idempotency \
+         WHERE agency = $1 AND method = $2 AND request_id = $3",
+    )
+    .bind(key.agency.as_str())
+    .bind(&key.method)
+    .bind(&key.request_id)
+    .fetch_optional(executor)
+    .await
+}
+
 /// The stored answer of `row` if its digest is `key`'s; `None` for another body.
 fn answer_of(key: &IdempotencyKey, row: &AnyRow) -> Result<Option<Vec<u8>>, StoreError> {
     let digest: String = row.try_get("request_digest")?;
@@ -227,16 +239,7 @@ impl Store {
         &self,
         key: &IdempotencyKey,
     ) -> Result<Option<Vec<u8>>, StoreError> {
-        let row = sqlx::query(
-            "SELECT request_digest, response FROM idempotency \
-             WHERE agency = $1 AND method = $2 AND request_id = $3",
-        )
-        .bind(key.agency.as_str())
-        .bind(&key.method)
-        .bind(&key.request_id)
-        .fetch_optional(&self.read)
-        .await?;
-        let Some(row) = row else {
+        let Some(row) = stored(&self.read, key).await? else {
             return Ok(None);
         };
         match answer_of(key, &row)? {

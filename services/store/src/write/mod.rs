@@ -31,18 +31,20 @@ use std::convert::Infallible;
 use std::future::Future;
 
 use sqlx::AnyConnection;
+use time::OffsetDateTime;
 use yrd_domain::AgencyId;
 use yrd_domain::audit::LeafData;
 
+use crate::StoreError;
 use crate::audit::leaves::AppendedLeaf;
 use crate::feed::append::NewFeedEvent;
 use crate::referrals::model::NewReferral;
-use crate::{Backend, StoreError};
 
 pub use idempotency::{Answer, Answered, Claim, IdempotencyKey, Response, WriteOutcome};
 
 /// The kind-specific row changes of a write, applied on the write's connection inside its
-/// transaction (between the member's savepoint and its release).
+/// transaction (between the member's savepoint and its release). Both backends run the same
+/// statements (see the crate docs), so rows need not know which one they are on.
 ///
 /// `apply` takes `&self` so that a write can be applied again in a transaction of its own
 /// when the batch it was in failed as a whole (a PostgreSQL error that aborts the
@@ -57,7 +59,6 @@ pub trait Rows: Send + Sync + 'static {
     fn apply<'a>(
         &'a self,
         conn: &'a mut AnyConnection,
-        backend: Backend,
     ) -> impl Future<Output = Result<Self::Value, WriteError<Self::Refusal>>> + Send + 'a;
 }
 
@@ -69,11 +70,7 @@ impl Rows for NoRows {
     type Value = ();
     type Refusal = Infallible;
 
-    async fn apply(
-        &self,
-        _conn: &mut AnyConnection,
-        _backend: Backend,
-    ) -> Result<(), WriteError<Infallible>> {
+    async fn apply(&self, _conn: &mut AnyConnection) -> Result<(), WriteError<Infallible>> {
         Ok(())
     }
 }
@@ -110,6 +107,17 @@ impl<R: Rows> Write<R> {
     pub fn claim(mut self, claim: Option<Claim<R::Value>>) -> Self {
         self.claim = claim;
         self
+    }
+
+    /// Answers request `key` (`None` for the exchange's own writes, which are no calls) with
+    /// `response`, built before the write; the request is claimed at `at`.
+    pub fn claim_ready(
+        self,
+        key: Option<&IdempotencyKey>,
+        response: &[u8],
+        at: OffsetDateTime,
+    ) -> Self {
+        self.claim(key.map(|key| Claim::ready(key.clone(), response.to_vec(), at)))
     }
 
     /// Raises `events`.
@@ -216,11 +224,12 @@ impl<E> WriteError<E> {
     }
 }
 
-impl WriteError<Infallible> {
-    /// A write that cannot be refused fails only with the store.
+impl<E: Into<StoreError>> WriteError<E> {
+    /// The error as a [`StoreError`], for writes whose refusal is one (or that cannot be
+    /// refused at all).
     pub fn into_store(self) -> StoreError {
         match self.refusal() {
-            Ok(never) => match never {},
+            Ok(refused) => refused.into(),
             Err(e) => e,
         }
     }

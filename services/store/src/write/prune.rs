@@ -7,7 +7,7 @@ use time::OffsetDateTime;
 
 use super::{Rows, Write, WriteError};
 use crate::time_codec::to_micros;
-use crate::{Backend, Store, StoreError};
+use crate::{Store, StoreError};
 
 /// The rows of pruning old idempotency records.
 #[derive(Debug, Clone, Copy)]
@@ -19,11 +19,7 @@ impl Rows for PruneRows {
     type Value = u64;
     type Refusal = Infallible;
 
-    async fn apply(
-        &self,
-        conn: &mut AnyConnection,
-        _backend: Backend,
-    ) -> Result<u64, WriteError<Infallible>> {
+    async fn apply(&self, conn: &mut AnyConnection) -> Result<u64, WriteError<Infallible>> {
         let done = sqlx::query("DELETE FROM idempotency WHERE created_at < $1")
             .bind(to_micros(self.before))
             .execute(&mut *conn)
