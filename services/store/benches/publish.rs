@@ -18,11 +18,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use time::OffsetDateTime;
-use yrd_domain::AgencyId;
 use yrd_domain::audit::LeafData;
 use yrd_domain::spotcheck::{SpotCheckResult, Verdict};
 use yrd_store::testing::TestDatabase;
-use yrd_store::{IdempotencyKey, NewFeedEvent, NewPublication, Store, StoreOptions};
+use yrd_store::{NewFeedEvent, NewPublication, Store, StoreOptions};
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -38,22 +37,10 @@ fn settings(backend: &str) -> &'static [(usize, usize)] {
     }
 }
 
-fn agency(id: &str) -> AgencyId {
-    AgencyId::parse(id).expect("valid id")
-}
-
 fn event(to: &str, id: &str, at: OffsetDateTime) -> NewFeedEvent {
     NewFeedEvent {
-        recipient: agency(to),
-        event_id: format!("{id}-{to}"),
-        event_type: "EVENT_TYPE_RESULT_PUBLISHED".into(),
-        resource_name: format!("results/{id}"),
-        resource_version: 1,
-        event_time: at,
-        actor_agency: "310000-SAMR".into(),
-        trace_id: "0".repeat(32),
-        needs_disposal: true,
         payload: vec![7; 600],
+        ..common::published_event(to, format!("{id}-{to}"), id, at)
     }
 }
 
@@ -81,14 +68,13 @@ async fn publish(store: &Store, r: &SpotCheckResult, id: String) {
     let at = yrd_domain::clock::Clock::now(&yrd_domain::clock::SystemClock);
     let outcome = store
         .publish_result(&NewPublication {
-            key: IdempotencyKey {
-                agency: agency("310000-SAMR"),
-                method: "/yrd.exchange.v1.SpotCheckService/PublishResult".into(),
-                request_id: id.clone(),
-                request_digest: format!("digest-{id}"),
-            },
+            key: common::key(
+                "/yrd.exchange.v1.SpotCheckService/PublishResult",
+                &id,
+                &format!("digest-{id}"),
+            ),
             id: id.clone(),
-            publisher: agency("310000-SAMR"),
+            publisher: common::agency(common::SH),
             result: r,
             body: vec![5; 1200],
             at,

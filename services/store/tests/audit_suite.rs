@@ -404,18 +404,20 @@ async fn queries_filter_and_paginate(store: Store, _url: &str) {
     );
 }
 
-/// Runs `sql` on a connection of its own and asserts that the database refused it through an
-/// append-only guard.
-async fn assert_refused(conn: &mut AnyConnection, sql: &str) {
-    match sqlx::query(sql).execute(&mut *conn).await {
-        Ok(done) => panic!(
-            "the database accepted {sql:?} ({} rows)",
-            done.rows_affected()
-        ),
-        Err(e) => assert!(
-            e.to_string().contains("append-only:"),
-            "{sql:?} failed, but not by the append-only guard: {e}"
-        ),
+/// Runs each of `statements` on `conn` (a connection of its own) and asserts that the
+/// database refused every one through an append-only guard.
+async fn assert_refused(conn: &mut AnyConnection, statements: &[&str]) {
+    for sql in statements {
+        match sqlx::query(sql).execute(&mut *conn).await {
+            Ok(done) => panic!(
+                "the database accepted {sql:?} ({} rows)",
+                done.rows_affected()
+            ),
+            Err(e) => assert!(
+                e.to_string().contains("append-only:"),
+                "{sql:?} failed, but not by the append-only guard: {e}"
+            ),
+        }
     }
 }
 
@@ -429,30 +431,22 @@ async fn database_refuses_changes(store: Store, url: &str) {
     // A sequenced leaf's fields, its index (a second time), and the row itself.
     assert_refused(
         &mut conn,
-        "UPDATE audit_leaves SET agency = '320000-AMR' WHERE leaf_index = 1",
+        &[
+            "UPDATE audit_leaves SET agency = '320000-AMR' WHERE leaf_index = 1",
+            "UPDATE audit_leaves SET code = 0, leaf_input = leaf_input WHERE leaf_index = 3",
+            "UPDATE audit_leaves SET leaf_index = 99 WHERE leaf_index = 1",
+            "UPDATE audit_leaves SET leaf_index = NULL WHERE leaf_index = 1",
+            "DELETE FROM audit_leaves WHERE leaf_index = 4",
+            "DELETE FROM audit_leaves",
+        ],
     )
     .await;
-    assert_refused(
-        &mut conn,
-        "UPDATE audit_leaves SET code = 0, leaf_input = leaf_input WHERE leaf_index = 3",
-    )
-    .await;
-    assert_refused(
-        &mut conn,
-        "UPDATE audit_leaves SET leaf_index = 99 WHERE leaf_index = 1",
-    )
-    .await;
-    assert_refused(
-        &mut conn,
-        "UPDATE audit_leaves SET leaf_index = NULL WHERE leaf_index = 1",
-    )
-    .await;
-    assert_refused(&mut conn, "DELETE FROM audit_leaves WHERE leaf_index = 4").await;
-    assert_refused(&mut conn, "DELETE FROM audit_leaves").await;
     // An unsequenced leaf's fields, and taking an index another leaf holds.
     assert_refused(
         &mut conn,
-        &format!("UPDATE audit_leaves SET method = 'x' WHERE id = {pending_id}"),
+        &[&format!(
+            "UPDATE audit_leaves SET method = 'x' WHERE id = {pending_id}"
+        )],
     )
     .await;
     // (PostgreSQL lets the trigger pass this one — NULL to a value — and its unique key
@@ -469,18 +463,16 @@ async fn database_refuses_changes(store: Store, url: &str) {
     // Resource rows, nodes and tree heads.
     assert_refused(
         &mut conn,
-        "UPDATE audit_leaf_resources SET resource = 'results/x'",
+        &[
+            "UPDATE audit_leaf_resources SET resource = 'results/x'",
+            "DELETE FROM audit_leaf_resources",
+            "UPDATE audit_nodes SET hash = upper(hash) WHERE level = 0 AND idx = 0",
+            "DELETE FROM audit_nodes",
+            "UPDATE tree_heads SET key_id = 'forged'",
+            "DELETE FROM tree_heads",
+        ],
     )
     .await;
-    assert_refused(&mut conn, "DELETE FROM audit_leaf_resources").await;
-    assert_refused(
-        &mut conn,
-        "UPDATE audit_nodes SET hash = upper(hash) WHERE level = 0 AND idx = 0",
-    )
-    .await;
-    assert_refused(&mut conn, "DELETE FROM audit_nodes").await;
-    assert_refused(&mut conn, "UPDATE tree_heads SET key_id = 'forged'").await;
-    assert_refused(&mut conn, "DELETE FROM tree_heads").await;
     let zeros = "0".repeat(64);
     match store.backend() {
         Backend::Sqlite => {
@@ -488,54 +480,48 @@ async fn database_refuses_changes(store: Store, url: &str) {
             // stop it first.
             assert_refused(
                 &mut conn,
-                &format!(
-                    "INSERT OR REPLACE INTO audit_nodes (level, idx, hash) VALUES (0, 0, '{zeros}')"
-                ),
-            )
-            .await;
-            assert_refused(
-                &mut conn,
-                &format!(
-                    "INSERT OR REPLACE INTO tree_heads (tree_size, root_hash, timestamp_us, signature, key_id) \
-                     VALUES ({}, '{zeros}', 0, x'00', 'forged')",
-                    head.tree_size
-                ),
-            )
-            .await;
-            assert_refused(
-                &mut conn,
-                &format!(
-                    "INSERT OR REPLACE INTO audit_leaves SELECT * FROM audit_leaves WHERE id = {pending_id}"
-                ),
-            )
-            .await;
-            assert_refused(
-                &mut conn,
-                &format!(
-                    "UPDATE OR REPLACE audit_leaves SET leaf_index = 2 WHERE id = {pending_id}"
-                ),
+                &[
+                    &format!(
+                        "INSERT OR REPLACE INTO audit_nodes (level, idx, hash) VALUES (0, 0, '{zeros}')"
+                    ),
+                    &format!(
+                        "INSERT OR REPLACE INTO tree_heads (tree_size, root_hash, timestamp_us, signature, key_id) \
+                         VALUES ({}, '{zeros}', 0, x'00', 'forged')",
+                        head.tree_size
+                    ),
+                    &format!(
+                        "INSERT OR REPLACE INTO audit_leaves SELECT * FROM audit_leaves WHERE id = {pending_id}"
+                    ),
+                    &format!(
+                        "UPDATE OR REPLACE audit_leaves SET leaf_index = 2 WHERE id = {pending_id}"
+                    ),
+                ],
             )
             .await;
         }
         Backend::Postgres => {
             assert_refused(
                 &mut conn,
-                &format!(
-                    "INSERT INTO audit_nodes (level, idx, hash) VALUES (0, 0, '{zeros}') \
-                     ON CONFLICT (level, idx) DO UPDATE SET hash = EXCLUDED.hash"
-                ),
+                &[
+                    &format!(
+                        "INSERT INTO audit_nodes (level, idx, hash) VALUES (0, 0, '{zeros}') \
+                         ON CONFLICT (level, idx) DO UPDATE SET hash = EXCLUDED.hash"
+                    ),
+                    "TRUNCATE audit_leaves CASCADE",
+                    "TRUNCATE audit_nodes",
+                    "TRUNCATE tree_heads",
+                ],
             )
             .await;
-            assert_refused(&mut conn, "TRUNCATE audit_leaves CASCADE").await;
-            assert_refused(&mut conn, "TRUNCATE audit_nodes").await;
-            assert_refused(&mut conn, "TRUNCATE tree_heads").await;
         }
     }
     // A leaf is inserted unsequenced; resource rows only come with an unsequenced leaf.
     assert_refused(
         &mut conn,
-        "INSERT INTO audit_leaf_resources (leaf_id, position, resource) \
-         SELECT id, 9, 'results/x' FROM audit_leaves WHERE leaf_index = 0",
+        &[
+            "INSERT INTO audit_leaf_resources (leaf_id, position, resource) \
+             SELECT id, 9, 'results/x' FROM audit_leaves WHERE leaf_index = 0",
+        ],
     )
     .await;
     conn.close().await.expect("close");

@@ -19,17 +19,11 @@ yrd_store::on_both_backends!(
 );
 
 fn event(to: &str, n: u32) -> NewFeedEvent {
+    let at = OffsetDateTime::from_unix_timestamp(1_700_000_000).expect("time");
     NewFeedEvent {
-        recipient: agency(to),
-        event_id: format!("{to}-{n}"),
-        event_type: "EVENT_TYPE_RESULT_PUBLISHED".into(),
-        resource_name: format!("results/r{n}"),
-        resource_version: 1,
-        event_time: OffsetDateTime::from_unix_timestamp(1_700_000_000).expect("time"),
-        actor_agency: "310000-SAMR".into(),
-        trace_id: "0".repeat(32),
         needs_disposal: n % 2 == 0,
         payload: vec![1, 2, 3, u8::try_from(n).unwrap_or(0)],
+        ..common::published_event(to, format!("{to}-{n}"), &format!("r{n}"), at)
     }
 }
 

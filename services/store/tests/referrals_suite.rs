@@ -15,17 +15,13 @@ use yrd_store::{
 
 mod common;
 
-use common::{agency, uscc};
+use common::{JS, SD, SH, agency, uscc};
 
 yrd_store::on_both_backends!(
     a_referral_commits_with_its_result_and_only_one_is_open_per_agency,
     a_change_applies_only_at_the_revision_it_was_decided_on,
     due_referrals_and_lists,
 );
-
-const SH: &str = "310000-SAMR";
-const SD: &str = "370000-AMR";
-const JS: &str = "320000-AMR";
 
 /// Monday 3 June 2024, 10:00 in Beijing.
 fn t0() -> OffsetDateTime {
@@ -48,12 +44,11 @@ fn result(name: &str) -> SpotCheckResult {
 }
 
 fn key(request_id: &str) -> IdempotencyKey {
-    IdempotencyKey {
-        agency: agency(SH),
-        method: "/yrd.exchange.v1.DisposalService/Test".into(),
-        request_id: request_id.into(),
-        request_digest: request_id.into(),
-    }
+    common::key(
+        "/yrd.exchange.v1.DisposalService/Test",
+        request_id,
+        request_id,
+    )
 }
 
 fn event(to: &str, tag: &str) -> NewFeedEvent {
@@ -112,11 +107,7 @@ async fn publish(store: &Store, id: &str, referrals: Vec<NewReferral>) -> WriteO
 }
 
 async fn feed_len(store: &Store, to: &str) -> usize {
-    store
-        .feed_events_after(&agency(to), 0, 100)
-        .await
-        .expect("feed")
-        .len()
+    common::feed(store, to).await.len()
 }
 
 fn change(

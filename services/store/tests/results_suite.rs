@@ -12,7 +12,7 @@ use yrd_store::{
 
 mod common;
 
-use common::{agency, uscc};
+use common::{JS, SD, SH, agency, feed, t0, uscc};
 
 yrd_store::on_both_backends!(
     a_retry_returns_the_first_answer_and_writes_nothing,
@@ -22,14 +22,6 @@ yrd_store::on_both_backends!(
     pages_stay_stable_while_results_arrive,
     filters_use_every_search_column,
 );
-
-const SH: &str = "310000-SAMR";
-const SD: &str = "370000-AMR";
-const JS: &str = "320000-AMR";
-
-fn t0() -> OffsetDateTime {
-    OffsetDateTime::from_unix_timestamp(1_720_000_000).expect("time")
-}
 
 fn today() -> Date {
     time::macros::date!(2024 - 06 - 30)
@@ -46,27 +38,15 @@ fn result(
 }
 
 fn key(request_id: &str, digest: &str) -> IdempotencyKey {
-    IdempotencyKey {
-        agency: agency(SH),
-        method: "/yrd.exchange.v1.SpotCheckService/PublishResult".into(),
-        request_id: request_id.into(),
-        request_digest: digest.into(),
-    }
+    common::key(
+        "/yrd.exchange.v1.SpotCheckService/PublishResult",
+        request_id,
+        digest,
+    )
 }
 
 fn event(to: &str, id: &str, n: u32) -> NewFeedEvent {
-    NewFeedEvent {
-        recipient: agency(to),
-        event_id: format!("{id}-{to}-{n}"),
-        event_type: "EVENT_TYPE_RESULT_PUBLISHED".into(),
-        resource_name: format!("results/{id}"),
-        resource_version: 1,
-        event_time: t0(),
-        actor_agency: SH.into(),
-        trace_id: "0".repeat(32),
-        needs_disposal: true,
-        payload: vec![1, 2, 3],
-    }
+    common::published_event(to, format!("{id}-{to}-{n}"), id, t0())
 }
 
 async fn publish(store: &Store, id: &str, r: &SpotCheckResult, at: OffsetDateTime) -> WriteOutcome {
@@ -124,14 +104,7 @@ async fn a_retry_returns_the_first_answer_and_writes_nothing(store: Store) {
         Some(b"first answer".to_vec())
     );
     assert!(store.get_result("a2", None).await.expect("get").is_none());
-    assert_eq!(
-        store
-            .feed_events_after(&agency(SD), 0, 10)
-            .await
-            .expect("feed")
-            .len(),
-        1
-    );
+    assert_eq!(feed(&store, SD).await.len(), 1);
 
     // Same request id, another body: refused, nothing written.
     let conflict = NewPublication {
@@ -151,14 +124,7 @@ async fn a_retry_returns_the_first_answer_and_writes_nothing(store: Store) {
         .await
         .expect("search");
     assert_eq!(all.len(), 1);
-    assert_eq!(
-        store
-            .feed_events_after(&agency(SD), 0, 10)
-            .await
-            .expect("feed")
-            .len(),
-        1
-    );
+    assert_eq!(feed(&store, SD).await.len(), 1);
 
     // The same request id from another agency is another request.
     let other_agency = NewPublication {
@@ -328,13 +294,7 @@ async fn refusals_name_what_no_longer_holds(store: Store) {
         .expect("get")
         .expect("exists");
     assert_eq!(latest.latest_version, 1);
-    assert!(
-        store
-            .feed_events_after(&agency(SD), 0, 10)
-            .await
-            .expect("feed")
-            .is_empty()
-    );
+    assert!(feed(&store, SD).await.is_empty());
     assert_eq!(
         store
             .answered_request(&correction("d1", 5, &r, "stale").key)

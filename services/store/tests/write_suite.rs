@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use time::{Date, OffsetDateTime};
+use time::Date;
 use tokio::task::JoinSet;
 use yrd_domain::spotcheck::{SpotCheckResult, Verdict};
 use yrd_store::testing::TestDatabase;
@@ -17,7 +17,7 @@ use yrd_store::{
 
 mod common;
 
-use common::agency;
+use common::{JS, SD, SH, ZJ, agency, feed, t0};
 
 yrd_store::on_both_backends!(
     concurrent_writes_share_transactions,
@@ -26,17 +26,8 @@ yrd_store::on_both_backends!(
     a_lone_refused_write_leaves_nothing,
 );
 
-const SH: &str = "310000-SAMR";
-const SD: &str = "370000-AMR";
-const JS: &str = "320000-AMR";
-const ZJ: &str = "330000-AMR";
-
 /// How many writers run at once.
 const WRITERS: usize = 32;
-
-fn t0() -> OffsetDateTime {
-    OffsetDateTime::from_unix_timestamp(1_720_000_000).expect("time")
-}
 
 fn result() -> Arc<SpotCheckResult> {
     Arc::new(common::result(
@@ -49,12 +40,11 @@ fn result() -> Arc<SpotCheckResult> {
 }
 
 fn key(request_id: &str, digest: &str) -> IdempotencyKey {
-    IdempotencyKey {
-        agency: agency(SH),
-        method: "/yrd.exchange.v1.SpotCheckService/PublishResult".into(),
-        request_id: request_id.into(),
-        request_digest: digest.into(),
-    }
+    common::key(
+        "/yrd.exchange.v1.SpotCheckService/PublishResult",
+        request_id,
+        digest,
+    )
 }
 
 fn event(id: &str) -> NewFeedEvent {
@@ -62,17 +52,15 @@ fn event(id: &str) -> NewFeedEvent {
 }
 
 fn event_to(to: &str, id: &str) -> NewFeedEvent {
-    NewFeedEvent {
-        recipient: agency(to),
-        event_id: format!("{id}-event-{to}"),
-        event_type: "EVENT_TYPE_RESULT_PUBLISHED".into(),
-        resource_name: format!("results/{id}"),
-        resource_version: 1,
-        event_time: t0(),
-        actor_agency: SH.into(),
-        trace_id: "0".repeat(32),
-        needs_disposal: true,
-        payload: vec![1, 2, 3],
+    common::published_event(to, format!("{id}-event-{to}"), id, t0())
+}
+
+/// Asserts that results `r{n}` are stored for each of `ns`.
+async fn assert_published(store: &Store, ns: impl Iterator<Item = usize>) {
+    for n in ns {
+        let id = format!("r{n}");
+        let stored = store.get_result(&id, None).await.expect("read");
+        assert!(stored.is_some(), "result {id} is missing");
     }
 }
 
@@ -139,19 +127,8 @@ async fn concurrent_writes_share_transactions(store: Store) {
         "{WRITERS} concurrent writes took {flushes} transactions"
     );
     // Every write is there, each feed event with its own cursor.
-    for n in 0..WRITERS {
-        assert!(
-            store
-                .get_result(&format!("r{n}"), None)
-                .await
-                .expect("read")
-                .is_some()
-        );
-    }
-    let feed = store
-        .feed_events_after(&agency(SD), 0, 100)
-        .await
-        .expect("feed");
+    assert_published(&store, 0..WRITERS).await;
+    let feed = feed(&store, SD).await;
     let cursors: Vec<u64> = feed.iter().map(|e| e.cursor).collect();
     assert_eq!(cursors, (1..=WRITERS as u64).collect::<Vec<_>>());
 }
@@ -203,20 +180,9 @@ async fn a_refused_member_leaves_its_batch_committed(store: Store) {
         }
     }
     assert_eq!(refused, 1);
-    for n in (0..WRITERS).filter(|n| *n != WRITERS / 2) {
-        assert!(
-            store
-                .get_result(&format!("r{n}"), None)
-                .await
-                .expect("read")
-                .is_some()
-        );
-    }
+    assert_published(&store, (0..WRITERS).filter(|n| *n != WRITERS / 2)).await;
     // The refused member's event and claim went with it.
-    let feed = store
-        .feed_events_after(&agency(SD), 0, 100)
-        .await
-        .expect("feed");
+    let feed = feed(&store, SD).await;
     assert_eq!(feed.len(), WRITERS - 1);
     assert!(
         feed.iter()
@@ -277,10 +243,7 @@ async fn one_request_id_in_one_batch_is_written_once(store: Store) {
         (replayed == 7 && reused == 1) || (replayed == 0 && reused == 8),
         "replayed {replayed}, reused {reused}"
     );
-    let feed = store
-        .feed_events_after(&agency(SD), 0, 100)
-        .await
-        .expect("feed");
+    let feed = feed(&store, SD).await;
     assert_eq!(feed.len(), 1);
 }
 
@@ -381,10 +344,7 @@ async fn parallel_batches_keep_every_feed_dense_and_in_commit_order() {
     let total = (PARALLEL_WRITERS * PUBLISHES_PER_WRITER) as u64;
     let mut reads = 0;
     loop {
-        let seen = store
-            .feed_events_after(&agency(SD), 0, 10_000)
-            .await
-            .expect("feed");
+        let seen = feed(&store, SD).await;
         let cursors: Vec<u64> = seen.iter().map(|e| e.cursor).collect();
         assert_eq!(
             cursors,
@@ -414,10 +374,7 @@ async fn parallel_batches_keep_every_feed_dense_and_in_commit_order() {
     }
     assert_eq!(written, total);
     for to in recipients {
-        let feed = store
-            .feed_events_after(&agency(to), 0, 10_000)
-            .await
-            .expect("feed");
+        let feed = feed(&store, to).await;
         let cursors: Vec<u64> = feed.iter().map(|e| e.cursor).collect();
         assert_eq!(cursors, (1..=total).collect::<Vec<_>>(), "feed of {to}");
         let mut ids: Vec<&str> = feed.iter().map(|e| e.event.event_id.as_str()).collect();
@@ -478,10 +435,7 @@ async fn retries_in_concurrent_batches_are_answered_once() {
     }
     assert_eq!(written, [1; REQUESTS]);
     assert_eq!(replayed, [RETRIES - 1; REQUESTS]);
-    let feed = store
-        .feed_events_after(&agency(SD), 0, 1000)
-        .await
-        .expect("feed");
+    let feed = feed(&store, SD).await;
     let cursors: Vec<u64> = feed.iter().map(|e| e.cursor).collect();
     assert_eq!(cursors, (1..=REQUESTS as u64).collect::<Vec<_>>());
     let stats = store.batch_stats();

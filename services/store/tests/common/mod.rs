@@ -1,4 +1,5 @@
-//! What the store suites share: agency ids, a USCC generator and a valid spot-check result.
+//! What the store suites (and the publish bench) share: agency ids, request keys, feed events,
+//! a USCC generator, a valid spot-check result, and a feed read.
 //!
 //! Each file under `tests/` is its own crate, so the suites used to copy these (the USCC
 //! generator and the result builder twice, `agency` four times); a `mod common;` keeps one
@@ -8,17 +9,71 @@
 
 #![allow(dead_code)]
 
-use time::Date;
+use time::{Date, OffsetDateTime};
 use yrd_domain::AgencyId;
 use yrd_domain::spotcheck::{
     CampaignInput, ItemVerdict, ProducerInput, ProductInput, ResultInput, SamplingWay, SellerInput,
     SpotCheckResult, TestItemInput, Verdict,
 };
 use yrd_domain::uscc::check_character;
+use yrd_store::{FeedEventRecord, IdempotencyKey, NewFeedEvent, Store};
+
+/// Shanghai's market-regulation agency, the publisher of most stories.
+pub const SH: &str = "310000-SAMR";
+/// Shandong's.
+pub const SD: &str = "370000-AMR";
+/// Jiangsu's.
+pub const JS: &str = "320000-AMR";
+/// Zhejiang's.
+pub const ZJ: &str = "330000-AMR";
 
 /// An agency id the test names; panics on a typo.
 pub fn agency(id: &str) -> AgencyId {
     AgencyId::parse(id).expect("valid id")
+}
+
+/// An instant in mid-2024 that the result stories start from.
+pub fn t0() -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp(1_720_000_000).expect("time")
+}
+
+/// Request `request_id` of [`SH`] to `method`, with body digest `digest`.
+pub fn key(method: &str, request_id: &str, digest: &str) -> IdempotencyKey {
+    IdempotencyKey {
+        agency: agency(SH),
+        method: method.into(),
+        request_id: request_id.into(),
+        request_digest: digest.into(),
+    }
+}
+
+/// The event `event_id` telling `to` that [`SH`] published result `result_id` at `at`.
+pub fn published_event(
+    to: &str,
+    event_id: String,
+    result_id: &str,
+    at: OffsetDateTime,
+) -> NewFeedEvent {
+    NewFeedEvent {
+        recipient: agency(to),
+        event_id,
+        event_type: "EVENT_TYPE_RESULT_PUBLISHED".into(),
+        resource_name: format!("results/{result_id}"),
+        resource_version: 1,
+        event_time: at,
+        actor_agency: SH.into(),
+        trace_id: "0".repeat(32),
+        needs_disposal: true,
+        payload: vec![1, 2, 3],
+    }
+}
+
+/// The whole feed of agency `to` (the suites' feeds hold far fewer than 10,000 events).
+pub async fn feed(store: &Store, to: &str) -> Vec<FeedEventRecord> {
+    store
+        .feed_events_after(&agency(to), 0, 10_000)
+        .await
+        .expect("feed")
 }
 
 /// A valid unified social credit code of an enterprise (`91`) registered in `region`,
