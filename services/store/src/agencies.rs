@@ -8,7 +8,7 @@ use yrd_domain::AgencyId;
 use yrd_domain::audit::LeafData;
 
 use crate::decode::{self, FromRow};
-use crate::error::is_unique_violation;
+use crate::error::refuse_existing;
 use crate::time_codec::to_micros;
 use crate::write::{Answer, Answered, Rows, Write, WriteError};
 use crate::{Store, StoreError};
@@ -249,15 +249,7 @@ impl Rows for CreateRows {
         .bind(to_micros(self.now))
         .execute(&mut *conn)
         .await;
-        match result {
-            Ok(_) => {}
-            Err(e) if is_unique_violation(&e) => {
-                return Err(WriteError::Refused(StoreError::AlreadyExists {
-                    what: format!("agency {}", agency.agency_id),
-                }));
-            }
-            Err(e) => return Err(e.into()),
-        }
+        refuse_existing(result, || format!("agency {}", agency.agency_id))?;
         Ok(fetch_agency(&mut *conn, &agency.agency_id)
             .await?
             .ok_or_else(|| StoreError::corrupt("agency", "vanished right after insert"))?)

@@ -9,7 +9,7 @@ use yrd_domain::{AgencyId, Profile};
 use yrd_domain::audit::LeafData;
 
 use crate::decode::{self, FromRow};
-use crate::error::is_unique_violation;
+use crate::error::refuse_existing;
 use crate::time_codec::{from_micros, to_micros};
 use crate::write::{Answer, Answered, Rows, Write, WriteError};
 use crate::{Store, StoreError};
@@ -352,15 +352,8 @@ impl Rows for InsertRows {
         .bind(cert.revocation_reason.as_deref())
         .execute(&mut *conn)
         .await;
-        match result {
-            Ok(_) => Ok(cert.clone()),
-            Err(e) if is_unique_violation(&e) => {
-                Err(WriteError::Refused(StoreError::AlreadyExists {
-                    what: format!("certificate {}", cert.serial),
-                }))
-            }
-            Err(e) => Err(e.into()),
-        }
+        refuse_existing(result, || format!("certificate {}", cert.serial))?;
+        Ok(cert.clone())
     }
 }
 

@@ -1,6 +1,8 @@
 //! The store's error type. It separates what the caller can act on (a row that conflicts, a
 //! value the database holds that no longer parses) from the database failing underneath.
 
+use crate::write::WriteError;
+
 /// What went wrong in the store.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -55,6 +57,32 @@ impl StoreError {
             detail: detail.to_string(),
         }
     }
+}
+
+/// `result` of a statement, with a unique-key violation answered as `duplicate()` (what a
+/// write refuses when its key is taken) and any other failure as the database's.
+pub(crate) fn refuse_duplicate<T, E: From<sqlx::Error>>(
+    result: Result<T, sqlx::Error>,
+    duplicate: impl FnOnce() -> E,
+) -> Result<T, E> {
+    result.map_err(|e| {
+        if is_unique_violation(&e) {
+            duplicate()
+        } else {
+            e.into()
+        }
+    })
+}
+
+/// `result` of an insert, with a unique-key violation refused as
+/// [`StoreError::AlreadyExists`] (`what` names the row and its key).
+pub(crate) fn refuse_existing<T>(
+    result: Result<T, sqlx::Error>,
+    what: impl FnOnce() -> String,
+) -> Result<T, WriteError<StoreError>> {
+    refuse_duplicate(result, || {
+        WriteError::Refused(StoreError::AlreadyExists { what: what() })
+    })
 }
 
 /// True when the database error is a unique-constraint violation.

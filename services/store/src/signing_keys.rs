@@ -7,7 +7,7 @@ use sqlx::{AnyConnection, Row};
 use time::OffsetDateTime;
 
 use crate::decode;
-use crate::error::is_unique_violation;
+use crate::error::refuse_existing;
 use crate::time_codec::to_micros;
 use crate::write::{Rows, Write, WriteError};
 use crate::{Store, StoreError};
@@ -209,14 +209,7 @@ impl Rows for KeyRows {
         .bind(key.retires_at.map(to_micros))
         .execute(&mut *conn)
         .await;
-        match inserted {
-            Ok(_) => Ok(()),
-            Err(e) if is_unique_violation(&e) => {
-                Err(WriteError::Refused(StoreError::AlreadyExists {
-                    what: format!("signing key {}", key.kid),
-                }))
-            }
-            Err(e) => Err(e.into()),
-        }
+        refuse_existing(inserted, || format!("signing key {}", key.kid))?;
+        Ok(())
     }
 }

@@ -201,11 +201,10 @@ impl Store {
         tree_size: u64,
     ) -> Result<Vec<Hash>, AuditError> {
         let needed = merkle::nodes_needed_for_inclusion(index, tree_size)?;
-        let nodes = self.audit_nodes(&needed).await?;
-        match merkle::inclusion_proof(index, tree_size, &nodes) {
-            Ok(proof) => Ok(proof),
-            Err(e) => Err(self.explain(tree_size, e).await),
-        }
+        self.with_nodes(&needed, tree_size, |nodes| {
+            merkle::inclusion_proof(index, tree_size, nodes)
+        })
+        .await
     }
 
     /// The RFC 9162 consistency proof from the tree of `old_size` leaves to the tree of
@@ -216,11 +215,10 @@ impl Store {
         new_size: u64,
     ) -> Result<Vec<Hash>, AuditError> {
         let needed = merkle::nodes_needed_for_consistency(old_size, new_size)?;
-        let nodes = self.audit_nodes(&needed).await?;
-        match merkle::consistency_proof(old_size, new_size, &nodes) {
-            Ok(proof) => Ok(proof),
-            Err(e) => Err(self.explain(new_size, e).await),
-        }
+        self.with_nodes(&needed, new_size, |nodes| {
+            merkle::consistency_proof(old_size, new_size, nodes)
+        })
+        .await
     }
 
     /// The root of the tree of the first `tree_size` leaves, from `popcount(tree_size)` stored
@@ -231,9 +229,23 @@ impl Store {
         } else {
             merkle::decompose_range(0, tree_size)?
         };
-        let nodes = self.audit_nodes(&needed).await?;
-        match merkle::root_at(tree_size, &nodes) {
-            Ok(root) => Ok(root),
+        self.with_nodes(&needed, tree_size, |nodes| {
+            merkle::root_at(tree_size, nodes)
+        })
+        .await
+    }
+
+    /// `compute` over the `needed` nodes of the tree of `tree_size` leaves, read in one query;
+    /// a node it misses is explained ([`Store::explain`]).
+    async fn with_nodes<T>(
+        &self,
+        needed: &[NodeId],
+        tree_size: u64,
+        compute: impl FnOnce(&HashMap<NodeId, Hash>) -> Result<T, MerkleError>,
+    ) -> Result<T, AuditError> {
+        let nodes = self.audit_nodes(needed).await?;
+        match compute(&nodes) {
+            Ok(value) => Ok(value),
             Err(e) => Err(self.explain(tree_size, e).await),
         }
     }

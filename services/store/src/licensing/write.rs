@@ -4,7 +4,7 @@
 use sqlx::AnyConnection;
 
 use super::{ApplicationStepWrite, LicenceWrite, LicensingWriteError, NewApplication};
-use crate::error::is_unique_violation;
+use crate::error::refuse_duplicate;
 use crate::time_codec::to_micros;
 use crate::write::{Rows, Write, WriteError, WriteOutcome};
 use crate::{Store, StoreError};
@@ -135,16 +135,11 @@ impl Rows for StepRows {
                 .bind(&s.id)
                 .execute(&mut *conn)
                 .await;
-                match inserted {
-                    Err(e) if is_unique_violation(&e) => {
-                        return Err(WriteError::Refused(LicensingWriteError::NumberTaken {
-                            number: number.clone(),
-                        }));
-                    }
-                    other => {
-                        other?;
-                    }
-                }
+                refuse_duplicate(inserted, || {
+                    WriteError::Refused(LicensingWriteError::NumberTaken {
+                        number: number.clone(),
+                    })
+                })?;
             }
             Some(LicenceWrite::Update {
                 number,

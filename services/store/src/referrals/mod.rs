@@ -30,7 +30,7 @@ use yrd_domain::referral::Referral;
 
 use crate::conditions::Conditions;
 use crate::decode;
-use crate::error::is_unique_violation;
+use crate::error::refuse_duplicate;
 use crate::feed::NewFeedEvent;
 use crate::multirow::placeholders;
 use crate::text::{contains_pattern, fold_name};
@@ -116,13 +116,7 @@ impl Rows for StepRows {
         .bind(i64::from(self.expected_revision))
         .execute(&mut *conn)
         .await;
-        let updated = match updated {
-            Ok(done) => done,
-            Err(e) if is_unique_violation(&e) => {
-                return Err(WriteError::Refused(StepRefusal::AlreadyOpen));
-            }
-            Err(e) => return Err(e.into()),
-        };
+        let updated = refuse_duplicate(updated, || WriteError::Refused(StepRefusal::AlreadyOpen))?;
         if updated.rows_affected() == 0 {
             let exists: Option<i64> = sqlx::query_scalar("SELECT 1 FROM referrals WHERE id = $1")
                 .bind(&self.id)

@@ -12,7 +12,7 @@ use yrd_domain::spotcheck::SpotCheckResult;
 
 use crate::StoreError;
 use crate::decode::{self, FromRow};
-use crate::error::is_unique_violation;
+use crate::error::refuse_duplicate;
 use crate::feed::NewFeedEvent;
 use crate::text::fold_name;
 use crate::time_codec::to_micros;
@@ -263,16 +263,10 @@ pub(crate) async fn insert_referrals_in(
         .bind(at)
         .execute(&mut *conn)
         .await;
-        match inserted {
-            Ok(_) => {}
-            Err(e) if is_unique_violation(&e) => {
-                return Err(ReferralWriteError::AlreadyOpen {
-                    result_id: r.result_id.clone(),
-                    handling_agency: r.machine.handling_agency.clone(),
-                });
-            }
-            Err(e) => return Err(e.into()),
-        }
+        refuse_duplicate(inserted, || ReferralWriteError::AlreadyOpen {
+            result_id: r.result_id.clone(),
+            handling_agency: r.machine.handling_agency.clone(),
+        })?;
     }
     Ok(())
 }

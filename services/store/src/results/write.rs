@@ -47,6 +47,25 @@ pub(super) struct SearchColumns {
 }
 
 impl SearchColumns {
+    /// Binds the search columns, `producer_uscc` to `sampling_date` in their declared order:
+    /// what a publish inserts and a correction updates alike.
+    fn bind<'q>(&'q self, query: AnyQuery<'q>) -> AnyQuery<'q> {
+        query
+            .bind(&self.producer_uscc)
+            .bind(self.seller_uscc.as_deref())
+            .bind(&self.product_name)
+            .bind(&self.product_name_fold)
+            .bind(self.platform.as_deref())
+            .bind(&self.producer_region)
+            .bind(&self.producer_province)
+            .bind(&self.seller_region)
+            .bind(&self.seller_province)
+            .bind(self.verdict)
+            .bind(self.campaign_code.as_deref())
+            .bind(self.campaign_kind)
+            .bind(&self.sampling_date)
+    }
+
     pub(super) fn of(r: &SpotCheckResult) -> SearchColumns {
         let shop = r.seller().online_shop.as_ref();
         let campaign = r.campaign();
@@ -135,7 +154,7 @@ impl Rows for ResultRows {
                 let c = columns;
                 let at = to_micros(*at);
                 let next = base_version.saturating_add(1);
-                let updated = sqlx::query(
+                let update = sqlx::query(
                     "UPDATE results SET latest_version = $1, producer_uscc = $2, \
                      seller_uscc = $3, product_name = $4, product_name_fold = $5, platform = $6, \
                      producer_region = $7, producer_province = $8, seller_region = $9, \
@@ -143,27 +162,16 @@ impl Rows for ResultRows {
                      campaign_kind = $13, sampling_date = $14, updated_at = $15 \
                      WHERE id = $16 AND publisher = $17 AND state = $18 AND latest_version = $19",
                 )
-                .bind(db_version(next))
-                .bind(&c.producer_uscc)
-                .bind(c.seller_uscc.as_deref())
-                .bind(&c.product_name)
-                .bind(&c.product_name_fold)
-                .bind(c.platform.as_deref())
-                .bind(&c.producer_region)
-                .bind(&c.producer_province)
-                .bind(&c.seller_region)
-                .bind(&c.seller_province)
-                .bind(c.verdict)
-                .bind(c.campaign_code.as_deref())
-                .bind(c.campaign_kind)
-                .bind(&c.sampling_date)
-                .bind(at)
-                .bind(id)
-                .bind(publisher.as_str())
-                .bind(ResultState::Published.as_str())
-                .bind(db_version(*base_version))
-                .execute(&mut *conn)
-                .await?;
+                .bind(db_version(next));
+                let updated = c
+                    .bind(update)
+                    .bind(at)
+                    .bind(id)
+                    .bind(publisher.as_str())
+                    .bind(ResultState::Published.as_str())
+                    .bind(db_version(*base_version))
+                    .execute(&mut *conn)
+                    .await?;
                 if updated.rows_affected() == 0 {
                     return Err(refusal(conn, id, publisher, *base_version).await);
                 }
@@ -281,26 +289,12 @@ pub(super) fn bind_result<'q>(
     c: &'q SearchColumns,
     at: i64,
 ) -> AnyQuery<'q> {
-    query
+    let query = query
         .bind(id)
         .bind(publisher.as_str())
         .bind(ResultState::Published.as_str())
-        .bind(db_version(1))
-        .bind(&c.producer_uscc)
-        .bind(c.seller_uscc.as_deref())
-        .bind(&c.product_name)
-        .bind(&c.product_name_fold)
-        .bind(c.platform.as_deref())
-        .bind(&c.producer_region)
-        .bind(&c.producer_province)
-        .bind(&c.seller_region)
-        .bind(&c.seller_province)
-        .bind(c.verdict)
-        .bind(c.campaign_code.as_deref())
-        .bind(c.campaign_kind)
-        .bind(&c.sampling_date)
-        .bind(at)
-        .bind(at)
+        .bind(db_version(1));
+    c.bind(query).bind(at).bind(at)
 }
 
 /// Writes the search helpers (places, bigrams) of `results`, each `(id, created_at, columns)`
