@@ -179,6 +179,21 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
 
         let days = move |n: u64| synthetic::default_corpus(count).sampled_on(n);
+        // The shapes measured both on the first page and deep into the corpus.
+        let last_year = move |i: usize| {
+            let to = days(count - 1) + time::Duration::days(60);
+            ResultFilter {
+                publisher: Some(synthetic::agency(i)),
+                sampled_from: Some(to - time::Duration::days(365)),
+                sampled_to: Some(to),
+                ..Default::default()
+            }
+        };
+        let non_conforming = |i: usize| ResultFilter {
+            product_name_contains: Some(CATEGORIES[i % CATEGORIES.len()].keyword.into()),
+            verdict: Some(Verdict::NonConforming),
+            ..Default::default()
+        };
         let filters: Vec<(&'static str, Make)> = vec![
             ("producer USCC", Box::new(move |i| {
                 let (u, _) = synthetic::producer(pick(i, PRODUCERS));
@@ -193,15 +208,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     ..Default::default()
                 }, None)
             })),
-            ("agency + last 365 days", Box::new(move |i| {
-                let to = days(count - 1) + time::Duration::days(60);
-                (ResultFilter {
-                    publisher: Some(synthetic::agency(i)),
-                    sampled_from: Some(to - time::Duration::days(365)),
-                    sampled_to: Some(to),
-                    ..Default::default()
-                }, None)
-            })),
+            ("agency + last 365 days", Box::new(move |i| (last_year(i), None))),
             ("agency + a year, anywhere", Box::new(move |i| {
                 let from = days(pick(i, count * 2 / 3));
                 (ResultFilter {
@@ -211,11 +218,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     ..Default::default()
                 }, None)
             })),
-            ("category + non-conforming", Box::new(move |i| (ResultFilter {
-                product_name_contains: Some(CATEGORIES[i % CATEGORIES.len()].keyword.into()),
-                verdict: Some(Verdict::NonConforming),
-                ..Default::default()
-            }, None))),
+            ("category + non-conforming", Box::new(move |i| (non_conforming(i), None))),
             ("category", Box::new(move |i| (ResultFilter {
                 product_name_contains: Some(CATEGORIES[i % CATEGORIES.len()].keyword.into()),
                 ..Default::default()
@@ -230,20 +233,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             })
         };
         let deep: Vec<(&'static str, Make)> = vec![
-            ("category + non-conf., deep page", Box::new(move |i| (ResultFilter {
-                product_name_contains: Some(CATEGORIES[i % CATEGORIES.len()].keyword.into()),
-                verdict: Some(Verdict::NonConforming),
-                ..Default::default()
-            }, cursor(i)))),
-            ("agency + last 365 days, deep page", Box::new(move |i| {
-                let to = days(count - 1) + time::Duration::days(60);
-                (ResultFilter {
-                    publisher: Some(synthetic::agency(i)),
-                    sampled_from: Some(to - time::Duration::days(365)),
-                    sampled_to: Some(to),
-                    ..Default::default()
-                }, cursor(i))
-            })),
+            ("category + non-conf., deep page", Box::new(move |i| (non_conforming(i), cursor(i)))),
+            ("agency + last 365 days, deep page", Box::new(move |i| (last_year(i), cursor(i)))),
         ];
         let cases: Vec<(&'static str, Make)> = filters.into_iter().chain(deep).collect();
 

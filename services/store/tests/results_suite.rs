@@ -67,6 +67,17 @@ async fn publish(store: &Store, id: &str, r: &SpotCheckResult, at: OffsetDateTim
         .expect("publish")
 }
 
+/// The ids of the first page (10) of results `filter` finds.
+async fn found_ids(store: Store, filter: ResultFilter) -> Vec<String> {
+    store
+        .search_results(&filter, None, 10)
+        .await
+        .expect("search")
+        .into_iter()
+        .map(|r| r.id)
+        .collect()
+}
+
 async fn a_retry_returns_the_first_answer_and_writes_nothing(store: Store) {
     let r = result("儿童塑料玩具车", "370102", "320106", Verdict::NonConforming);
     let first = NewPublication {
@@ -205,18 +216,7 @@ async fn corrections_add_versions_and_keep_the_old_ones(store: Store) {
     );
 
     // Search sees the latest version's columns only.
-    let search = |filter: ResultFilter| {
-        let store = store.clone();
-        async move {
-            store
-                .search_results(&filter, None, 10)
-                .await
-                .expect("search")
-                .into_iter()
-                .map(|r| r.id)
-                .collect::<Vec<_>>()
-        }
-    };
+    let search = |filter: ResultFilter| found_ids(store.clone(), filter);
     let region = |code: &str| ResultFilter {
         region: Some(yrd_domain::RegionCode::parse(code).expect("region")),
         ..Default::default()
@@ -443,18 +443,7 @@ async fn filters_use_every_search_column(store: Store) {
     let b = result("学生书包", "330106", "310104", Verdict::Conforming);
     publish(&store, "fa", &a, t0()).await;
     publish(&store, "fb", &b, t0() + Duration::seconds(1)).await;
-    let ids = |filter: ResultFilter| {
-        let store = store.clone();
-        async move {
-            store
-                .search_results(&filter, None, 10)
-                .await
-                .expect("search")
-                .into_iter()
-                .map(|r| r.id)
-                .collect::<Vec<_>>()
-        }
-    };
+    let ids = |filter: ResultFilter| found_ids(store.clone(), filter);
     let parse_uscc = |s: String| Uscc::parse(&s).expect("uscc");
     let cases: Vec<(&str, ResultFilter, Vec<&str>)> = vec![
         (

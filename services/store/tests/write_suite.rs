@@ -64,6 +64,21 @@ async fn assert_published(store: &Store, ns: impl Iterator<Item = usize>) {
     }
 }
 
+/// Publishes result `r{n}` under request `q{n}` with body digest `d{n}`.
+fn publish_nth(
+    store: &Store,
+    r: &Arc<SpotCheckResult>,
+    n: usize,
+) -> impl Future<Output = Result<WriteOutcome, ResultWriteError>> + use<> {
+    publish(
+        store.clone(),
+        r.clone(),
+        format!("r{n}"),
+        format!("q{n}"),
+        format!("d{n}"),
+    )
+}
+
 /// Publishes result `id` under request `request_id` with body digest `digest`.
 async fn publish(
     store: Store,
@@ -106,14 +121,7 @@ async fn concurrent_writes_share_transactions(store: Store) {
     let before = store.batch_stats();
     let mut writers = JoinSet::new();
     for n in 0..WRITERS {
-        let (store, r) = (store.clone(), r.clone());
-        writers.spawn(publish(
-            store,
-            r,
-            format!("r{n}"),
-            format!("q{n}"),
-            format!("d{n}"),
-        ));
+        writers.spawn(publish_nth(&store, &r, n));
     }
     while let Some(done) = writers.join_next().await {
         let outcome = done.expect("writer").expect("publish");
@@ -159,13 +167,7 @@ async fn a_refused_member_leaves_its_batch_committed(store: Store) {
                     .await
             });
         } else {
-            writers.spawn(publish(
-                store,
-                r,
-                format!("r{n}"),
-                format!("q{n}"),
-                format!("d{n}"),
-            ));
+            writers.spawn(publish_nth(&store, &r, n));
         }
     }
     let mut refused = 0;
@@ -291,12 +293,18 @@ async fn a_lone_refused_write_leaves_nothing(store: Store) {
 /// the PostgreSQL half is skipped.
 async fn postgres(max_flushes: usize) -> Option<(TestDatabase, Store)> {
     let db = TestDatabase::postgres().await?;
-    let options = StoreOptions {
+    let store = Store::open(&db.url, &flushes(max_flushes))
+        .await
+        .expect("open");
+    Some((db, store))
+}
+
+/// The default options but for running up to `max_flushes` flushes at once.
+fn flushes(max_flushes: usize) -> StoreOptions {
+    StoreOptions {
         max_flushes,
         ..StoreOptions::default()
-    };
-    let store = Store::open(&db.url, &options).await.expect("open");
-    Some((db, store))
+    }
 }
 
 /// Writers on PostgreSQL publishing to the same three recipients, each write naming them in
@@ -448,21 +456,11 @@ async fn retries_in_concurrent_batches_are_answered_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_runs_one_flush_at_a_time() {
     let db = TestDatabase::sqlite();
-    let options = StoreOptions {
-        max_flushes: 4,
-        ..StoreOptions::default()
-    };
-    let store = Store::open(&db.url, &options).await.expect("open");
+    let store = Store::open(&db.url, &flushes(4)).await.expect("open");
     let r = result();
     let mut writers = JoinSet::new();
     for n in 0..WRITERS {
-        writers.spawn(publish(
-            store.clone(),
-            r.clone(),
-            format!("r{n}"),
-            format!("q{n}"),
-            format!("d{n}"),
-        ));
+        writers.spawn(publish_nth(&store, &r, n));
     }
     while let Some(done) = writers.join_next().await {
         assert!(matches!(
@@ -477,11 +475,7 @@ async fn sqlite_runs_one_flush_at_a_time() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn flush_limits_out_of_range_are_refused() {
     let db = TestDatabase::sqlite();
-    let none = StoreOptions {
-        max_flushes: 0,
-        ..StoreOptions::default()
-    };
-    match Store::open(&db.url, &none).await {
+    match Store::open(&db.url, &flushes(0)).await {
         Err(StoreError::InvalidOptions(why)) => assert!(why.contains("max_flushes is 0"), "{why}"),
         other => panic!("max_flushes 0 opened: {other:?}"),
     }
@@ -490,8 +484,7 @@ async fn flush_limits_out_of_range_are_refused() {
     };
     let all = StoreOptions {
         max_connections: 4,
-        max_flushes: 4,
-        ..StoreOptions::default()
+        ..flushes(4)
     };
     match Store::open(&db.url, &all).await {
         Err(StoreError::InvalidOptions(why)) => {
