@@ -205,11 +205,7 @@ pub enum RevokeError {
     Store(#[from] StoreError),
 }
 
-impl From<sqlx::Error> for RevokeError {
-    fn from(e: sqlx::Error) -> Self {
-        RevokeError::Store(e.into())
-    }
-}
+crate::error::store_failure!(RevokeError);
 
 impl Store {
     /// One certificate by serial.

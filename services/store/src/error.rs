@@ -59,6 +59,19 @@ impl StoreError {
     }
 }
 
+/// Implements `From<sqlx::Error>` for operation errors that have a `Store(StoreError)`
+/// variant, so that `?` on a query reports the database failing underneath.
+macro_rules! store_failure {
+    ($($error:ty),+ $(,)?) => {$(
+        impl From<sqlx::Error> for $error {
+            fn from(e: sqlx::Error) -> Self {
+                Self::Store(e.into())
+            }
+        }
+    )+};
+}
+pub(crate) use store_failure;
+
 /// `result` of a statement, with a unique-key violation answered as `duplicate()` (what a
 /// write refuses when its key is taken) and any other failure as the database's.
 pub(crate) fn refuse_duplicate<T, E: From<sqlx::Error>>(

@@ -105,11 +105,7 @@ pub enum AuditError {
     },
 }
 
-impl From<sqlx::Error> for AuditError {
-    fn from(e: sqlx::Error) -> Self {
-        AuditError::Store(e.into())
-    }
-}
+crate::error::store_failure!(AuditError);
 
 /// True when the database refused a write through one of the append-only guards of
 /// `0003_audit_log.sql` (a trigger whose message starts with `append-only:`).

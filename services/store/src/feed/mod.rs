@@ -59,11 +59,7 @@ pub enum AckError {
     Store(#[from] StoreError),
 }
 
-impl From<sqlx::Error> for AckError {
-    fn from(e: sqlx::Error) -> Self {
-        AckError::Store(e.into())
-    }
-}
+crate::error::store_failure!(AckError);
 
 fn db(value: u64) -> i64 {
     i64::try_from(value).unwrap_or(i64::MAX)

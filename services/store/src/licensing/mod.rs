@@ -63,11 +63,7 @@ pub enum LicensingWriteError {
     Store(#[from] StoreError),
 }
 
-impl From<sqlx::Error> for LicensingWriteError {
-    fn from(e: sqlx::Error) -> Self {
-        LicensingWriteError::Store(e.into())
-    }
-}
+crate::error::store_failure!(LicensingWriteError);
 
 /// What a step changes on an application row.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -25,143 +25,155 @@ fn licensing_error(e: WriteError<LicensingWriteError>) -> LicensingWriteError {
     }
 }
 
-/// The rows of a new application: its row and first history entry.
+/// The rows of a licensing write.
 #[derive(Debug, Clone)]
-struct SubmitRows(NewApplication);
+enum ApplicationRows {
+    /// A new application: its row and first history entry.
+    Submit(NewApplication),
+    /// One step: the guarded row update, history entries, the licence row.
+    Step(ApplicationStepWrite),
+}
 
-impl Rows for SubmitRows {
+impl Rows for ApplicationRows {
     type Value = ();
     type Refusal = LicensingWriteError;
 
     async fn apply(&self, conn: &mut AnyConnection) -> Result<(), WriteError<LicensingWriteError>> {
-        let a = &self.0;
-        let at = to_micros(a.at);
-        sqlx::query(
-            "INSERT INTO licence_applications (id, accepting_agency, issuing_agency, state, \
-             applicant_uscc, catalogue_code, overdue, next_due, version, machine, view, \
-             created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1, $9, $10, $11, $11)",
-        )
-        .bind(&a.id)
-        .bind(a.accepting_agency.as_str())
-        .bind(a.issuing_agency.as_str())
-        .bind(&a.columns.state)
-        .bind(&a.applicant_uscc)
-        .bind(&a.catalogue_code)
-        .bind(i64::from(a.columns.overdue))
-        .bind(a.columns.next_due.as_deref())
-        .bind(&a.columns.machine)
-        .bind(&a.columns.view)
-        .bind(at)
-        .execute(&mut *conn)
-        .await?;
-        sqlx::query(
-            "INSERT INTO licence_application_steps (application_id, seq, body, created_at) \
-             VALUES ($1, 1, $2, $3)",
-        )
-        .bind(&a.id)
-        .bind(&a.step)
-        .bind(at)
-        .execute(&mut *conn)
-        .await?;
-        Ok(())
+        match self {
+            ApplicationRows::Submit(a) => submit_in(conn, a).await,
+            ApplicationRows::Step(s) => step_in(conn, s).await,
+        }
     }
 }
 
-/// The rows of one step: the guarded row update, history entries, the licence row.
-#[derive(Debug, Clone)]
-struct StepRows(ApplicationStepWrite);
+/// Inserts application `a` with its first history entry.
+async fn submit_in(
+    conn: &mut AnyConnection,
+    a: &NewApplication,
+) -> Result<(), WriteError<LicensingWriteError>> {
+    let at = to_micros(a.at);
+    sqlx::query(
+        "INSERT INTO licence_applications (id, accepting_agency, issuing_agency, state, \
+         applicant_uscc, catalogue_code, overdue, next_due, version, machine, view, \
+         created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1, $9, $10, $11, $11)",
+    )
+    .bind(&a.id)
+    .bind(a.accepting_agency.as_str())
+    .bind(a.issuing_agency.as_str())
+    .bind(&a.columns.state)
+    .bind(&a.applicant_uscc)
+    .bind(&a.catalogue_code)
+    .bind(i64::from(a.columns.overdue))
+    .bind(a.columns.next_due.as_deref())
+    .bind(&a.columns.machine)
+    .bind(&a.columns.view)
+    .bind(at)
+    .execute(&mut *conn)
+    .await?;
+    insert_steps(conn, &a.id, &[(1, a.step.clone())], at).await?;
+    Ok(())
+}
 
-impl Rows for StepRows {
-    type Value = ();
-    type Refusal = LicensingWriteError;
-
-    async fn apply(&self, conn: &mut AnyConnection) -> Result<(), WriteError<LicensingWriteError>> {
-        let s = &self.0;
-        let at = to_micros(s.at);
-        let updated = sqlx::query(
-            "UPDATE licence_applications SET state = $1, overdue = $2, next_due = $3, \
-             machine = $4, view = $5, updated_at = $6, version = version + 1 \
-             WHERE id = $7 AND version = $8",
-        )
-        .bind(&s.columns.state)
-        .bind(i64::from(s.columns.overdue))
-        .bind(s.columns.next_due.as_deref())
-        .bind(&s.columns.machine)
-        .bind(&s.columns.view)
-        .bind(at)
-        .bind(&s.id)
-        .bind(s.expected_version)
-        .execute(&mut *conn)
-        .await?;
-        if updated.rows_affected() == 0 {
-            return Err(WriteError::Refused(LicensingWriteError::Conflict {
-                id: s.id.clone(),
-            }));
-        }
-        for (seq, body) in &s.steps {
-            sqlx::query(
-                "INSERT INTO licence_application_steps (application_id, seq, body, created_at) \
-                 VALUES ($1, $2, $3, $4)",
+/// Applies step `s`: the row update guarded by its version, the history entries, the licence.
+async fn step_in(
+    conn: &mut AnyConnection,
+    s: &ApplicationStepWrite,
+) -> Result<(), WriteError<LicensingWriteError>> {
+    let at = to_micros(s.at);
+    let updated = sqlx::query(
+        "UPDATE licence_applications SET state = $1, overdue = $2, next_due = $3, \
+         machine = $4, view = $5, updated_at = $6, version = version + 1 \
+         WHERE id = $7 AND version = $8",
+    )
+    .bind(&s.columns.state)
+    .bind(i64::from(s.columns.overdue))
+    .bind(s.columns.next_due.as_deref())
+    .bind(&s.columns.machine)
+    .bind(&s.columns.view)
+    .bind(at)
+    .bind(&s.id)
+    .bind(s.expected_version)
+    .execute(&mut *conn)
+    .await?;
+    if updated.rows_affected() == 0 {
+        return Err(WriteError::Refused(LicensingWriteError::Conflict {
+            id: s.id.clone(),
+        }));
+    }
+    insert_steps(conn, &s.id, &s.steps, at).await?;
+    match &s.licence {
+        Some(LicenceWrite::Issue {
+            number,
+            holder_uscc,
+            catalogue_code,
+            state,
+            body,
+        }) => {
+            let inserted = sqlx::query(
+                "INSERT INTO licences (number, application_id, accepting_agency, \
+                 issuing_agency, holder_uscc, catalogue_code, state, body, created_at, \
+                 updated_at) \
+                 SELECT $1, id, accepting_agency, issuing_agency, $2, $3, $4, $5, $6, $6 \
+                 FROM licence_applications WHERE id = $7",
             )
-            .bind(&s.id)
-            .bind(i64::from(*seq))
+            .bind(number)
+            .bind(holder_uscc)
+            .bind(catalogue_code)
+            .bind(state)
             .bind(body)
             .bind(at)
+            .bind(&s.id)
+            .execute(&mut *conn)
+            .await;
+            refuse_duplicate(inserted, || {
+                WriteError::Refused(LicensingWriteError::NumberTaken {
+                    number: number.clone(),
+                })
+            })?;
+        }
+        Some(LicenceWrite::Update {
+            number,
+            state,
+            body,
+        }) => {
+            sqlx::query(
+                "UPDATE licences SET state = $1, body = $2, updated_at = $3 \
+                 WHERE number = $4 AND application_id = $5",
+            )
+            .bind(state)
+            .bind(body)
+            .bind(at)
+            .bind(number)
+            .bind(&s.id)
             .execute(&mut *conn)
             .await?;
         }
-        match &s.licence {
-            Some(LicenceWrite::Issue {
-                number,
-                holder_uscc,
-                catalogue_code,
-                state,
-                body,
-            }) => {
-                let inserted = sqlx::query(
-                    "INSERT INTO licences (number, application_id, accepting_agency, \
-                     issuing_agency, holder_uscc, catalogue_code, state, body, created_at, \
-                     updated_at) \
-                     SELECT $1, id, accepting_agency, issuing_agency, $2, $3, $4, $5, $6, $6 \
-                     FROM licence_applications WHERE id = $7",
-                )
-                .bind(number)
-                .bind(holder_uscc)
-                .bind(catalogue_code)
-                .bind(state)
-                .bind(body)
-                .bind(at)
-                .bind(&s.id)
-                .execute(&mut *conn)
-                .await;
-                refuse_duplicate(inserted, || {
-                    WriteError::Refused(LicensingWriteError::NumberTaken {
-                        number: number.clone(),
-                    })
-                })?;
-            }
-            Some(LicenceWrite::Update {
-                number,
-                state,
-                body,
-            }) => {
-                sqlx::query(
-                    "UPDATE licences SET state = $1, body = $2, updated_at = $3 \
-                     WHERE number = $4 AND application_id = $5",
-                )
-                .bind(state)
-                .bind(body)
-                .bind(at)
-                .bind(number)
-                .bind(&s.id)
-                .execute(&mut *conn)
-                .await?;
-            }
-            None => {}
-        }
-        Ok(())
+        None => {}
     }
+    Ok(())
+}
+
+/// Appends history entries `(seq, encoded step)` of application `id`, made at `at`.
+async fn insert_steps(
+    conn: &mut AnyConnection,
+    id: &str,
+    steps: &[(u32, Vec<u8>)],
+    at: i64,
+) -> Result<(), sqlx::Error> {
+    for (seq, body) in steps {
+        sqlx::query(
+            "INSERT INTO licence_application_steps (application_id, seq, body, created_at) \
+             VALUES ($1, $2, $3, $4)",
+        )
+        .bind(id)
+        .bind(i64::from(*seq))
+        .bind(body)
+        .bind(at)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
 }
 
 /// The rows of taking the next serial of a licence-number prefix.
@@ -200,7 +212,7 @@ impl Store {
         &self,
         a: &NewApplication,
     ) -> Result<WriteOutcome, LicensingWriteError> {
-        let write = Write::new(SubmitRows(a.clone()))
+        let write = Write::new(ApplicationRows::Submit(a.clone()))
             .claim_ready(Some(&a.key), &a.response, a.at)
             .events(a.events.clone())
             .leaf(a.leaf.clone());
@@ -214,7 +226,7 @@ impl Store {
         &self,
         s: &ApplicationStepWrite,
     ) -> Result<WriteOutcome, LicensingWriteError> {
-        let write = Write::new(StepRows(s.clone()))
+        let write = Write::new(ApplicationRows::Step(s.clone()))
             .claim_ready(s.key.as_ref(), &s.response, s.at)
             .events(s.events.clone())
             .leaf(s.leaf.clone());

@@ -98,11 +98,7 @@ pub enum ReferralWriteError {
     Store(#[from] StoreError),
 }
 
-impl From<sqlx::Error> for ReferralWriteError {
-    fn from(e: sqlx::Error) -> Self {
-        ReferralWriteError::Store(e.into())
-    }
-}
+crate::error::store_failure!(ReferralWriteError);
 
 /// The caller's part in the referrals a list asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -128,11 +128,7 @@ impl From<StoreError> for ResultWriteError {
     }
 }
 
-impl From<sqlx::Error> for ResultWriteError {
-    fn from(e: sqlx::Error) -> Self {
-        ResultWriteError::Store(e.into())
-    }
-}
+crate::error::store_failure!(ResultWriteError);
 
 /// A new result (version 1) to publish.
 #[derive(Debug, Clone)]
