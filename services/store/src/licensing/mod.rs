@@ -21,6 +21,10 @@
 //!   the counter row), and the number is the primary key of `licences`, so even a counter
 //!   reset could not give one number twice. A step refused after taking a serial leaves a gap,
 //!   never a duplicate.
+//!
+//! [`Store::submit_application`]: crate::Store::submit_application
+//! [`Store::apply_step`]: crate::Store::apply_step
+//! [`Store::next_licence_serial`]: crate::Store::next_licence_serial
 
 mod read;
 mod write;
