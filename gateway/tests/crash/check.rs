@@ -66,10 +66,8 @@ pub(crate) async fn check(
     {
         let id = attempt.request.id().to_owned();
         let (result, receipt) = attempt
-            .request
-            .send(clients[attempt.agency].clone())
-            .await
-            .map_err(|e| anyhow::anyhow!("retrying unacknowledged {id}: {e}"))?;
+            .send_again(&clients, "retrying unacknowledged")
+            .await?;
         ensure!(
             result.version == attempt.request.expected_version(),
             "retrying unacknowledged {id} answered version {} of {}, expected {}",
@@ -92,10 +90,8 @@ pub(crate) async fn check(
         };
         let id = attempt.request.id();
         let (result, receipt) = attempt
-            .request
-            .send(clients[attempt.agency].clone())
-            .await
-            .map_err(|e| anyhow::anyhow!("repeating acknowledged {id}: {e}"))?;
+            .send_again(&clients, "repeating acknowledged")
+            .await?;
         // The stored answer, receipt included (docs/architecture.md, "Storage": idempotency).
         ensure!(
             (result.name.as_str(), result.version, &receipt.leaf_hash)

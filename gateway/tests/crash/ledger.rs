@@ -85,13 +85,29 @@ pub(crate) struct Acked {
 /// One write of the run.
 #[derive(Debug, Clone)]
 pub(crate) struct Attempt {
-    /// Index into [`AGENCIES`] of the writing agency.
+    /// Index into [`yrd_bench::connect::AGENCIES`] of the writing agency.
     pub(crate) agency: usize,
     pub(crate) request: Request,
     /// The answer; `None` while the write was sent but not answered (in flight at the kill).
     pub(crate) acked: Option<Acked>,
     /// Why it got no answer.
     pub(crate) error: Option<String>,
+}
+
+impl Attempt {
+    /// Sends the write again as its agency, with its request id; the error says `what` the
+    /// sending was for.
+    pub(crate) async fn send_again(
+        &self,
+        clients: &[Authed],
+        what: &str,
+    ) -> anyhow::Result<(pb::SpotCheckResult, pb::Receipt)> {
+        let id = self.request.id();
+        self.request
+            .send(clients[self.agency].clone())
+            .await
+            .map_err(|e| anyhow::anyhow!("{what} {id}: {e}"))
+    }
 }
 
 /// A result a writer may correct: its name, latest acknowledged version and content.
