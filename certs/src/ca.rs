@@ -385,11 +385,22 @@ pub(crate) fn random_serial() -> Result<SerialNumber, PkiError> {
 
 #[cfg(test)]
 pub(crate) mod tests {
+    use x509_parser::certificate::X509Certificate;
     use x509_parser::extensions::{GeneralName, ParsedExtension};
 
     use super::*;
     use crate::inspect::{agency_identity, parse_certificate, uri_sans};
     use yrd_domain::clock::{Clock as _, SystemClock};
+
+    /// The subject alternative names of a certificate that has some.
+    pub(crate) fn general_names<'a>(cert: &X509Certificate<'a>) -> Vec<GeneralName<'a>> {
+        cert.subject_alternative_name()
+            .unwrap()
+            .unwrap()
+            .value
+            .general_names
+            .clone()
+    }
 
     /// A fresh CA valid from a day ago for a year.
     pub(crate) fn test_ca() -> CertificateAuthority {
@@ -413,8 +424,6 @@ pub(crate) mod tests {
         let eku = cert.extended_key_usage().unwrap().unwrap().value;
         (eku.server_auth, eku.client_auth)
     }
-
-    use x509_parser::certificate::X509Certificate;
 
     #[test]
     fn ca_is_a_p256_root_that_signs_certificates_and_crls() {
@@ -542,17 +551,11 @@ pub(crate) mod tests {
         ];
         let issued = ca.issue_server(&names, one_day()).unwrap();
         let cert = parse_certificate(&issued.cert_der).unwrap();
-        let sans = &cert
-            .subject_alternative_name()
-            .unwrap()
-            .unwrap()
-            .value
-            .general_names;
         let mut dns = Vec::new();
         let mut ips = Vec::new();
-        for san in sans {
+        for san in general_names(&cert) {
             match san {
-                GeneralName::DNSName(d) => dns.push((*d).to_owned()),
+                GeneralName::DNSName(d) => dns.push(d.to_owned()),
                 GeneralName::IPAddress(ip) => ips.push(ip.to_vec()),
                 other => panic!("unexpected SAN {other:?}"),
             }

@@ -347,7 +347,7 @@ mod tests {
     use x509_parser::certificate::X509Certificate;
 
     use super::*;
-    use crate::ca::tests::{one_day, shanghai, test_ca};
+    use crate::ca::tests::{general_names, one_day, shanghai, test_ca};
     use crate::inspect::{agency_identity, parse_certificate, uri_sans};
     use yrd_domain::clock::{Clock as _, SystemClock};
 
@@ -466,12 +466,7 @@ mod tests {
         let ca = test_ca();
         let issued = ca.sign_csr(GREEDY_CSR, policy()).unwrap();
         let cert = parse_certificate(&issued.cert_der).unwrap();
-        let sans = &cert
-            .subject_alternative_name()
-            .unwrap()
-            .unwrap()
-            .value
-            .general_names;
+        let sans = general_names(&cert);
         assert_eq!(sans.len(), 1, "the DNS SAN was dropped: {sans:?}");
         assert_eq!(
             uri_sans(&cert).unwrap(),

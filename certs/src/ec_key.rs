@@ -150,10 +150,6 @@ pub fn verify_es256(
     let y = URL_SAFE_NO_PAD
         .decode(y)
         .map_err(|e| bad(format!("y is not base64url: {e}")))?;
-    let mut sec1 = Vec::with_capacity(65);
-    sec1.push(0x04);
-    sec1.extend_from_slice(&x);
-    sec1.extend_from_slice(&y);
     if x.len() != 32 || y.len() != 32 {
         return Err(bad(format!(
             "public key: coordinates of {} and {} bytes, P-256 has 32",
@@ -161,6 +157,11 @@ pub fn verify_es256(
             y.len()
         )));
     }
+    // The uncompressed SEC1 point: 0x04, then x and y.
+    let mut sec1 = Vec::with_capacity(65);
+    sec1.push(0x04);
+    sec1.extend_from_slice(&x);
+    sec1.extend_from_slice(&y);
     UnparsedPublicKey::new(&ECDSA_P256_SHA256_ASN1, &sec1)
         .verify(message, der_signature)
         .map_err(|_| {

@@ -201,3 +201,57 @@ macro_rules! carries {
         })*
     };
 }
+
+/// A seller on an e-commerce platform, registered in `region` (six digits) under
+/// `uscc(region, 8)`, selling in the suites' toy shop.
+pub fn online_seller(name: &str, region: &str) -> pb::Seller {
+    pb::Seller {
+        name: name.into(),
+        uscc: uscc(region, 8),
+        address: String::new(),
+        region_code: region.into(),
+        platform: "某电商平台".into(),
+        shop_name: "某玩具旗舰店".into(),
+        shop_url: "https://shop.example.com/toys?id=1".into(),
+    }
+}
+
+/// The failed safety item of the suites' toy samples: plasticiser (增塑剂) measured at 0.35 %
+/// against a limit of 0.1 %.
+pub fn failed_plasticiser() -> pb::TestItem {
+    pb::TestItem {
+        name: "增塑剂".into(),
+        requirement: "≤ 0.1 %".into(),
+        measured_value: "0.35".into(),
+        unit: "%".into(),
+        verdict: pb::Verdict::NonConforming as i32,
+        is_safety_item: true,
+    }
+}
+
+/// What was wrong with the answer to an invalid request (`case`) that should have been refused
+/// as INVALID_ARGUMENT naming `field` and nothing else; `None` when it was so refused. Table
+/// tests collect these to report every wrong case at once.
+pub fn refused_for_field<T>(
+    case: &str,
+    field: &str,
+    outcome: Result<T, tonic::Status>,
+) -> Option<String> {
+    use tonic_types::StatusExt as _;
+    let status = match outcome {
+        Ok(_) => return Some(format!("{case}: accepted")),
+        Err(status) => status,
+    };
+    let fields: Vec<String> = status
+        .get_error_details()
+        .bad_request()
+        .map(|b| b.field_violations.iter().map(|v| v.field.clone()).collect())
+        .unwrap_or_default();
+    (status.code() != tonic::Code::InvalidArgument || fields != [field]).then(|| {
+        format!(
+            "{case}: expected INVALID_ARGUMENT naming [{field}], got {:?} {fields:?}: {}",
+            status.code(),
+            status.message()
+        )
+    })
+}

@@ -26,6 +26,21 @@ async fn app() -> TestApp {
     TestApp::spawn(StoreKind::Sqlite).await.expect("sqlite")
 }
 
+/// Asserts that a Shanghai system token whose claims differ from a real one by `change`
+/// alone, signed with the exchange's key, is refused for `reason` on its own connection.
+async fn refused_with_claims(change: impl FnOnce(&mut yrd_admin::token::Claims), reason: &str) {
+    let app = app().await;
+    let session = app.session(SHANGHAI, Profile::System).await;
+    let mut claims = app.claims_for(SHANGHAI, Profile::System);
+    change(&mut claims);
+    let token = app.exchange_key().await.sign(&claims);
+    refused(
+        call_path(&session.channel, Some(&token), PROBE).await,
+        reason,
+        &token,
+    );
+}
+
 /// Asserts `outcome` is `UNAUTHENTICATED` with `reason` in its message, and that the message
 /// does not repeat the token (or any part of it longer than a few characters).
 fn refused(outcome: Result<(), tonic::Status>, reason: &str, token: &str) {
@@ -204,30 +219,20 @@ async fn signed_by_a_key_the_exchange_does_not_know() {
 
 #[tokio::test]
 async fn wrong_issuer() {
-    let app = app().await;
-    let session = app.session(SHANGHAI, Profile::System).await;
-    let mut claims = app.claims_for(SHANGHAI, Profile::System);
-    claims.iss = "another-exchange".to_owned();
-    let token = app.exchange_key().await.sign(&claims);
-    refused(
-        call_path(&session.channel, Some(&token), PROBE).await,
+    refused_with_claims(
+        |claims| claims.iss = "another-exchange".to_owned(),
         "issued by another issuer",
-        &token,
-    );
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn wrong_audience() {
-    let app = app().await;
-    let session = app.session(SHANGHAI, Profile::System).await;
-    let mut claims = app.claims_for(SHANGHAI, Profile::System);
-    claims.aud = "another-service".to_owned();
-    let token = app.exchange_key().await.sign(&claims);
-    refused(
-        call_path(&session.channel, Some(&token), PROBE).await,
+    refused_with_claims(
+        |claims| claims.aud = "another-service".to_owned(),
         "meant for another audience",
-        &token,
-    );
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -286,16 +291,11 @@ async fn not_yet_valid() {
 
 #[tokio::test]
 async fn token_without_certificate_binding() {
-    let app = app().await;
-    let session = app.session(SHANGHAI, Profile::System).await;
-    let mut claims = app.claims_for(SHANGHAI, Profile::System);
-    claims.cnf = None;
-    let token = app.exchange_key().await.sign(&claims);
-    refused(
-        call_path(&session.channel, Some(&token), PROBE).await,
+    refused_with_claims(
+        |claims| claims.cnf = None,
         "not bound to a client certificate",
-        &token,
-    );
+    )
+    .await;
 }
 
 #[tokio::test]

@@ -84,32 +84,26 @@ async fn calls_outside_the_contract_are_unimplemented(app: TestApp) {
 #[tokio::test]
 async fn a_second_start_reuses_the_data_folder() {
     let data_dir = tempfile::tempdir().expect("temp");
-    let configure = |dir: std::path::PathBuf| {
-        move |s: &mut yrd_gateway::config::Settings| {
-            s.data_dir = dir;
-            s.database_url = String::new();
-        }
+    // A server on SQLite in `data_dir`, started as often as asked.
+    let start = || {
+        let dir = data_dir.path().to_owned();
+        TestApp::spawn_with(
+            StoreKind::Sqlite,
+            move |s: &mut yrd_gateway::config::Settings| {
+                s.data_dir = dir;
+                s.database_url = String::new();
+            },
+            Arc::new(SystemClock),
+        )
     };
-    let first = TestApp::spawn_with(
-        StoreKind::Sqlite,
-        configure(data_dir.path().to_owned()),
-        Arc::new(SystemClock),
-    )
-    .await
-    .expect("first start");
+    let first = start().await.expect("first start");
     let ca_before = std::fs::read(first.pki_dir.join("ca.pem")).expect("CA");
     let cert_before =
         std::fs::read(first.client_files(SHANGHAI, Profile::System).cert).expect("agency cert");
     let agencies_before = first.store.list_agencies().await.expect("agencies");
     first.shutdown().await.expect("first shutdown");
 
-    let second = TestApp::spawn_with(
-        StoreKind::Sqlite,
-        configure(data_dir.path().to_owned()),
-        Arc::new(SystemClock),
-    )
-    .await
-    .expect("second start");
+    let second = start().await.expect("second start");
     assert_eq!(
         std::fs::read(second.pki_dir.join("ca.pem")).expect("CA"),
         ca_before

@@ -40,15 +40,7 @@ fn sample(product: &str) -> pb::SpotCheckResult {
             address: "山东省济南市历下区某路1号".into(),
             region_code: "370102".into(),
         }),
-        seller: Some(pb::Seller {
-            name: "南京某商贸有限公司".into(),
-            uscc: uscc("320106", 8),
-            address: String::new(),
-            region_code: "320106".into(),
-            platform: "某电商平台".into(),
-            shop_name: "某玩具旗舰店".into(),
-            shop_url: "https://shop.example.com/toys?id=1".into(),
-        }),
+        seller: Some(fixtures::online_seller("南京某商贸有限公司", "320106")),
         sampling_way: pb::SamplingWay::OnlinePurchase as i32,
         sampling_date: "2024-05-10".into(),
         inspection_body: "上海市质量监督检验技术研究院".into(),
@@ -56,14 +48,7 @@ fn sample(product: &str) -> pb::SpotCheckResult {
         report_date: "2024-06-01".into(),
         standards: vec!["GB 6675.1-2014".into()],
         test_items: vec![
-            pb::TestItem {
-                name: "增塑剂".into(),
-                requirement: "≤ 0.1 %".into(),
-                measured_value: "0.35".into(),
-                unit: "%".into(),
-                verdict: pb::Verdict::NonConforming as i32,
-                is_safety_item: true,
-            },
+            fixtures::failed_plasticiser(),
             pb::TestItem {
                 name: "可触及的锐利边缘".into(),
                 requirement: "无".into(),
@@ -90,6 +75,14 @@ fn publish_request(request_id: &str, result: pb::SpotCheckResult) -> PublishResu
     PublishResultRequest {
         request_id: request_id.into(),
         result: Some(result),
+    }
+}
+
+fn withdraw_request(request_id: &str, name: &str, reason: &str) -> WithdrawResultRequest {
+    WithdrawResultRequest {
+        request_id: request_id.into(),
+        name: name.into(),
+        reason: reason.into(),
     }
 }
 
@@ -338,11 +331,7 @@ async fn corrections_and_withdrawal_keep_every_version_readable(app: TestApp) {
     assert_eq!(stale.code(), Code::Aborted);
 
     let withdrawn = shanghai
-        .withdraw_result(WithdrawResultRequest {
-            request_id: "wd-1".into(),
-            name: v1.name.clone(),
-            reason: "样品信息登记错误".into(),
-        })
+        .withdraw_result(withdraw_request("wd-1", &v1.name, "样品信息登记错误"))
         .await
         .expect("withdraw")
         .into_inner();
@@ -371,11 +360,7 @@ async fn corrections_and_withdrawal_keep_every_version_readable(app: TestApp) {
         .expect_err("withdrawn");
     assert_eq!(late.code(), Code::FailedPrecondition);
     let again = shanghai
-        .withdraw_result(WithdrawResultRequest {
-            request_id: "wd-2".into(),
-            name: v1.name.clone(),
-            reason: "再次撤回".into(),
-        })
+        .withdraw_result(withdraw_request("wd-2", &v1.name, "再次撤回"))
         .await
         .expect_err("withdrawn twice");
     assert_eq!(again.code(), Code::FailedPrecondition);
@@ -442,11 +427,7 @@ async fn a_retry_gets_the_first_answer_and_nothing_is_duplicated(app: TestApp) {
         .expect("retry")
         .into_inner();
     assert_eq!(again, corrected);
-    let withdraw = WithdrawResultRequest {
-        request_id: "wd".into(),
-        name: name.clone(),
-        reason: "撤回".into(),
-    };
+    let withdraw = withdraw_request("wd", &name, "撤回");
     let withdrawn = shanghai
         .withdraw_result(withdraw.clone())
         .await
@@ -499,23 +480,11 @@ async fn each_invalid_input_is_refused_with_its_field_and_nothing_stored(app: Te
     for (n, (case, mutate, field)) in INVALID.iter().enumerate() {
         let mut request = publish_request(&format!("bad-{n}"), sample("儿童玩具车"));
         mutate(&mut request);
-        match shanghai.publish_result(request).await {
-            Ok(_) => failures.push(format!("{case}: accepted")),
-            Err(status) => {
-                let fields: Vec<String> = status
-                    .get_error_details()
-                    .bad_request()
-                    .map(|b| b.field_violations.iter().map(|v| v.field.clone()).collect())
-                    .unwrap_or_default();
-                if status.code() != Code::InvalidArgument || fields != [*field] {
-                    failures.push(format!(
-                        "{case}: expected INVALID_ARGUMENT naming [{field}], got {:?} {fields:?}: {}",
-                        status.code(),
-                        status.message()
-                    ));
-                }
-            }
-        }
+        failures.extend(fixtures::refused_for_field(
+            case,
+            field,
+            shanghai.publish_result(request).await,
+        ));
     }
     assert!(failures.is_empty(), "\n{}", failures.join("\n"));
 
@@ -570,20 +539,20 @@ async fn only_the_publisher_may_correct_or_withdraw(app: TestApp) {
         .expect_err("not the publisher");
     assert_eq!(correct.code(), Code::PermissionDenied);
     let withdraw = shandong
-        .withdraw_result(WithdrawResultRequest {
-            request_id: "theirs-2".into(),
-            name: published.name.clone(),
-            reason: "不是我发布的".into(),
-        })
+        .withdraw_result(withdraw_request(
+            "theirs-2",
+            &published.name,
+            "不是我发布的",
+        ))
         .await
         .expect_err("not the publisher");
     assert_eq!(withdraw.code(), Code::PermissionDenied);
     let missing = shandong
-        .withdraw_result(WithdrawResultRequest {
-            request_id: "theirs-3".into(),
-            name: "results/0190ffffffffffffffffffffffffffff".into(),
-            reason: "不存在".into(),
-        })
+        .withdraw_result(withdraw_request(
+            "theirs-3",
+            "results/0190ffffffffffffffffffffffffffff",
+            "不存在",
+        ))
         .await
         .expect_err("missing");
     assert_eq!(missing.code(), Code::NotFound);
@@ -630,11 +599,7 @@ async fn subscribers_of_both_provinces_see_publish_correct_and_withdraw(app: Tes
         .await
         .expect("correct");
     shanghai
-        .withdraw_result(WithdrawResultRequest {
-            request_id: "live-3".into(),
-            name: published.name.clone(),
-            reason: "登记错误".into(),
-        })
+        .withdraw_result(withdraw_request("live-3", &published.name, "登记错误"))
         .await
         .expect("withdraw");
 

@@ -198,10 +198,10 @@ impl TokenService for TokenHandler {
         &self,
         request: Request<IssueTokenRequest>,
     ) -> Result<Response<IssueTokenResponse>, Status> {
-        let call = Call::of(&request)?;
-        tracing::Span::current().record("agency", call.agency().as_str());
-        let result = self.issue_token_call(&call, request.into_inner()).await;
-        call.respond(result)
+        Call::serve(request, async |call, request| {
+            self.issue_token_call(call, request.into_inner()).await
+        })
+        .await
     }
 
     /// Public: callable without a token, so the call has no roles (identity only).
@@ -210,9 +210,9 @@ impl TokenService for TokenHandler {
         &self,
         request: Request<GetJwksRequest>,
     ) -> Result<Response<GetJwksResponse>, Status> {
-        let call = Call::of(&request)?;
-        tracing::Span::current().record("agency", call.agency().as_str());
-        let jwks = self.get_jwks_call();
-        call.respond(Ok::<_, AdminError>(jwks))
+        Call::serve(request, async |_, _| {
+            Ok::<_, AdminError>(self.get_jwks_call())
+        })
+        .await
     }
 }

@@ -448,10 +448,10 @@ impl AuditService for AuditHandler {
         &self,
         request: Request<ListAuditEntriesRequest>,
     ) -> Result<Response<ListAuditEntriesResponse>, Status> {
-        let call = Call::of(&request)?;
-        tracing::Span::current().record("agency", call.agency().as_str());
-        let result = self.list_audit_entries_call(request).await;
-        call.answer(result)
+        Call::serve(request, async |_, request| {
+            self.list_audit_entries_call(request).await
+        })
+        .await
     }
 
     #[tracing::instrument(skip_all, fields(agency = tracing::field::Empty, index = request.get_ref().index))]
@@ -459,10 +459,10 @@ impl AuditService for AuditHandler {
         &self,
         request: Request<GetAuditEntryRequest>,
     ) -> Result<Response<GetAuditEntryResponse>, Status> {
-        let call = Call::of(&request)?;
-        tracing::Span::current().record("agency", call.agency().as_str());
-        let result = self.get_audit_entry_call(request).await;
-        call.answer(result)
+        Call::serve(request, async |_, request| {
+            self.get_audit_entry_call(request).await
+        })
+        .await
     }
 
     #[tracing::instrument(skip_all, fields(agency = tracing::field::Empty, tree_size = ?request.get_ref().tree_size))]
@@ -470,10 +470,10 @@ impl AuditService for AuditHandler {
         &self,
         request: Request<GetTreeHeadRequest>,
     ) -> Result<Response<GetTreeHeadResponse>, Status> {
-        let call = Call::of(&request)?;
-        tracing::Span::current().record("agency", call.agency().as_str());
-        let result = self.get_tree_head_call(request).await;
-        call.answer(result)
+        Call::serve(request, async |_, request| {
+            self.get_tree_head_call(request).await
+        })
+        .await
     }
 
     #[tracing::instrument(skip_all, fields(agency = tracing::field::Empty))]
@@ -481,10 +481,10 @@ impl AuditService for AuditHandler {
         &self,
         request: Request<ListTreeHeadsRequest>,
     ) -> Result<Response<ListTreeHeadsResponse>, Status> {
-        let call = Call::of(&request)?;
-        tracing::Span::current().record("agency", call.agency().as_str());
-        let result = self.list_tree_heads_call(request).await;
-        call.answer(result)
+        Call::serve(request, async |_, request| {
+            self.list_tree_heads_call(request).await
+        })
+        .await
     }
 
     #[tracing::instrument(skip_all, fields(agency = tracing::field::Empty, tree_size = ?request.get_ref().tree_size))]
@@ -492,10 +492,10 @@ impl AuditService for AuditHandler {
         &self,
         request: Request<GetInclusionProofRequest>,
     ) -> Result<Response<GetInclusionProofResponse>, Status> {
-        let call = Call::of(&request)?;
-        tracing::Span::current().record("agency", call.agency().as_str());
-        let result = self.get_inclusion_proof_call(request).await;
-        call.answer(result)
+        Call::serve(request, async |_, request| {
+            self.get_inclusion_proof_call(request).await
+        })
+        .await
     }
 
     #[tracing::instrument(skip_all, fields(agency = tracing::field::Empty, first_tree_size = request.get_ref().first_tree_size, second_tree_size = ?request.get_ref().second_tree_size))]
@@ -503,10 +503,10 @@ impl AuditService for AuditHandler {
         &self,
         request: Request<GetConsistencyProofRequest>,
     ) -> Result<Response<GetConsistencyProofResponse>, Status> {
-        let call = Call::of(&request)?;
-        tracing::Span::current().record("agency", call.agency().as_str());
-        let result = self.get_consistency_proof_call(request).await;
-        call.answer(result)
+        Call::serve(request, async |_, request| {
+            self.get_consistency_proof_call(request).await
+        })
+        .await
     }
 
     #[tracing::instrument(skip_all, fields(agency = tracing::field::Empty))]
@@ -514,10 +514,10 @@ impl AuditService for AuditHandler {
         &self,
         request: Request<ExportAuditEntriesRequest>,
     ) -> Result<Response<ExportStream>, Status> {
-        let call = Call::of(&request)?;
-        tracing::Span::current().record("agency", call.agency().as_str());
-        let result = self.export_audit_entries_call(request).await;
-        call.answer(result)
+        Call::serve(request, async |_, request| {
+            self.export_audit_entries_call(request).await
+        })
+        .await
     }
 }
 

@@ -38,6 +38,29 @@ pub struct Call {
     written: bool,
 }
 
+/// What a handler's work ends with, answered through its [`Call`]: a message or our error
+/// ([`Call::respond`]), or a response or status the handler built itself ([`Call::answer`]).
+pub trait Outcome {
+    /// The response's message.
+    type Message;
+    /// The answer of the call.
+    fn answer(self, call: Call) -> Result<Response<Self::Message>, Status>;
+}
+
+impl<M, E: CallError> Outcome for Result<M, E> {
+    type Message = M;
+    fn answer(self, call: Call) -> Result<Response<M>, Status> {
+        call.respond(self)
+    }
+}
+
+impl<M> Outcome for Result<Response<M>, Status> {
+    type Message = M;
+    fn answer(self, call: Call) -> Result<Response<M>, Status> {
+        call.answer(self)
+    }
+}
+
 /// Why no [`Call`] could be taken from a request.
 const NO_IDENTITY: &str = "no client certificate identity on this call";
 
@@ -113,6 +136,19 @@ impl Call {
     /// answer carries [`Written`], so the audit layer appends no second leaf.
     pub fn mark_written(&mut self) {
         self.written = true;
+    }
+
+    /// The one path of a handler's call: its context from `request` ([`Call::of`], the calling
+    /// agency recorded in the current span's `agency` field), the method's `work`, then its
+    /// answer or refusal through [`Call::respond`] (or [`Call::answer`], see [`Outcome`]).
+    pub async fn serve<T: prost::Message, O: Outcome>(
+        request: Request<T>,
+        work: impl AsyncFnOnce(&mut Call, Request<T>) -> O,
+    ) -> Result<Response<O::Message>, Status> {
+        let mut call = Call::of(&request)?;
+        tracing::Span::current().record("agency", call.agency().as_str());
+        let outcome = work(&mut call, request).await;
+        outcome.answer(call)
     }
 
     /// The handler's answer, carrying what it reports for the exchange log: the note (and the

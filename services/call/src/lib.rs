@@ -33,7 +33,7 @@ pub mod request_id;
 pub mod resource;
 pub mod timestamp;
 
-pub use call::{Call, leaf_written, reported_note};
+pub use call::{Call, Outcome, leaf_written, reported_note};
 pub use digest::request_sha256;
 pub use error::{CallError, Kind, STORE_UNAVAILABLE, cause_chain, into_status};
 pub use field::{FieldErrors, FieldViolation, bad_request, violation};

@@ -188,12 +188,10 @@ impl DisposalHandler {
         Req: StepRequest,
         Res: StepAnswer,
     {
-        let mut call = Call::of(&request)?;
-        tracing::Span::current().record("agency", call.agency().as_str());
-        let answer = self
-            .step(&mut call, request.into_inner(), method, parse)
-            .await;
-        call.respond(answer)
+        Call::serve(request, async |call, request| {
+            self.step(call, request.into_inner(), method, parse).await
+        })
+        .await
     }
 
     /// Runs one step: parse with `parse`, decide with the domain, write in one transaction.
@@ -320,10 +318,10 @@ impl DisposalService for DisposalHandler {
         &self,
         request: Request<pb::CreateReferralRequest>,
     ) -> Result<Response<pb::CreateReferralResponse>, Status> {
-        let mut call = Call::of(&request)?;
-        tracing::Span::current().record("agency", call.agency().as_str());
-        let result = self.create(&mut call, request.into_inner()).await;
-        call.respond(result)
+        Call::serve(request, async |call, request| {
+            self.create(call, request.into_inner()).await
+        })
+        .await
     }
 
     #[tracing::instrument(
@@ -334,10 +332,10 @@ impl DisposalService for DisposalHandler {
         &self,
         request: Request<pb::GetReferralRequest>,
     ) -> Result<Response<pb::GetReferralResponse>, Status> {
-        let call = Call::of(&request)?;
-        tracing::Span::current().record("agency", call.agency().as_str());
-        let result = self.get(request.into_inner()).await;
-        call.respond(result)
+        Call::serve(request, async |_, request| {
+            self.get(request.into_inner()).await
+        })
+        .await
     }
 
     #[tracing::instrument(skip_all, fields(agency = tracing::field::Empty))]
@@ -345,10 +343,10 @@ impl DisposalService for DisposalHandler {
         &self,
         request: Request<pb::ListReferralsRequest>,
     ) -> Result<Response<pb::ListReferralsResponse>, Status> {
-        let call = Call::of(&request)?;
-        tracing::Span::current().record("agency", call.agency().as_str());
-        let result = self.list(call.agency().clone(), request.into_inner()).await;
-        call.respond(result)
+        Call::serve(request, async |call, request| {
+            self.list(call.agency().clone(), request.into_inner()).await
+        })
+        .await
     }
 
     #[tracing::instrument(

@@ -205,25 +205,7 @@ impl fmt::Display for AgencyId {
     }
 }
 
-impl FromStr for AgencyId {
-    type Err = IdError;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::parse(s)
-    }
-}
-
-impl TryFrom<String> for AgencyId {
-    type Error = IdError;
-    fn try_from(s: String) -> Result<Self, Self::Error> {
-        Self::parse(&s)
-    }
-}
-
-impl From<AgencyId> for String {
-    fn from(id: AgencyId) -> Self {
-        id.0
-    }
-}
+parsed_from_text!(AgencyId, IdError, 0);
 
 /// What a certificate admits its holder as. A certificate carries exactly one profile.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

@@ -21,6 +21,39 @@
 
 #![forbid(unsafe_code)]
 
+/// The text conversions of a type parsed by its `parse(&str)`: `FromStr`, and the
+/// `TryFrom<String>` / `From<_> for String` pair serde's `try_from` / `into` go through. The
+/// text is `$text` (a field moved out) or, without it, the type's `Display`.
+macro_rules! parsed_from_text {
+    ($ty:ty, $err:ty $(, $text:tt)?) => {
+        impl std::str::FromStr for $ty {
+            type Err = $err;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                Self::parse(s)
+            }
+        }
+
+        impl TryFrom<String> for $ty {
+            type Error = $err;
+            fn try_from(s: String) -> Result<Self, Self::Error> {
+                Self::parse(&s)
+            }
+        }
+
+        impl From<$ty> for String {
+            fn from(value: $ty) -> Self {
+                parsed_from_text!(@text value $(, $text)?)
+            }
+        }
+    };
+    (@text $value:ident, $text:tt) => {
+        $value.$text
+    };
+    (@text $value:ident) => {
+        $value.to_string()
+    };
+}
+
 pub mod audit;
 pub mod calendar;
 pub mod clock;

@@ -20,7 +20,6 @@
 //! and published, and one spelling per code keeps those comparisons exact.
 
 use std::fmt;
-use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
@@ -192,25 +191,7 @@ impl fmt::Display for Uscc {
     }
 }
 
-impl FromStr for Uscc {
-    type Err = UsccError;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::parse(s)
-    }
-}
-
-impl TryFrom<String> for Uscc {
-    type Error = UsccError;
-    fn try_from(s: String) -> Result<Self, Self::Error> {
-        Self::parse(&s)
-    }
-}
-
-impl From<Uscc> for String {
-    fn from(uscc: Uscc) -> Self {
-        uscc.code
-    }
-}
+parsed_from_text!(Uscc, UsccError, code);
 
 #[cfg(test)]
 mod tests {

@@ -22,10 +22,7 @@ impl LicensingHandler {
         let r = request.get_ref().clone();
         let (call, mut e, request_id, id) = self.head(call, &r.request_id, &r.name)?;
         let today = china_date(call.now);
-        let decision = r.decision.clone().unwrap_or_default();
-        if r.decision.is_none() {
-            e.add("decision", "is required");
-        }
+        let decision = e.message("decision", &r.decision);
         e.optional(
             "decision.decision_number",
             &decision.decision_number,
@@ -132,10 +129,7 @@ impl LicensingHandler {
     ) -> Result<pb::ExtendTimeLimitResponse, CallError> {
         let r = request.get_ref().clone();
         let (call, mut e, request_id, id) = self.head(call, &r.request_id, &r.name)?;
-        let mut extension = r.extension.clone().unwrap_or_default();
-        if r.extension.is_none() {
-            e.add("extension", "is required");
-        }
+        let mut extension = e.message("extension", &r.extension);
         e.required(
             "extension.approval_reference",
             &extension.approval_reference,
@@ -233,10 +227,7 @@ impl LicensingHandler {
         let r = request.get_ref().clone();
         let (call, mut e, request_id, id) = self.head(call, &r.request_id, &r.name)?;
         let today = china_date(call.now);
-        let check = r.check.clone().unwrap_or_default();
-        if r.check.is_none() {
-            e.add("check", "is required");
-        }
+        let check = e.message("check", &r.check);
         let passed = e.outcome("check.outcome", check.outcome);
         e.past_date("check.check_date", &check.check_date, today);
         e.verifiers("check.verifiers", &check.verifiers);

@@ -17,10 +17,10 @@ impl LicensingService for LicensingHandler {
         &self,
         request: Request<pb::SubmitApplicationRequest>,
     ) -> Result<Response<pb::SubmitApplicationResponse>, Status> {
-        let mut call = Call::of(&request)?;
-        tracing::Span::current().record("agency", call.agency().as_str());
-        let result = self.submit(&mut call, request).await;
-        call.respond(result)
+        Call::serve(request, async |call, request| {
+            self.submit(call, request).await
+        })
+        .await
     }
 
     #[tracing::instrument(
@@ -31,10 +31,7 @@ impl LicensingService for LicensingHandler {
         &self,
         request: Request<pb::GetApplicationRequest>,
     ) -> Result<Response<pb::GetApplicationResponse>, Status> {
-        let mut call = Call::of(&request)?;
-        tracing::Span::current().record("agency", call.agency().as_str());
-        let result = self.get(&mut call, request).await;
-        call.respond(result)
+        Call::serve(request, async |call, request| self.get(call, request).await).await
     }
 
     #[tracing::instrument(skip_all, fields(agency = tracing::field::Empty))]
@@ -42,10 +39,10 @@ impl LicensingService for LicensingHandler {
         &self,
         request: Request<pb::ListApplicationsRequest>,
     ) -> Result<Response<pb::ListApplicationsResponse>, Status> {
-        let mut call = Call::of(&request)?;
-        tracing::Span::current().record("agency", call.agency().as_str());
-        let result = self.list(&mut call, request).await;
-        call.respond(result)
+        Call::serve(request, async |call, request| {
+            self.list(call, request).await
+        })
+        .await
     }
 
     #[tracing::instrument(
@@ -56,10 +53,10 @@ impl LicensingService for LicensingHandler {
         &self,
         request: Request<pb::AcceptApplicationRequest>,
     ) -> Result<Response<pb::AcceptApplicationResponse>, Status> {
-        let mut call = Call::of(&request)?;
-        tracing::Span::current().record("agency", call.agency().as_str());
-        let result = self.accept(&mut call, request).await;
-        call.respond(result)
+        Call::serve(request, async |call, request| {
+            self.accept(call, request).await
+        })
+        .await
     }
 
     #[tracing::instrument(
@@ -70,10 +67,10 @@ impl LicensingService for LicensingHandler {
         &self,
         request: Request<pb::RequestSupplementRequest>,
     ) -> Result<Response<pb::RequestSupplementResponse>, Status> {
-        let mut call = Call::of(&request)?;
-        tracing::Span::current().record("agency", call.agency().as_str());
-        let result = LicensingHandler::request_supplement(self, &mut call, request).await;
-        call.respond(result)
+        Call::serve(request, async |call, request| {
+            LicensingHandler::request_supplement(self, call, request).await
+        })
+        .await
     }
 
     #[tracing::instrument(
@@ -84,10 +81,10 @@ impl LicensingService for LicensingHandler {
         &self,
         request: Request<pb::SupplementApplicationRequest>,
     ) -> Result<Response<pb::SupplementApplicationResponse>, Status> {
-        let mut call = Call::of(&request)?;
-        tracing::Span::current().record("agency", call.agency().as_str());
-        let result = self.supplement(&mut call, request).await;
-        call.respond(result)
+        Call::serve(request, async |call, request| {
+            self.supplement(call, request).await
+        })
+        .await
     }
 
     #[tracing::instrument(
@@ -98,10 +95,10 @@ impl LicensingService for LicensingHandler {
         &self,
         request: Request<pb::RejectApplicationRequest>,
     ) -> Result<Response<pb::RejectApplicationResponse>, Status> {
-        let mut call = Call::of(&request)?;
-        tracing::Span::current().record("agency", call.agency().as_str());
-        let result = self.reject(&mut call, request).await;
-        call.respond(result)
+        Call::serve(request, async |call, request| {
+            self.reject(call, request).await
+        })
+        .await
     }
 
     #[tracing::instrument(
@@ -112,10 +109,10 @@ impl LicensingService for LicensingHandler {
         &self,
         request: Request<pb::StartReviewRequest>,
     ) -> Result<Response<pb::StartReviewResponse>, Status> {
-        let mut call = Call::of(&request)?;
-        tracing::Span::current().record("agency", call.agency().as_str());
-        let result = LicensingHandler::start_review(self, &mut call, request).await;
-        call.respond(result)
+        Call::serve(request, async |call, request| {
+            LicensingHandler::start_review(self, call, request).await
+        })
+        .await
     }
 
     #[tracing::instrument(
@@ -126,10 +123,10 @@ impl LicensingService for LicensingHandler {
         &self,
         request: Request<pb::DelegateVerificationRequest>,
     ) -> Result<Response<pb::DelegateVerificationResponse>, Status> {
-        let mut call = Call::of(&request)?;
-        tracing::Span::current().record("agency", call.agency().as_str());
-        let result = self.delegate(&mut call, request).await;
-        call.respond(result)
+        Call::serve(request, async |call, request| {
+            self.delegate(call, request).await
+        })
+        .await
     }
 
     #[tracing::instrument(
@@ -140,10 +137,10 @@ impl LicensingService for LicensingHandler {
         &self,
         request: Request<pb::SubmitVerificationReportRequest>,
     ) -> Result<Response<pb::SubmitVerificationReportResponse>, Status> {
-        let mut call = Call::of(&request)?;
-        tracing::Span::current().record("agency", call.agency().as_str());
-        let result = self.report(&mut call, request).await;
-        call.respond(result)
+        Call::serve(request, async |call, request| {
+            self.report(call, request).await
+        })
+        .await
     }
 
     #[tracing::instrument(
@@ -154,10 +151,10 @@ impl LicensingService for LicensingHandler {
         &self,
         request: Request<pb::RecordTestingRequest>,
     ) -> Result<Response<pb::RecordTestingResponse>, Status> {
-        let mut call = Call::of(&request)?;
-        tracing::Span::current().record("agency", call.agency().as_str());
-        let result = LicensingHandler::record_testing(self, &mut call, request).await;
-        call.respond(result)
+        Call::serve(request, async |call, request| {
+            LicensingHandler::record_testing(self, call, request).await
+        })
+        .await
     }
 
     #[tracing::instrument(
@@ -168,10 +165,10 @@ impl LicensingService for LicensingHandler {
         &self,
         request: Request<pb::DecideApplicationRequest>,
     ) -> Result<Response<pb::DecideApplicationResponse>, Status> {
-        let mut call = Call::of(&request)?;
-        tracing::Span::current().record("agency", call.agency().as_str());
-        let result = self.decide(&mut call, request).await;
-        call.respond(result)
+        Call::serve(request, async |call, request| {
+            self.decide(call, request).await
+        })
+        .await
     }
 
     #[tracing::instrument(
@@ -182,10 +179,10 @@ impl LicensingService for LicensingHandler {
         &self,
         request: Request<pb::ExtendTimeLimitRequest>,
     ) -> Result<Response<pb::ExtendTimeLimitResponse>, Status> {
-        let mut call = Call::of(&request)?;
-        tracing::Span::current().record("agency", call.agency().as_str());
-        let result = self.extend(&mut call, request).await;
-        call.respond(result)
+        Call::serve(request, async |call, request| {
+            self.extend(call, request).await
+        })
+        .await
     }
 
     #[tracing::instrument(
@@ -196,10 +193,10 @@ impl LicensingService for LicensingHandler {
         &self,
         request: Request<pb::ConfirmConditionsRequest>,
     ) -> Result<Response<pb::ConfirmConditionsResponse>, Status> {
-        let mut call = Call::of(&request)?;
-        tracing::Span::current().record("agency", call.agency().as_str());
-        let result = self.conditions_met(&mut call, request).await;
-        call.respond(result)
+        Call::serve(request, async |call, request| {
+            self.conditions_met(call, request).await
+        })
+        .await
     }
 
     #[tracing::instrument(
@@ -210,10 +207,10 @@ impl LicensingService for LicensingHandler {
         &self,
         request: Request<pb::IssueLicenceRequest>,
     ) -> Result<Response<pb::IssueLicenceResponse>, Status> {
-        let mut call = Call::of(&request)?;
-        tracing::Span::current().record("agency", call.agency().as_str());
-        let result = self.issue(&mut call, request).await;
-        call.respond(result)
+        Call::serve(request, async |call, request| {
+            self.issue(call, request).await
+        })
+        .await
     }
 
     #[tracing::instrument(
@@ -224,10 +221,10 @@ impl LicensingService for LicensingHandler {
         &self,
         request: Request<pb::RecordPostIssueCheckRequest>,
     ) -> Result<Response<pb::RecordPostIssueCheckResponse>, Status> {
-        let mut call = Call::of(&request)?;
-        tracing::Span::current().record("agency", call.agency().as_str());
-        let result = self.post_issue_check(&mut call, request).await;
-        call.respond(result)
+        Call::serve(request, async |call, request| {
+            self.post_issue_check(call, request).await
+        })
+        .await
     }
 
     #[tracing::instrument(
@@ -238,10 +235,10 @@ impl LicensingService for LicensingHandler {
         &self,
         request: Request<pb::ChangeLicenceRequest>,
     ) -> Result<Response<pb::ChangeLicenceResponse>, Status> {
-        let mut call = Call::of(&request)?;
-        tracing::Span::current().record("agency", call.agency().as_str());
-        let result = LicensingHandler::change_licence(self, &mut call, request).await;
-        call.respond(result)
+        Call::serve(request, async |call, request| {
+            LicensingHandler::change_licence(self, call, request).await
+        })
+        .await
     }
 
     #[tracing::instrument(
@@ -252,10 +249,10 @@ impl LicensingService for LicensingHandler {
         &self,
         request: Request<pb::GetLicenceRequest>,
     ) -> Result<Response<pb::GetLicenceResponse>, Status> {
-        let mut call = Call::of(&request)?;
-        tracing::Span::current().record("agency", call.agency().as_str());
-        let result = self.get_licence_call(&mut call, request).await;
-        call.respond(result)
+        Call::serve(request, async |call, request| {
+            self.get_licence_call(call, request).await
+        })
+        .await
     }
 
     #[tracing::instrument(skip_all, fields(agency = tracing::field::Empty))]
@@ -263,10 +260,10 @@ impl LicensingService for LicensingHandler {
         &self,
         request: Request<pb::ListLicencesRequest>,
     ) -> Result<Response<pb::ListLicencesResponse>, Status> {
-        let mut call = Call::of(&request)?;
-        tracing::Span::current().record("agency", call.agency().as_str());
-        let result = self.list_licences_call(&mut call, request).await;
-        call.respond(result)
+        Call::serve(request, async |call, request| {
+            self.list_licences_call(call, request).await
+        })
+        .await
     }
 
     #[tracing::instrument(skip_all, fields(agency = tracing::field::Empty))]
@@ -274,9 +271,9 @@ impl LicensingService for LicensingHandler {
         &self,
         request: Request<pb::ListCatalogueProductsRequest>,
     ) -> Result<Response<pb::ListCatalogueProductsResponse>, Status> {
-        let mut call = Call::of(&request)?;
-        tracing::Span::current().record("agency", call.agency().as_str());
-        let result = self.list_catalogue_products_call(&mut call, request).await;
-        call.respond(result)
+        Call::serve(request, async |call, request| {
+            self.list_catalogue_products_call(call, request).await
+        })
+        .await
     }
 }

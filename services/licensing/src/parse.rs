@@ -23,6 +23,9 @@ pub trait FieldParse {
     fn request_id(&mut self, value: &str) -> String;
     /// The id of `applications/{id}`.
     fn application_id(&mut self, field: &str, name: &str) -> Option<String>;
+    /// A required message: a copy of it, or when absent its default (every field empty, so
+    /// the fields checked after it are named too).
+    fn message<T: Clone + Default>(&mut self, field: &str, value: &Option<T>) -> T;
     /// Required text of at most `max` characters.
     fn required(&mut self, field: &str, value: &str, max: usize) -> String;
     /// Optional text of at most `max` characters.
@@ -49,6 +52,14 @@ impl FieldParse for FieldErrors {
     /// The request id, required.
     fn request_id(&mut self, value: &str) -> String {
         yrd_call::request_id(value, self)
+    }
+
+    /// A required message: a copy of it, or when absent its default.
+    fn message<T: Clone + Default>(&mut self, field: &str, value: &Option<T>) -> T {
+        if value.is_none() {
+            self.add(field, "is required");
+        }
+        value.clone().unwrap_or_default()
     }
 
     /// The id of `applications/{id}`.

@@ -19,6 +19,9 @@ use yrd_domain::spotcheck::format_date;
 use crate::error::CallError;
 use crate::service::LicensingHandler;
 
+// Beside the scheduler, as the disposal scheduler's method is.
+pub use crate::overdue::SCHEDULER_METHOD;
+
 /// Applications looked at per tick; the rest wait for the next one.
 const BATCH: u32 = 200;
 

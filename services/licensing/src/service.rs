@@ -35,8 +35,6 @@ use crate::config::LicensingSettings;
 use crate::error::CallError;
 use crate::view::{self, refresh, state_of};
 
-pub use crate::overdue::SCHEDULER_METHOD;
-
 pub(crate) const SERVICE: &str = "/yrd.exchange.v1.LicensingService/";
 
 /// The `LicensingService` handler (also the overdue scheduler's engine).

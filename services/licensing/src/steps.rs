@@ -102,10 +102,7 @@ impl LicensingHandler {
     ) -> Result<pb::SupplementApplicationResponse, CallError> {
         let r = request.get_ref().clone();
         let (call, mut e, request_id, id) = self.head(call, &r.request_id, &r.name)?;
-        let supplement = r.supplement.clone().unwrap_or_default();
-        if r.supplement.is_none() {
-            e.add("supplement", "is required");
-        }
+        let supplement = e.message("supplement", &r.supplement);
         e.attachments("supplement.materials", &supplement.materials, true);
         let note = e.optional("note", &r.note, MAX_TEXT_CHARS);
         let (Some(id), true) = (id, e.is_empty()) else {
@@ -202,10 +199,7 @@ impl LicensingHandler {
     ) -> Result<pb::DelegateVerificationResponse, CallError> {
         let r = request.get_ref().clone();
         let (call, mut e, request_id, id) = self.head(call, &r.request_id, &r.name)?;
-        let delegation = r.delegation.clone().unwrap_or_default();
-        if r.delegation.is_none() {
-            e.add("delegation", "is required");
-        }
+        let delegation = e.message("delegation", &r.delegation);
         let delegate = yrd_call::resource_id(
             delegation.delegate_agency.trim(),
             "agencies",
@@ -284,10 +278,7 @@ impl LicensingHandler {
         let r = request.get_ref().clone();
         let (call, mut e, request_id, id) = self.head(call, &r.request_id, &r.name)?;
         let today = china_date(call.now);
-        let mut report = r.report.clone().unwrap_or_default();
-        if r.report.is_none() {
-            e.add("report", "is required");
-        }
+        let mut report = e.message("report", &r.report);
         let verifiers = e.verifiers("report.verifiers", &report.verifiers);
         let visited = e.past_date("report.verification_date", &report.verification_date, today);
         let passed = e.outcome("report.outcome", report.outcome);
@@ -334,10 +325,7 @@ impl LicensingHandler {
         let r = request.get_ref().clone();
         let (call, mut e, request_id, id) = self.head(call, &r.request_id, &r.name)?;
         let today = china_date(call.now);
-        let testing = r.testing.clone().unwrap_or_default();
-        if r.testing.is_none() {
-            e.add("testing", "is required");
-        }
+        let testing = e.message("testing", &r.testing);
         let sealed = e.past_date(
             "testing.sample_sealed_date",
             &testing.sample_sealed_date,

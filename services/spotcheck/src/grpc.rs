@@ -22,10 +22,10 @@ impl SpotCheckService for SpotCheckHandler {
         &self,
         request: Request<PublishResultRequest>,
     ) -> Result<Response<PublishResultResponse>, Status> {
-        let mut call = Call::of(&request)?;
-        tracing::Span::current().record("agency", call.agency().as_str());
-        let result = self.publish(&mut call, request.into_inner()).await;
-        call.respond(result)
+        Call::serve(request, async |call, request| {
+            self.publish(call, request.into_inner()).await
+        })
+        .await
     }
 
     #[tracing::instrument(
@@ -36,10 +36,10 @@ impl SpotCheckService for SpotCheckHandler {
         &self,
         request: Request<CorrectResultRequest>,
     ) -> Result<Response<CorrectResultResponse>, Status> {
-        let mut call = Call::of(&request)?;
-        tracing::Span::current().record("agency", call.agency().as_str());
-        let result = self.correct(&mut call, request.into_inner()).await;
-        call.respond(result)
+        Call::serve(request, async |call, request| {
+            self.correct(call, request.into_inner()).await
+        })
+        .await
     }
 
     #[tracing::instrument(
@@ -50,10 +50,10 @@ impl SpotCheckService for SpotCheckHandler {
         &self,
         request: Request<WithdrawResultRequest>,
     ) -> Result<Response<WithdrawResultResponse>, Status> {
-        let mut call = Call::of(&request)?;
-        tracing::Span::current().record("agency", call.agency().as_str());
-        let result = self.withdraw(&mut call, request.into_inner()).await;
-        call.respond(result)
+        Call::serve(request, async |call, request| {
+            self.withdraw(call, request.into_inner()).await
+        })
+        .await
     }
 
     #[tracing::instrument(
@@ -64,10 +64,10 @@ impl SpotCheckService for SpotCheckHandler {
         &self,
         request: Request<GetResultRequest>,
     ) -> Result<Response<GetResultResponse>, Status> {
-        let call = Call::of(&request)?;
-        tracing::Span::current().record("agency", call.agency().as_str());
-        let result = self.get(request.into_inner()).await;
-        call.respond(result)
+        Call::serve(request, async |_, request| {
+            self.get(request.into_inner()).await
+        })
+        .await
     }
 
     #[tracing::instrument(skip_all, fields(agency = tracing::field::Empty))]
@@ -75,9 +75,9 @@ impl SpotCheckService for SpotCheckHandler {
         &self,
         request: Request<SearchResultsRequest>,
     ) -> Result<Response<SearchResultsResponse>, Status> {
-        let call = Call::of(&request)?;
-        tracing::Span::current().record("agency", call.agency().as_str());
-        let result = self.search(request.into_inner()).await;
-        call.respond(result)
+        Call::serve(request, async |_, request| {
+            self.search(request.into_inner()).await
+        })
+        .await
     }
 }

@@ -292,6 +292,36 @@ fn to_pb(stored: &StoredResult) -> Result<pb::SpotCheckResult, CallError> {
     Ok(r)
 }
 
+/// The start of a change to a published result (see [`SpotCheckHandler::change`]).
+struct ChangeStart {
+    /// The time of the change, at the store's precision.
+    now: OffsetDateTime,
+    /// The calling agency, which must be the result's publisher.
+    publisher: AgencyId,
+    /// The request's field errors so far.
+    errors: FieldErrors,
+    /// The client's request id.
+    request_id: String,
+    /// The result's id, when its name parsed.
+    id: Option<String>,
+}
+
+/// The idempotency key of a write: the calling agency, the method, the client's request id and
+/// the digest of what the request asks (`parts`).
+fn write_key(
+    agency: &AgencyId,
+    method: &str,
+    request_id: String,
+    parts: &[&[u8]],
+) -> IdempotencyKey {
+    IdempotencyKey {
+        agency: agency.clone(),
+        method: format!("{SERVICE}{method}"),
+        request_id,
+        request_digest: digest(parts),
+    }
+}
+
 fn decode<M: prost::Message + Default>(bytes: &[u8]) -> Result<M, CallError> {
     M::decode(bytes).map_err(|source| CallError::Corrupt {
         what: "stored answer",
@@ -313,19 +343,14 @@ impl SpotCheckHandler {
         let (Some(parsed), true) = (parsed, errors.is_empty()) else {
             return Err(CallError::Invalid(errors));
         };
-        let key = IdempotencyKey {
-            agency: publisher.clone(),
-            method: format!("{SERVICE}PublishResult"),
+        let key = write_key(
+            &publisher,
+            "PublishResult",
             request_id,
-            request_digest: digest(&[&canonical(&parsed)?]),
-        };
-        if let Some(answer) = self
-            .store
-            .answered_request(&key)
-            .await
-            .map_err(|e| CallError::of_write("", e.into()))?
-        {
-            return decode(&answer);
+            &[&canonical(&parsed)?],
+        );
+        if let Some(first) = self.replay(&key, "").await? {
+            return Ok(first);
         }
 
         let id = uuid::Uuid::now_v7().simple().to_string();
@@ -401,38 +426,32 @@ impl SpotCheckHandler {
         call: &mut Call,
         body: CorrectResultRequest,
     ) -> Result<CorrectResultResponse, CallError> {
-        let now = stored_precision(self.clock.now());
-        let publisher = call.agency().clone();
-        call.note(vec![body.name.trim().to_owned()]);
-        let mut errors = FieldErrors::new();
-        let request_id = request_id(&body.request_id, &mut errors);
-        let id = result_id(&body.name, "name")
-            .map_err(|v| errors.push(v))
-            .ok();
+        let ChangeStart {
+            now,
+            publisher,
+            mut errors,
+            request_id,
+            id,
+        } = self.change(call, &body.request_id, &body.name);
         let parsed = parse_result(body.result.as_ref(), today(now), &mut errors);
         let reason = reason(&body.reason, &mut errors);
         let (Some(id), Some(parsed), true) = (id, parsed, errors.is_empty()) else {
             return Err(CallError::Invalid(errors));
         };
         let name = format!("results/{id}");
-        let key = IdempotencyKey {
-            agency: publisher.clone(),
-            method: format!("{SERVICE}CorrectResult"),
+        let key = write_key(
+            &publisher,
+            "CorrectResult",
             request_id,
-            request_digest: digest(&[
+            &[
                 name.as_bytes(),
                 &canonical(&parsed)?,
                 reason.as_bytes(),
                 &body.base_version.to_be_bytes(),
-            ]),
-        };
-        if let Some(answer) = self
-            .store
-            .answered_request(&key)
-            .await
-            .map_err(|e| CallError::of_write(&name, e.into()))?
-        {
-            return decode(&answer);
+            ],
+        );
+        if let Some(first) = self.replay(&key, &name).await? {
+            return Ok(first);
         }
         let current = self.writable(&id, &name, &publisher).await?;
         if body.base_version != 0 && body.base_version != current.latest_version {
@@ -532,32 +551,26 @@ impl SpotCheckHandler {
         call: &mut Call,
         body: WithdrawResultRequest,
     ) -> Result<WithdrawResultResponse, CallError> {
-        let now = stored_precision(self.clock.now());
-        let publisher = call.agency().clone();
-        call.note(vec![body.name.trim().to_owned()]);
-        let mut errors = FieldErrors::new();
-        let request_id = request_id(&body.request_id, &mut errors);
-        let id = result_id(&body.name, "name")
-            .map_err(|v| errors.push(v))
-            .ok();
+        let ChangeStart {
+            now,
+            publisher,
+            mut errors,
+            request_id,
+            id,
+        } = self.change(call, &body.request_id, &body.name);
         let reason = reason(&body.reason, &mut errors);
         let (Some(id), true) = (id, errors.is_empty()) else {
             return Err(CallError::Invalid(errors));
         };
         let name = format!("results/{id}");
-        let key = IdempotencyKey {
-            agency: publisher.clone(),
-            method: format!("{SERVICE}WithdrawResult"),
+        let key = write_key(
+            &publisher,
+            "WithdrawResult",
             request_id,
-            request_digest: digest(&[name.as_bytes(), reason.as_bytes()]),
-        };
-        if let Some(answer) = self
-            .store
-            .answered_request(&key)
-            .await
-            .map_err(|e| CallError::of_write(&name, e.into()))?
-        {
-            return decode(&answer);
+            &[name.as_bytes(), reason.as_bytes()],
+        );
+        if let Some(first) = self.replay(&key, &name).await? {
+            return Ok(first);
         }
         let current = self.writable(&id, &name, &publisher).await?;
         let mut result = to_pb(&current)?;
@@ -605,6 +618,38 @@ impl SpotCheckHandler {
             .await
             .map_err(|e| CallError::of_write(&name, e))?;
         finish(outcome, call, response)
+    }
+
+    /// What a correction or a withdrawal of result `name` starts with: the result noted for
+    /// the audit, and the request id and the result's id parsed.
+    fn change(&self, call: &mut Call, request_id: &str, name: &str) -> ChangeStart {
+        let now = stored_precision(self.clock.now());
+        call.note(vec![name.trim().to_owned()]);
+        let mut errors = FieldErrors::new();
+        let request_id = yrd_call::request_id(request_id, &mut errors);
+        let id = result_id(name, "name").map_err(|v| errors.push(v)).ok();
+        ChangeStart {
+            now,
+            publisher: call.agency().clone(),
+            errors,
+            request_id,
+            id,
+        }
+    }
+
+    /// The first answer to `key` when the request was answered before (a retry), so that it
+    /// gets the same answer; `name` is the result the write is about ("" for a publication).
+    async fn replay<M: prost::Message + Default>(
+        &self,
+        key: &IdempotencyKey,
+        name: &str,
+    ) -> Result<Option<M>, CallError> {
+        let answer = self
+            .store
+            .answered_request(key)
+            .await
+            .map_err(|e| CallError::of_write(name, e.into()))?;
+        answer.map(|bytes| decode(&bytes)).transpose()
     }
 
     /// Fills each result's `referrals` (output only, not stored with the version).

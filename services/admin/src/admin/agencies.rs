@@ -1,14 +1,13 @@
 //! `CreateAgency`, `UpdateAgency`, `GetAgency` and `ListAgencies`.
 
-use prost::Message as _;
 use tonic::Request;
-use yrd_call::{Call, FieldErrors, request_id, violation};
+use yrd_call::{Call, FieldErrors, violation};
 use yrd_domain::AgencyId;
 use yrd_proto::v1::{
     self as pb, CreateAgencyRequest, CreateAgencyResponse, GetAgencyRequest, GetAgencyResponse,
     ListAgenciesRequest, ListAgenciesResponse, UpdateAgencyRequest, UpdateAgencyResponse,
 };
-use yrd_store::{Agency, AgencyState, AgencyUpdate, Answer, NewAgency, Store, StoreError};
+use yrd_store::{Agency, AgencyState, AgencyUpdate, NewAgency, Store, StoreError};
 
 use super::AdminHandler;
 use super::convert::{agency_from_name, bad_page_token, display_name, page_size};
@@ -39,23 +38,9 @@ impl AdminHandler {
         request: Request<CreateAgencyRequest>,
     ) -> Result<CreateAgencyResponse, AdminError> {
         let now = self.clock.now();
-        let audit = Self::audit(
-            call,
-            request
-                .get_ref()
-                .agency
-                .as_ref()
-                .map(|a| vec![format!("agencies/{}", a.agency_id.trim())])
-                .unwrap_or_default(),
-        );
-        let key = self.key(call, "CreateAgency", &request.get_ref().request_id);
         let body = request.into_inner();
-        let mut errors = FieldErrors::new();
-        request_id(&body.request_id, &mut errors);
-        let Some(agency) = body.agency else {
-            errors.push(violation("agency", "is required"));
-            return Err(errors.into());
-        };
+        let (audit, key, mut errors, agency) =
+            self.agency_write(call, "CreateAgency", &body.request_id, body.agency, true)?;
         let id = match AgencyId::parse(agency.agency_id.trim()) {
             Ok(id) => Some(id),
             Err(e) => {
@@ -76,14 +61,10 @@ impl AdminHandler {
             return Ok(first);
         }
         let (is_delta_member, is_province_authority) = derived_roles(&self.store, &id).await?;
-        let signed = self.sign(audit.as_ref(), now);
-        let (this, receipt) = (self.clone(), signed.clone());
-        let encode = move |a: &Agency| {
-            CreateAgencyResponse {
-                agency: Some(this.agency_to_pb(a)),
-                receipt: receipt.clone(),
-            }
-            .encode_to_vec()
+        let receipt = self.sign(audit.as_ref(), now);
+        let reply = move |this: &AdminHandler, a: &Agency| CreateAgencyResponse {
+            agency: Some(this.agency_to_pb(a)),
+            receipt: receipt.clone(),
         };
         let answered = self
             .store
@@ -97,20 +78,14 @@ impl AdminHandler {
                 },
                 now,
                 audit.as_ref(),
-                Some(Answer {
-                    key: key.clone(),
-                    encode: Box::new(encode),
-                }),
+                Some(self.recorded(&key, reply.clone())),
             )
             .await
             .map_err(|e| match e {
                 StoreError::AlreadyExists { .. } => AdminError::AgencyExists(id.clone()),
                 other => AdminError::Store(other),
             })?;
-        Self::finish(answered, call, |created| CreateAgencyResponse {
-            agency: Some(self.agency_to_pb(&created)),
-            receipt: signed.clone(),
-        })
+        Self::finish(answered, call, |created| reply(self, &created))
     }
 
     pub(super) async fn update_agency_call(
@@ -119,23 +94,9 @@ impl AdminHandler {
         request: Request<UpdateAgencyRequest>,
     ) -> Result<UpdateAgencyResponse, AdminError> {
         let now = self.clock.now();
-        let audit = Self::audit(
-            call,
-            request
-                .get_ref()
-                .agency
-                .as_ref()
-                .map(|a| vec![a.name.clone()])
-                .unwrap_or_default(),
-        );
-        let key = self.key(call, "UpdateAgency", &request.get_ref().request_id);
         let body = request.into_inner();
-        let mut errors = FieldErrors::new();
-        request_id(&body.request_id, &mut errors);
-        let Some(agency) = body.agency else {
-            errors.push(violation("agency", "is required"));
-            return Err(errors.into());
-        };
+        let (audit, key, mut errors, agency) =
+            self.agency_write(call, "UpdateAgency", &body.request_id, body.agency, false)?;
         let id = match agency_from_name(&agency.name, "agency.name") {
             Ok(id) => id,
             Err(v) => {
@@ -200,14 +161,10 @@ impl AdminHandler {
             }
             return Ok(first);
         }
-        let signed = self.sign(audit.as_ref(), now);
-        let (this, receipt) = (self.clone(), signed.clone());
-        let encode = move |a: &Agency| {
-            UpdateAgencyResponse {
-                agency: Some(this.agency_to_pb(a)),
-                receipt: receipt.clone(),
-            }
-            .encode_to_vec()
+        let receipt = self.sign(audit.as_ref(), now);
+        let reply = move |this: &AdminHandler, a: &Agency| UpdateAgencyResponse {
+            agency: Some(this.agency_to_pb(a)),
+            receipt: receipt.clone(),
         };
         let answered = self
             .store
@@ -216,10 +173,7 @@ impl AdminHandler {
                 &update,
                 now,
                 audit.as_ref(),
-                Some(Answer {
-                    key: key.clone(),
-                    encode: Box::new(encode),
-                }),
+                Some(self.recorded(&key, reply.clone())),
             )
             .await?
             .ok_or_else(|| AdminError::AgencyNotFound(id.clone()))?;
@@ -227,10 +181,7 @@ impl AdminHandler {
             // In force on this replica before the answer; the others at their next poll.
             self.in_force("suspension or resumption").await?;
         }
-        Self::finish(answered, call, |updated| UpdateAgencyResponse {
-            agency: Some(self.agency_to_pb(&updated)),
-            receipt: signed.clone(),
-        })
+        Self::finish(answered, call, |updated| reply(self, &updated))
     }
 
     pub(super) async fn get_agency_call(

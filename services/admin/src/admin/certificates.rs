@@ -1,6 +1,5 @@
 //! `IssueCertificate`, `GetCertificate`, `ListCertificates` and `RevokeCertificate`.
 
-use prost::Message as _;
 use tonic::Request;
 use yrd_call::{Call, FieldErrors, from_timestamp, request_id, resource_id, violation};
 use yrd_domain::AgencyId;
@@ -11,8 +10,7 @@ use yrd_proto::v1::{
     RevokeCertificateRequest, RevokeCertificateResponse,
 };
 use yrd_store::{
-    AgencyState, Answer, Answered, CertificateFilter, CertificateRecord, CertificateState,
-    RevokeError,
+    AgencyState, Answered, CertificateFilter, CertificateRecord, CertificateState, RevokeError,
 };
 
 use super::AdminHandler;
@@ -112,33 +110,23 @@ impl AdminHandler {
                 format!("agencies/{}", record.agency_id),
             ],
         );
-        let signed = self.sign(audit.as_ref(), now);
-        let (this, receipt) = (self.clone(), signed.clone());
-        let encode = move |c: &CertificateRecord| {
-            IssueCertificateResponse {
-                certificate: Some(this.certificate_to_pb(c, now)),
-                receipt: receipt.clone(),
-            }
-            .encode_to_vec()
+        let receipt = self.sign(audit.as_ref(), now);
+        let reply = move |this: &AdminHandler, c: &CertificateRecord| IssueCertificateResponse {
+            certificate: Some(this.certificate_to_pb(c, now)),
+            receipt: receipt.clone(),
         };
         let answered = self
             .store
             .insert_certificate_answered(
                 &record,
                 audit.as_ref(),
-                Some(Answer {
-                    key: key.clone(),
-                    encode: Box::new(encode),
-                }),
+                Some(self.recorded(&key, reply.clone())),
             )
             .await?;
         if matches!(answered, Answered::Written(())) {
             tracing::info!(serial = %record.serial, agency = %record.agency_id, profile = %profile, "certificate issued");
         }
-        Self::finish(answered, call, |()| IssueCertificateResponse {
-            certificate: Some(self.certificate_to_pb(&record, now)),
-            receipt: signed.clone(),
-        })
+        Self::finish(answered, call, |()| reply(self, &record))
     }
 
     pub(super) async fn get_certificate_call(
@@ -261,14 +249,10 @@ impl AdminHandler {
             return Ok(first);
         }
         let now = self.clock.now();
-        let signed = self.sign(audit.as_ref(), now);
-        let (this, receipt) = (self.clone(), signed.clone());
-        let encode = move |c: &CertificateRecord| {
-            RevokeCertificateResponse {
-                certificate: Some(this.certificate_to_pb(c, now)),
-                receipt: receipt.clone(),
-            }
-            .encode_to_vec()
+        let receipt = self.sign(audit.as_ref(), now);
+        let reply = move |this: &AdminHandler, c: &CertificateRecord| RevokeCertificateResponse {
+            certificate: Some(this.certificate_to_pb(c, now)),
+            receipt: receipt.clone(),
         };
         let answered = self
             .store
@@ -277,10 +261,7 @@ impl AdminHandler {
                 reason.as_str(),
                 now,
                 audit.as_ref(),
-                Some(Answer {
-                    key: key.clone(),
-                    encode: Box::new(encode),
-                }),
+                Some(self.recorded(&key, reply.clone())),
             )
             .await
             .map_err(|e| match e {
@@ -294,9 +275,6 @@ impl AdminHandler {
         // their poll.
         self.in_force("revocation").await?;
         tracing::info!(serial, reason = reason.as_str(), "certificate revoked");
-        Self::finish(answered, call, |revoked| RevokeCertificateResponse {
-            certificate: Some(self.certificate_to_pb(&revoked, now)),
-            receipt: signed.clone(),
-        })
+        Self::finish(answered, call, |revoked| reply(self, &revoked))
     }
 }

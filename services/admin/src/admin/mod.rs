@@ -21,7 +21,7 @@ use std::sync::Arc;
 
 use time::OffsetDateTime;
 use tonic::{Request, Response, Status};
-use yrd_call::{Call, receipt};
+use yrd_call::{Call, FieldErrors, receipt};
 use yrd_domain::AgencyId;
 use yrd_domain::audit::LeafData;
 use yrd_domain::clock::Clock;
@@ -34,7 +34,7 @@ use yrd_proto::v1::{
     ListCertificatesRequest, ListCertificatesResponse, RevokeCertificateRequest,
     RevokeCertificateResponse, UpdateAgencyRequest, UpdateAgencyResponse,
 };
-use yrd_store::{Agency, Answered, CertificateRecord, IdempotencyKey, Store, StoreError};
+use yrd_store::{Agency, Answer, Answered, CertificateRecord, IdempotencyKey, Store, StoreError};
 
 use crate::enforcement::ApplyRevocations;
 use crate::error::AdminError;
@@ -125,6 +125,20 @@ impl AdminHandler {
         }
     }
 
+    /// The answer recorded with a write for its retries: `reply`, the response the call
+    /// answers now, encoded from what was written.
+    fn recorded<T, M: prost::Message>(
+        &self,
+        key: &IdempotencyKey,
+        reply: impl Fn(&AdminHandler, &T) -> M + Send + Sync + 'static,
+    ) -> Answer<T> {
+        let this = self.clone();
+        Answer {
+            key: key.clone(),
+            encode: Box::new(move |written| reply(&this, written).encode_to_vec()),
+        }
+    }
+
     /// The answer of a write: built from what it wrote (the call's leaf is then written), or
     /// the first answer of an earlier call with the same request.
     fn finish<M: prost::Message + Default, T>(
@@ -141,6 +155,32 @@ impl AdminHandler {
         }
     }
 
+    /// The start of a write of one agency (`create`: a new one, named by its id): the audit
+    /// of the call, noting the agency; its idempotency key; the request's field errors with
+    /// its request id checked; and the agency the request carries, which is required.
+    fn agency_write(
+        &self,
+        call: &mut Call,
+        method: &str,
+        request_id: &str,
+        agency: Option<pb::Agency>,
+        create: bool,
+    ) -> Result<(Option<LeafData>, IdempotencyKey, FieldErrors, pb::Agency), AdminError> {
+        let resources = agency
+            .as_ref()
+            .map(|a| vec![agency_name(Some(a), create)])
+            .unwrap_or_default();
+        let audit = Self::audit(call, resources);
+        let key = self.key(call, method, request_id);
+        let mut errors = FieldErrors::new();
+        yrd_call::request_id(request_id, &mut errors);
+        let Some(agency) = agency else {
+            errors.push(yrd_call::violation("agency", "is required"));
+            return Err(errors.into());
+        };
+        Ok((audit, key, errors, agency))
+    }
+
     fn ca(&self) -> Result<&CertificateAuthority, AdminError> {
         self.ca.as_deref().ok_or(AdminError::NoCa)
     }
@@ -152,13 +192,6 @@ impl AdminHandler {
     fn certificate_to_pb(&self, c: &CertificateRecord, now: OffsetDateTime) -> pb::Certificate {
         convert::certificate_to_pb(c, self.ca.as_deref(), now)
     }
-}
-
-/// The context of a call, with the calling agency recorded on the handler's span.
-fn call_of<T: prost::Message>(request: &Request<T>) -> Result<Call, Status> {
-    let call = Call::of(request)?;
-    tracing::Span::current().record("agency", call.agency().as_str());
-    Ok(call)
 }
 
 /// The resource name of the agency a request names ("" when none).
@@ -181,9 +214,10 @@ impl AdminService for AdminHandler {
         &self,
         request: Request<CreateAgencyRequest>,
     ) -> Result<Response<CreateAgencyResponse>, Status> {
-        let mut call = call_of(&request)?;
-        let result = self.create_agency_call(&mut call, request).await;
-        call.respond(result)
+        Call::serve(request, async |call, request| {
+            self.create_agency_call(call, request).await
+        })
+        .await
     }
 
     #[tracing::instrument(skip_all, fields(
@@ -195,9 +229,10 @@ impl AdminService for AdminHandler {
         &self,
         request: Request<UpdateAgencyRequest>,
     ) -> Result<Response<UpdateAgencyResponse>, Status> {
-        let mut call = call_of(&request)?;
-        let result = self.update_agency_call(&mut call, request).await;
-        call.respond(result)
+        Call::serve(request, async |call, request| {
+            self.update_agency_call(call, request).await
+        })
+        .await
     }
 
     #[tracing::instrument(skip_all, fields(
@@ -208,9 +243,10 @@ impl AdminService for AdminHandler {
         &self,
         request: Request<GetAgencyRequest>,
     ) -> Result<Response<GetAgencyResponse>, Status> {
-        let call = call_of(&request)?;
-        let result = self.get_agency_call(request).await;
-        call.respond(result)
+        Call::serve(request, async |_, request| {
+            self.get_agency_call(request).await
+        })
+        .await
     }
 
     #[tracing::instrument(skip_all, fields(agency = tracing::field::Empty))]
@@ -218,9 +254,10 @@ impl AdminService for AdminHandler {
         &self,
         request: Request<ListAgenciesRequest>,
     ) -> Result<Response<ListAgenciesResponse>, Status> {
-        let call = call_of(&request)?;
-        let result = self.list_agencies_call(request).await;
-        call.respond(result)
+        Call::serve(request, async |_, request| {
+            self.list_agencies_call(request).await
+        })
+        .await
     }
 
     #[tracing::instrument(skip_all, fields(
@@ -232,9 +269,10 @@ impl AdminService for AdminHandler {
         &self,
         request: Request<IssueCertificateRequest>,
     ) -> Result<Response<IssueCertificateResponse>, Status> {
-        let mut call = call_of(&request)?;
-        let result = self.issue_certificate_call(&mut call, request).await;
-        call.respond(result)
+        Call::serve(request, async |call, request| {
+            self.issue_certificate_call(call, request).await
+        })
+        .await
     }
 
     #[tracing::instrument(skip_all, fields(
@@ -245,9 +283,10 @@ impl AdminService for AdminHandler {
         &self,
         request: Request<GetCertificateRequest>,
     ) -> Result<Response<GetCertificateResponse>, Status> {
-        let call = call_of(&request)?;
-        let result = self.get_certificate_call(request).await;
-        call.respond(result)
+        Call::serve(request, async |_, request| {
+            self.get_certificate_call(request).await
+        })
+        .await
     }
 
     #[tracing::instrument(skip_all, fields(
@@ -258,9 +297,10 @@ impl AdminService for AdminHandler {
         &self,
         request: Request<ListCertificatesRequest>,
     ) -> Result<Response<ListCertificatesResponse>, Status> {
-        let call = call_of(&request)?;
-        let result = self.list_certificates_call(request).await;
-        call.respond(result)
+        Call::serve(request, async |_, request| {
+            self.list_certificates_call(request).await
+        })
+        .await
     }
 
     #[tracing::instrument(skip_all, fields(
@@ -272,9 +312,10 @@ impl AdminService for AdminHandler {
         &self,
         request: Request<RevokeCertificateRequest>,
     ) -> Result<Response<RevokeCertificateResponse>, Status> {
-        let mut call = call_of(&request)?;
-        let result = self.revoke_certificate_call(&mut call, request).await;
-        call.respond(result)
+        Call::serve(request, async |call, request| {
+            self.revoke_certificate_call(call, request).await
+        })
+        .await
     }
 
     #[tracing::instrument(skip_all, fields(agency = tracing::field::Empty))]
@@ -282,8 +323,6 @@ impl AdminService for AdminHandler {
         &self,
         request: Request<GetCrlRequest>,
     ) -> Result<Response<GetCrlResponse>, Status> {
-        let call = call_of(&request)?;
-        let result = self.get_crl_call().await;
-        call.respond(result)
+        Call::serve(request, async |_, _| self.get_crl_call().await).await
     }
 }

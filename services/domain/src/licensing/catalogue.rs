@@ -34,18 +34,7 @@ impl CatalogueCode {
     }
 }
 
-impl TryFrom<String> for CatalogueCode {
-    type Error = LicensingError;
-    fn try_from(s: String) -> Result<Self, Self::Error> {
-        Self::parse(&s)
-    }
-}
-
-impl From<CatalogueCode> for String {
-    fn from(c: CatalogueCode) -> Self {
-        c.0
-    }
-}
+parsed_from_text!(CatalogueCode, LicensingError, 0);
 
 impl fmt::Display for CatalogueCode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

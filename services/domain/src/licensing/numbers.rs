@@ -3,7 +3,6 @@
 //! together, apart from the procedure that assigns them.
 
 use std::fmt;
-use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
@@ -197,22 +196,4 @@ impl fmt::Display for LicenceNumber {
     }
 }
 
-impl FromStr for LicenceNumber {
-    type Err = LicensingError;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::parse(s)
-    }
-}
-
-impl TryFrom<String> for LicenceNumber {
-    type Error = LicensingError;
-    fn try_from(s: String) -> Result<Self, Self::Error> {
-        Self::parse(&s)
-    }
-}
-
-impl From<LicenceNumber> for String {
-    fn from(n: LicenceNumber) -> Self {
-        n.to_string()
-    }
-}
+parsed_from_text!(LicenceNumber, LicensingError);

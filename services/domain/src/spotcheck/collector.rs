@@ -73,6 +73,30 @@ impl Collector {
         });
     }
 
+    /// Whether a list of `len` entries has an allowed size: at least one unless `missing` is
+    /// `None` (else `missing` is the violation), at most `max` (`noun` names the entries).
+    pub(super) fn list_size(
+        &mut self,
+        field: &str,
+        len: usize,
+        max: usize,
+        noun: &str,
+        missing: Option<&str>,
+    ) -> bool {
+        if let (0, Some(missing)) = (len, missing) {
+            self.push(field, missing);
+            return false;
+        }
+        if len > max {
+            self.push(
+                field,
+                format!("{len} {noun} given; at most {max} are allowed"),
+            );
+            return false;
+        }
+        true
+    }
+
     pub(super) fn finish(self) -> FieldErrors {
         debug_assert!(
             !self.violations.is_empty(),

@@ -227,21 +227,13 @@ fn online_shop(
 }
 
 fn parse_standards(c: &mut Collector, standards: &[String]) -> Option<Vec<String>> {
-    if standards.is_empty() {
-        c.push(
-            "standards",
-            "at least one standard (依据标准) is required, e.g. GB 6675.1-2014",
-        );
-        return None;
-    }
-    if standards.len() > MAX_STANDARDS {
-        c.push(
-            "standards",
-            format!(
-                "{} standards given; at most {MAX_STANDARDS} are allowed",
-                standards.len()
-            ),
-        );
+    if !c.list_size(
+        "standards",
+        standards.len(),
+        MAX_STANDARDS,
+        "standards",
+        Some("at least one standard (依据标准) is required, e.g. GB 6675.1-2014"),
+    ) {
         return None;
     }
     let mut seen: HashMap<String, usize> = HashMap::new();
@@ -266,21 +258,13 @@ fn parse_standards(c: &mut Collector, standards: &[String]) -> Option<Vec<String
 }
 
 fn parse_test_items(c: &mut Collector, items: &[TestItemInput]) -> Option<Vec<TestItem>> {
-    if items.is_empty() {
-        c.push(
-            "test_items",
-            "at least one test item (检验项目) is required",
-        );
-        return None;
-    }
-    if items.len() > MAX_TEST_ITEMS {
-        c.push(
-            "test_items",
-            format!(
-                "{} test items given; at most {MAX_TEST_ITEMS} are allowed",
-                items.len()
-            ),
-        );
+    if !c.list_size(
+        "test_items",
+        items.len(),
+        MAX_TEST_ITEMS,
+        "test items",
+        Some("at least one test item (检验项目) is required"),
+    ) {
         return None;
     }
     let mut seen: HashMap<String, usize> = HashMap::new();
@@ -370,21 +354,15 @@ fn check_failed_items(
             }
         }
         Verdict::NonConforming => {
-            if failed.is_empty() {
-                c.push(
-                    "failed_items",
+            if !c.list_size(
+                "failed_items",
+                failed.len(),
+                MAX_TEST_ITEMS,
+                "failed items",
+                Some(
                     "a non-conforming (不合格) result names at least one failed item (不合格项目)",
-                );
-                return;
-            }
-            if failed.len() > MAX_TEST_ITEMS {
-                c.push(
-                    "failed_items",
-                    format!(
-                        "{} failed items given; at most {MAX_TEST_ITEMS} are allowed",
-                        failed.len()
-                    ),
-                );
+                ),
+            ) {
                 return;
             }
             let mut listed: HashMap<&str, usize> = HashMap::new();
@@ -469,14 +447,13 @@ fn parse_attachments(
     c: &mut Collector,
     attachments: &[AttachmentInput],
 ) -> Option<Vec<Attachment>> {
-    if attachments.len() > MAX_ATTACHMENTS {
-        c.push(
-            "attachments",
-            format!(
-                "{} attachments given; at most {MAX_ATTACHMENTS} are allowed",
-                attachments.len()
-            ),
-        );
+    if !c.list_size(
+        "attachments",
+        attachments.len(),
+        MAX_ATTACHMENTS,
+        "attachments",
+        None,
+    ) {
         return None;
     }
     let mut seen: HashMap<String, usize> = HashMap::new();

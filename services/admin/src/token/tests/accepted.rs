@@ -45,15 +45,7 @@ fn a_good_token_is_accepted_with_its_roles_and_officer() {
 #[test]
 fn a_token_without_officer_has_no_act_claim() {
     let f = Fixture::new();
-    let issued = TokenIssuer::new(&f.settings, &f.ring)
-        .issue(
-            &f.identity,
-            &[Role::ReadFeed],
-            None,
-            at(T0),
-            MAX_TOKEN_LIFETIME,
-        )
-        .expect("issued");
+    let issued = f.issue_without_officer(&[Role::ReadFeed], MAX_TOKEN_LIFETIME);
     let verified = f.verify_at(&issued.token, at(T0)).expect("accepted");
     assert_eq!(verified.officer, None);
     assert_eq!(verified.claims.act, None);

@@ -5,25 +5,9 @@ use super::*;
 #[test]
 fn lifetime_is_capped_at_ten_minutes() {
     let f = Fixture::new();
-    let issued = TokenIssuer::new(&f.settings, &f.ring)
-        .issue(
-            &f.identity,
-            &[Role::ReadFeed],
-            None,
-            at(T0),
-            Duration::hours(24),
-        )
-        .expect("issued");
+    let issued = f.issue_without_officer(&[Role::ReadFeed], Duration::hours(24));
     assert_eq!(issued.expires_at, at(T0 + 600));
-    let short = TokenIssuer::new(&f.settings, &f.ring)
-        .issue(
-            &f.identity,
-            &[Role::ReadFeed],
-            None,
-            at(T0),
-            Duration::seconds(90),
-        )
-        .expect("issued");
+    let short = f.issue_without_officer(&[Role::ReadFeed], Duration::seconds(90));
     assert_eq!(short.expires_at, at(T0 + 90));
 }
 
@@ -105,15 +89,10 @@ fn issue_refuses_bad_requests() {
 #[test]
 fn issued_roles_are_deduplicated_in_order() {
     let f = Fixture::new();
-    let issued = TokenIssuer::new(&f.settings, &f.ring)
-        .issue(
-            &f.identity,
-            &[Role::ReadFeed, Role::ReadResults, Role::ReadFeed],
-            None,
-            at(T0),
-            MAX_TOKEN_LIFETIME,
-        )
-        .expect("issued");
+    let issued = f.issue_without_officer(
+        &[Role::ReadFeed, Role::ReadResults, Role::ReadFeed],
+        MAX_TOKEN_LIFETIME,
+    );
     assert_eq!(issued.roles, vec![Role::ReadFeed, Role::ReadResults]);
     let verified = f.verify_at(&issued.token, at(T0)).expect("accepted");
     assert_eq!(verified.claims.roles, vec!["feed:read", "results:read"]);

@@ -62,6 +62,17 @@ impl Fixture {
             .expect("token issued")
     }
 
+    /// A token granting `roles` for `lifetime` from [`T0`], with no acting officer.
+    pub(super) fn issue_without_officer(
+        &self,
+        roles: &[Role],
+        lifetime: time::Duration,
+    ) -> IssuedToken {
+        TokenIssuer::new(&self.settings, &self.ring)
+            .issue(&self.identity, roles, None, at(T0), lifetime)
+            .expect("issued")
+    }
+
     fn verify_at(&self, token: &str, now: OffsetDateTime) -> Result<VerifiedToken, TokenRefusal> {
         TokenVerifier::new(&self.settings, &self.ring).verify(
             token,
