@@ -22,6 +22,8 @@ pub mod server;
 
 pub use cli::audit as audit_cli;
 pub use cli::audit::{check as audit_check, entry as audit_entry, keys as audit_keys};
-pub use cli::{cert as cert_cli, client, session};
+pub use cli::{cert as cert_cli, session};
 pub use server::startup::{Application, StartupError};
 pub use server::{config, telemetry};
+/// The client plumbing, now the `yrd-client` crate; kept under its historical path.
+pub use yrd_client as client;

@@ -7,11 +7,11 @@ use clap::Parser;
 use tokio_util::sync::CancellationToken;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_client::HealthClient;
+use yrd_client::{ClientFiles, connect};
 use yrd_domain::{AgencyId, Profile};
 use yrd_gateway::Application;
 use yrd_gateway::cert_cli;
 use yrd_gateway::cli::{Cli, Command, HealthArgs, ServeArgs};
-use yrd_gateway::client::{ClientFiles, connect};
 use yrd_gateway::config::{Overrides, Settings};
 
 fn main() -> ExitCode {
@@ -154,7 +154,11 @@ async fn health(args: HealthArgs) -> anyhow::Result<()> {
         _ => {
             let agency = AgencyId::parse(&args.agency)?;
             let profile: Profile = args.profile.parse()?;
-            ClientFiles::dev(&args.data_dir.join("pki"), &agency, profile)
+            ClientFiles::dev(
+                &args.data_dir.join("pki"),
+                agency.as_str(),
+                profile.as_str(),
+            )
         }
     };
     let channel = connect(&args.server, &args.tls_name, &files).await?;

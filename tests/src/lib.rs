@@ -31,9 +31,9 @@ use time::OffsetDateTime;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tonic::transport::Channel;
+use yrd_client::{ClientFiles, connect};
 use yrd_domain::clock::{Clock, ManualClock, SystemClock};
 use yrd_domain::{AgencyId, Profile};
-use yrd_gateway::client::{ClientFiles, connect};
 use yrd_gateway::config::Settings;
 use yrd_gateway::{Application, StartupError};
 use yrd_store::Store;
@@ -197,7 +197,7 @@ impl TestApp {
 
     /// The dev PKI files of `agency` with `profile`.
     pub fn client_files(&self, agency: &str, profile: Profile) -> ClientFiles {
-        ClientFiles::dev(&self.pki_dir, &agency_id(agency), profile)
+        ClientFiles::dev(&self.pki_dir, agency_id(agency).as_str(), profile.as_str())
     }
 
     /// An mTLS channel presenting `agency`'s dev certificate for `profile`.
@@ -355,15 +355,8 @@ impl TestApp {
         channel: &Channel,
         officer: Option<&str>,
     ) -> Result<String, tonic::Status> {
-        let mut tokens =
-            yrd_proto::v1::token_service_client::TokenServiceClient::new(channel.clone());
-        let response = tokens
-            .issue_token(yrd_proto::v1::IssueTokenRequest {
-                officer: officer.unwrap_or_default().to_owned(),
-                audience: String::new(),
-            })
-            .await?;
-        Ok(response.into_inner().access_token)
+        let issued = yrd_client::token::issue_token(channel, officer.unwrap_or_default()).await?;
+        Ok(issued.access_token)
     }
 
     /// A channel presenting `agency`'s dev certificate for `profile`, and a token bound to it.
@@ -539,6 +532,24 @@ where
 }
 
 impl TestApp {
+    /// A `yrd-client` configuration presenting `agency`'s dev certificate for `profile`.
+    pub fn client_config(&self, agency: &str, profile: Profile) -> yrd_client::ClientConfig {
+        yrd_client::ClientConfig::from_files(
+            self.addr.to_string(),
+            "localhost",
+            &self.client_files(agency, profile),
+        )
+        .expect("the dev certificate files")
+    }
+
+    /// A `yrd-client` client presenting `agency`'s dev certificate for `profile`: the
+    /// library partners use, with its token renewal, trace context and retries.
+    pub async fn client(&self, agency: &str, profile: Profile) -> yrd_client::Client {
+        yrd_client::Client::connect(self.client_config(agency, profile))
+            .await
+            .expect("connect to the test server")
+    }
+
     /// What the dev certificate of `agency` with `profile` says (serial, fingerprint, …).
     pub fn cert_info(&self, agency: &str, profile: Profile) -> yrd_pki::CertInfo {
         let pem = std::fs::read_to_string(self.client_files(agency, profile).cert)
@@ -673,6 +684,53 @@ impl TestApp {
         let data_dir = self._data_dir.take();
         let database = self._database.take();
         self.on(running, settings, data_dir, database)
+    }
+}
+
+impl TestApp {
+    /// Shuts this server down gracefully and waits until it has; [`StoppedApp::start`] starts
+    /// a new one on the same address, database, data folder and PKI, so that clients keeping
+    /// their channel reach it without being told a new address (as behind a fixed DNS name).
+    pub async fn stop(mut self) -> StoppedApp {
+        self.stop.cancel();
+        if let Some(server) = self.server.take() {
+            server
+                .await
+                .expect("server task")
+                .expect("the server stops cleanly");
+        }
+        StoppedApp { app: self }
+    }
+}
+
+/// A test server that was shut down by [`TestApp::stop`]; its port is free until
+/// [`StoppedApp::start`].
+#[derive(Debug)]
+pub struct StoppedApp {
+    app: TestApp,
+}
+
+impl StoppedApp {
+    /// Where the server listened, and will again.
+    pub fn addr(&self) -> SocketAddr {
+        self.app.addr
+    }
+
+    /// Starts a new server on the same address, settings, database, data folder and PKI.
+    pub async fn start(mut self) -> TestApp {
+        let settings = Settings {
+            listen: self.app.addr,
+            ..self.app.settings.clone()
+        };
+        let running = Running::start(
+            settings.clone(),
+            self.app.clock.clone(),
+            "the server restarted on its address",
+        )
+        .await;
+        let data_dir = self.app._data_dir.take();
+        let database = self.app._database.take();
+        self.app.on(running, settings, data_dir, database)
     }
 }
 

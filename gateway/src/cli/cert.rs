@@ -1,6 +1,6 @@
-//! `yrd cert …` and `yrd agency …`: the admins' command line for the certificate lifecycle
-//! (证书) and the agencies (市场监督管理部门) admitted to the exchange, plus the one partner-side
-//! step, `yrd cert request`.
+//! `yrd cert …`: the admins' command line for the certificate lifecycle (证书), plus the one
+//! partner-side step, `yrd cert request`. (`yrd agency …` is [`crate::cli::agency`]; it shares
+//! this module's [`CliError`].)
 //!
 //! The partner's private key must never reach the exchange, so the lifecycle is split where the
 //! key is: `request` runs on the partner's machine and writes the key (mode 0600) beside the
@@ -10,9 +10,9 @@
 //!
 //! Every command is a plain async function that writes to a caller-supplied `out`, so the
 //! end-to-end tests run exactly what a user types (`Cli::try_parse_from`) against a real server
-//! without spawning a process. Calling commands go through [`Session`]: connect, get a token
-//! bound to the certificate, call with it. A refused call comes back as [`RpcError`], which
-//! prints the gRPC code, message and each field violation.
+//! without spawning a process. Calling commands go through [`Session`], a `yrd-client` connection
+//! with its certificate-bound token. A refused call comes back as [`RpcError`], which prints the
+//! gRPC code, message and each field violation.
 
 use std::fs::OpenOptions;
 use std::io::{self, Write};
@@ -24,21 +24,22 @@ use serde::Serialize;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use yrd_call::{from_timestamp, timestamp};
+use yrd_client::{RpcError, list_all};
 use yrd_domain::Profile;
 use yrd_domain::clock::{Clock as _, SystemClock};
 use yrd_pki::{CertificateAuthority, PkiError, RevocationReason, Validity};
 use yrd_proto::v1::{
-    self as pb, CreateAgencyRequest, GetCrlRequest, IssueCertificateRequest, ListAgenciesRequest,
-    ListCertificatesRequest, RevokeCertificateRequest, UpdateAgencyRequest,
+    self as pb, GetCrlRequest, IssueCertificateRequest, ListCertificatesRequest,
+    RevokeCertificateRequest,
 };
 
+pub use crate::cli::agency::{AgencyView, run_agency};
 use crate::cli::command::{
-    AgencyCommand, AgencyCreateArgs, AgencyListArgs, AgencyStateArg, AgencyStateArgs, CertCommand,
-    CertState, CrlArgs, InitCaArgs, IssueArgs, ListArgs, RequestArgs, RevokeArgs,
+    CertCommand, CertState, CrlArgs, InitCaArgs, IssueArgs, ListArgs, RequestArgs, RevokeArgs,
 };
 use crate::cli::connect::ConnectArgs;
 use crate::cli::output::write_json;
-use crate::cli::session::{RpcError, Session, SessionError, list_all};
+use crate::cli::session::{Session, SessionError};
 
 /// Why a `yrd cert` or `yrd agency` command failed. Messages name the file, the call or the
 /// value at fault; the cause follows in the error chain.
@@ -121,23 +122,8 @@ pub async fn run(command: CertCommand, out: &mut (dyn Write + Send)) -> Result<(
     }
 }
 
-/// Runs one `yrd agency` subcommand, writing what a user reads to `out`.
-pub async fn run_agency(
-    command: AgencyCommand,
-    out: &mut (dyn Write + Send),
-) -> Result<(), CliError> {
-    match command {
-        AgencyCommand::Create(args) => agency_create(args, out).await,
-        AgencyCommand::List(args) => agency_list(args, out).await,
-        AgencyCommand::Suspend(args) => {
-            agency_set_state(args, pb::AgencyState::Suspended, out).await
-        }
-        AgencyCommand::Resume(args) => agency_set_state(args, pb::AgencyState::Active, out).await,
-    }
-}
-
 /// Opens an admin session: the operator's admin certificate unless told otherwise.
-async fn admin_session(connect: &ConnectArgs) -> Result<Session, CliError> {
+pub(crate) async fn admin_session(connect: &ConnectArgs) -> Result<Session, CliError> {
     Ok(Session::open(&connect.target(Profile::Admin)).await?)
 }
 
@@ -442,124 +428,6 @@ fn revoked_count(der: &[u8]) -> Result<usize, CliError> {
     Ok(crl.iter_revoked_certificates().count())
 }
 
-async fn agency_create(
-    args: AgencyCreateArgs,
-    out: &mut (dyn Write + Send),
-) -> Result<(), CliError> {
-    let session = admin_session(&args.connect).await?;
-    let created = session
-        .admin()
-        .create_agency(CreateAgencyRequest {
-            request_id: uuid::Uuid::new_v4().to_string(),
-            agency: Some(pb::Agency {
-                agency_id: args.agency.to_string(),
-                display_name: args.name,
-                display_name_zh: args.name_zh,
-                state: pb::AgencyState::Active as i32,
-                ..Default::default()
-            }),
-        })
-        .await
-        .map_err(|s| RpcError::new("AdminService.CreateAgency", s))?
-        .into_inner()
-        .agency
-        .ok_or(CliError::Incomplete {
-            method: "AdminService.CreateAgency",
-            field: "agency",
-        })?;
-    let view = AgencyView::from_pb(&created);
-    writeln!(
-        out,
-        "registered {} {} ({}), {}",
-        view.agency_id, view.display_name, view.display_name_zh, view.state
-    )?;
-    writeln!(
-        out,
-        "next: the agency runs `yrd cert request --agency {} --profile system --out DIR` and sends you the CSR",
-        view.agency_id
-    )?;
-    Ok(())
-}
-
-async fn agency_list(args: AgencyListArgs, out: &mut (dyn Write + Send)) -> Result<(), CliError> {
-    let session = admin_session(&args.connect).await?;
-    let admin = session.admin();
-    let request = ListAgenciesRequest {
-        state: match args.state {
-            None => pb::AgencyState::Unspecified,
-            Some(AgencyStateArg::Active) => pb::AgencyState::Active,
-            Some(AgencyStateArg::Suspended) => pb::AgencyState::Suspended,
-        } as i32,
-        page_size: 500,
-        page_token: String::new(),
-    };
-    let views = list_all(
-        "AdminService.ListAgencies",
-        request,
-        |r, token| r.page_token = token,
-        |r| {
-            let mut admin = admin.clone();
-            async move {
-                let page = admin.list_agencies(r).await?.into_inner();
-                let views = page.agencies.iter().map(AgencyView::from_pb);
-                Ok((views.collect(), page.next_page_token))
-            }
-        },
-    )
-    .await?;
-    if args.json {
-        return write_json(out, &views);
-    }
-    let mut table = Table::new();
-    table
-        .load_preset(presets::UTF8_FULL_CONDENSED)
-        .set_header(["agency", "name", "名称", "state", "operator"]);
-    for v in &views {
-        table.add_row([
-            v.agency_id.clone(),
-            v.display_name.clone(),
-            v.display_name_zh.clone(),
-            v.state.to_owned(),
-            if v.operator { "yes" } else { "" }.to_owned(),
-        ]);
-    }
-    writeln!(out, "{table}")?;
-    writeln!(out, "{} agency(ies)", views.len())?;
-    Ok(())
-}
-
-async fn agency_set_state(
-    args: AgencyStateArgs,
-    state: pb::AgencyState,
-    out: &mut (dyn Write + Send),
-) -> Result<(), CliError> {
-    let session = admin_session(&args.connect).await?;
-    let updated = session
-        .admin()
-        .update_agency(UpdateAgencyRequest {
-            request_id: uuid::Uuid::new_v4().to_string(),
-            agency: Some(pb::Agency {
-                name: format!("agencies/{}", args.agency),
-                state: state as i32,
-                ..Default::default()
-            }),
-            update_mask: Some(prost_types::FieldMask {
-                paths: vec!["state".to_owned()],
-            }),
-        })
-        .await
-        .map_err(|s| RpcError::new("AdminService.UpdateAgency", s))?
-        .into_inner()
-        .agency
-        .ok_or(CliError::Incomplete {
-            method: "AdminService.UpdateAgency",
-            field: "agency",
-        })?;
-    let view = AgencyView::from_pb(&updated);
-    writeln!(out, "{} is now {}", view.agency_id, view.state)?;
-    Ok(())
-}
-
 /// A certificate as `yrd cert list --json` and `yrd cert revoke --json` print it.
 #[derive(Debug, Clone, Serialize)]
 pub struct CertificateView {
@@ -623,38 +491,6 @@ impl CertificateView {
             revoke_time: pb_time(c.revoke_time.as_ref()),
             revocation_reason,
             issued_at: pb_time(c.create_time.as_ref()),
-        }
-    }
-}
-
-/// An agency as `yrd agency list --json` prints it.
-#[derive(Debug, Clone, Serialize)]
-pub struct AgencyView {
-    /// The agency id, e.g. `370000-AMR`.
-    pub agency_id: String,
-    /// Name in English.
-    pub display_name: String,
-    /// Name in Chinese.
-    pub display_name_zh: String,
-    /// `active` or `suspended`.
-    pub state: &'static str,
-    /// Whether its admins run the exchange.
-    pub operator: bool,
-}
-
-impl AgencyView {
-    /// The view of an agency the exchange returned.
-    pub fn from_pb(a: &pb::Agency) -> Self {
-        AgencyView {
-            agency_id: a.agency_id.clone(),
-            display_name: a.display_name.clone(),
-            display_name_zh: a.display_name_zh.clone(),
-            state: match pb::AgencyState::try_from(a.state) {
-                Ok(pb::AgencyState::Active) => "active",
-                Ok(pb::AgencyState::Suspended) => "suspended",
-                _ => "unknown",
-            },
-            operator: a.operator,
         }
     }
 }

@@ -9,7 +9,8 @@ use std::path::PathBuf;
 use clap::Args;
 use yrd_domain::{AgencyId, Profile};
 
-use crate::cli::client::ClientFiles;
+use yrd_client::ClientFiles;
+
 use crate::cli::session::ConnectTarget;
 
 /// How the client subcommands reach the exchange and whose certificate they present.
@@ -61,8 +62,8 @@ impl ConnectArgs {
             },
             _ => ClientFiles::dev(
                 &self.data_dir.join("pki"),
-                &self.agency_cert,
-                self.cert_profile.unwrap_or(default_profile),
+                self.agency_cert.as_str(),
+                self.cert_profile.unwrap_or(default_profile).as_str(),
             ),
         };
         ConnectTarget {

@@ -8,15 +8,17 @@
 //!
 //! * [`command`] — the command line: `yrd serve`, `health`, `cert`, `agency`, `audit`.
 //! * [`connect`] — the connection flags every client subcommand shares.
-//! * [`client`] — mTLS channels for the client subcommands.
-//! * [`session`] — connect, get a certificate-bound token, call with it; how refusals print.
-//! * [`cert`] — `yrd cert …` and `yrd agency …`, the admins' command line.
+//! * [`session`] — a `yrd-client` connection with its certificate-bound token, opened from
+//!   those flags. (The client plumbing itself — mTLS, tokens, retries, how refusals print — is
+//!   the `yrd-client` crate, which partners use too.)
+//! * [`cert`] — `yrd cert …`, the admins' command line for certificates.
+//! * [`agency`] — `yrd agency …`, the admins' command line for agencies.
 //! * [`audit`] — `yrd audit …`, the auditors' command line, which trusts nothing it did not
 //!   check itself.
 
+pub mod agency;
 pub mod audit;
 pub mod cert;
-pub mod client;
 pub mod command;
 pub mod connect;
 pub mod output;

@@ -14,7 +14,7 @@ use yrd_domain::AgencyId;
 use yrd_domain::merkle::Hash;
 
 use crate::cli::connect::ConnectArgs;
-use crate::cli::session::code_name;
+use yrd_client::code_name;
 
 /// The package every method path of the contract lives in.
 const PACKAGE: &str = "yrd.exchange.v1";

@@ -26,7 +26,7 @@ use yrd_domain::audit::{LEAF_VERSION, LeafData, LeafError};
 use yrd_domain::merkle::{Hash, leaf_hash};
 use yrd_proto::v1::{self as pb, AuditEntry};
 
-use crate::cli::session::code_name;
+use yrd_client::code_name;
 
 /// The method paths of this contract start with this; tables print the rest.
 const METHOD_PREFIX: &str = "/yrd.exchange.v1.";

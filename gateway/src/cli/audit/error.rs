@@ -8,7 +8,9 @@ use std::path::PathBuf;
 
 use crate::cli::audit::check::ReceiptError;
 use crate::cli::audit::verdict::{FileError, VerifyFailure};
-use crate::cli::session::{RpcError, SessionError};
+use yrd_client::RpcError;
+
+use crate::cli::session::SessionError;
 
 /// Why a `yrd audit` command failed. [`AuditCliError::Verify`] is the evidence of a bad log,
 /// proof or file; the others say why the command could not run.

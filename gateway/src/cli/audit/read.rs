@@ -24,7 +24,7 @@ use crate::cli::audit::error::AuditCliError;
 use crate::cli::audit::session::{Auditor, hashes, missing};
 use crate::cli::audit::verdict::{VerifiedHead, VerifyFailure};
 use crate::cli::output::write_json;
-use crate::cli::session::{RpcError, list_all};
+use yrd_client::{RpcError, list_all};
 
 pub(crate) async fn query(
     args: QueryArgs,

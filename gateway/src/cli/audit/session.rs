@@ -1,4 +1,4 @@
-//! The auditor's connection for `yrd audit`: a [`Session`] with the auditor certificate, the
+//! The auditor's connection for `yrd audit`: a [`Session`] with the auditor certificate, its
 //! `AuditService` client, and the few reads every command needs (the published log keys, tree
 //! heads, consistency proofs), with answers of the wrong shape reported as such.
 
@@ -7,7 +7,6 @@ use yrd_call::timestamp;
 use yrd_domain::Profile;
 use yrd_domain::merkle::Hash;
 use yrd_proto::v1::audit_service_client::AuditServiceClient;
-use yrd_proto::v1::token_service_client::TokenServiceClient;
 use yrd_proto::v1::{
     GetConsistencyProofRequest, GetConsistencyProofResponse, GetJwksRequest, GetTreeHeadRequest,
     ListAuditEntriesRequest, SignedTreeHead,
@@ -17,9 +16,11 @@ use crate::cli::audit::error::AuditCliError;
 use crate::cli::audit::keys::LogKeys;
 use crate::cli::audit::verdict::{VerifiedHead, VerifyFailure};
 use crate::cli::connect::ConnectArgs;
-use crate::cli::session::{Authed, RpcError, Session};
+use yrd_client::RpcError;
 
-/// An auditor session: the `AuditService` client and the plain channel for `GetJwks`.
+use crate::cli::session::{Authed, Session};
+
+/// An auditor session: the `AuditService` client, and the session for `GetJwks`.
 pub(crate) struct Auditor {
     session: Session,
     /// The `AuditService` client, sending the token.
@@ -30,13 +31,16 @@ impl Auditor {
     /// Connects with the auditor certificate (unless told otherwise) and gets a token.
     pub(crate) async fn open(connect: &ConnectArgs) -> Result<Auditor, AuditCliError> {
         let session = Session::open(&connect.target(Profile::Auditor)).await?;
-        let audit = AuditServiceClient::new(session.authed());
+        let audit = session.client().audit();
         Ok(Auditor { session, audit })
     }
 
     /// The log keys the exchange publishes (`TokenService.GetJwks`).
     pub(crate) async fn log_keys(&self) -> Result<LogKeys, AuditCliError> {
-        let jwks = TokenServiceClient::new(self.session.channel().clone())
+        let jwks = self
+            .session
+            .client()
+            .token_service()
             .get_jwks(GetJwksRequest {})
             .await
             .map_err(|s| RpcError::new("TokenService.GetJwks", s))?

@@ -25,7 +25,7 @@ use crate::cli::audit::keys::LogKeys;
 use crate::cli::audit::read::check_entry_inclusion;
 use crate::cli::audit::session::{Auditor, hashes, missing, root_of, same_head};
 use crate::cli::audit::verdict::{VerifiedHead, VerifyFailure};
-use crate::cli::session::RpcError;
+use yrd_client::RpcError;
 
 pub(crate) async fn verify(
     args: VerifyArgs,
