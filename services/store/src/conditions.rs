@@ -76,6 +76,20 @@ impl Conditions {
         }
     }
 
+    /// How many conditions were added so far (a mark for [`Conditions::fence`]).
+    pub(crate) fn len(&self) -> usize {
+        self.terms.len()
+    }
+
+    /// Replaces the conditions added since `mark` with one: `wrap` of them joined with `AND`
+    /// (e.g. a subquery that checks them per row). Their bound values keep their placeholders.
+    pub(crate) fn fence(&mut self, mark: usize, wrap: impl FnOnce(String) -> String) {
+        if mark < self.terms.len() {
+            let fenced = self.terms.drain(mark..).collect::<Vec<_>>().join(" AND ");
+            self.terms.push(wrap(fenced));
+        }
+    }
+
     /// True when no condition was added.
     pub(crate) fn is_empty(&self) -> bool {
         self.terms.is_empty()

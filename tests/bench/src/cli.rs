@@ -103,6 +103,10 @@ pub enum Workload {
     Health,
     /// `PublishResult` of non-conforming results, each opening one referral.
     Publish,
+    /// The same publishes in open loop at half of the closed-loop maximum (the `publish` row of
+    /// the same run, or a closed-loop `publish-max` row run first): latency at a load the
+    /// server keeps up with.
+    PublishHalf,
     /// `GetResult` of a published result.
     Get,
     /// `SearchResults` by producer USCC, by agency and sampling-date range, and by product
@@ -111,6 +115,9 @@ pub enum Workload {
     /// Publishes of Delta joint results while K subscribers of the other agencies consume:
     /// publish-acknowledged → delivered latency.
     Feed,
+    /// Publishes while an auditor reads the latest signed tree head: from each publish's answer
+    /// (its leaf is durable) to the first signed tree head that covers its leaf.
+    TreeHead,
     /// `RecordMeasure` on referrals in progress: one referral step per call.
     Disposal,
     /// A new connection (TCP + TLS 1.3 mTLS + HTTP/2) and one health call on it.
@@ -119,12 +126,14 @@ pub enum Workload {
 
 impl Workload {
     /// The workloads `all` stands for.
-    pub const EVERY: [Workload; 7] = [
+    pub const EVERY: [Workload; 9] = [
         Workload::Health,
         Workload::Publish,
+        Workload::PublishHalf,
         Workload::Get,
         Workload::Search,
         Workload::Feed,
+        Workload::TreeHead,
         Workload::Disposal,
         Workload::Handshake,
     ];

@@ -220,6 +220,25 @@ fn name_gram(filter: &ResultFilter) -> Option<String> {
     name_bigrams(&name).into_iter().next()
 }
 
+/// Whether a product-name search walks its bigram's rows in page order and checks each
+/// result in a fenced subquery, rather than joining `results` and leaving the order of the join
+/// to the planner.
+///
+/// Without statistics (a new database, before autovacuum's first `ANALYZE`) PostgreSQL takes
+/// an equality on `results` (e.g. `verdict = 'non_conforming'`) as highly selective, drives the
+/// join from that column's index and probes the bigram table once per result: every result of
+/// the verdict is read to find one page (a `search-category` of `yrd-bench` at 5,600 results:
+/// 83–137 ms a call instead of 0.1–0.4 ms; docs/performance.md). A plain `EXISTS` is no
+/// remedy: it becomes a semi-join, which the planner turns into the same join. `OFFSET 0`
+/// keeps the subquery a per-row check (PostgreSQL never flattens a subquery with an `OFFSET`;
+/// SQLite runs a correlated `EXISTS` per row anyway), so the page costs the bigram rows walked.
+///
+/// A producer's or seller's USCC is narrower than any bigram (tens of results where a bigram
+/// has thousands): with one of them the join stays, so that its index can drive.
+fn fence_name_walk(filter: &ResultFilter) -> bool {
+    filter.producer_uscc.is_none() && filter.seller_uscc.is_none()
+}
+
 /// The id query of one search page: which table drives it (so the page is an index range in
 /// page order) and the conditions on `results`.
 #[derive(Debug)]
@@ -245,6 +264,8 @@ impl SearchQuery {
 
         // The driving table: its (created_at, id) columns give the page order.
         let mut verdict = filter.verdict;
+        // Whether the conditions on `results` go into a fenced subquery (`fence_name_walk`).
+        let mut fenced = false;
         let (from, created, id) = if let Some(region) = &filter.region {
             q.when("d.place = ?", Some(region.as_str()));
             q.when("d.verdict = ?", verdict.take().map(verdict_name));
@@ -255,15 +276,22 @@ impl SearchQuery {
             )
         } else if let Some(gram) = &name_gram {
             q.when("d.gram = ?", Some(gram.as_str()));
-            (
-                "result_name_grams d JOIN results r ON r.id = d.result_id",
-                "d.created_at",
-                "d.result_id",
-            )
+            fenced = fence_name_walk(filter);
+            if fenced {
+                ("result_name_grams d", "d.created_at", "d.result_id")
+            } else {
+                (
+                    "result_name_grams d JOIN results r ON r.id = d.result_id",
+                    "d.created_at",
+                    "d.result_id",
+                )
+            }
         } else {
             ("results r", "r.created_at", "r.id")
         };
 
+        // The conditions from here to the keyset are on `results`.
+        let on_results_from = q.len();
         q.when(
             "r.producer_uscc = ?",
             filter.producer_uscc.as_ref().map(Uscc::as_str),
@@ -307,6 +335,17 @@ impl SearchQuery {
             "r.product_name_fold LIKE ? ESCAPE '\\'",
             name.as_deref().map(contains_pattern),
         );
+        if fenced {
+            // A walk answers the sampling dates from `results`: never with a fenced name walk
+            // (`Plan::of` drives a name search directly).
+            debug_assert!(dates != Dates::Check, "a name search is never walked");
+            q.fence(on_results_from, |on_results| {
+                format!(
+                    "EXISTS (SELECT 1 FROM results r WHERE r.id = d.result_id AND {on_results} \
+                     LIMIT 1 OFFSET 0)"
+                )
+            });
+        }
         q.after(created, id, after.map(|c| (c.created_at_us, c.id.as_str())));
         let extra = if dates == Dates::Check {
             ", r.created_at AS created_at, r.sampling_date AS sampling_date"
@@ -353,5 +392,49 @@ mod tests {
                 .ends_with("ORDER BY d.created_at DESC, d.result_id DESC LIMIT $3")
         );
         assert_eq!(q.conditions.bound(), 3);
+    }
+
+    #[test]
+    fn a_name_search_walks_its_bigram_and_checks_results_in_a_fenced_subquery() {
+        let filter = ResultFilter {
+            product_name_contains: Some("玩具".into()),
+            verdict: Some(Verdict::NonConforming),
+            ..Default::default()
+        };
+        let after = ResultCursor {
+            created_at_us: 7,
+            id: "x".into(),
+        };
+        let q = SearchQuery::new(&filter, Some(&after), 20, Dates::Filter);
+        assert!(
+            q.sql.starts_with(
+                "SELECT d.result_id AS id FROM result_name_grams d WHERE d.gram = $1 AND \
+                 EXISTS (SELECT 1 FROM results r WHERE r.id = d.result_id AND r.verdict = $2 \
+                 AND r.product_name_fold LIKE $3 ESCAPE '\\' LIMIT 1 OFFSET 0) AND \
+                 d.created_at <= $4"
+            ),
+            "{}",
+            q.sql
+        );
+        assert!(
+            q.sql
+                .ends_with("ORDER BY d.created_at DESC, d.result_id DESC LIMIT $6")
+        );
+
+        // A USCC is narrower than the bigram: the planner may drive by its index.
+        let body = "91310000MA1FL0LX0";
+        let check = yrd_domain::uscc::check_character(body).unwrap();
+        let filter = ResultFilter {
+            producer_uscc: Some(yrd_domain::uscc::Uscc::parse(&format!("{body}{check}")).unwrap()),
+            ..filter
+        };
+        let q = SearchQuery::new(&filter, None, 20, Dates::Filter);
+        assert!(
+            q.sql
+                .contains("FROM result_name_grams d JOIN results r ON r.id = d.result_id"),
+            "{}",
+            q.sql
+        );
+        assert!(!q.sql.contains("EXISTS"), "{}", q.sql);
     }
 }

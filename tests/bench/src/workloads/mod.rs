@@ -7,9 +7,10 @@
 pub mod disposal;
 pub mod feed;
 pub mod results;
+pub mod tree_head;
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use anyhow::Context as _;
 use futures::{FutureExt as _, StreamExt as _};
@@ -52,6 +53,10 @@ pub struct Context {
     pub run_id: String,
     /// Numbers the seed publications (so their request ids never repeat).
     seeded: AtomicU64,
+    /// Numbers the publish rows of this run (so their request ids never repeat).
+    publish_rows: AtomicU64,
+    /// Calls per second of this run's closed-loop publish row, once it ran.
+    publish_max: Mutex<Option<f64>>,
 }
 
 impl Context {
@@ -76,6 +81,8 @@ impl Context {
                 yrd_domain::clock::Clock::now(&yrd_domain::clock::SystemClock).unix_timestamp()
             ),
             seeded: AtomicU64::new(0),
+            publish_rows: AtomicU64::new(0),
+            publish_max: Mutex::new(None),
         }
     }
 
@@ -114,15 +121,20 @@ impl Context {
 
     /// How the plan reads in the report.
     pub fn load_label(&self) -> String {
-        let shape = format!("{}x{}", self.args.connections, self.args.in_flight);
-        match self.args.rate {
-            Some(rate) => format!("open {rate}/s {shape}"),
-            None => format!("closed {shape}"),
-        }
+        self.plan_label(&self.plan())
     }
 
     fn row(&self, workload: &str, baseline: &str, m: &load::Measured) -> Row {
         Row::new(workload, self.store, &self.load_label(), baseline, m)
+    }
+
+    /// How `plan` reads in the report.
+    fn plan_label(&self, plan: &Plan) -> String {
+        let shape = format!("{}x{}", self.args.connections, self.args.in_flight);
+        match plan.rate {
+            Some(rate) => format!("open {}/s {shape}", (rate * 10.0).round() / 10.0),
+            None => format!("closed {shape}"),
+        }
     }
 
     /// Runs `workload` and answers its rows.
@@ -131,9 +143,11 @@ impl Context {
             Workload::All => Ok(Vec::new()),
             Workload::Health => self.health().await,
             Workload::Publish => self.publish().await,
+            Workload::PublishHalf => self.publish_half().await,
             Workload::Get => self.get().await,
             Workload::Search => self.search().await,
             Workload::Feed => feed::run(self).await,
+            Workload::TreeHead => tree_head::run(self).await,
             Workload::Disposal => disposal::run(self).await,
             Workload::Handshake => self.handshake().await,
         }
@@ -210,14 +224,70 @@ impl Context {
         Ok(vec![self.row("health", ECHO, &m)])
     }
 
-    /// `PublishResult`: non-conforming results, each opening a referral.
+    /// `PublishResult`: non-conforming results, each opening a referral. In closed loop its
+    /// rate is the maximum `publish-half` halves.
     async fn publish(&self) -> anyhow::Result<Vec<Row>> {
+        let plan = self.plan();
+        let m = self.publish_window("publish", plan).await?;
+        if plan.rate.is_none() {
+            *self.publish_max.lock().unwrap_or_else(|p| p.into_inner()) =
+                Some(m.ok as f64 / m.window.as_secs_f64().max(1e-9));
+        }
+        Ok(vec![self.row("publish", ECHO, &m)])
+    }
+
+    /// The publishes of `publish` in open loop at half of their closed-loop maximum: the
+    /// latency of a server that keeps up. The maximum is the `publish` row of this run when it
+    /// ran in closed loop, or else a closed-loop `publish-max` row measured first.
+    async fn publish_half(&self) -> anyhow::Result<Vec<Row>> {
+        let mut rows = Vec::new();
+        let known = *self.publish_max.lock().unwrap_or_else(|p| p.into_inner());
+        let max = match known {
+            Some(max) => max,
+            None => {
+                let plan = Plan {
+                    rate: None,
+                    ..self.plan()
+                };
+                let m = self.publish_window("publish-max", plan).await?;
+                rows.push(Row::new(
+                    "publish-max",
+                    self.store,
+                    &self.plan_label(&plan),
+                    ECHO,
+                    &m,
+                ));
+                m.ok as f64 / m.window.as_secs_f64().max(1e-9)
+            }
+        };
+        anyhow::ensure!(
+            max >= 1.0,
+            "publish-half: the closed-loop publish rate was {max:.1}/s, nothing to halve"
+        );
+        let plan = Plan {
+            rate: Some(max / 2.0),
+            ..self.plan()
+        };
+        let m = self.publish_window("publish-half", plan).await?;
+        rows.push(Row::new(
+            "publish-half",
+            self.store,
+            &self.plan_label(&plan),
+            ECHO,
+            &m,
+        ));
+        Ok(rows)
+    }
+
+    /// Publishes under `plan`, measured as workload `name`.
+    async fn publish_window(&self, name: &str, plan: Plan) -> anyhow::Result<load::Measured> {
         let sessions = self
             .yrd
             .sessions(self.args.connections.max(1), |i| i)
             .await?;
         let corpus = self.corpus.clone();
-        let run = Arc::new(format!("{}-publish", self.run_id));
+        let row = self.publish_rows.fetch_add(1, Ordering::Relaxed);
+        let run = Arc::new(format!("{}-publish-{row}", self.run_id));
         let call: CallFn = Arc::new(move |slot: Slot| {
             let client = sessions[slot.conn].clone();
             let corpus = corpus.clone();
@@ -236,8 +306,7 @@ impl Context {
             }
             .boxed()
         });
-        let m = load::drive(self.plan(), Some(self.watch_yrd("publish")), call).await;
-        Ok(vec![self.row("publish", ECHO, &m)])
+        Ok(load::drive(plan, Some(self.watch_yrd(name)), call).await)
     }
 
     /// Publishes results until each agency with a connection has published `--seed / 5` (at
