@@ -59,6 +59,10 @@ fn main() -> ExitCode {
             let mut stdout = std::io::stdout();
             Ok(rt.block_on(yrd_gateway::audit_cli::run(command, &mut stdout))?)
         }),
+        (Command::Results(command), _) => runtime().and_then(|rt| {
+            let mut stdout = std::io::stdout();
+            Ok(rt.block_on(yrd_gateway::cli::results::run(command, &mut stdout))?)
+        }),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

@@ -35,6 +35,9 @@ pub enum Command {
     /// The exchange log (交换日志), for auditors: query, show, verify, export, tail.
     #[command(subcommand)]
     Audit(crate::cli::audit::command::AuditCommand),
+    /// Spot-check results (监督抽查结果) in and out of spreadsheets: import, export.
+    #[command(subcommand)]
+    Results(crate::cli::results::ResultsCommand),
 }
 
 /// `yrd serve`.

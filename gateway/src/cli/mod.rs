@@ -15,6 +15,7 @@
 //! * [`agency`] — `yrd agency …`, the admins' command line for agencies.
 //! * [`audit`] — `yrd audit …`, the auditors' command line, which trusts nothing it did not
 //!   check itself.
+//! * [`results`] — `yrd results import/export`, spot-check results in and out of spreadsheets.
 
 pub mod agency;
 pub mod audit;
@@ -22,6 +23,7 @@ pub mod cert;
 pub mod command;
 pub mod connect;
 pub mod output;
+pub mod results;
 pub mod session;
 
 pub use command::{Cli, Command, ConnectArgs, HealthArgs, ServeArgs};

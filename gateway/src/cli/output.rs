@@ -1,7 +1,8 @@
 //! Output shared by the `yrd` subcommands.
 
-use std::io::{self, Write};
+use std::io::{self, IsTerminal as _, Write};
 
+use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
 /// Writes `value` as pretty JSON and a final newline: what every `--json` flag prints.
@@ -12,4 +13,17 @@ where
     serde_json::to_writer_pretty(&mut *out, value)?;
     writeln!(out)?;
     Ok(())
+}
+
+/// A progress bar on stderr drawn with `template` (indicatif's), or a hidden one when stderr is
+/// not a terminal (scripts and logs get no bar).
+pub fn progress_bar(template: &str) -> ProgressBar {
+    if !io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(0);
+    if let Ok(style) = ProgressStyle::with_template(template) {
+        bar.set_style(style);
+    }
+    bar
 }

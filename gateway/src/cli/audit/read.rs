@@ -6,10 +6,10 @@
 //! before it starts, so that its file can be verified whole however long it ran.
 
 use std::fs::OpenOptions;
-use std::io::{self, IsTerminal, Write};
+use std::io::{self, Write};
 use std::path::Path;
 
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressBar;
 use tonic::Code;
 use yrd_call::timestamp;
 use yrd_domain::AgencyId;
@@ -363,18 +363,11 @@ pub(crate) fn export_summary(
     text
 }
 
-/// A progress bar on stderr, drawn only when stderr is a terminal.
+/// The export's progress bar on stderr, drawn only when stderr is a terminal.
 fn progress_bar() -> ProgressBar {
-    if !io::stderr().is_terminal() {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::new(0);
-    if let Ok(style) = ProgressStyle::with_template(
+    crate::cli::output::progress_bar(
         "{spinner} exporting {bar:40} {pos}/{len} entries ({per_sec}, {eta} left)",
-    ) {
-        bar.set_style(style);
-    }
-    bar
+    )
 }
 
 /// Creates a file that must not exist yet.
