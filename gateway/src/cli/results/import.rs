@@ -34,7 +34,9 @@ use futures::StreamExt as _;
 use prost::Message as _;
 use serde::Serialize;
 use sha2::{Digest as _, Sha256};
+use time::Date;
 use yrd_client::{RpcError, code_name, list_all};
+use yrd_domain::clock::{Clock as _, SystemClock};
 use yrd_domain::spotcheck::SpotCheckResult;
 use yrd_domain::{AgencyId, Profile};
 use yrd_proto::v1 as pb;
@@ -103,10 +105,19 @@ pub fn request_id(bytes: &[u8]) -> String {
     format!("sheet-{}", hex::encode(Sha256::digest(bytes)))
 }
 
+/// Today in China Standard Time: the day after which the exchange takes no date.
+fn today() -> Date {
+    yrd_domain::calendar::china_date(SystemClock.now())
+}
+
 /// The request id of the result a row describes, and the result checked by the exchange's
 /// rules as of today (China Standard Time): `Err` holds the rejections.
-fn check(result: &pb::SpotCheckResult, layout: &Layout, row: usize) -> (String, Vec<Rejection>) {
-    let today = yrd_domain::calendar::china_date(time::OffsetDateTime::now_utc());
+fn check(
+    result: &pb::SpotCheckResult,
+    layout: &Layout,
+    row: usize,
+    today: Date,
+) -> (String, Vec<Rejection>) {
     match SpotCheckResult::parse(yrd_spotcheck::convert::input_of(result), today) {
         Ok(parsed) => match parsed.canonical_digest_input() {
             Ok(bytes) => (request_id(&bytes), Vec::new()),
@@ -200,6 +211,7 @@ pub async fn import(
         rejected_rows: 0,
         seconds: 0.0,
     };
+    let today = today();
     let mut jobs = Vec::new();
     let mut seen: HashMap<String, usize> = HashMap::new();
     for row in &rows[header_at + 1..] {
@@ -220,7 +232,7 @@ pub async fn import(
                 continue;
             }
         };
-        let (request_id, local) = check(&result, &layout, row.number);
+        let (request_id, local) = check(&result, &layout, row.number, today);
         if args.dry_run && !local.is_empty() {
             report.rejected.extend(local);
             continue;
@@ -347,7 +359,7 @@ async fn published_ids(
         },
     )
     .await?;
-    let today = yrd_domain::calendar::china_date(time::OffsetDateTime::now_utc());
+    let today = today();
     Ok(found
         .iter()
         .filter_map(|r| {
