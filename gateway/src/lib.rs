@@ -9,7 +9,7 @@
 //! Two halves that do not import each other:
 //!
 //! * [`server`] — `yrd serve`: configuration, start-up, the acceptor and the tower layers.
-//! * [`cli`] — the command line and the client subcommands (`cert`, `agency`, `audit`,
+//! * [`cli`] — the command line and the client subcommands (`cert`, `agency`, `audit`, `results`,
 //!   `health`), which reach the exchange over the contract only.
 //!
 //! The modules the binary and the end-to-end tests name are re-exported here under their

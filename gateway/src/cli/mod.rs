@@ -6,7 +6,7 @@
 //!
 //! # Layout
 //!
-//! * [`command`] — the command line: `yrd serve`, `health`, `cert`, `agency`, `audit`.
+//! * [`command`] — the command line: `yrd serve`, `health`, `cert`, `agency`, `audit`, `results`.
 //! * [`connect`] — the connection flags every client subcommand shares.
 //! * [`session`] — a `yrd-client` connection with its certificate-bound token, opened from
 //!   those flags. (The client plumbing itself — mTLS, tokens, retries, how refusals print — is
