@@ -35,6 +35,10 @@ pub enum Command {
     /// The exchange log (交换日志), for auditors: query, show, verify, export, tail.
     #[command(subcommand)]
     Audit(crate::cli::audit::command::AuditCommand),
+    /// Bring the store's schema up to date and exit (a one-shot step before replicas start).
+    Migrate(crate::cli::ops::StoreArgs),
+    /// Copy the embedded SQLite store while it serves, and verify the copy's exchange log.
+    Backup(crate::cli::ops::BackupArgs),
 }
 
 /// `yrd serve`.
@@ -99,6 +103,8 @@ pub enum CertCommand {
     Revoke(RevokeArgs),
     /// Admin: fetch the current certificate revocation list.
     Crl(CrlArgs),
+    /// Write the dev PKI (CA, server and agency certificates) into a folder, offline.
+    DevPki(crate::cli::dev_pki::DevPkiArgs),
 }
 
 /// `yrd cert init-ca`.

@@ -1,0 +1,36 @@
+//! The arguments of the operator commands that work on the store directly rather than over the
+//! contract: `yrd migrate` and `yrd backup`. They find the database exactly as `yrd serve` does
+//! (`--config`, `YRD_*`, `--data-dir`, `--database-url`); the crate's `ops` module runs them.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+/// Where the store is: the subset of `yrd serve`'s flags that locate the database.
+#[derive(Debug, Clone, Args)]
+pub struct StoreArgs {
+    /// A TOML configuration file; `YRD_*` environment variables override its keys.
+    #[arg(long, env = "YRD_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Where the embedded database lives (default ./yrd-data).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// sqlite://PATH or postgres://USER@HOST/DB.
+    #[arg(long)]
+    pub database_url: Option<String>,
+}
+
+/// `yrd backup`.
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    /// The database to copy.
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// The copy to write (a new file; an existing one is never replaced). The copy is verified
+    /// once written.
+    #[arg(long, required_unless_present = "check", conflicts_with = "check")]
+    pub out: Option<PathBuf>,
+    /// Verify an existing copy instead of making one (e.g. before restoring it).
+    #[arg(long, value_name = "FILE")]
+    pub check: Option<PathBuf>,
+}
