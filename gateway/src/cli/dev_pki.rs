@@ -3,15 +3,18 @@
 //! volume before the replicas start (README "Running the compose topology").
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::Args;
-use yrd_domain::AgencyId;
 use yrd_domain::clock::{Clock as _, SystemClock};
 use yrd_domain::ids::DELTA_AGENCIES;
+use yrd_domain::{AgencyId, Profile};
 use yrd_pki::DevPki;
 
 use crate::cli::cert::CliError;
+
+/// The operator agency of the dev PKI (the default `operator_agency`).
+const OPERATOR: &str = "310000-SAMR";
 
 /// `yrd cert dev-pki`.
 #[derive(Debug, Args)]
@@ -24,6 +27,11 @@ pub struct DevPkiArgs {
     /// load balancer's name. Repeat for several.
     #[arg(long = "server-name", value_name = "NAME")]
     pub server_names: Vec<String>,
+    /// Also write the operator's (310000-SAMR) system certificate followed by its key into
+    /// this one PEM file (mode 0600, rewritten each run): what a load balancer presents in its
+    /// TLS health checks (HAProxy's `crt`).
+    #[arg(long, value_name = "FILE")]
+    pub check_bundle: Option<PathBuf>,
 }
 
 /// Makes (or completes) the dev PKI under `args.out` for the five Delta province agencies
@@ -41,6 +49,14 @@ pub fn dev_pki(args: &DevPkiArgs, out: &mut (dyn Write + Send)) -> Result<(), Cl
             source,
         },
     )?;
+    if let Some(bundle) = &args.check_bundle {
+        write_bundle(&pki, bundle)?;
+        writeln!(
+            out,
+            "bundle       {} (310000-SAMR system certificate and key)",
+            bundle.display()
+        )?;
+    }
     let dir = pki.dir().display();
     writeln!(out, "dev PKI in {dir}")?;
     writeln!(out, "  CA:      {dir}/ca.pem (key ca.key)")?;
@@ -56,5 +72,38 @@ pub fn dev_pki(args: &DevPkiArgs, out: &mut (dyn Write + Send)) -> Result<(), Cl
         out,
         "  clients: {dir}/agencies/<agency id>/<system|admin|auditor>.pem and .key"
     )?;
+    Ok(())
+}
+
+/// Writes the operator's system certificate and key, concatenated, to `path` (mode 0600).
+fn write_bundle(pki: &DevPki, path: &Path) -> Result<(), CliError> {
+    let operator = AgencyId::parse(OPERATOR).map_err(|e| CliError::Write {
+        path: path.to_owned(),
+        source: std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()),
+    })?;
+    let mut pem = Vec::new();
+    for file in [
+        pki.agency_cert(&operator, Profile::System),
+        pki.agency_key(&operator, Profile::System),
+    ] {
+        let bytes = std::fs::read(&file).map_err(|source| CliError::Read {
+            path: file.clone(),
+            source,
+        })?;
+        pem.extend_from_slice(&bytes);
+        if !pem.ends_with(b"\n") {
+            pem.push(b'\n');
+        }
+    }
+    let write = |source| CliError::Write {
+        path: path.to_owned(),
+        source,
+    };
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path).map_err(write)?;
+    file.write_all(&pem).map_err(write)?;
     Ok(())
 }
