@@ -107,3 +107,46 @@ fn write_bundle(pki: &DevPki, path: &Path) -> Result<(), CliError> {
     file.write_all(&pem).map_err(write)?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_dev_pki_and_its_check_bundle_are_written_and_kept() {
+        let dir = tempfile::tempdir().expect("temporary folder");
+        let pki_dir = dir.path().join("pki");
+        let bundle = pki_dir.join("lb-check.pem");
+        let args = DevPkiArgs {
+            out: pki_dir.clone(),
+            server_names: vec!["lb".to_owned()],
+            check_bundle: Some(bundle.clone()),
+        };
+        let mut out = Vec::new();
+        dev_pki(&args, &mut out).expect("the dev PKI is written");
+        let text = String::from_utf8_lossy(&out).into_owned();
+        assert!(text.contains(", lb"), "{text}");
+        let ca = std::fs::read(pki_dir.join("ca.pem")).expect("ca.pem");
+        assert!(pki_dir.join("server.key").is_file());
+
+        let pem = std::fs::read_to_string(&bundle).expect("the bundle");
+        let cert = std::fs::read_to_string(pki_dir.join("agencies/310000-SAMR/system.pem"))
+            .expect("the operator's system certificate");
+        let key = std::fs::read_to_string(pki_dir.join("agencies/310000-SAMR/system.key"))
+            .expect("its key");
+        assert!(pem.starts_with(&cert) && pem.ends_with(&key), "{pem}");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let mode = std::fs::metadata(&bundle)
+                .expect("metadata")
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600, "the bundle holds a private key");
+        }
+
+        // A second run keeps the CA (certificates handed out stay valid).
+        dev_pki(&args, &mut Vec::new()).expect("the second run succeeds");
+        assert_eq!(std::fs::read(pki_dir.join("ca.pem")).expect("ca.pem"), ca);
+    }
+}

@@ -34,3 +34,31 @@ pub struct BackupArgs {
     #[arg(long, value_name = "FILE")]
     pub check: Option<PathBuf>,
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser as _;
+
+    use crate::cli::{Cli, Command};
+
+    #[test]
+    fn backup_wants_out_or_check_but_not_both() {
+        assert!(Cli::try_parse_from(["yrd", "backup"]).is_err());
+        assert!(
+            Cli::try_parse_from(["yrd", "backup", "--out", "a.db", "--check", "b.db"]).is_err()
+        );
+        let cli = Cli::try_parse_from(["yrd", "backup", "--data-dir", "d", "--out", "a.db"])
+            .expect("parses");
+        let Command::Backup(args) = cli.command else {
+            panic!("not backup");
+        };
+        assert_eq!(args.out.as_deref(), Some(std::path::Path::new("a.db")));
+        assert_eq!(
+            args.store.data_dir.as_deref(),
+            Some(std::path::Path::new("d"))
+        );
+        let cli = Cli::try_parse_from(["yrd", "migrate", "--database-url", "postgres://u@h/db"])
+            .expect("parses");
+        assert!(matches!(cli.command, Command::Migrate(_)));
+    }
+}
