@@ -1,14 +1,20 @@
-# Multi-stage build of the `yrd` binary: the build stage needs only the Rust toolchain and the
-# crate registry (protobuf is compiled in pure Rust), the runtime stage only the binary.
+# Multi-stage build of the `yrd` binary. The build stage needs only the Rust toolchain and the
+# crate registry (protobuf is compiled in pure Rust, TLS is ring with a C compiler alone); the
+# runtime stage is distroless: glibc and the binary, no shell, no package manager, non-root.
 FROM rust:1-bookworm AS build
 WORKDIR /src
 COPY . .
-RUN cargo build --release --locked -p yrd-gateway
+RUN cargo build --release --locked -p yrd-gateway --bin yrd \
+ && mkdir -p /out/data /out/pki
 
-FROM debian:bookworm-slim
-RUN useradd --system --uid 10001 --home-dir /var/lib/yrd --create-home yrd
+# Debian 12 (bookworm) like the build stage, so the binary's glibc matches.
+FROM gcr.io/distroless/cc-debian12:nonroot
 COPY --from=build /src/target/release/yrd /usr/local/bin/yrd
-USER yrd
+# The data folder and the PKI folder belong to the image's non-root user (uid 65532), so that
+# named volumes mounted there start out writable by it.
+COPY --from=build --chown=65532:65532 /out/data /var/lib/yrd
+COPY --from=build --chown=65532:65532 /out/pki /etc/yrd/pki
+USER 65532:65532
 WORKDIR /var/lib/yrd
 EXPOSE 50051
 ENTRYPOINT ["/usr/local/bin/yrd"]

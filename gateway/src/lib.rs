@@ -12,12 +12,17 @@
 //! * [`cli`] — the command line and the client subcommands (`cert`, `agency`, `audit`, `results`,
 //!   `health`), which reach the exchange over the contract only.
 //!
+//! Beside them, [`ops`] runs the operator commands that work on the store directly
+//! (`yrd migrate`, `yrd backup`); it reads the server's configuration and the command line's
+//! arguments, and neither half imports it.
+//!
 //! The modules the binary and the end-to-end tests name are re-exported here under their
 //! historical paths (`yrd_gateway::config`, `yrd_gateway::client`, `yrd_gateway::audit_cli` …).
 
 #![forbid(unsafe_code)]
 
 pub mod cli;
+pub mod ops;
 pub mod server;
 
 pub use cli::audit as audit_cli;

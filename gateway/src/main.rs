@@ -63,6 +63,10 @@ fn main() -> ExitCode {
             let mut stdout = std::io::stdout();
             Ok(rt.block_on(yrd_gateway::cli::results::run(command, &mut stdout))?)
         }),
+        (Command::Migrate(args), _) => runtime()
+            .and_then(|rt| rt.block_on(yrd_gateway::ops::migrate(&args, &mut std::io::stdout()))),
+        (Command::Backup(args), _) => runtime()
+            .and_then(|rt| rt.block_on(yrd_gateway::ops::backup(&args, &mut std::io::stdout()))),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

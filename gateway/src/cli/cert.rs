@@ -119,6 +119,7 @@ pub async fn run(command: CertCommand, out: &mut (dyn Write + Send)) -> Result<(
         CertCommand::List(args) => list(args, out).await,
         CertCommand::Revoke(args) => revoke(args, out).await,
         CertCommand::Crl(args) => crl(args, out).await,
+        CertCommand::DevPki(args) => crate::cli::dev_pki::dev_pki(&args, out),
     }
 }
 

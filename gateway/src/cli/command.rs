@@ -38,6 +38,10 @@ pub enum Command {
     /// Spot-check results (监督抽查结果) in and out of spreadsheets: import, export.
     #[command(subcommand)]
     Results(crate::cli::results::ResultsCommand),
+    /// Bring the store's schema up to date and exit (a one-shot step before replicas start).
+    Migrate(crate::cli::ops::StoreArgs),
+    /// Copy the embedded SQLite store while it serves, and verify the copy's exchange log.
+    Backup(crate::cli::ops::BackupArgs),
 }
 
 /// `yrd serve`.
@@ -102,6 +106,8 @@ pub enum CertCommand {
     Revoke(RevokeArgs),
     /// Admin: fetch the current certificate revocation list.
     Crl(CrlArgs),
+    /// Write the dev PKI (CA, server and agency certificates) into a folder, offline.
+    DevPki(crate::cli::dev_pki::DevPkiArgs),
 }
 
 /// `yrd cert init-ca`.

@@ -11,7 +11,10 @@
 //! * [`session`] — a `yrd-client` connection with its certificate-bound token, opened from
 //!   those flags. (The client plumbing itself — mTLS, tokens, retries, how refusals print — is
 //!   the `yrd-client` crate, which partners use too.)
-//! * [`cert`] — `yrd cert …`, the admins' command line for certificates.
+//! * [`cert`] — `yrd cert …`, the admins' command line for certificates; [`dev_pki`] is
+//!   `yrd cert dev-pki`, the dev PKI written into a folder offline.
+//! * [`ops`] — the arguments of `yrd migrate` and `yrd backup`, which work on the store
+//!   directly (run by the crate's `ops` module, beside the server).
 //! * [`agency`] — `yrd agency …`, the admins' command line for agencies.
 //! * [`audit`] — `yrd audit …`, the auditors' command line, which trusts nothing it did not
 //!   check itself.
@@ -22,6 +25,8 @@ pub mod audit;
 pub mod cert;
 pub mod command;
 pub mod connect;
+pub mod dev_pki;
+pub mod ops;
 pub mod output;
 pub mod results;
 pub mod session;

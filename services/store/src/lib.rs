@@ -25,12 +25,14 @@
 //! * [`licensing`] — licence applications, their history and licences (沪鲁通办).
 //! * [`signing_keys`] — the ES256 keys shared by every replica.
 //! * [`audit`] — the append-only exchange log: leaves, Merkle nodes, signed tree heads, proofs.
+//! * [`backup`] — online copies of the SQLite store, and the check that a copy's log is whole.
 //! * [`testing`] — fresh throw-away databases for tests (feature `test-support`).
 
 #![forbid(unsafe_code)]
 
 pub mod agencies;
 pub mod audit;
+pub mod backup;
 pub mod certificates;
 mod conditions;
 mod counters;
