@@ -35,6 +35,15 @@ pub enum Command {
     /// The exchange log (交换日志), for auditors: query, show, verify, export, tail.
     #[command(subcommand)]
     Audit(crate::cli::audit::command::AuditCommand),
+    /// The agency's own feed of events (消息订阅): `tail` prints it as it comes.
+    #[command(subcommand)]
+    Feed(crate::cli::desk::command::FeedCommand),
+    /// Referrals of non-conforming products (不合格产品联动处置): list, show, take a step.
+    #[command(subcommand)]
+    Referral(crate::cli::desk::command::ReferralCommand),
+    /// Production-licence applications (沪鲁通办): list, show, take a step.
+    #[command(subcommand)]
+    Application(crate::cli::desk::command::ApplicationCommand),
 }
 
 /// `yrd serve`.

@@ -15,12 +15,15 @@
 //! * [`agency`] — `yrd agency …`, the admins' command line for agencies.
 //! * [`audit`] — `yrd audit …`, the auditors' command line, which trusts nothing it did not
 //!   check itself.
+//! * [`desk`] — `yrd feed tail`, `yrd referral …`, `yrd application …`: an officer's desk at
+//!   a partner agency.
 
 pub mod agency;
 pub mod audit;
 pub mod cert;
 pub mod command;
 pub mod connect;
+pub mod desk;
 pub mod output;
 pub mod session;
 
