@@ -359,8 +359,19 @@ fn stepped(
         )?,
         None => writeln!(out, "  next     no deadline runs")?,
     }
-    if let Some(index) = receipt.and_then(|r| r.leaf_index) {
-        writeln!(out, "  receipt  audit leaf {index}")?;
+    match receipt {
+        Some(pb::Receipt {
+            leaf_index: Some(index),
+            key_id,
+            ..
+        }) => writeln!(out, "  receipt  signed by {key_id}, audit leaf {index}")?,
+        Some(receipt) => writeln!(
+            out,
+            "  receipt  signed by {}, leaf {}",
+            receipt.key_id,
+            hex::encode(&receipt.leaf_hash)
+        )?,
+        None => {}
     }
     Ok(())
 }

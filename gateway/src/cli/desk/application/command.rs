@@ -268,7 +268,7 @@ pub struct DecideArgs {
     #[arg(long, default_value = "")]
     pub refusal_reason: String,
     /// The decision's number (决定书文号).
-    #[arg(long)]
+    #[arg(long, default_value = "")]
     pub decision_number: String,
     /// A note kept with the step.
     #[arg(long, default_value = "")]
