@@ -11,7 +11,7 @@ use yrd_client::{ClientFiles, connect};
 use yrd_domain::{AgencyId, Profile};
 use yrd_gateway::Application;
 use yrd_gateway::cert_cli;
-use yrd_gateway::cli::{Cli, Command, HealthArgs, ServeArgs};
+use yrd_gateway::cli::{Cli, Command, HealthArgs, ServeArgs, desk};
 use yrd_gateway::config::{Overrides, Settings};
 
 fn main() -> ExitCode {
@@ -67,6 +67,19 @@ fn main() -> ExitCode {
             .and_then(|rt| rt.block_on(yrd_gateway::ops::migrate(&args, &mut std::io::stdout()))),
         (Command::Backup(args), _) => runtime()
             .and_then(|rt| rt.block_on(yrd_gateway::ops::backup(&args, &mut std::io::stdout()))),
+        (Command::Feed(command), _) => runtime().and_then(|rt| {
+            let mut stdout = std::io::stdout();
+            let stop = shutdown_signal();
+            Ok(rt.block_on(desk::feed::run(command, &mut stdout, stop))?)
+        }),
+        (Command::Referral(command), _) => runtime().and_then(|rt| {
+            let mut stdout = std::io::stdout();
+            Ok(rt.block_on(desk::referral::run(command, &mut stdout))?)
+        }),
+        (Command::Application(command), _) => runtime().and_then(|rt| {
+            let mut stdout = std::io::stdout();
+            Ok(rt.block_on(desk::application::run(command, &mut stdout))?)
+        }),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

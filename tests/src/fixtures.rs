@@ -255,3 +255,51 @@ pub fn refused_for_field<T>(
         )
     })
 }
+
+/// A non-conforming online purchase of a toy made in `producer_region`, sold by a shop in
+/// `seller_region`, sampled and reported a few weeks before `day0`. Published by another
+/// province's agency, it opens a referral to the producer's province.
+pub fn non_conforming_toy(
+    producer_region: &str,
+    seller_region: &str,
+    day0: time::OffsetDateTime,
+) -> pb::SpotCheckResult {
+    let day = |weeks: i64| {
+        yrd_domain::spotcheck::format_date(
+            yrd_domain::calendar::china_date(day0) - time::Duration::weeks(weeks),
+        )
+    };
+    pb::SpotCheckResult {
+        product: Some(pb::Product {
+            name: "儿童塑料玩具车".into(),
+            trademark: "/".into(),
+            model: "XK-1".into(),
+            production_date: day(10),
+            batch_number: "B1".into(),
+            category: "儿童玩具".into(),
+        }),
+        producer: Some(pb::Party {
+            name: "某玩具有限公司".into(),
+            uscc: uscc(producer_region, 7),
+            address: "某路1号".into(),
+            region_code: producer_region.into(),
+        }),
+        seller: Some(online_seller("某商贸有限公司", seller_region)),
+        sampling_way: pb::SamplingWay::OnlinePurchase as i32,
+        sampling_date: day(4),
+        inspection_body: "上海市质量监督检验技术研究院".into(),
+        report_number: "SQI-2024-00123".into(),
+        report_date: day(2),
+        standards: vec!["GB 6675.1-2014".into()],
+        test_items: vec![failed_plasticiser()],
+        verdict: pb::Verdict::NonConforming as i32,
+        failed_items: vec!["增塑剂".into()],
+        campaign: Some(pb::Campaign {
+            code: "SH-2024-01".into(),
+            name: "2024年儿童玩具网络销售抽查".into(),
+            kind: pb::CampaignKind::Provincial as i32,
+            product_kind: "儿童玩具".into(),
+        }),
+        ..Default::default()
+    }
+}

@@ -42,6 +42,15 @@ pub enum Command {
     Migrate(crate::cli::ops::StoreArgs),
     /// Copy the embedded SQLite store while it serves, and verify the copy's exchange log.
     Backup(crate::cli::ops::BackupArgs),
+    /// The agency's own feed of events (消息订阅): `tail` prints it as it comes.
+    #[command(subcommand)]
+    Feed(crate::cli::desk::command::FeedCommand),
+    /// Referrals of non-conforming products (不合格产品联动处置): list, show, take a step.
+    #[command(subcommand)]
+    Referral(crate::cli::desk::command::ReferralCommand),
+    /// Production-licence applications (沪鲁通办): list, show, take a step.
+    #[command(subcommand)]
+    Application(crate::cli::desk::command::ApplicationCommand),
 }
 
 /// `yrd serve`.

@@ -19,6 +19,8 @@
 //! * [`audit`] — `yrd audit …`, the auditors' command line, which trusts nothing it did not
 //!   check itself.
 //! * [`results`] — `yrd results import/export`, spot-check results in and out of spreadsheets.
+//! * [`desk`] — `yrd feed tail`, `yrd referral …`, `yrd application …`: an officer's desk at
+//!   a partner agency.
 
 pub mod agency;
 pub mod audit;
@@ -26,6 +28,7 @@ pub mod cert;
 pub mod command;
 pub mod connect;
 pub mod dev_pki;
+pub mod desk;
 pub mod ops;
 pub mod output;
 pub mod results;

@@ -1,0 +1,215 @@
+//! What the desk commands print alike: times in China Standard Time, deadlines relative to
+//! today in China, states with the Chinese term the contract gives them, and enum values as
+//! kebab-case command-line words.
+
+use prost_types::Timestamp;
+use time::{Date, OffsetDateTime, UtcOffset};
+use yrd_call::from_timestamp;
+use yrd_domain::calendar::china_date;
+use yrd_domain::clock::{Clock as _, SystemClock};
+use yrd_domain::spotcheck::parse_date;
+use yrd_proto::v1 as pb;
+
+/// China Standard Time, UTC+8 (no daylight saving).
+const CST: UtcOffset = match UtcOffset::from_hms(8, 0, 0) {
+    Ok(offset) => offset,
+    Err(_) => panic!("UTC+8 is a valid offset"),
+};
+
+/// `t` in China Standard Time, e.g. `2026-12-07 16:00:24 CST`; `-` when unset.
+pub fn cst(t: Option<&Timestamp>) -> String {
+    t.and_then(from_timestamp)
+        .map(cst_time)
+        .unwrap_or_else(|| "-".to_owned())
+}
+
+/// An instant in China Standard Time, e.g. `2026-12-07 16:00:24 CST`.
+pub fn cst_time(t: OffsetDateTime) -> String {
+    let t = t.to_offset(CST);
+    format!(
+        "{}-{:02}-{:02} {:02}:{:02}:{:02} CST",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )
+}
+
+/// Today's date in China, by the system clock.
+pub fn today() -> Date {
+    china_date(SystemClock.now())
+}
+
+/// A deadline relative to `today`: `due today`, `due in 3 days`, `overdue 2 days`; a date that
+/// passed without being flagged overdue (a window that closed, a step that was met) is
+/// `ended 4 days ago`. A due date that does not parse is shown as it came.
+pub fn due_label(due_date: &str, overdue: bool, today: Date) -> String {
+    let Ok(due) = parse_date(due_date) else {
+        return due_date.to_owned();
+    };
+    let days = (due - today).whole_days();
+    let plural = |n: i64| if n == 1 { "" } else { "s" };
+    if overdue {
+        let late = (-days).max(0);
+        format!("overdue {late} day{}", plural(late))
+    } else if days == 0 {
+        "due today".to_owned()
+    } else if days > 0 {
+        format!("due in {days} day{}", plural(days))
+    } else {
+        format!("ended {} day{} ago", -days, plural(-days))
+    }
+}
+
+/// A contract enum value as a command-line word: the name without its prefix, in kebab-case
+/// (`REFERRAL_STATE_IN_PROGRESS` → `in-progress`).
+pub fn word(name: &str, prefix: &str) -> String {
+    name.strip_prefix(prefix)
+        .unwrap_or(name)
+        .to_ascii_lowercase()
+        .replace('_', "-")
+}
+
+/// Reads a command-line word (`in-progress`, `IN_PROGRESS` or the full contract name) as the
+/// enum value whose contract name is `prefix` + the word; `values` are the enum's values in
+/// contract order (`Unspecified` is never accepted). The error lists what is accepted.
+pub fn parse_word<T: Copy>(
+    s: &str,
+    prefix: &str,
+    values: &[T],
+    name: impl Fn(T) -> &'static str,
+) -> Result<T, String> {
+    let wanted = s.trim().to_ascii_uppercase().replace('-', "_");
+    let wanted = wanted.strip_prefix(prefix).unwrap_or(&wanted).to_owned();
+    values
+        .iter()
+        .copied()
+        .filter(|v| !name(*v).ends_with("_UNSPECIFIED"))
+        .find(|v| name(*v).strip_prefix(prefix) == Some(wanted.as_str()))
+        .ok_or_else(|| {
+            let accepted: Vec<String> = values
+                .iter()
+                .map(|v| name(*v))
+                .filter(|n| !n.ends_with("_UNSPECIFIED"))
+                .map(|n| word(n, prefix))
+                .collect();
+            format!(
+                "unknown value {s:?}; expected one of {}",
+                accepted.join(", ")
+            )
+        })
+}
+
+/// Every value of a prost enum, in contract order (the values are numbered from 0 without
+/// gaps in this contract; the first number that is not a value ends the list).
+pub fn values<T: TryFrom<i32>>() -> Vec<T> {
+    (0..).map_while(|i| T::try_from(i).ok()).collect()
+}
+
+/// A referral state as an officer reads it: `in-progress (处置中)`.
+pub fn referral_state(state: i32) -> String {
+    let Ok(state) = pb::ReferralState::try_from(state) else {
+        return format!("unknown state {state}");
+    };
+    let zh = match state {
+        pb::ReferralState::Unspecified => "",
+        pb::ReferralState::Opened => "已移送",
+        pb::ReferralState::Delivered => "已送达",
+        pb::ReferralState::InProgress => "处置中",
+        pb::ReferralState::Rectifying => "整改中",
+        pb::ReferralState::ObjectionPending => "异议/复检中",
+        pb::ReferralState::Announced => "已公告",
+        pb::ReferralState::Returned => "已退回",
+        pb::ReferralState::Closed => "已办结",
+    };
+    format!("{} ({zh})", word(state.as_str_name(), "REFERRAL_STATE_"))
+}
+
+/// An application state as an officer reads it: `accepted (已受理)`.
+pub fn application_state(state: i32) -> String {
+    let Ok(state) = pb::ApplicationState::try_from(state) else {
+        return format!("unknown state {state}");
+    };
+    let zh = match state {
+        pb::ApplicationState::Unspecified => "",
+        pb::ApplicationState::Submitted => "已提交",
+        pb::ApplicationState::SupplementRequested => "待补正",
+        pb::ApplicationState::NotAccepted => "不予受理",
+        pb::ApplicationState::Accepted => "已受理",
+        pb::ApplicationState::UnderReview => "审查中",
+        pb::ApplicationState::VerificationDelegated => "已委托核查",
+        pb::ApplicationState::VerificationReported => "已报告核查结果",
+        pb::ApplicationState::DecidedApproved => "准予许可",
+        pb::ApplicationState::DecidedApprovedWithConditions => "附条件准予许可",
+        pb::ApplicationState::Refused => "不予许可",
+        pb::ApplicationState::LicenceIssued => "已发证",
+        pb::ApplicationState::PostIssueCheckPassed => "证后核查通过",
+        pb::ApplicationState::Revoked => "已撤销",
+    };
+    format!("{} ({zh})", word(state.as_str_name(), "APPLICATION_STATE_"))
+}
+
+/// `agencies/370000-AMR` → `370000-AMR`.
+pub fn agency(name: &str) -> &str {
+    name.strip_prefix("agencies/").unwrap_or(name)
+}
+
+/// A referral or application argument as a resource name: `abc` → `referrals/abc`,
+/// `referrals/abc` unchanged.
+pub fn resource(collection: &str, id: &str) -> String {
+    let prefix = format!("{collection}/");
+    if id.starts_with(&prefix) {
+        id.to_owned()
+    } else {
+        format!("{prefix}{id}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deadlines_read_relative_to_today() {
+        let today = parse_date("2026-12-07").expect("date");
+        assert_eq!(due_label("2026-12-07", false, today), "due today");
+        assert_eq!(due_label("2026-12-08", false, today), "due in 1 day");
+        assert_eq!(due_label("2026-12-10", false, today), "due in 3 days");
+        assert_eq!(due_label("2026-12-05", true, today), "overdue 2 days");
+        assert_eq!(due_label("2026-12-03", false, today), "ended 4 days ago");
+        assert_eq!(due_label("soon", false, today), "soon");
+    }
+
+    #[test]
+    fn enum_words_round_trip_and_refusals_list_the_choices() {
+        let kinds = values::<pb::MeasureKind>();
+        let name = |k: pb::MeasureKind| k.as_str_name();
+        assert_eq!(
+            parse_word("order-rectification", "MEASURE_KIND_", &kinds, name),
+            Ok(pb::MeasureKind::OrderRectification)
+        );
+        assert_eq!(
+            parse_word("MEASURE_KIND_REVIEW", "MEASURE_KIND_", &kinds, name),
+            Ok(pb::MeasureKind::Review)
+        );
+        let error = parse_word("unspecified", "MEASURE_KIND_", &kinds, name).expect_err("no");
+        assert!(
+            error.contains("seal-or-seize") && error.contains("other"),
+            "{error}"
+        );
+        assert!(!error.contains("unspecified\","), "{error}");
+        assert_eq!(
+            word("REFERRAL_STATE_IN_PROGRESS", "REFERRAL_STATE_"),
+            "in-progress"
+        );
+    }
+
+    #[test]
+    fn times_are_shown_in_china_standard_time() {
+        let t = OffsetDateTime::from_unix_timestamp(0).expect("epoch");
+        assert_eq!(cst_time(t), "1970-01-01 08:00:00 CST");
+        assert_eq!(cst(None), "-");
+    }
+}

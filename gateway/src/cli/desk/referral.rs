@@ -1,0 +1,702 @@
+//! `yrd referral …`: an officer's desk for referrals (不合格产品联动处置, README §"Disposal"):
+//! list mine with their deadlines, show one with its timeline, take each DisposalService step.
+//!
+//! A step is sent as the API takes it, with a fresh `request_id` (the client library retries it
+//! with the same one); a refusal is the API's own answer, printed with its field violations.
+
+use std::io::Write;
+
+use comfy_table::{Table, presets};
+use serde::Serialize;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+use yrd_call::timestamp;
+use yrd_client::{RpcError, list_all};
+use yrd_domain::clock::{Clock as _, SystemClock};
+use yrd_proto::v1 as pb;
+
+use crate::cli::desk::command::{
+    CloseArgs, MeasureArgs, NoteArgs, ObjectArgs, ReactArgs, ReferralCommand, ReferralCreateArgs,
+    ReferralListArgs, ReinspectArgs, RerouteArgs, ReturnArgs, ShowArgs,
+};
+use crate::cli::desk::format::{agency, cst, due_label, referral_state, resource, today, word};
+use crate::cli::desk::{DeskError, attachments, request_id, system_session};
+use crate::cli::output::write_json;
+
+/// Runs one `yrd referral` subcommand, writing what a user reads to `out`.
+pub async fn run(command: ReferralCommand, out: &mut (dyn Write + Send)) -> Result<(), DeskError> {
+    match command {
+        ReferralCommand::List(args) => list(args, out).await,
+        ReferralCommand::Show(args) => show(args, out).await,
+        ReferralCommand::Create(args) => create(args, out).await,
+        ReferralCommand::Acknowledge(args) => acknowledge(args, out).await,
+        ReferralCommand::Start(args) => start(args, out).await,
+        ReferralCommand::Measure(args) => measure(args, out).await,
+        ReferralCommand::Object(args) => object(args, out).await,
+        ReferralCommand::Reinspect(args) => reinspect(args, out).await,
+        ReferralCommand::Return(args) => return_referral(args, out).await,
+        ReferralCommand::Reroute(args) => reroute(args, out).await,
+        ReferralCommand::Close(args) => close(args, out).await,
+        ReferralCommand::React(args) => react(args, out).await,
+    }
+}
+
+async fn list(args: ReferralListArgs, out: &mut (dyn Write + Send)) -> Result<(), DeskError> {
+    let session = system_session(&args.connect).await?;
+    let disposal = session.client().disposal();
+    let request = pb::ListReferralsRequest {
+        role: args.role.unwrap_or(pb::ReferralRole::Unspecified) as i32,
+        state: args.state.unwrap_or(pb::ReferralState::Unspecified) as i32,
+        overdue: args.overdue.then_some(true),
+        product_name_contains: args.product.unwrap_or_default(),
+        page_size: 500,
+        ..Default::default()
+    };
+    let referrals = list_all(
+        "DisposalService.ListReferrals",
+        request,
+        |r, token| r.page_token = token,
+        |r| {
+            let mut disposal = disposal.clone();
+            async move {
+                let page = disposal.list_referrals(r).await?.into_inner();
+                Ok((page.referrals, page.next_page_token))
+            }
+        },
+    )
+    .await?;
+    let today = today();
+    if args.json {
+        let views: Vec<_> = referrals
+            .iter()
+            .map(|r| ReferralView::new(r, today))
+            .collect();
+        return write_json(out, &views);
+    }
+    let mut table = Table::new();
+    table.load_preset(presets::UTF8_FULL_CONDENSED).set_header([
+        "referral",
+        "product",
+        "from",
+        "to",
+        "state",
+        "next deadline",
+        "due",
+        "",
+    ]);
+    for r in &referrals {
+        let (deadline, due) = match &r.next_deadline {
+            Some(d) => (
+                format!("{} {}", deadline_kind(d.kind), d.due_date),
+                due_label(&d.due_date, d.overdue, today),
+            ),
+            None => ("-".to_owned(), String::new()),
+        };
+        table.add_row([
+            r.id.clone(),
+            r.product_name.clone(),
+            agency(&r.sampling_agency).to_owned(),
+            agency(&r.handling_agency).to_owned(),
+            referral_state(r.state),
+            deadline,
+            due,
+            flags(r),
+        ]);
+    }
+    writeln!(out, "{table}")?;
+    let overdue = referrals.iter().filter(|r| r.overdue).count();
+    writeln!(out, "{} referral(s), {overdue} overdue", referrals.len())?;
+    Ok(())
+}
+
+/// `OVERDUE` and `ANNOUNCE` (逾期不改正公告) flags of a referral.
+fn flags(r: &pb::Referral) -> String {
+    let mut flags = Vec::new();
+    if r.overdue {
+        flags.push("OVERDUE");
+    }
+    if r.announcement_required {
+        flags.push("ANNOUNCE");
+    }
+    if r.clock_paused {
+        flags.push("paused");
+    }
+    flags.join(" ")
+}
+
+async fn show(args: ShowArgs, out: &mut (dyn Write + Send)) -> Result<(), DeskError> {
+    let session = system_session(&args.connect).await?;
+    let referral = session
+        .client()
+        .disposal()
+        .get_referral(pb::GetReferralRequest {
+            name: resource("referrals", &args.id),
+        })
+        .await
+        .map_err(|s| RpcError::new("DisposalService.GetReferral", s))?
+        .into_inner()
+        .referral
+        .ok_or(DeskError::Incomplete {
+            method: "DisposalService.GetReferral",
+            field: "referral",
+        })?;
+    let today = today();
+    if args.json {
+        return write_json(out, &ReferralView::new(&referral, today));
+    }
+    print_referral(&referral, today, out)
+}
+
+/// A referral in full: what it is about, its deadlines, timeline and reactions.
+fn print_referral(
+    r: &pb::Referral,
+    today: time::Date,
+    out: &mut (dyn Write + Send),
+) -> Result<(), DeskError> {
+    writeln!(out, "{}  {}", r.name, referral_state(r.state))?;
+    let producer = r.producer.clone().unwrap_or_default();
+    writeln!(out, "  product      {}", r.product_name)?;
+    writeln!(out, "  producer     {} ({})", producer.name, producer.uscc)?;
+    writeln!(out, "  result       {} v{}", r.result, r.result_version)?;
+    writeln!(
+        out,
+        "  from         {} (sampling) to {} (handling, {})",
+        agency(&r.sampling_agency),
+        agency(&r.handling_agency),
+        word(
+            pb::JurisdictionBasis::try_from(r.jurisdiction_basis)
+                .unwrap_or_default()
+                .as_str_name(),
+            "JURISDICTION_BASIS_"
+        )
+    )?;
+    if !r.note.is_empty() {
+        writeln!(out, "  note         {}", r.note)?;
+    }
+    let flags = flags(r);
+    if !flags.is_empty() {
+        writeln!(out, "  flags        {flags}")?;
+    }
+    if r.outcome != 0 {
+        writeln!(
+            out,
+            "  outcome      {}: {}",
+            outcome_word(r.outcome),
+            r.outcome_summary
+        )?;
+    }
+    writeln!(out, "deadlines:")?;
+    if r.deadlines.is_empty() {
+        writeln!(out, "  none running")?;
+    }
+    for d in &r.deadlines {
+        writeln!(
+            out,
+            "  {:<16} {}  {}",
+            deadline_kind(d.kind),
+            d.due_date,
+            due_label(&d.due_date, d.overdue, today)
+        )?;
+    }
+    writeln!(out, "timeline:")?;
+    for step in &r.timeline {
+        writeln!(out, "  {}", step_line(step))?;
+    }
+    if !r.reactions.is_empty() {
+        writeln!(out, "reactions:")?;
+    }
+    for reaction in &r.reactions {
+        writeln!(
+            out,
+            "  {:>2}  {}  {}  {}: {}",
+            reaction.seq,
+            cst(reaction.create_time.as_ref()),
+            agency(&reaction.agency),
+            word(
+                pb::ReactionKind::try_from(reaction.kind)
+                    .unwrap_or_default()
+                    .as_str_name(),
+                "REACTION_KIND_"
+            ),
+            reaction.text
+        )?;
+    }
+    Ok(())
+}
+
+/// One timeline step on one line: seq, time (CST), kind, who, the state after, what it holds.
+fn step_line(step: &pb::ReferralStep) -> String {
+    let who = match (step.agency.as_str(), step.officer.as_str()) {
+        ("", _) => "the exchange".to_owned(),
+        (a, "") => agency(a).to_owned(),
+        (a, officer) => format!("{} ({officer})", agency(a)),
+    };
+    let mut line = format!(
+        "{:>2}  {}  {:<22} {:<28} → {}",
+        step.seq,
+        cst(step.time.as_ref()),
+        step_kind(step.kind),
+        who,
+        referral_state(step.state_after)
+    );
+    let detail = step_detail(step);
+    if !detail.is_empty() {
+        line.push_str("  ");
+        line.push_str(&detail);
+    }
+    if !step.note.is_empty() {
+        line.push_str(&format!("  «{}»", step.note));
+    }
+    line
+}
+
+/// What a step carries, in a few words.
+fn step_detail(step: &pb::ReferralStep) -> String {
+    use pb::referral_step::Detail;
+    match &step.detail {
+        Some(Detail::Measure(m)) => {
+            let mut s = word(
+                pb::MeasureKind::try_from(m.kind)
+                    .unwrap_or_default()
+                    .as_str_name(),
+                "MEASURE_KIND_",
+            );
+            if !m.deadline.is_empty() {
+                s.push_str(&format!(" until {}", m.deadline));
+            }
+            if m.review_outcome != 0 {
+                s.push_str(&format!(" {}", verdict_word(m.review_outcome)));
+            }
+            if !m.decision_number.is_empty() {
+                s.push_str(&format!(" {}", m.decision_number));
+            }
+            if !m.detail.is_empty() {
+                s.push_str(&format!(": {}", m.detail));
+            }
+            s
+        }
+        Some(Detail::Objection(o)) => format!("objection by {}: {}", o.party_name, o.grounds),
+        Some(Detail::Reinspection(r)) => format!(
+            "re-inspection {} ({} {})",
+            verdict_word(r.outcome),
+            r.inspection_body,
+            r.report_number
+        ),
+        Some(Detail::Returned(r)) if r.suggested_agency.is_empty() => r.reason.clone(),
+        Some(Detail::Returned(r)) => {
+            format!("{} (suggests {})", r.reason, agency(&r.suggested_agency))
+        }
+        Some(Detail::Reroute(r)) => format!(
+            "{} → {}: {}",
+            agency(&r.from_agency),
+            agency(&r.to_agency),
+            r.reason
+        ),
+        Some(Detail::Closure(c)) => format!("{}: {}", outcome_word(c.outcome), c.summary),
+        Some(Detail::Deadline(d)) => format!("{} {} passed", deadline_kind(d.kind), d.due_date),
+        None => String::new(),
+    }
+}
+
+fn step_kind(kind: i32) -> String {
+    word(
+        pb::ReferralStepKind::try_from(kind)
+            .unwrap_or_default()
+            .as_str_name(),
+        "REFERRAL_STEP_KIND_",
+    )
+}
+
+fn deadline_kind(kind: i32) -> String {
+    word(
+        pb::ReferralDeadlineKind::try_from(kind)
+            .unwrap_or_default()
+            .as_str_name(),
+        "REFERRAL_DEADLINE_KIND_",
+    )
+}
+
+fn outcome_word(outcome: i32) -> String {
+    word(
+        pb::ReferralOutcome::try_from(outcome)
+            .unwrap_or_default()
+            .as_str_name(),
+        "REFERRAL_OUTCOME_",
+    )
+}
+
+fn verdict_word(verdict: i32) -> String {
+    word(
+        pb::Verdict::try_from(verdict)
+            .unwrap_or_default()
+            .as_str_name(),
+        "VERDICT_",
+    )
+}
+
+/// What a step prints: the referral's state after it, its next deadline and the receipt.
+fn stepped(
+    method: &'static str,
+    referral: Option<pb::Referral>,
+    receipt: Option<&pb::Receipt>,
+    out: &mut (dyn Write + Send),
+) -> Result<(), DeskError> {
+    let referral = referral.ok_or(DeskError::Incomplete {
+        method,
+        field: "referral",
+    })?;
+    writeln!(out, "{}: {}", referral.name, referral_state(referral.state))?;
+    if let Some(step) = referral.timeline.last() {
+        writeln!(out, "  step     {}", step_line(step))?;
+    }
+    match &referral.next_deadline {
+        Some(d) => writeln!(
+            out,
+            "  next     {} {} ({})",
+            deadline_kind(d.kind),
+            d.due_date,
+            due_label(&d.due_date, d.overdue, today())
+        )?,
+        None => writeln!(out, "  next     no deadline runs")?,
+    }
+    match receipt {
+        Some(pb::Receipt {
+            leaf_index: Some(index),
+            key_id,
+            ..
+        }) => writeln!(out, "  receipt  signed by {key_id}, audit leaf {index}")?,
+        Some(receipt) => writeln!(
+            out,
+            "  receipt  signed by {}, leaf {}",
+            receipt.key_id,
+            hex::encode(&receipt.leaf_hash)
+        )?,
+        None => {}
+    }
+    Ok(())
+}
+
+async fn create(args: ReferralCreateArgs, out: &mut (dyn Write + Send)) -> Result<(), DeskError> {
+    const METHOD: &str = "DisposalService.CreateReferral";
+    let session = system_session(&args.connect).await?;
+    let answer = session
+        .client()
+        .disposal()
+        .create_referral(pb::CreateReferralRequest {
+            request_id: request_id(),
+            result: resource("results", &args.result),
+            result_version: 0,
+            handling_agency: resource("agencies", &args.to),
+            jurisdiction_basis: args.basis as i32,
+            requested_actions: args.requested_actions.iter().map(|k| *k as i32).collect(),
+            note: args.note,
+        })
+        .await
+        .map_err(|s| RpcError::new(METHOD, s))?
+        .into_inner();
+    stepped(METHOD, answer.referral, answer.receipt.as_ref(), out)
+}
+
+async fn acknowledge(args: NoteArgs, out: &mut (dyn Write + Send)) -> Result<(), DeskError> {
+    const METHOD: &str = "DisposalService.AcknowledgeReferral";
+    let session = system_session(&args.connect).await?;
+    let answer = session
+        .client()
+        .disposal()
+        .acknowledge_referral(pb::AcknowledgeReferralRequest {
+            request_id: request_id(),
+            name: resource("referrals", &args.id),
+            note: args.note,
+        })
+        .await
+        .map_err(|s| RpcError::new(METHOD, s))?
+        .into_inner();
+    stepped(METHOD, answer.referral, answer.receipt.as_ref(), out)
+}
+
+async fn start(args: NoteArgs, out: &mut (dyn Write + Send)) -> Result<(), DeskError> {
+    const METHOD: &str = "DisposalService.StartHandling";
+    let session = system_session(&args.connect).await?;
+    let answer = session
+        .client()
+        .disposal()
+        .start_handling(pb::StartHandlingRequest {
+            request_id: request_id(),
+            name: resource("referrals", &args.id),
+            note: args.note,
+        })
+        .await
+        .map_err(|s| RpcError::new(METHOD, s))?
+        .into_inner();
+    stepped(METHOD, answer.referral, answer.receipt.as_ref(), out)
+}
+
+/// An RFC 3339 instant from the command line, or now. A value that does not parse is sent
+/// unset, so that the exchange names the field (`measure.occur_time`) as it does for any
+/// client.
+fn occurred(value: Option<&str>) -> Option<prost_types::Timestamp> {
+    match value {
+        None => Some(timestamp(SystemClock.now())),
+        Some(text) => OffsetDateTime::parse(text, &Rfc3339).ok().map(timestamp),
+    }
+}
+
+async fn measure(args: MeasureArgs, out: &mut (dyn Write + Send)) -> Result<(), DeskError> {
+    const METHOD: &str = "DisposalService.RecordMeasure";
+    if let Some(text) = &args.occurred {
+        if OffsetDateTime::parse(text, &Rfc3339).is_err() {
+            return Err(DeskError::Argument(format!(
+                "--occurred {text:?} is not an RFC 3339 time such as 2026-12-07T09:30:00+08:00"
+            )));
+        }
+    }
+    let attachments = attachments(&args.attachments)?;
+    let session = system_session(&args.connect).await?;
+    let answer = session
+        .client()
+        .disposal()
+        .record_measure(pb::RecordMeasureRequest {
+            request_id: request_id(),
+            name: resource("referrals", &args.id),
+            measure: Some(pb::Measure {
+                kind: args.kind as i32,
+                occur_time: occurred(args.occurred.as_deref()),
+                officers: args.officers,
+                detail: args.detail,
+                decision_number: args.decision_number,
+                deadline: args.deadline,
+                review_outcome: args.review_outcome.map_or(0, |v| v as i32),
+                attachments,
+            }),
+            note: args.note,
+        })
+        .await
+        .map_err(|s| RpcError::new(METHOD, s))?
+        .into_inner();
+    stepped(METHOD, answer.referral, answer.receipt.as_ref(), out)
+}
+
+async fn object(args: ObjectArgs, out: &mut (dyn Write + Send)) -> Result<(), DeskError> {
+    const METHOD: &str = "DisposalService.FileObjection";
+    let attachments = attachments(&args.attachments)?;
+    let session = system_session(&args.connect).await?;
+    let answer = session
+        .client()
+        .disposal()
+        .file_objection(pb::FileObjectionRequest {
+            request_id: request_id(),
+            name: resource("referrals", &args.id),
+            objection: Some(pb::Objection {
+                party_name: args.party,
+                result_received_date: args.result_received,
+                received_date: args.received,
+                grounds: args.grounds,
+                attachments,
+            }),
+            note: args.note,
+        })
+        .await
+        .map_err(|s| RpcError::new(METHOD, s))?
+        .into_inner();
+    stepped(METHOD, answer.referral, answer.receipt.as_ref(), out)
+}
+
+async fn reinspect(args: ReinspectArgs, out: &mut (dyn Write + Send)) -> Result<(), DeskError> {
+    const METHOD: &str = "DisposalService.RecordReinspection";
+    let session = system_session(&args.connect).await?;
+    let answer = session
+        .client()
+        .disposal()
+        .record_reinspection(pb::RecordReinspectionRequest {
+            request_id: request_id(),
+            name: resource("referrals", &args.id),
+            reinspection: Some(pb::Reinspection {
+                outcome: args.outcome as i32,
+                inspection_body: args.inspection_body,
+                report_number: args.report_number,
+                report_date: args.report_date,
+                detail: args.detail,
+                attachments: Vec::new(),
+            }),
+            note: args.note,
+        })
+        .await
+        .map_err(|s| RpcError::new(METHOD, s))?
+        .into_inner();
+    stepped(METHOD, answer.referral, answer.receipt.as_ref(), out)
+}
+
+async fn return_referral(args: ReturnArgs, out: &mut (dyn Write + Send)) -> Result<(), DeskError> {
+    const METHOD: &str = "DisposalService.ReturnReferral";
+    let session = system_session(&args.connect).await?;
+    let answer = session
+        .client()
+        .disposal()
+        .return_referral(pb::ReturnReferralRequest {
+            request_id: request_id(),
+            name: resource("referrals", &args.id),
+            reason: args.reason,
+            suggested_agency: args
+                .suggest
+                .map(|a| resource("agencies", &a))
+                .unwrap_or_default(),
+        })
+        .await
+        .map_err(|s| RpcError::new(METHOD, s))?
+        .into_inner();
+    stepped(METHOD, answer.referral, answer.receipt.as_ref(), out)
+}
+
+async fn reroute(args: RerouteArgs, out: &mut (dyn Write + Send)) -> Result<(), DeskError> {
+    const METHOD: &str = "DisposalService.RerouteReferral";
+    let session = system_session(&args.connect).await?;
+    let answer = session
+        .client()
+        .disposal()
+        .reroute_referral(pb::RerouteReferralRequest {
+            request_id: request_id(),
+            name: resource("referrals", &args.id),
+            handling_agency: resource("agencies", &args.to),
+            jurisdiction_basis: args.basis as i32,
+            reason: args.reason,
+        })
+        .await
+        .map_err(|s| RpcError::new(METHOD, s))?
+        .into_inner();
+    stepped(METHOD, answer.referral, answer.receipt.as_ref(), out)
+}
+
+async fn close(args: CloseArgs, out: &mut (dyn Write + Send)) -> Result<(), DeskError> {
+    const METHOD: &str = "DisposalService.CloseReferral";
+    let session = system_session(&args.connect).await?;
+    let answer = session
+        .client()
+        .disposal()
+        .close_referral(pb::CloseReferralRequest {
+            request_id: request_id(),
+            name: resource("referrals", &args.id),
+            closure: Some(pb::ReferralClosure {
+                outcome: args.outcome as i32,
+                summary: args.summary,
+            }),
+        })
+        .await
+        .map_err(|s| RpcError::new(METHOD, s))?
+        .into_inner();
+    stepped(METHOD, answer.referral, answer.receipt.as_ref(), out)
+}
+
+async fn react(args: ReactArgs, out: &mut (dyn Write + Send)) -> Result<(), DeskError> {
+    const METHOD: &str = "DisposalService.AddReaction";
+    let attachments = attachments(&args.attachments)?;
+    let session = system_session(&args.connect).await?;
+    let answer = session
+        .client()
+        .disposal()
+        .add_reaction(pb::AddReactionRequest {
+            request_id: request_id(),
+            name: resource("referrals", &args.id),
+            reaction: Some(pb::Reaction {
+                kind: args.kind as i32,
+                text: args.text,
+                attachments,
+                ..Default::default()
+            }),
+        })
+        .await
+        .map_err(|s| RpcError::new(METHOD, s))?
+        .into_inner();
+    stepped(METHOD, answer.referral, answer.receipt.as_ref(), out)
+}
+
+/// A referral as `--json` prints it.
+#[derive(Debug, Serialize)]
+pub struct ReferralView {
+    /// `referrals/{id}`.
+    pub name: String,
+    /// The id.
+    pub id: String,
+    /// `results/{id}`.
+    pub result: String,
+    /// The product name.
+    pub product_name: String,
+    /// The nominal producer's name.
+    pub producer: String,
+    /// The sampling agency id.
+    pub sampling_agency: String,
+    /// The handling agency id.
+    pub handling_agency: String,
+    /// The state, e.g. `in-progress`.
+    pub state: String,
+    /// Whether a deadline passed unmet.
+    pub overdue: bool,
+    /// Whether it is flagged for the announcement (逾期不改正公告).
+    pub announcement_required: bool,
+    /// The next deadline an agency owes.
+    pub next_deadline: Option<DeadlineView>,
+    /// Every deadline listed.
+    pub deadlines: Vec<DeadlineView>,
+    /// The timeline, one line per step as `show` prints it.
+    pub timeline: Vec<String>,
+}
+
+/// A deadline as `--json` prints it.
+#[derive(Debug, Serialize)]
+pub struct DeadlineView {
+    /// e.g. `acknowledgement`.
+    pub kind: String,
+    /// `YYYY-MM-DD`.
+    pub due_date: String,
+    /// Whether it passed unmet.
+    pub overdue: bool,
+    /// `due in N days`, `overdue N days`.
+    pub due: String,
+}
+
+impl DeadlineView {
+    fn new(d: &pb::ReferralDeadline, today: time::Date) -> Self {
+        DeadlineView {
+            kind: deadline_kind(d.kind),
+            due_date: d.due_date.clone(),
+            overdue: d.overdue,
+            due: due_label(&d.due_date, d.overdue, today),
+        }
+    }
+}
+
+impl ReferralView {
+    /// The view of a referral the exchange returned.
+    pub fn new(r: &pb::Referral, today: time::Date) -> Self {
+        ReferralView {
+            name: r.name.clone(),
+            id: r.id.clone(),
+            result: r.result.clone(),
+            product_name: r.product_name.clone(),
+            producer: r
+                .producer
+                .as_ref()
+                .map(|p| p.name.clone())
+                .unwrap_or_default(),
+            sampling_agency: agency(&r.sampling_agency).to_owned(),
+            handling_agency: agency(&r.handling_agency).to_owned(),
+            state: word(
+                pb::ReferralState::try_from(r.state)
+                    .unwrap_or_default()
+                    .as_str_name(),
+                "REFERRAL_STATE_",
+            ),
+            overdue: r.overdue,
+            announcement_required: r.announcement_required,
+            next_deadline: r
+                .next_deadline
+                .as_ref()
+                .map(|d| DeadlineView::new(d, today)),
+            deadlines: r
+                .deadlines
+                .iter()
+                .map(|d| DeadlineView::new(d, today))
+                .collect(),
+            timeline: r.timeline.iter().map(step_line).collect(),
+        }
+    }
+}
