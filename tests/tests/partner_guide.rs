@@ -11,7 +11,6 @@ use std::path::Path;
 use std::time::Duration;
 
 use clap::Parser as _;
-use yrd_client::{ClientConfig, ClientFiles};
 use yrd_domain::Profile;
 use yrd_e2e::fixtures::non_conforming_toy;
 use yrd_e2e::{ANHUI, JIANGSU, SHANGHAI, StoreKind, TestApp};
@@ -100,6 +99,9 @@ impl Walk {
             Command::Cert(c) => yrd_gateway::cert_cli::run(c, &mut out)
                 .await
                 .map_err(|e| format!("yrd: {e:#}")),
+            Command::Results(c) => yrd_gateway::cli::results::run(c, &mut out)
+                .await
+                .map_err(|e| format!("yrd: {e:#}")),
             Command::Referral(c) => desk::referral::run(c, &mut out)
                 .await
                 .map_err(|e| format!("yrd: {e:#}")),
@@ -160,7 +162,7 @@ async fn the_partner_guide_runs_as_written_on_both_stores() {
 async fn run_block(walk: &mut Walk, block: &Block) {
     match block.info.as_str() {
         "sh" => {}
-        "sh-placeholder" => return publish_first_result(walk, block).await,
+        info if info.starts_with("csv title=") => return write_file(block),
         "text" => return expected_refusal(walk, block).await,
         other => panic!("a block the test does not know how to check: {other:?}"),
     }
@@ -251,6 +253,15 @@ fn after(line: &str, printed: &str) {
         has("keys/320000-AMR-system.csr");
     } else if line.starts_with("yrd cert issue") {
         assert!(Path::new("keys/320000-AMR-system.pem").exists());
+    } else if line.starts_with("yrd results import results.csv --dry-run") {
+        has("dry run: 1 rows would be published, 0 rejected; nothing was sent");
+    } else if line.starts_with("yrd results import results.csv") {
+        has("published 1 results");
+        has("0 rows rejected");
+    } else if line.starts_with("yrd referral list --role sampling") {
+        // The imported non-conforming result opened a referral to Shandong.
+        has("1 referral(s)");
+        has("370000");
     } else if line == "yrd referral list $CONN" {
         has("0 referral(s), 0 overdue");
     } else if line.starts_with("yrd referral list --role handling") {
@@ -285,38 +296,10 @@ fn after(line: &str, printed: &str) {
     }
 }
 
-/// The guide's placeholder for publishing: the partner publishes its first result with its
-/// new certificate through the API, until the lead wires `yrd results import` in.
-async fn publish_first_result(walk: &mut Walk, block: &Block) {
-    assert!(
-        block
-            .lines
-            .iter()
-            .any(|l| l.starts_with("yrd results import")),
-        "{block:?}"
-    );
-    let files = ClientFiles {
-        ca: "ca.pem".into(),
-        cert: "keys/320000-AMR-system.pem".into(),
-        key: "keys/320000-AMR-system.key".into(),
-    };
-    let config = ClientConfig::from_files(walk.app.addr.to_string(), "localhost", &files)
-        .expect("the partner's files");
-    let client = yrd_client::Client::connect(config).await.expect("connect");
-    let published = client
-        .spot_check()
-        .publish_result(pb::PublishResultRequest {
-            request_id: "guide-jiangsu-1".into(),
-            result: Some(non_conforming_toy("370102", "320102", now(&walk.app))),
-        })
-        .await
-        .expect("the partner publishes its first result")
-        .into_inner();
-    assert_eq!(
-        published.opened_referrals.len(),
-        1,
-        "to Shandong: {published:?}"
-    );
+/// A file the guide shows (a ```` ```csv title=NAME ```` block): written where the guide runs.
+fn write_file(block: &Block) {
+    let name = block.info.trim_start_matches("csv title=");
+    std::fs::write(name, block.lines.join("\n") + "\n").expect("the guide's file");
 }
 
 /// A `text` block of `$ command` then the error line it prints.
