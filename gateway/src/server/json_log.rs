@@ -30,7 +30,8 @@ where
     ) -> fmt::Result {
         let meta = event.metadata();
         let mut line = Map::new();
-        let timestamp = time::OffsetDateTime::now_utc()
+        // Log lines carry the wall-clock time, whatever clock the server's logic is given.
+        let timestamp = yrd_domain::clock::Clock::now(&yrd_domain::clock::SystemClock)
             .format(&time::format_description::well_known::Rfc3339)
             .unwrap_or_default();
         line.insert("timestamp".into(), Value::String(timestamp));

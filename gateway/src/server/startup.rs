@@ -537,7 +537,12 @@ impl Application {
         audit_leaves.close();
         audit_leaves.wait().await;
         self.store.close().await;
-        // The admin listener answers until the very end (`/readyz`: stopping).
+        // The last metrics go to the collector (a blocking export), then the admin listener,
+        // which answered until here (`/readyz`: stopping), closes.
+        let metrics = ops.metrics.clone();
+        if let Err(e) = tokio::task::spawn_blocking(move || metrics.shutdown()).await {
+            tracing::warn!(error = %e, "metrics shutdown failed");
+        }
         drop(ops);
         tracing::info!("stopped");
         match failed.get().copied() {

@@ -290,6 +290,15 @@ impl Metrics {
         })
     }
 
+    /// Pushes the last values to the OTLP collector (when one is configured) and stops the
+    /// export. Blocks up to the exporter's timeout; in async code call it from
+    /// `spawn_blocking`. Later calls do nothing.
+    pub fn shutdown(&self) {
+        if let Err(e) = self.inner.provider.shutdown() {
+            tracing::debug!(error = %e, "metrics provider shut down");
+        }
+    }
+
     /// Every metric as Prometheus text (exposition format 0.0.4).
     pub fn prometheus_text(&self) -> String {
         let mut collected = ResourceMetrics::default();
