@@ -185,6 +185,13 @@ mod tests {
             let err = load(Some("bad.toml")).expect_err("unknown format refused");
             assert!(err.to_string().contains("format"), "{err}");
             assert!(err.to_string().contains("xml"), "{err}");
+            // YRD_LOG stays the log filter; YRD_LOG__FORMAT is the key.
+            jail.set_env("YRD_LOG", "debug");
+            jail.set_env("YRD_LOG__FORMAT", "json");
+            assert_eq!(
+                load(None).expect("loads").log.format,
+                crate::server::config::LogFormat::Json
+            );
             Ok(())
         });
     }
