@@ -33,8 +33,9 @@ fn main() -> ExitCode {
         .as_ref()
         .map(|s| s.telemetry.clone())
         .unwrap_or_default();
+    let log_format = settings.as_ref().map(|s| s.log.format).unwrap_or_default();
     // Held to the end of `main`: dropping it flushes the spans still queued.
-    let _telemetry = match yrd_gateway::telemetry::init(&telemetry) {
+    let _telemetry = match yrd_gateway::telemetry::init_with_log(&telemetry, log_format) {
         Ok(guard) => guard,
         Err(e) => {
             eprintln!("yrd: {e}");

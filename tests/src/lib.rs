@@ -77,6 +77,8 @@ pub struct TestApp {
     schedulers: yrd_call::periodic::Trigger,
     /// Counts the feed subscribers this server dropped as too slow.
     pub slow_drops: yrd_feed::SlowDrops,
+    /// Where its admin listener (`/metrics`, `/readyz`) listens, when `metrics.listen` is set.
+    pub metrics_addr: Option<SocketAddr>,
     /// The data folder and database this server owns (a replica borrows its primary's).
     _data_dir: Option<tempfile::TempDir>,
     _database: Option<TestDatabase>,
@@ -140,6 +142,7 @@ impl TestApp {
             server: Some(running.server),
             schedulers: running.schedulers,
             slow_drops: running.slow_drops,
+            metrics_addr: running.metrics_addr,
             _data_dir: Some(data_dir),
             _database: Some(database),
             settings,
@@ -182,10 +185,16 @@ impl TestApp {
             server: Some(running.server),
             schedulers: running.schedulers,
             slow_drops: running.slow_drops,
+            metrics_addr: running.metrics_addr,
             _data_dir: data_dir,
             _database: database,
             settings,
         }
+    }
+
+    /// The database URL this server runs on.
+    pub fn database_url(&self) -> &str {
+        &self.settings.database_url
     }
 
     /// Runs a round of this server's disposal and licensing deadline schedulers now: a test
@@ -744,6 +753,7 @@ struct Running {
     server: JoinHandle<Result<(), StartupError>>,
     schedulers: yrd_call::periodic::Trigger,
     slow_drops: yrd_feed::SlowDrops,
+    metrics_addr: Option<SocketAddr>,
 }
 
 impl Running {
@@ -761,6 +771,7 @@ impl Running {
             .to_owned();
         let schedulers = app.schedulers();
         let slow_drops = app.slow_drops();
+        let metrics_addr = app.metrics_addr();
         let stop = CancellationToken::new();
         let server = tokio::spawn(app.run_until_stopped(stop.clone().cancelled_owned()));
         Running {
@@ -771,6 +782,7 @@ impl Running {
             server,
             schedulers,
             slow_drops,
+            metrics_addr,
         }
     }
 }

@@ -70,6 +70,9 @@ pub enum StartupError {
         task: &'static str,
     },
     /// The reflection service could not be built from the descriptors.
+    /// The metrics pipeline could not be built.
+    #[error("metrics: {0}")]
+    Metrics(#[from] crate::server::telemetry::TelemetryError),
     #[error("server reflection: {0}")]
     Reflection(#[from] tonic_reflection::server::Error),
 }

@@ -26,6 +26,8 @@
 //! * [`audit`] — the layer that appends one exchange-log leaf per call.
 //! * [`auth`] — the token layer: certificate-bound bearer tokens and the role each method needs.
 //! * [`agency_limits`] — per-agency rate and concurrency limits.
+//! * [`metrics`] — metrics (OTLP and Prometheus text), readiness, and the admin listener.
+//! * [`json_log`] — log lines as JSON objects carrying the call's trace and span ids.
 
 pub mod agency_limits;
 pub mod audit;
@@ -37,8 +39,10 @@ pub mod fd_limit;
 pub mod handshake_limit;
 pub mod housekeeping;
 pub mod identity;
+pub mod json_log;
 pub mod live;
 pub mod message_limit;
+pub mod metrics;
 pub mod peer;
 pub mod refuse;
 pub mod revocation;

@@ -33,6 +33,10 @@ pub use crate::server::error::StartupError;
 use crate::server::handshake_limit::{HandshakeCaps, HandshakeLimiter};
 use crate::server::identity::IdentityLayer;
 use crate::server::message_limit::MessageLimitLayer;
+use crate::server::metrics::Metrics;
+use crate::server::metrics::admin::AdminListener;
+use crate::server::metrics::layer::CallMetricsLayer;
+use crate::server::metrics::readiness::{READINESS_SERVICE, Readiness};
 use crate::server::revocation::{RevocationWatcher, Revocations};
 use crate::server::rotation::TlsFiles;
 use crate::server::tls::{ServerTls, incoming};
@@ -74,6 +78,15 @@ pub struct Application {
     schedulers: Trigger,
     /// Counts the feed subscribers dropped as too slow.
     slow_drops: SlowDrops,
+    /// Metrics, readiness and the admin listener (`docs/metrics.md`).
+    ops: Ops,
+}
+
+/// What operations see: the metrics, readiness, and the admin listener when configured.
+struct Ops {
+    metrics: Metrics,
+    readiness: Readiness,
+    admin: Option<AdminListener>,
 }
 
 impl std::fmt::Debug for Application {
@@ -101,7 +114,31 @@ impl Application {
         // configuration is reported whole, and nothing below converts a setting again.
         let parsed = settings.check()?;
         check_fd_limit(&settings);
+        // The admin listener comes up first, so that `/readyz` says "starting" while the store
+        // is migrated and the keys are loaded.
+        let metrics = Metrics::new(
+            &settings.telemetry.service_name,
+            settings.telemetry.otlp_endpoint.as_deref(),
+            Duration::from_millis(settings.metrics.export_interval_ms),
+        )?;
+        let readiness = Readiness::new(metrics.clone());
+        let ops_store = Arc::new(OnceLock::new());
+        let admin = match settings.metrics.listen {
+            Some(addr) => Some(
+                crate::server::metrics::admin::start(
+                    addr,
+                    metrics.clone(),
+                    readiness.clone(),
+                    ops_store.clone(),
+                )
+                .await
+                .map_err(|source| StartupError::Bind { addr, source })?,
+            ),
+            None => None,
+        };
         let prepared = crate::server::bootstrap::prepare(&settings, clock.now()).await?;
+        metrics.observe_store(&prepared.store);
+        let _ = ops_store.set((prepared.store.clone(), clock.clone()));
         let tls = Arc::new(ServerTls::new(&prepared.tls)?);
         let ca = prepared.ca.map(Arc::new);
         let revocations = Arc::new(Revocations::new());
@@ -162,7 +199,17 @@ impl Application {
             log_keys,
             schedulers: Trigger::new(),
             slow_drops: SlowDrops::default(),
+            ops: Ops {
+                metrics,
+                readiness,
+                admin,
+            },
         })
+    }
+
+    /// Where the admin listener (`/metrics`, `/livez`, `/readyz`) listens, when configured.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.ops.admin.as_ref().map(AdminListener::local_addr)
     }
 
     /// The address actually bound (the real port when 0 was asked for).
@@ -215,6 +262,10 @@ impl Application {
         health_reporter
             .set_service_status("", ServingStatus::Serving)
             .await;
+        // Readiness is its own service name; the probe below says when this replica is ready.
+        health_reporter
+            .set_service_status(READINESS_SERVICE, ServingStatus::NotServing)
+            .await;
         let reflection_v1 = tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(yrd_proto::FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -238,7 +289,36 @@ impl Application {
             self.receipts.clone(),
             Arc::new(licensing_settings),
         );
+        let sequencer = Sequencer::new(
+            self.store.clone(),
+            self.log_keys.shared(),
+            self.clock.clone(),
+            Duration::from_millis(self.settings.audit.sequencer_interval_ms),
+        );
+        let ops = self.ops;
+        ops.metrics.observe_leadership(sequencer.leadership());
+        let metrics_settings = &self.settings.metrics;
         let background = [
+            (
+                "readiness probe",
+                ops.readiness.clone().spawn_probe(
+                    self.store.clone(),
+                    self.clock.clone(),
+                    Duration::from_millis(metrics_settings.readiness_interval_ms),
+                    Duration::from_millis(self.settings.audit.max_merge_delay_ms),
+                    health_reporter.clone(),
+                    stop.clone(),
+                ),
+            ),
+            (
+                "metrics refresh",
+                ops.metrics.spawn_refresh(
+                    self.store.clone(),
+                    self.clock.clone(),
+                    Duration::from_millis(metrics_settings.refresh_interval_ms),
+                    stop.clone(),
+                ),
+            ),
             (
                 "revocation watcher",
                 self.revocation_watcher.clone().spawn(stop.clone()),
@@ -251,16 +331,7 @@ impl Application {
                 "log key rotation",
                 self.log_keys.clone().spawn(stop.clone()),
             ),
-            (
-                "sequencer",
-                Sequencer::new(
-                    self.store.clone(),
-                    self.log_keys.shared(),
-                    self.clock.clone(),
-                    Duration::from_millis(self.settings.audit.sequencer_interval_ms),
-                )
-                .spawn(stop.clone()),
-            ),
+            ("sequencer", sequencer.spawn(stop.clone())),
             (
                 "certificate reload",
                 crate::server::rotation::spawn(
@@ -421,6 +492,15 @@ impl Application {
             .http2_max_pending_accept_reset_streams(Some(limits.max_pending_accept_reset_streams))
             .http2_max_local_error_reset_streams(Some(limits.max_local_error_reset_streams))
             .load_shed(true)
+            .layer(CallMetricsLayer::new(
+                ops.metrics.clone(),
+                &[
+                    yrd_proto::FILE_DESCRIPTOR_SET,
+                    tonic_health::pb::FILE_DESCRIPTOR_SET,
+                    tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET,
+                    tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET,
+                ],
+            ))
             .layer(TraceLayer::new())
             .layer(audit_layer)
             .layer(MessageLimitLayer::new(max_message))
@@ -457,6 +537,13 @@ impl Application {
         audit_leaves.close();
         audit_leaves.wait().await;
         self.store.close().await;
+        // The last metrics go to the collector (a blocking export), then the admin listener,
+        // which answered until here (`/readyz`: stopping), closes.
+        let metrics = ops.metrics.clone();
+        if let Err(e) = tokio::task::spawn_blocking(move || metrics.shutdown()).await {
+            tracing::warn!(error = %e, "metrics shutdown failed");
+        }
+        drop(ops);
         tracing::info!("stopped");
         match failed.get().copied() {
             Some(task) => Err(StartupError::BackgroundTask { task }),

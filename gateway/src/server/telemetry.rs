@@ -25,7 +25,7 @@ use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt as _;
 
-pub use crate::server::config::TelemetrySettings;
+pub use crate::server::config::{LogFormat, TelemetrySettings};
 
 /// The instrumentation scope of the exchange's spans.
 const SCOPE: &str = "yrd-exchange";
@@ -172,13 +172,20 @@ impl TelemetryGuard {
 /// (default `info`), plus span export to `settings.otlp_endpoint` when one is set. Call once,
 /// before anything logs; keep the guard until the end of `main`.
 pub fn init(settings: &TelemetrySettings) -> Result<TelemetryGuard, TelemetryError> {
+    init_with_log(settings, LogFormat::Human)
+}
+
+/// As [`init`], with log lines in `format` (`log.format`).
+pub fn init_with_log(
+    settings: &TelemetrySettings,
+    format: LogFormat,
+) -> Result<TelemetryGuard, TelemetryError> {
     let pipeline = settings
         .otlp_endpoint
         .as_deref()
         .map(|endpoint| OtlpPipeline::new(endpoint, &settings.service_name))
         .transpose()?;
-    let logs = tracing_subscriber::fmt::layer()
-        .with_writer(std::io::stderr)
+    let logs = log_layer(format, std::io::stderr)
         .with_filter(EnvFilter::try_from_env("YRD_LOG").unwrap_or_else(|_| EnvFilter::new("info")));
     tracing_subscriber::registry()
         .with(logs)
@@ -189,4 +196,24 @@ pub fn init(settings: &TelemetrySettings) -> Result<TelemetryGuard, TelemetryErr
         tracing::info!(%endpoint, service = %settings.service_name, "exporting spans over OTLP/gRPC");
     }
     Ok(TelemetryGuard { pipeline })
+}
+
+/// The log-line layer in `format`, writing to `writer`: human-readable text, or one JSON object
+/// a line with the call's `trace_id` and `span_id` (`server::json_log`).
+pub fn log_layer<S, W>(
+    format: LogFormat,
+    writer: W,
+) -> Box<dyn tracing_subscriber::Layer<S> + Send + Sync>
+where
+    S: tracing::Subscriber + for<'a> LookupSpan<'a>,
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
+    match format {
+        LogFormat::Human => tracing_subscriber::fmt::layer().with_writer(writer).boxed(),
+        LogFormat::Json => tracing_subscriber::fmt::layer()
+            .fmt_fields(tracing_subscriber::fmt::format::JsonFields::new())
+            .event_format(crate::server::json_log::JsonWithTrace)
+            .with_writer(writer)
+            .boxed(),
+    }
 }

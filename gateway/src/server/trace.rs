@@ -286,6 +286,7 @@ impl<S> TraceService<S> {
             rpc.grpc.status_code = tracing::field::Empty,
             agency = tracing::field::Empty,
             trace_id = tracing::field::Empty,
+            span_id = tracing::field::Empty,
         );
         let partner = match Traceparent::from_headers(headers) {
             Ok(partner) => partner,
@@ -322,6 +323,7 @@ impl<S> TraceService<S> {
             }
         };
         span.record("trace_id", tracing::field::display(&context.trace_id));
+        span.record("span_id", tracing::field::display(&context.span_id));
         (span, context)
     }
 }
@@ -403,7 +405,7 @@ where
 }
 
 /// The `grpc-status` of a header or trailer map, when present and numeric.
-fn grpc_status(headers: &HeaderMap) -> Option<i32> {
+pub(crate) fn grpc_status(headers: &HeaderMap) -> Option<i32> {
     headers
         .get("grpc-status")
         .and_then(|v| v.to_str().ok())

@@ -10,6 +10,7 @@
 //! head appears every tick (200 ms by default), well inside the once-a-second promise.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use time::OffsetDateTime;
@@ -36,6 +37,8 @@ pub struct Sequencer {
     keys: Arc<SharedLogKeys>,
     clock: Arc<dyn Clock>,
     interval: Duration,
+    /// True while this replica holds the sequencer lock (the leadership gauge of the metrics).
+    leading: Arc<AtomicBool>,
 }
 
 /// The in-memory state between steps: the frontier and the size it stands at.
@@ -57,7 +60,13 @@ impl Sequencer {
             keys,
             clock,
             interval,
+            leading: Arc::new(AtomicBool::new(false)),
         }
+    }
+
+    /// A flag that is true while this replica holds the sequencer lock and sequences the log.
+    pub fn leadership(&self) -> Arc<AtomicBool> {
+        self.leading.clone()
     }
 
     /// One step: sequences up to [`BATCH`] leaves and signs the new head. Answers how many
@@ -136,6 +145,7 @@ impl SequencerTask {
                 Ok(Some(acquired)) => {
                     tracing::info!("this replica now sequences the exchange log");
                     self.lock = Some(acquired);
+                    self.sequencer.leading.store(true, Ordering::Relaxed);
                     self.state = SequencerState::default();
                 }
                 Ok(None) => return false,
@@ -151,6 +161,7 @@ impl SequencerTask {
                 Ok(false) | Err(_) => {
                     tracing::warn!("sequencer lock lost; will try to take it again");
                     self.lock = None;
+                    self.sequencer.leading.store(false, Ordering::Relaxed);
                     return false;
                 }
             }
@@ -172,6 +183,7 @@ impl Periodic for SequencerTask {
     }
 
     async fn stopped(self) {
+        self.sequencer.leading.store(false, Ordering::Relaxed);
         if let Some(held) = self.lock {
             let _ = held.release().await;
         }

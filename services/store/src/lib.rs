@@ -42,6 +42,7 @@ mod error;
 pub mod feed;
 pub mod licensing;
 mod multirow;
+pub mod ops;
 pub mod referrals;
 pub mod results;
 pub mod signing_keys;
@@ -77,7 +78,7 @@ pub use results::{
 };
 pub use signing_keys::{KeyPurpose, SigningKeyRecord};
 pub use time_codec::stored_precision;
-pub use write::batch::{BatchStats, MAX_BATCH, MAX_FLUSHES};
+pub use write::batch::{BatchSizeObserver, BatchStats, MAX_BATCH, MAX_FLUSHES};
 pub use write::{
     Answer, Answered, Claim, Committed, IdempotencyKey, NoRows, Response, Rows, Write, WriteError,
     WriteOutcome, Written,

@@ -223,6 +223,18 @@ impl Settings {
         let count = |n: usize| n as u64;
         vec![
             (
+                "metrics.export_interval_ms",
+                self.metrics.export_interval_ms,
+            ),
+            (
+                "metrics.refresh_interval_ms",
+                self.metrics.refresh_interval_ms,
+            ),
+            (
+                "metrics.readiness_interval_ms",
+                self.metrics.readiness_interval_ms,
+            ),
+            (
                 "disposal.scheduler_interval_ms",
                 self.disposal.scheduler_interval_ms,
             ),

@@ -168,6 +168,35 @@ mod tests {
     }
 
     #[test]
+    fn the_admin_listener_and_log_format_are_read_and_a_bad_format_refused() {
+        Jail::expect_with(|jail| {
+            jail.create_file(
+                "yrd.toml",
+                "[metrics]\nlisten = \"127.0.0.1:9090\"\n[log]\nformat = \"json\"\n",
+            )?;
+            let settings = load(Some("yrd.toml")).expect("loads");
+            assert_eq!(
+                settings.metrics.listen,
+                Some(SocketAddr::from(([127, 0, 0, 1], 9090)))
+            );
+            assert_eq!(settings.log.format, crate::server::config::LogFormat::Json);
+            assert_eq!(Settings::default().metrics.listen, None, "off by default");
+            jail.create_file("bad.toml", "[log]\nformat = \"xml\"\n")?;
+            let err = load(Some("bad.toml")).expect_err("unknown format refused");
+            assert!(err.to_string().contains("format"), "{err}");
+            assert!(err.to_string().contains("xml"), "{err}");
+            // YRD_LOG stays the log filter; YRD_LOG__FORMAT is the key.
+            jail.set_env("YRD_LOG", "debug");
+            jail.set_env("YRD_LOG__FORMAT", "json");
+            assert_eq!(
+                load(None).expect("loads").log.format,
+                crate::server::config::LogFormat::Json
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
     fn a_licensing_limit_is_refused_by_its_key_and_unit() {
         Jail::expect_with(|jail| {
             jail.create_file("yrd.toml", "[licensing]\nverification_calendar_days = 45\n")?;

@@ -56,6 +56,58 @@ pub struct Settings {
     pub telemetry: TelemetrySettings,
     /// Hu-Lu joint processing (沪鲁通办): catalogue, working calendar, time limits, scheduler.
     pub licensing: yrd_licensing::LicensingConfig,
+    /// Metrics and the admin listener (`docs/metrics.md`).
+    pub metrics: MetricsSettings,
+    /// Log lines: human-readable or JSON.
+    pub log: LogSettings,
+}
+
+/// Metrics and the admin listener of `GET /metrics`, `/livez` and `/readyz`. Metrics also go
+/// to the OTLP collector when `telemetry.otlp_endpoint` is set, listener or not.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsSettings {
+    /// Where the admin listener serves plain HTTP (no TLS: keep it on loopback or a private
+    /// network). Unset (the default): no admin listener.
+    pub listen: Option<SocketAddr>,
+    /// How often metrics are pushed to the OTLP collector (when one is configured).
+    pub export_interval_ms: u64,
+    /// How often the gauges read from the database (feed backlog, certificate expiry, overdue
+    /// counts, tree size) are refreshed; a scrape of `/metrics` also refreshes them.
+    pub refresh_interval_ms: u64,
+    /// How often readiness probes the store and the sequencer's progress.
+    pub readiness_interval_ms: u64,
+}
+
+impl Default for MetricsSettings {
+    fn default() -> Self {
+        MetricsSettings {
+            listen: None,
+            export_interval_ms: 60_000,
+            refresh_interval_ms: 15_000,
+            readiness_interval_ms: 1_000,
+        }
+    }
+}
+
+/// How log lines are written to stderr.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogSettings {
+    /// `human` (the default) or `json`: one JSON object a line, with the current span's
+    /// `trace_id` and `span_id`.
+    pub format: LogFormat,
+}
+
+/// The format of log lines.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Readable text lines.
+    #[default]
+    Human,
+    /// One JSON object a line.
+    Json,
 }
 
 /// OpenTelemetry export. With no endpoint nothing is exported and nothing is connected to; the
@@ -284,6 +336,8 @@ impl Default for Settings {
             shutdown_grace_ms: 10_000,
             telemetry: TelemetrySettings::default(),
             licensing: yrd_licensing::LicensingConfig::default(),
+            metrics: MetricsSettings::default(),
+            log: LogSettings::default(),
         }
     }
 }

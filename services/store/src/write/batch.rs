@@ -76,7 +76,13 @@ pub(crate) struct Batcher {
     writes: AtomicU64,
     most_concurrent: AtomicU64,
     retried: AtomicU64,
+    /// Told the size of every committed transaction (`Store::observe_batch_sizes`).
+    sizes: std::sync::OnceLock<BatchSizeObserver>,
 }
+
+/// Called with the number of writes of each committed transaction; it runs on the commit path,
+/// so it must be cheap (an atomic histogram, not I/O).
+pub type BatchSizeObserver = std::sync::Arc<dyn Fn(usize) + Send + Sync>;
 
 impl std::fmt::Debug for Batcher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -105,6 +111,7 @@ impl Batcher {
             writes: AtomicU64::new(0),
             most_concurrent: AtomicU64::new(0),
             retried: AtomicU64::new(0),
+            sizes: std::sync::OnceLock::new(),
         }
     }
 
@@ -265,6 +272,13 @@ impl Store {
     pub fn batch_stats(&self) -> BatchStats {
         self.batcher.stats()
     }
+
+    /// Has `observe` told the number of writes of every transaction the group committer
+    /// commits from now on (the server's batch-size histogram). Set once per store; answers
+    /// false when an observer was already set.
+    pub fn observe_batch_sizes(&self, observe: BatchSizeObserver) -> bool {
+        self.batcher.sizes.set(observe).is_ok()
+    }
 }
 
 /// The kind of rows a write carries, for its span (`ResultRows`, `NoRows`, …).
@@ -417,6 +431,9 @@ fn answer(store: &Store, batch: Vec<Box<dyn Member>>) {
         return;
     }
     store.batcher.flushes.fetch_add(1, Ordering::Relaxed);
+    if let Some(observe) = store.batcher.sizes.get() {
+        observe(batch.len());
+    }
     store
         .batcher
         .writes
