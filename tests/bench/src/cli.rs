@@ -21,6 +21,13 @@ pub struct Args {
     /// `--store sqlite,postgres`).
     #[arg(long, value_enum, value_delimiter = ',', default_values_t = [StoreKind::Sqlite])]
     pub store: Vec<StoreKind>,
+    /// `yrd serve` replicas on the PostgreSQL store, one run per count given
+    /// (`--replicas 1,2,3`): the first makes the database and PKI, the others serve its PKI
+    /// files on the same database, and connections are spread over them round-robin. The
+    /// SQLite store always runs one server.
+    #[arg(long, value_delimiter = ',', default_values_t = [1u32],
+          value_parser = clap::value_parser!(u32).range(1..=16))]
+    pub replicas: Vec<u32>,
     /// A PostgreSQL URL where the bench may create (and afterwards drop) a database of its own.
     #[arg(
         long,
@@ -241,6 +248,19 @@ mod tests {
             Args::try_parse_from(["yrd-bench", "load", "--results", "5"]).is_err(),
             "a load without a database must be refused"
         );
+    }
+
+    #[test]
+    fn replica_counts_are_a_list_from_one_to_sixteen() {
+        assert_eq!(Args::parse_from(["yrd-bench"]).replicas, vec![1]);
+        let args = Args::parse_from(["yrd-bench", "--replicas", "1,2,3"]);
+        assert_eq!(args.replicas, vec![1, 2, 3]);
+        for bad in ["0", "17", "two"] {
+            assert!(
+                Args::try_parse_from(["yrd-bench", "--replicas", bad]).is_err(),
+                "--replicas {bad} must be refused"
+            );
+        }
     }
 
     #[test]

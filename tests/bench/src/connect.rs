@@ -6,6 +6,8 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use anyhow::Context as _;
 use tonic::metadata::{Ascii, MetadataValue};
@@ -23,10 +25,16 @@ pub const AGENCIES: [(&str, &str); 5] = [
     ("370000-AMR", "370102"),
 ];
 
-/// A server to connect to: its address and the dev PKI its certificates come from.
+/// A server to connect to: its address (or its replicas' addresses) and the dev PKI its
+/// certificates come from.
 #[derive(Debug, Clone)]
 pub struct Target {
     addr: SocketAddr,
+    /// The other replicas (`--replicas`): each new connection goes to the next address in
+    /// turn, as a TCP load balancer in front of them would spread them.
+    replicas: Vec<SocketAddr>,
+    /// Counts the connections made, for the turn.
+    next: Arc<AtomicUsize>,
     pki: PathBuf,
 }
 
@@ -35,7 +43,31 @@ impl Target {
     pub fn new(addr: SocketAddr, pki: &Path) -> Target {
         Target {
             addr,
+            replicas: Vec::new(),
+            next: Arc::default(),
             pki: pki.to_owned(),
+        }
+    }
+
+    /// This server and `others` (replicas serving the same PKI): connections are spread over
+    /// them round-robin.
+    pub fn spread_over(&self, others: &[Target]) -> Target {
+        Target {
+            replicas: others.iter().map(|t| t.addr).collect(),
+            next: Arc::default(),
+            ..self.clone()
+        }
+    }
+
+    /// The address the next connection goes to.
+    fn next_addr(&self) -> SocketAddr {
+        if self.replicas.is_empty() {
+            return self.addr;
+        }
+        let turn = self.next.fetch_add(1, Ordering::Relaxed) % (self.replicas.len() + 1);
+        match turn {
+            0 => self.addr,
+            i => self.replicas[i - 1],
         }
     }
 
@@ -58,7 +90,7 @@ impl Target {
                 read(folder.join(format!("{profile}.key")))?,
             ))
             .domain_name("localhost");
-        Ok(Endpoint::from_shared(format!("https://{}", self.addr))?.tls_config(tls)?)
+        Ok(Endpoint::from_shared(format!("https://{}", self.next_addr()))?.tls_config(tls)?)
     }
 
     /// One connection as `agency`.

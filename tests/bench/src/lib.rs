@@ -14,7 +14,9 @@
 //!
 //! * [`cli`] — the command line.
 //! * [`server`] — the child processes (`yrd serve`, the echo) and the throw-away PostgreSQL
-//!   database; [`server::YrdServer::crash`] and [`server::YrdServer::restart`].
+//!   database; [`server::YrdServer::crash`] and [`server::YrdServer::restart`];
+//!   [`server::YrdServer::start_replica`] for `--replicas` and the replica suite
+//!   (`gateway/tests/replicas/`).
 //! * [`echo`] — the baseline service and how it is served.
 //! * [`connect`] — client connections with the dev certificates and bound tokens.
 //! * [`load`] — the generator and its measurements; [`procstat`] — CPU and memory from `/proc`.

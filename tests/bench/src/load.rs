@@ -48,6 +48,9 @@ pub struct Plan {
 pub struct Watched {
     /// Its process id.
     pub pid: u32,
+    /// The other replicas' process ids (`--replicas`): their CPU time is added to the
+    /// server's, and their peak memory too.
+    pub replicas: Vec<u32>,
     /// Clock ticks per second of `/proc/<pid>/stat`.
     pub ticks_per_second: u64,
     /// Where to write a `perf record -g` profile of the window, if anywhere.
@@ -235,19 +238,32 @@ async fn probe(
         return (None, None);
     };
     tokio::time::sleep_until(from).await;
-    procstat::reset_peak(w.pid);
-    let before: Option<ProcSample> = procstat::sample(w.pid, w.ticks_per_second);
+    let pids: Vec<u32> = std::iter::once(w.pid)
+        .chain(w.replicas.iter().copied())
+        .collect();
+    for pid in &pids {
+        procstat::reset_peak(*pid);
+    }
+    let sample = |pid: &u32| procstat::sample(*pid, w.ticks_per_second);
+    let before: Option<Vec<ProcSample>> = pids.iter().map(sample).collect();
     let profiler = w
         .profile
         .as_deref()
         .and_then(|out| profile(w.pid, out, until - from));
     tokio::time::sleep_until(until).await;
-    let after = procstat::sample(w.pid, w.ticks_per_second);
+    let after: Option<Vec<ProcSample>> = pids.iter().map(sample).collect();
     if let Some(mut perf) = profiler {
         let _ = perf.wait().await;
     }
     match (before, after) {
-        (Some(b), Some(a)) => (Some(a.cpu.saturating_sub(b.cpu)), Some(a.peak_rss)),
+        (Some(b), Some(a)) => {
+            let cpu = a
+                .iter()
+                .zip(&b)
+                .map(|(a, b)| a.cpu.saturating_sub(b.cpu))
+                .sum();
+            (Some(cpu), Some(a.iter().map(|a| a.peak_rss).sum()))
+        }
         _ => (None, None),
     }
 }

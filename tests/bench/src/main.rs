@@ -61,13 +61,23 @@ async fn bench(args: Args) -> anyhow::Result<ExitCode> {
     }
     let mut rows = Vec::new();
     for store in args.store.clone() {
-        eprintln!("yrd-bench: {} — starting yrd serve", store.as_str());
-        match run_store(&args, &this, &yrd, store).await {
-            Ok(more) => rows.extend(more),
-            Err(e) => {
-                eprintln!("yrd-bench: {}: {e:#}", store.as_str());
-                if args.check {
-                    return Err(e);
+        // SQLite is one process owning its file: replicas are a PostgreSQL deployment.
+        let counts = match store {
+            StoreKind::Sqlite => vec![1],
+            StoreKind::Postgres => args.replicas.clone(),
+        };
+        for replicas in counts {
+            eprintln!(
+                "yrd-bench: {} — starting yrd serve ({replicas} replica(s))",
+                store.as_str()
+            );
+            match run_store(&args, &this, &yrd, store, replicas).await {
+                Ok(more) => rows.extend(more),
+                Err(e) => {
+                    eprintln!("yrd-bench: {}: {e:#}", store.as_str());
+                    if args.check {
+                        return Err(e);
+                    }
                 }
             }
         }
@@ -95,26 +105,41 @@ async fn bench(args: Args) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// One store: start its server and the echo on the server's PKI, the echo baselines first,
-/// then each workload.
+/// One store: start its server (and its other replicas) and the echo on the server's PKI, the
+/// echo baselines first, then each workload.
 async fn run_store(
     args: &Args,
     this: &std::path::Path,
     yrd: &std::path::Path,
     store: StoreKind,
+    replicas: u32,
 ) -> anyhow::Result<Vec<Row>> {
     let data = tempdir()?;
     let server = YrdServer::start(yrd, store, &args.postgres_url, &data.0).await?;
+    let mut others = Vec::new();
+    let mut other_dirs = Vec::new();
     let outcome = async {
+        for _ in 1..replicas {
+            let dir = tempdir()?;
+            others.push(server.start_replica(&dir.0).await?);
+            other_dirs.push(dir);
+        }
         let echo = EchoServer::start(this, &server.pki)?;
         let ticks = procstat::ticks_per_second();
+        // The report names the replica count beside the store when there are several.
+        let label: &'static str = match replicas {
+            1 => store.as_str(),
+            n => Box::leak(format!("{}×{n}", store.as_str()).into_boxed_str()),
+        };
+        let targets: Vec<_> = others.iter().map(|r| r.target.clone()).collect();
         let cx = Context::new(
             args.clone(),
-            store.as_str(),
+            label,
             (
-                server.target.clone(),
+                server.target.spread_over(&targets),
                 Watched {
                     pid: server.process.pid(),
+                    replicas: others.iter().map(|r| r.process.pid()).collect(),
                     ticks_per_second: ticks,
                     profile: None,
                 },
@@ -123,6 +148,7 @@ async fn run_store(
                 echo.target.clone(),
                 Watched {
                     pid: echo.process.pid(),
+                    replicas: Vec::new(),
                     ticks_per_second: ticks,
                     profile: None,
                 },
@@ -143,6 +169,9 @@ async fn run_store(
     }
     .await;
     let log = server.log.clone();
+    for replica in others {
+        replica.stop().await?;
+    }
     server.stop().await?;
     outcome.with_context(|| format!("the server's log: {}", log.display()))
 }

@@ -70,8 +70,11 @@ pub struct YrdServer {
     pub pki: PathBuf,
     /// Its log (stdout and stderr).
     pub log: PathBuf,
-    /// The throw-away PostgreSQL database, dropped after the server stopped.
+    /// The throw-away PostgreSQL database, dropped after the server stopped (the first server
+    /// owns it; its replicas share it).
     database: Option<PgDatabase>,
+    /// Where it was started: the database URL and, for a replica, the shared PKI.
+    serve: Serve,
     /// The `yrd` binary, for a restart.
     binary: PathBuf,
     /// The data folder, for a restart.
@@ -102,7 +105,11 @@ impl YrdServer {
         };
         let log = data_dir.join("yrd.log");
         let pki = data_dir.join("pki");
-        let (process, target) = match spawn(binary, data_dir, database.as_ref(), &log) {
+        let serve = Serve {
+            database_url: database.as_ref().map(|db| db.url.clone()),
+            shared_pki: None,
+        };
+        let (process, target) = match spawn(binary, data_dir, &serve, &log) {
             Ok(started) => started,
             Err(e) => {
                 if let Some(db) = database {
@@ -117,12 +124,48 @@ impl YrdServer {
             pki,
             log,
             database,
+            serve,
             binary: binary.to_owned(),
             data_dir: data_dir.to_owned(),
         };
         let mut server = server;
         server.wait_ready().await?;
         Ok(server)
+    }
+
+    /// Starts another replica of this (PostgreSQL) server: `yrd serve` on the same database,
+    /// serving the same PKI as an operator's replicas do, by naming its files
+    /// (`YRD_TLS__CA_CERT`, `YRD_TLS__CA_KEY`, `YRD_TLS__SERVER_CERT`, `YRD_TLS__SERVER_KEY`)
+    /// rather than making a dev PKI of its own; its log goes to `data_dir`. Waits until it
+    /// answers a health check. The first server must outlive its replicas: it drops the
+    /// database when stopped.
+    pub async fn start_replica(&self, data_dir: &Path) -> anyhow::Result<YrdServer> {
+        let Some(url) = self.serve.database_url.clone() else {
+            anyhow::bail!("replicas share a PostgreSQL database; this server runs on SQLite");
+        };
+        let serve = Serve {
+            database_url: Some(url),
+            shared_pki: Some(self.pki.clone()),
+        };
+        let log = data_dir.join("yrd.log");
+        let (process, target) = spawn(&self.binary, data_dir, &serve, &log)?;
+        let mut replica = YrdServer {
+            process,
+            target,
+            pki: self.pki.clone(),
+            log,
+            database: None,
+            serve,
+            binary: self.binary.clone(),
+            data_dir: data_dir.to_owned(),
+        };
+        replica.wait_ready().await?;
+        Ok(replica)
+    }
+
+    /// Whether the process is still running (false after [`Self::crash`] or when it exited).
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.process.child.try_wait(), Ok(None))
     }
 
     /// Kills the server with SIGKILL (`Child::kill`), as a power cut or the OOM killer would:
@@ -146,12 +189,7 @@ impl YrdServer {
         if matches!(self.process.child.try_wait(), Ok(None)) {
             anyhow::bail!("yrd serve (pid {}) is still running", self.process.pid());
         }
-        let (process, target) = spawn(
-            &self.binary,
-            &self.data_dir,
-            self.database.as_ref(),
-            &self.log,
-        )?;
+        let (process, target) = spawn(&self.binary, &self.data_dir, &self.serve, &self.log)?;
         self.process = process;
         self.target = target;
         self.wait_ready().await
@@ -197,12 +235,22 @@ impl YrdServer {
     }
 }
 
-/// Starts `binary serve` on `data_dir` (and `database`, if any) on a free port, its stdout and
+/// What a `yrd serve` is started on besides its data folder.
+#[derive(Debug, Clone)]
+struct Serve {
+    /// `--database-url` (none: the data folder's SQLite database).
+    database_url: Option<String>,
+    /// A replica: the PKI folder of the first server, whose files it is told to serve (none: the
+    /// dev PKI under the data folder, made on first start).
+    shared_pki: Option<PathBuf>,
+}
+
+/// Starts `binary serve` on `data_dir` (and what `serve` names) on a free port, its stdout and
 /// stderr appended to `log`; does not wait for it.
 fn spawn(
     binary: &Path,
     data_dir: &Path,
-    database: Option<&PgDatabase>,
+    serve: &Serve,
     log: &Path,
 ) -> anyhow::Result<(Process, Target)> {
     let addr = free_port()?;
@@ -231,9 +279,20 @@ fn spawn(
         .stdin(Stdio::null())
         .stdout(out.try_clone()?)
         .stderr(out);
-    if let Some(db) = database {
-        command.arg("--database-url").arg(&db.url);
+    if let Some(url) = &serve.database_url {
+        command.arg("--database-url").arg(url);
     }
+    let pki = match &serve.shared_pki {
+        Some(pki) => {
+            command
+                .env("YRD_TLS__CA_CERT", pki.join("ca.pem"))
+                .env("YRD_TLS__CA_KEY", pki.join("ca.key"))
+                .env("YRD_TLS__SERVER_CERT", pki.join("server.pem"))
+                .env("YRD_TLS__SERVER_KEY", pki.join("server.key"));
+            pki.clone()
+        }
+        None => data_dir.join("pki"),
+    };
     let child = command
         .spawn()
         .with_context(|| format!("starting {}", binary.display()))?;
@@ -241,7 +300,7 @@ fn spawn(
         child,
         what: "yrd serve",
     };
-    Ok((process, Target::new(addr, &data_dir.join("pki"))))
+    Ok((process, Target::new(addr, &pki)))
 }
 
 /// The echo baseline: this binary serving `EchoService` behind the exchange's acceptor.

@@ -26,7 +26,9 @@ use crate::report::Row;
 /// How long after the window deliveries may still arrive.
 const DELIVERY_GRACE: Duration = Duration::from_secs(10);
 
-type Times = Arc<Mutex<HashMap<String, Instant>>>;
+/// When each result's event arrived, by result name (also read by the replica suite,
+/// `gateway/tests/replicas/`).
+pub type Times = Arc<Mutex<HashMap<String, Instant>>>;
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
@@ -144,7 +146,7 @@ fn delivered(arrivals: &[Times], wanted: &[(String, Instant)]) -> usize {
 }
 
 /// Subscribes from the latest cursor of the session's feed.
-async fn subscribe(session: Authed) -> anyhow::Result<tonic::Streaming<pb::SubscribeResponse>> {
+pub async fn subscribe(session: Authed) -> anyhow::Result<tonic::Streaming<pb::SubscribeResponse>> {
     let mut feed = FeedServiceClient::new(session);
     let latest = feed
         .get_feed_position(pb::GetFeedPositionRequest {})
@@ -160,7 +162,7 @@ async fn subscribe(session: Authed) -> anyhow::Result<tonic::Streaming<pb::Subsc
 }
 
 /// Notes when each published result's event arrives, until `stop`.
-async fn read(
+pub async fn read(
     mut stream: tonic::Streaming<pb::SubscribeResponse>,
     times: Times,
     stop: CancellationToken,
