@@ -7,7 +7,13 @@
 use prost::Message as _;
 use prost_types::{FileDescriptorProto, FileDescriptorSet};
 
-use crate::{FILE_DESCRIPTOR_SET, PACKAGE};
+/// The encoded `google.protobuf.FileDescriptorSet` of the v1 contract and every file it
+/// imports, source info (comments) included; hand it to `tonic-reflection`.
+pub const FILE_DESCRIPTOR_SET: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/yrd_descriptor.bin"));
+
+/// The protobuf package of the v1 contract.
+pub const PACKAGE: &str = "yrd.exchange.v1";
 
 /// `FileDescriptorProto.message_type`.
 pub const FILE_MESSAGE_TYPE: i32 = 4;

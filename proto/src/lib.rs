@@ -32,15 +32,9 @@ pub mod v1 {
     tonic::include_proto!("yrd.exchange.v1");
 }
 
-/// The encoded `google.protobuf.FileDescriptorSet` of the v1 contract and every file it
-/// imports, source info (comments) included; hand it to `tonic-reflection`.
-pub const FILE_DESCRIPTOR_SET: &[u8] =
-    include_bytes!(concat!(env!("OUT_DIR"), "/yrd_descriptor.bin"));
-
-/// The protobuf package of the v1 contract.
-pub const PACKAGE: &str = "yrd.exchange.v1";
-
 pub mod descriptor;
+
+pub use descriptor::{FILE_DESCRIPTOR_SET, PACKAGE};
 
 /// Full names of all seven v1 services (e.g. `"yrd.exchange.v1.SpotCheckService"`), as gRPC
 /// reflection and health checking name them. Taken from the generated servers, so a renamed
