@@ -13,6 +13,7 @@
 //!   the `yrd-client` crate, which partners use too.)
 //! * [`cert`] — `yrd cert …`, the admins' command line for certificates.
 //! * [`agency`] — `yrd agency …`, the admins' command line for agencies.
+//! * [`error`] — the error both of them fail with, and the admin session they open.
 //! * [`audit`] — `yrd audit …`, the auditors' command line, which trusts nothing it did not
 //!   check itself.
 
@@ -21,6 +22,7 @@ pub mod audit;
 pub mod cert;
 pub mod command;
 pub mod connect;
+pub mod error;
 pub mod output;
 pub mod session;
 
