@@ -87,32 +87,15 @@ pub async fn run(cx: &Context) -> anyhow::Result<Vec<Row>> {
         }
     }
 
-    let mut deliveries = Measured {
-        latency: load::histogram(),
-        ok: 0,
-        errors: 0,
-        first_error: None,
-        window: plan.duration,
-        server_cpu: None,
-        server_peak_rss: None,
-    };
+    let mut deliveries = Measured::empty(plan.duration);
     for times in &arrivals {
         let times = lock(times);
         for (name, acked_at) in &in_window {
             match times.get(name) {
-                Some(arrived) => {
-                    deliveries.ok += 1;
-                    let micros = arrived.saturating_duration_since(*acked_at).as_micros();
-                    deliveries
-                        .latency
-                        .saturating_record(u64::try_from(micros).unwrap_or(u64::MAX));
-                }
-                None => {
-                    deliveries.errors += 1;
-                    deliveries.first_error.get_or_insert_with(|| {
-                        format!("{name} not delivered within {DELIVERY_GRACE:?} after the window")
-                    });
-                }
+                Some(arrived) => deliveries.success(*acked_at, *arrived),
+                None => deliveries.failure(|| {
+                    format!("{name} not delivered within {DELIVERY_GRACE:?} after the window")
+                }),
             }
         }
     }

@@ -95,39 +95,22 @@ pub async fn run(cx: &Context) -> anyhow::Result<Vec<Row>> {
     stop.cancel();
     let _ = poller.await;
 
-    let mut covered = Measured {
-        latency: load::histogram(),
-        ok: 0,
-        errors: 0,
-        first_error: None,
-        window: plan.duration,
-        server_cpu: None,
-        server_peak_rss: None,
-    };
+    let mut covered = Measured::empty(plan.duration);
     let heads = lock(&heads);
     for (hash, acked_at) in &in_window {
         let head = indexes
             .get(hash)
             .and_then(|index| first_cover(&heads, *index));
         match head {
-            Some(seen) => {
-                covered.ok += 1;
-                let micros = seen.saturating_duration_since(*acked_at).as_micros();
-                covered
-                    .latency
-                    .saturating_record(u64::try_from(micros).unwrap_or(u64::MAX));
-            }
-            None => {
-                covered.errors += 1;
-                covered.first_error.get_or_insert_with(|| {
-                    let what = if indexes.contains_key(hash) {
-                        "not covered by a signed tree head"
-                    } else {
-                        "not listed by ListAuditEntries"
-                    };
-                    format!("a publish's leaf was {what} within {COVER_GRACE:?} after the window")
-                });
-            }
+            Some(seen) => covered.success(*acked_at, seen),
+            None => covered.failure(|| {
+                let what = if indexes.contains_key(hash) {
+                    "not covered by a signed tree head"
+                } else {
+                    "not listed by ListAuditEntries"
+                };
+                format!("a publish's leaf was {what} within {COVER_GRACE:?} after the window")
+            }),
         }
     }
     Ok(vec![
