@@ -88,7 +88,7 @@ fn whole_seconds(t: OffsetDateTime) -> OffsetDateTime {
 
 /// A certificate together with the private key made for it (server certificates, and agency
 /// certificates of the dev PKI and tests). Production agency certificates come from CSRs and
-/// never have their key here; see [`crate::IssuedCertificate`].
+/// never have their key here; see `IssuedCertificate` (module `csr`).
 #[derive(Clone)]
 pub struct IssuedKeyPair {
     /// The certificate, PEM.
@@ -265,7 +265,7 @@ impl CertificateAuthority {
     }
 
     /// Issues an agency certificate with a fresh P-256 key (for the dev PKI and tests; partners
-    /// use [`crate::make_csr`] and [`CertificateAuthority::sign_csr`] so their key never
+    /// use `make_csr` and `CertificateAuthority::sign_csr` (module `csr`) so their key never
     /// leaves them): URI SAN `spiffe://yrd-exchange/agency/<agency>/<profile>`,
     /// CN `<agency>/<profile>`, EKU clientAuth.
     pub fn issue_agency(

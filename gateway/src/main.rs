@@ -54,7 +54,7 @@ fn main() -> ExitCode {
         }),
         (Command::Agency(command), _) => runtime().and_then(|rt| {
             let mut stdout = std::io::stdout();
-            Ok(rt.block_on(cert_cli::run_agency(command, &mut stdout))?)
+            Ok(rt.block_on(yrd_gateway::cli::agency::run_agency(command, &mut stdout))?)
         }),
         (Command::Audit(command), _) => runtime().and_then(|rt| {
             let mut stdout = std::io::stdout();

@@ -13,26 +13,17 @@
 
 use std::{collections::BTreeMap, fmt::Write as _, path::PathBuf, process::ExitCode};
 
-use prost::Message as _;
 use prost_types::{
     DescriptorProto, EnumDescriptorProto, FieldDescriptorProto, FileDescriptorProto,
-    FileDescriptorSet, ServiceDescriptorProto,
+    ServiceDescriptorProto,
     field_descriptor_proto::{Label, Type},
     source_code_info::Location,
 };
-use yrd_proto::{FILE_DESCRIPTOR_SET, PACKAGE};
-
-// Field numbers of descriptor.proto, the steps of a `SourceCodeInfo.Location.path`.
-const FILE_SYNTAX: i32 = 12;
-const FILE_MESSAGE_TYPE: i32 = 4;
-const FILE_ENUM_TYPE: i32 = 5;
-const FILE_SERVICE: i32 = 6;
-const MESSAGE_FIELD: i32 = 2;
-const MESSAGE_NESTED_TYPE: i32 = 3;
-const MESSAGE_ENUM_TYPE: i32 = 4;
-const MESSAGE_ONEOF_DECL: i32 = 8;
-const ENUM_VALUE: i32 = 2;
-const SERVICE_METHOD: i32 = 2;
+use yrd_proto::PACKAGE;
+use yrd_proto::descriptor::{
+    ENUM_VALUE, FILE_ENUM_TYPE, FILE_MESSAGE_TYPE, FILE_SERVICE, FILE_SYNTAX, MESSAGE_ENUM_TYPE,
+    MESSAGE_FIELD, MESSAGE_NESTED_TYPE, MESSAGE_ONEOF_DECL, SERVICE_METHOD, index, v1_files,
+};
 
 /// The command that regenerates the reference, printed at its top.
 const COMMAND: &str = "cargo run -q -p yrd-proto --example api_reference -- docs/api/reference.md";
@@ -44,19 +35,13 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     };
     let out = PathBuf::from(out);
-    let set = match FileDescriptorSet::decode(FILE_DESCRIPTOR_SET) {
-        Ok(set) => set,
+    let files = match v1_files() {
+        Ok(files) => files,
         Err(error) => {
             eprintln!("api_reference: the embedded descriptor set does not decode: {error}");
             return ExitCode::FAILURE;
         }
     };
-    let mut files: Vec<FileDescriptorProto> = set
-        .file
-        .into_iter()
-        .filter(|file| file.package() == PACKAGE)
-        .collect();
-    files.sort_by(|a, b| a.name().cmp(b.name()));
     if files.is_empty() {
         eprintln!("api_reference: no file of package {PACKAGE} in the descriptor set");
         return ExitCode::FAILURE;
@@ -280,10 +265,6 @@ fn field_type(message: &DescriptorProto, field: &FieldDescriptorProto) -> String
         out.push_str(" (deprecated)");
     }
     out
-}
-
-fn index(i: usize) -> i32 {
-    i32::try_from(i).unwrap_or(i32::MAX)
 }
 
 fn path(base: &[i32], steps: &[i32]) -> Vec<i32> {

@@ -15,6 +15,8 @@
 //! * [`FILE_DESCRIPTOR_SET`]: the encoded descriptors of the contract and its imports, with
 //!   their comments, for gRPC server reflection.
 //! * [`SERVICE_NAMES`]: the full names of the seven services, for health and reflection checks.
+//! * [`descriptor`]: the descriptor field numbers of a source path and the decoded v1 files,
+//!   for the contract's checks and the API reference.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -30,13 +32,9 @@ pub mod v1 {
     tonic::include_proto!("yrd.exchange.v1");
 }
 
-/// The encoded `google.protobuf.FileDescriptorSet` of the v1 contract and every file it
-/// imports, source info (comments) included; hand it to `tonic-reflection`.
-pub const FILE_DESCRIPTOR_SET: &[u8] =
-    include_bytes!(concat!(env!("OUT_DIR"), "/yrd_descriptor.bin"));
+pub mod descriptor;
 
-/// The protobuf package of the v1 contract.
-pub const PACKAGE: &str = "yrd.exchange.v1";
+pub use descriptor::{FILE_DESCRIPTOR_SET, PACKAGE};
 
 /// Full names of all seven v1 services (e.g. `"yrd.exchange.v1.SpotCheckService"`), as gRPC
 /// reflection and health checking name them. Taken from the generated servers, so a renamed
@@ -59,39 +57,27 @@ mod tests {
 
     use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-    use prost::Message as _;
     use prost_types::{
         DescriptorProto, EnumDescriptorProto, FileDescriptorProto, FileDescriptorSet,
         field_descriptor_proto::Label,
     };
 
-    use super::{FILE_DESCRIPTOR_SET, PACKAGE, SERVICE_NAMES};
-
-    // Field numbers of descriptor.proto, the steps of a `SourceCodeInfo.Location.path`.
-    const FILE_MESSAGE_TYPE: i32 = 4;
-    const FILE_ENUM_TYPE: i32 = 5;
-    const FILE_SERVICE: i32 = 6;
-    const MESSAGE_FIELD: i32 = 2;
-    const MESSAGE_NESTED_TYPE: i32 = 3;
-    const MESSAGE_ENUM_TYPE: i32 = 4;
-    const MESSAGE_ONEOF_DECL: i32 = 8;
-    const ENUM_VALUE: i32 = 2;
-    const SERVICE_METHOD: i32 = 2;
+    use super::descriptor::{
+        ENUM_VALUE, FILE_ENUM_TYPE, FILE_MESSAGE_TYPE, FILE_SERVICE, MESSAGE_ENUM_TYPE,
+        MESSAGE_FIELD, MESSAGE_NESTED_TYPE, MESSAGE_ONEOF_DECL, SERVICE_METHOD, index,
+    };
+    use super::{PACKAGE, SERVICE_NAMES};
 
     /// Writes that need no `request_id` because they are idempotent by value (documented on
     /// the request message).
     const NATURALLY_IDEMPOTENT_WRITES: &[&str] = &["FeedService.Ack"];
 
     fn descriptor_set() -> FileDescriptorSet {
-        FileDescriptorSet::decode(FILE_DESCRIPTOR_SET).expect("the descriptor set decodes")
+        super::descriptor::descriptor_set().expect("the descriptor set decodes")
     }
 
     fn v1_files() -> Vec<FileDescriptorProto> {
-        let files: Vec<_> = descriptor_set()
-            .file
-            .into_iter()
-            .filter(|file| file.package() == PACKAGE)
-            .collect();
+        let files = super::descriptor::v1_files().expect("the descriptor set decodes");
         assert!(!files.is_empty(), "no file of package {PACKAGE} in the set");
         files
     }
@@ -223,10 +209,6 @@ mod tests {
                     .collect()
             })
             .unwrap_or_default()
-    }
-
-    fn index(i: usize) -> i32 {
-        i32::try_from(i).expect("a descriptor list index fits in i32")
     }
 
     /// `ReferralStepKind` → `REFERRAL_STEP_KIND`.

@@ -679,24 +679,12 @@ fn uuid_v4_like() -> uuid::Uuid {
 impl TestApp {
     /// Shuts this server down gracefully (its calls in flight end first), then starts a new one
     /// with the same settings, database and data folder, on a new port. Answers the new server.
-    pub async fn restart(mut self) -> TestApp {
-        self.stop.cancel();
-        if let Some(server) = self.server.take() {
-            server
-                .await
-                .expect("server task")
-                .expect("the server stops cleanly");
-        }
-        let settings = self.settings_on_a_new_port();
-        let running =
-            Running::start(settings.clone(), self.clock.clone(), "the restarted server").await;
-        let data_dir = self._data_dir.take();
-        let database = self._database.take();
-        self.on(running, settings, data_dir, database)
+    pub async fn restart(self) -> TestApp {
+        let stopped = self.stop().await;
+        let settings = stopped.app.settings_on_a_new_port();
+        stopped.start_with(settings, "the restarted server").await
     }
-}
 
-impl TestApp {
     /// Shuts this server down gracefully and waits until it has; [`StoppedApp::start`] starts
     /// a new one on the same address, database, data folder and PKI, so that clients keeping
     /// their channel reach it without being told a new address (as behind a fixed DNS name).
@@ -726,17 +714,18 @@ impl StoppedApp {
     }
 
     /// Starts a new server on the same address, settings, database, data folder and PKI.
-    pub async fn start(mut self) -> TestApp {
+    pub async fn start(self) -> TestApp {
         let settings = Settings {
             listen: self.app.addr,
             ..self.app.settings.clone()
         };
-        let running = Running::start(
-            settings.clone(),
-            self.app.clock.clone(),
-            "the server restarted on its address",
-        )
-        .await;
+        self.start_with(settings, "the server restarted on its address")
+            .await
+    }
+
+    /// Starts the server `what` with `settings` on this one's database, data folder and PKI.
+    async fn start_with(mut self, settings: Settings, what: &str) -> TestApp {
+        let running = Running::start(settings.clone(), self.app.clock.clone(), what).await;
         let data_dir = self.app._data_dir.take();
         let database = self.app._database.take();
         self.app.on(running, settings, data_dir, database)

@@ -32,7 +32,7 @@ async fn run(command: Command) -> Result<String, CliError> {
     let mut out = Vec::new();
     match command {
         Command::Cert(c) => cert_cli::run(c, &mut out).await?,
-        Command::Agency(c) => cert_cli::run_agency(c, &mut out).await?,
+        Command::Agency(c) => yrd_gateway::cli::agency::run_agency(c, &mut out).await?,
         other => panic!("not a client command: {other:?}"),
     }
     Ok(String::from_utf8(out).expect("UTF-8 output"))

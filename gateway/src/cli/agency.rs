@@ -12,10 +12,10 @@ use serde::Serialize;
 use yrd_client::{RpcError, list_all};
 use yrd_proto::v1::{self as pb, CreateAgencyRequest, ListAgenciesRequest, UpdateAgencyRequest};
 
-use crate::cli::cert::{CliError, admin_session};
 use crate::cli::command::{
     AgencyCommand, AgencyCreateArgs, AgencyListArgs, AgencyStateArg, AgencyStateArgs,
 };
+use crate::cli::error::{CliError, admin_session};
 use crate::cli::output::write_json;
 
 /// Runs one `yrd agency` subcommand, writing what a user reads to `out`.

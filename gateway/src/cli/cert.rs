@@ -1,6 +1,6 @@
 //! `yrd cert …`: the admins' command line for the certificate lifecycle (证书), plus the one
-//! partner-side step, `yrd cert request`. (`yrd agency …` is [`crate::cli::agency`]; it shares
-//! this module's [`CliError`].)
+//! partner-side step, `yrd cert request`. (`yrd agency …` is `cli::agency`; both fail with
+//! [`CliError`], of `cli::error`.)
 //!
 //! The partner's private key must never reach the exchange, so the lifecycle is split where the
 //! key is: `request` runs on the partner's machine and writes the key (mode 0600) beside the
@@ -16,7 +16,7 @@
 
 use std::fs::OpenOptions;
 use std::io::{self, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use comfy_table::{Table, presets};
 use prost_types::Timestamp;
@@ -27,88 +27,18 @@ use yrd_call::{from_timestamp, timestamp};
 use yrd_client::{RpcError, list_all};
 use yrd_domain::Profile;
 use yrd_domain::clock::{Clock as _, SystemClock};
-use yrd_pki::{CertificateAuthority, PkiError, RevocationReason, Validity};
+use yrd_pki::{CertificateAuthority, RevocationReason, Validity};
 use yrd_proto::v1::{
     self as pb, GetCrlRequest, IssueCertificateRequest, ListCertificatesRequest,
     RevokeCertificateRequest,
 };
 
-pub use crate::cli::agency::{AgencyView, run_agency};
 use crate::cli::command::{
     CertCommand, CertState, CrlArgs, InitCaArgs, IssueArgs, ListArgs, RequestArgs, RevokeArgs,
 };
-use crate::cli::connect::ConnectArgs;
+pub use crate::cli::error::CliError;
+use crate::cli::error::admin_session;
 use crate::cli::output::write_json;
-use crate::cli::session::{Session, SessionError};
-
-/// Why a `yrd cert` or `yrd agency` command failed. Messages name the file, the call or the
-/// value at fault; the cause follows in the error chain.
-#[derive(Debug, thiserror::Error)]
-pub enum CliError {
-    /// A file the command would write is already there; nothing was replaced.
-    #[error("{0} already exists; refusing to overwrite it")]
-    Exists(PathBuf),
-    /// A file could not be read.
-    #[error("cannot read {path}")]
-    Read {
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        #[source]
-        source: io::Error,
-    },
-    /// A file or folder could not be written.
-    #[error("cannot write {path}")]
-    Write {
-        /// The file or folder.
-        path: PathBuf,
-        /// Why.
-        #[source]
-        source: io::Error,
-    },
-    /// Standard output (or the caller's writer) failed.
-    #[error("cannot write the output")]
-    Output(#[from] io::Error),
-    /// A key, CSR or CA could not be made.
-    #[error("cannot {action}")]
-    Pki {
-        /// What was being done, e.g. "make the CA".
-        action: &'static str,
-        /// Why.
-        #[source]
-        source: PkiError,
-    },
-    /// No session with the exchange (connection or token).
-    #[error(transparent)]
-    Session(#[from] SessionError),
-    /// The exchange refused a call.
-    #[error(transparent)]
-    Rpc(#[from] RpcError),
-    /// The exchange's answer lacks a field the contract promises.
-    #[error("the exchange answered {method} without {field}")]
-    Incomplete {
-        /// The method.
-        method: &'static str,
-        /// The missing field.
-        field: &'static str,
-    },
-    /// The CRL the exchange returned does not parse.
-    #[error("the CRL the exchange returned does not parse: {0}")]
-    CrlMalformed(String),
-    /// JSON output could not be encoded.
-    #[error("cannot encode JSON")]
-    Json(#[from] serde_json::Error),
-}
-
-impl CliError {
-    /// The refused call's error, when the exchange refused one (token issuance included).
-    pub fn rpc(&self) -> Option<&RpcError> {
-        match self {
-            CliError::Rpc(e) | CliError::Session(SessionError::Token(e)) => Some(e),
-            _ => None,
-        }
-    }
-}
 
 /// Runs one `yrd cert` subcommand, writing what a user reads to `out`.
 pub async fn run(command: CertCommand, out: &mut (dyn Write + Send)) -> Result<(), CliError> {
@@ -121,11 +51,6 @@ pub async fn run(command: CertCommand, out: &mut (dyn Write + Send)) -> Result<(
         CertCommand::Crl(args) => crl(args, out).await,
         CertCommand::DevPki(args) => crate::cli::dev_pki::dev_pki(&args, out),
     }
-}
-
-/// Opens an admin session: the operator's admin certificate unless told otherwise.
-pub(crate) async fn admin_session(connect: &ConnectArgs) -> Result<Session, CliError> {
-    Ok(Session::open(&connect.target(Profile::Admin)).await?)
 }
 
 fn init_ca(args: &InitCaArgs, out: &mut (dyn Write + Send)) -> Result<(), CliError> {

@@ -16,6 +16,7 @@
 //! * [`ops`] — the arguments of `yrd migrate` and `yrd backup`, which work on the store
 //!   directly (run by the crate's `ops` module, beside the server).
 //! * [`agency`] — `yrd agency …`, the admins' command line for agencies.
+//! * [`error`] — the error both of them fail with, and the admin session they open.
 //! * [`audit`] — `yrd audit …`, the auditors' command line, which trusts nothing it did not
 //!   check itself.
 //! * [`results`] — `yrd results import/export`, spot-check results in and out of spreadsheets.
@@ -29,6 +30,7 @@ pub mod command;
 pub mod connect;
 pub mod desk;
 pub mod dev_pki;
+pub mod error;
 pub mod ops;
 pub mod output;
 pub mod results;

@@ -4,7 +4,7 @@
 //! task, and nothing says who it is. Without a cap, a client that opens more TCP connections
 //! than the process may hold files (1,100 against the common soft limit of 1,024) and never
 //! sends a byte makes `accept()` fail for everyone until the handshake timeout drops them. So
-//! the acceptor ([`crate::server::tls::incoming`]) asks for a [`HandshakeSlot`] before it spends
+//! the TLS acceptor (`server::tls`) asks for a [`HandshakeSlot`] before it spends
 //! anything on a connection; beyond either cap the socket is closed at once. A slot is given
 //! back when the handshake ends, however it ends (done, refused, timed out), by dropping it;
 //! an established connection holds none, so the caps bound only the anonymous ones.

@@ -19,7 +19,7 @@ use tonic_health::ServingStatus;
 use yrd_domain::clock::{Clock, SystemClock};
 use yrd_store::Store;
 
-use crate::server::config::{Parsed, Settings};
+use crate::server::config::{Limits, Parsed, Settings};
 
 use yrd_admin::token::TokenSettings;
 use yrd_admin::{AdminHandler, TokenHandler, TokenKeys};
@@ -482,16 +482,7 @@ impl Application {
         // * auth — the bearer token bound to this certificate, and the method's role.
         let audit_layer = AuditLayer::new(self.store.clone(), self.clock.clone());
         let audit_leaves = audit_layer.pending_leaves();
-        let mut server = Server::builder()
-            .max_concurrent_streams(limits.max_concurrent_streams)
-            .concurrency_limit_per_connection(limits.concurrency_per_connection)
-            .timeout(Duration::from_millis(limits.request_timeout_ms))
-            .http2_keepalive_interval(Some(Duration::from_millis(limits.keepalive_interval_ms)))
-            .http2_keepalive_timeout(Some(Duration::from_millis(limits.keepalive_timeout_ms)))
-            .max_connection_age(Duration::from_secs(limits.max_connection_age_s))
-            .http2_max_pending_accept_reset_streams(Some(limits.max_pending_accept_reset_streams))
-            .http2_max_local_error_reset_streams(Some(limits.max_local_error_reset_streams))
-            .load_shed(true)
+        let mut server = server_builder(limits)
             .layer(CallMetricsLayer::new(
                 ops.metrics.clone(),
                 &[
@@ -632,6 +623,21 @@ fn spawn_feed_listener(store: Store, stop: CancellationToken) -> tokio::task::Jo
             }
         }
     })
+}
+
+/// The gRPC server builder of `yrd serve` with the HTTP/2 and call limits of `limits` applied,
+/// before any layer or service (the bench serves its echo baseline from the same settings).
+pub fn server_builder(limits: &Limits) -> Server {
+    Server::builder()
+        .max_concurrent_streams(limits.max_concurrent_streams)
+        .concurrency_limit_per_connection(limits.concurrency_per_connection)
+        .timeout(Duration::from_millis(limits.request_timeout_ms))
+        .http2_keepalive_interval(Some(Duration::from_millis(limits.keepalive_interval_ms)))
+        .http2_keepalive_timeout(Some(Duration::from_millis(limits.keepalive_timeout_ms)))
+        .max_connection_age(Duration::from_secs(limits.max_connection_age_s))
+        .http2_max_pending_accept_reset_streams(Some(limits.max_pending_accept_reset_streams))
+        .http2_max_local_error_reset_streams(Some(limits.max_local_error_reset_streams))
+        .load_shed(true)
 }
 
 #[cfg(test)]

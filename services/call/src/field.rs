@@ -42,7 +42,7 @@ impl FieldErrors {
         self.0.push(violation(field, description));
     }
 
-    /// Adds a violation found elsewhere (e.g. by [`crate::resource_id`]).
+    /// Adds a violation found elsewhere (e.g. by `resource_id`).
     pub fn push(&mut self, violation: FieldViolation) {
         self.0.push(violation);
     }

@@ -41,14 +41,7 @@ pub fn decode_token(token: &str) -> Option<PageCursor> {
 
 /// Keeps `limit` of `rows` (which were read with `limit + 1`) and answers the next token.
 pub fn next_token<T>(rows: &mut Vec<T>, limit: u32, cursor: impl Fn(&T) -> PageCursor) -> String {
-    if rows.len() > limit as usize {
-        rows.truncate(limit as usize);
-        rows.last()
-            .map(|r| encode_token(&cursor(r)))
-            .unwrap_or_default()
-    } else {
-        String::new()
-    }
+    yrd_call::next_page_token(rows, limit as usize, |r| encode_token(&cursor(r)))
 }
 
 fn page(e: &mut FieldErrors, size: i32, token: &str) -> (u32, Option<PageCursor>) {

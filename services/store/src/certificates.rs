@@ -9,8 +9,8 @@ use yrd_domain::{AgencyId, Profile};
 use yrd_domain::audit::LeafData;
 
 use crate::decode::{self, FromRow};
-use crate::error::refuse_existing;
 use crate::time_codec::{from_micros, to_micros};
+use crate::write::refuse_existing;
 use crate::write::{Answer, Answered, Rows, Write, WriteError};
 use crate::{Store, StoreError};
 

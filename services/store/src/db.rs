@@ -69,9 +69,9 @@ impl Default for StoreOptions {
             max_connections: 8,
             acquire_timeout: Duration::from_secs(5),
             sqlite_busy_timeout: Duration::from_secs(5),
-            max_batch: crate::write::batch::MAX_BATCH,
+            max_batch: crate::write::queue::MAX_BATCH,
             sqlite_cache_kib: None,
-            max_flushes: crate::write::batch::MAX_FLUSHES,
+            max_flushes: crate::write::queue::MAX_FLUSHES,
         }
     }
 }
@@ -91,7 +91,7 @@ pub struct Store {
     /// The database URL, for connections outside the pools (PostgreSQL LISTEN).
     pub(crate) url: String,
     /// The queue of the group committer (docs/architecture.md "Storage").
-    pub(crate) batcher: std::sync::Arc<crate::write::batch::Batcher>,
+    pub(crate) batcher: std::sync::Arc<crate::write::queue::Batcher>,
 }
 
 impl Store {
@@ -143,7 +143,7 @@ impl Store {
                     backend,
                     feed: crate::feed::signals(),
                     url: url.clone(),
-                    batcher: std::sync::Arc::new(crate::write::batch::Batcher::new(
+                    batcher: std::sync::Arc::new(crate::write::queue::Batcher::new(
                         options.max_batch,
                         1,
                     )),
@@ -182,7 +182,7 @@ impl Store {
                     backend,
                     feed: crate::feed::signals(),
                     url: url.to_owned(),
-                    batcher: std::sync::Arc::new(crate::write::batch::Batcher::new(
+                    batcher: std::sync::Arc::new(crate::write::queue::Batcher::new(
                         options.max_batch,
                         options.max_flushes,
                     )),

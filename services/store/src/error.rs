@@ -1,8 +1,6 @@
 //! The store's error type. It separates what the caller can act on (a row that conflicts, a
 //! value the database holds that no longer parses) from the database failing underneath.
 
-use crate::write::WriteError;
-
 /// What went wrong in the store.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -43,7 +41,7 @@ pub enum StoreError {
 }
 
 /// A write that cannot be refused fails only with the store
-/// ([`crate::WriteError::into_store`]).
+/// (`WriteError::into_store`).
 impl From<std::convert::Infallible> for StoreError {
     fn from(never: std::convert::Infallible) -> Self {
         match never {}
@@ -84,17 +82,6 @@ pub(crate) fn refuse_duplicate<T, E: From<sqlx::Error>>(
         } else {
             e.into()
         }
-    })
-}
-
-/// `result` of an insert, with a unique-key violation refused as
-/// [`StoreError::AlreadyExists`] (`what` names the row and its key).
-pub(crate) fn refuse_existing<T>(
-    result: Result<T, sqlx::Error>,
-    what: impl FnOnce() -> String,
-) -> Result<T, WriteError<StoreError>> {
-    refuse_duplicate(result, || {
-        WriteError::Refused(StoreError::AlreadyExists { what: what() })
     })
 }
 

@@ -78,7 +78,7 @@ pub use results::{
 };
 pub use signing_keys::{KeyPurpose, SigningKeyRecord};
 pub use time_codec::stored_precision;
-pub use write::batch::{BatchSizeObserver, BatchStats, MAX_BATCH, MAX_FLUSHES};
+pub use write::queue::{BatchSizeObserver, BatchStats, MAX_BATCH, MAX_FLUSHES};
 pub use write::{
     Answer, Answered, Claim, Committed, IdempotencyKey, NoRows, Response, Rows, Write, WriteError,
     WriteOutcome, Written,

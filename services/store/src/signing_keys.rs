@@ -7,8 +7,8 @@ use sqlx::{AnyConnection, Row};
 use time::OffsetDateTime;
 
 use crate::decode;
-use crate::error::refuse_existing;
 use crate::time_codec::to_micros;
+use crate::write::refuse_existing;
 use crate::write::{Rows, Write, WriteError};
 use crate::{Store, StoreError};
 

@@ -11,7 +11,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use anyhow::Context as _;
 use tonic::metadata::{Ascii, MetadataValue};
-use tonic::service::Interceptor;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 
@@ -130,24 +129,9 @@ impl Target {
     }
 }
 
-/// A channel whose calls carry the bearer token.
-pub type Authed = InterceptedService<Channel, Bearer>;
-
-/// Adds `authorization: Bearer <token>` to every call.
-#[derive(Debug, Clone)]
-pub struct Bearer(MetadataValue<Ascii>);
-
-impl Interceptor for Bearer {
-    fn call(
-        &mut self,
-        mut request: tonic::Request<()>,
-    ) -> Result<tonic::Request<()>, tonic::Status> {
-        request
-            .metadata_mut()
-            .insert("authorization", self.0.clone());
-        Ok(request)
-    }
-}
+/// A channel whose calls carry the bearer token: the suites' own (`yrd_e2e`), so that the
+/// bench calls as the end-to-end tests do.
+pub use yrd_e2e::{Authed, Bearer};
 
 /// A failed call as the report shows it.
 pub fn failure(status: &tonic::Status) -> String {

@@ -10,9 +10,9 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use tokio_util::sync::CancellationToken;
-use tonic::transport::Server;
 use yrd_gateway::config::Settings;
 use yrd_gateway::server::handshake_limit::{HandshakeCaps, HandshakeLimiter};
+use yrd_gateway::server::startup::server_builder;
 use yrd_gateway::server::tls::{ServerTls, TlsMaterial, incoming};
 
 /// The generated echo contract (`proto/echo.proto`).
@@ -77,17 +77,8 @@ pub async fn serve(pki: &Path) -> anyhow::Result<()> {
         }),
         stop.clone(),
     );
-    // The builder settings of `yrd serve` (gateway/src/server/startup.rs), without its layers.
-    Server::builder()
-        .max_concurrent_streams(limits.max_concurrent_streams)
-        .concurrency_limit_per_connection(limits.concurrency_per_connection)
-        .timeout(Duration::from_millis(limits.request_timeout_ms))
-        .http2_keepalive_interval(Some(Duration::from_millis(limits.keepalive_interval_ms)))
-        .http2_keepalive_timeout(Some(Duration::from_millis(limits.keepalive_timeout_ms)))
-        .max_connection_age(Duration::from_secs(limits.max_connection_age_s))
-        .http2_max_pending_accept_reset_streams(Some(limits.max_pending_accept_reset_streams))
-        .http2_max_local_error_reset_streams(Some(limits.max_local_error_reset_streams))
-        .load_shed(true)
+    // The builder settings of `yrd serve`, without its layers.
+    server_builder(limits)
         .add_service(
             EchoServiceServer::new(Echo).max_decoding_message_size(limits.max_message_bytes),
         )

@@ -76,6 +76,36 @@ pub struct Measured {
     pub server_peak_rss: Option<u64>,
 }
 
+impl Measured {
+    /// Nothing measured yet, over a window of `window`: for a latency a workload times itself
+    /// (from one event to another, not a call), without server figures.
+    pub fn empty(window: Duration) -> Measured {
+        Measured {
+            latency: histogram(),
+            ok: 0,
+            errors: 0,
+            first_error: None,
+            window,
+            server_cpu: None,
+            server_peak_rss: None,
+        }
+    }
+
+    /// Counts one success that took from `from` to `to` (0 when `to` came first).
+    pub fn success(&mut self, from: Instant, to: Instant) {
+        self.ok += 1;
+        let micros = to.saturating_duration_since(from).as_micros();
+        self.latency
+            .saturating_record(u64::try_from(micros).unwrap_or(u64::MAX));
+    }
+
+    /// Counts one failure; the first one's `error` is kept for the report.
+    pub fn failure(&mut self, error: impl FnOnce() -> String) {
+        self.errors += 1;
+        self.first_error.get_or_insert_with(error);
+    }
+}
+
 /// A latency histogram in microseconds, 1 µs to 10 min, three significant digits.
 pub fn histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 600_000_000, 3).expect("valid histogram bounds")

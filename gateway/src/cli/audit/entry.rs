@@ -10,7 +10,7 @@
 //! [`EntryView::check`] holds the server to its word: the text must hash to the stated leaf
 //! hash, must be exactly canonical, and must decode to the very fields printed beside it. A
 //! row whose columns were edited but whose text was not is caught here; a text edited
-//! consistently with its hash is caught by the Merkle check ([`crate::cli::audit::check`]).
+//! consistently with its hash is caught by the Merkle check (`cli::audit::check`).
 //!
 //! The same [`EntryView`] is the JSON of `yrd audit query --json`, a JSON Lines export line and
 //! a `yrd audit tail --json` line, so every auditor tool reads every other tool's output.

@@ -225,14 +225,8 @@ impl AdminHandler {
             .filter(|a| after.as_ref().is_none_or(|after| &a.agency_id > after))
             .take(limit + 1)
             .collect();
-        let next_page_token = if page.len() > limit {
-            page.truncate(limit);
-            page.last()
-                .map(|a| a.agency_id.to_string())
-                .unwrap_or_default()
-        } else {
-            String::new()
-        };
+        let next_page_token =
+            yrd_call::next_page_token(&mut page, limit, |a| a.agency_id.to_string());
         Ok(ListAgenciesResponse {
             agencies: page.into_iter().map(|a| self.agency_to_pb(a)).collect(),
             next_page_token,

@@ -202,12 +202,7 @@ impl AdminHandler {
             .store
             .list_certificates(&filter, now, after.as_ref(), limit + 1)
             .await?;
-        let next_page_token = if rows.len() > limit as usize {
-            rows.truncate(limit as usize);
-            rows.last().map(encode_cursor).unwrap_or_default()
-        } else {
-            String::new()
-        };
+        let next_page_token = yrd_call::next_page_token(&mut rows, limit as usize, encode_cursor);
         Ok(ListCertificatesResponse {
             certificates: rows
                 .iter()

@@ -237,7 +237,7 @@ impl<'a> TokenVerifier<'a> {
     /// Checks again what may have changed since `token` was verified at an earlier instant:
     /// that its key is still one the ring accepts at `now` and that `now` lies inside its
     /// validity. The signature, issuer, audience and binding cannot change and are not
-    /// checked again. Used by [`super::VerifiedTokens`].
+    /// checked again. Used by the token cache (`VerifiedTokens`).
     pub fn still_valid(
         &self,
         token: &VerifiedToken,

@@ -100,14 +100,8 @@ impl DisposalHandler {
             .store
             .list_referrals(&filter, after.as_ref(), limit + 1)
             .await?;
-        let next_page_token = if rows.len() > limit as usize {
-            rows.truncate(limit as usize);
-            rows.last()
-                .map(|r| encode_token(&r.cursor()))
-                .unwrap_or_default()
-        } else {
-            String::new()
-        };
+        let next_page_token =
+            yrd_call::next_page_token(&mut rows, limit as usize, |r| encode_token(&r.cursor()));
         Ok(pb::ListReferralsResponse {
             referrals: rows
                 .iter()

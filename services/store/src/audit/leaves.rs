@@ -15,14 +15,7 @@ use crate::decode::{self, FromRow};
 use crate::multirow::{MAX_PARAMS, placeholders};
 use crate::{Store, StoreError};
 
-/// What [`Store::append_leaf`] stored.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct AppendedLeaf {
-    /// Insertion id (not the Merkle index, which the sequencer assigns later).
-    pub id: i64,
-    /// The RFC 6962 leaf hash of the leaf's canonical input: what a receipt carries.
-    pub leaf_hash: Hash,
-}
+pub use super::appended::AppendedLeaf;
 
 /// A sequenced leaf as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -34,6 +34,7 @@
 //! * `lock` — the sequencer lock.
 
 mod append;
+pub(crate) mod appended;
 pub(crate) mod leaves;
 mod lock;
 mod tree;

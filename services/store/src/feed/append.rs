@@ -1,12 +1,11 @@
-//! Appending feed events inside a write, and this replica's wake-ups (docs/architecture.md
-//! "Delivery"). Kept apart from the feed's reads and acknowledgements so that the write
-//! primitive can append events without depending on them.
+//! Appending feed events inside a write, and waking this replica's subscribers after it
+//! (docs/architecture.md "Delivery"; the wake-up state is `feed::signals`). Kept apart from
+//! the feed's reads and acknowledgements so that the write primitive can append events
+//! without depending on them.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
 
 use sqlx::{AnyConnection, Row};
-use time::OffsetDateTime;
 use tokio::sync::watch;
 use yrd_domain::AgencyId;
 
@@ -14,61 +13,10 @@ use crate::multirow::{MAX_PARAMS, placeholders};
 use crate::time_codec::to_micros;
 use crate::{Store, StoreError};
 
+pub use super::event::NewFeedEvent;
+
 /// The PostgreSQL notification channel of feed wake-ups.
 pub const FEED_CHANNEL: &str = "yrd_feed";
-
-/// An event to append to one agency's feed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NewFeedEvent {
-    /// The agency whose feed receives it.
-    pub recipient: AgencyId,
-    /// Unique id of the event (one per recipient).
-    pub event_id: String,
-    /// The event type's wire name (e.g. `EVENT_TYPE_RESULT_PUBLISHED`).
-    pub event_type: String,
-    /// The resource concerned (e.g. `results/…`).
-    pub resource_name: String,
-    /// Its version.
-    pub resource_version: i64,
-    /// When it happened.
-    pub event_time: OffsetDateTime,
-    /// The agency whose call caused it.
-    pub actor_agency: String,
-    /// The trace of that call.
-    pub trace_id: String,
-    /// A non-conforming result the recipient must handle (disposal).
-    pub needs_disposal: bool,
-    /// The event as the partner receives it, encoded (cursor left for the reader to fill).
-    pub payload: Vec<u8>,
-}
-
-/// Per-agency wake-ups: a watch channel holding the latest cursor known on this replica.
-#[derive(Debug, Default)]
-pub(crate) struct FeedSignals {
-    channels: Mutex<HashMap<AgencyId, watch::Sender<u64>>>,
-}
-
-impl FeedSignals {
-    fn sender(&self, agency: &AgencyId) -> watch::Sender<u64> {
-        let mut map = match self.channels.lock() {
-            Ok(map) => map,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        map.entry(agency.clone())
-            .or_insert_with(|| watch::channel(0).0)
-            .clone()
-    }
-
-    pub(crate) fn bump(&self, agency: &AgencyId, cursor: Option<u64>) {
-        // A wake-up from another replica carries no cursor: it only wakes the watchers
-        // (`send_modify` notifies even when the value stays the same).
-        self.sender(agency).send_modify(|latest| {
-            if let Some(c) = cursor {
-                *latest = (*latest).max(c);
-            }
-        });
-    }
-}
 
 /// Appends the feed events of a whole batch on `conn` (inside the batch's transaction, after
 /// every member has been applied), each with the next cursor of its recipient; answers
@@ -171,9 +119,4 @@ impl Store {
     pub fn watch_feed(&self, agency: &AgencyId) -> watch::Receiver<u64> {
         self.feed.sender(agency).subscribe()
     }
-}
-
-/// The shared wake-up state, created with the store.
-pub(crate) fn signals() -> Arc<FeedSignals> {
-    Arc::new(FeedSignals::default())
 }

@@ -10,6 +10,8 @@
 //! `NOTIFY yrd_feed, '<agency>'`, delivered at commit to every replica listening
 //! ([`Store::listen_feed`]), so a subscriber on another replica wakes too.
 pub(crate) mod append;
+pub(crate) mod event;
+pub(crate) mod signals;
 
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
@@ -23,7 +25,7 @@ use crate::write::{NoRows, Rows, Write, WriteError};
 use crate::{Backend, Store, StoreError};
 
 pub use append::{FEED_CHANNEL, NewFeedEvent};
-pub(crate) use append::{FeedSignals, signals};
+pub(crate) use signals::{FeedSignals, signals};
 
 /// An event as stored in a feed.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,6 +1,6 @@
 //! Applying one write on the batch's connection: claim, rows, referrals, answer. Its feed
 //! events and its leaf are appended with the whole batch's, at the batch's end
-//! ([`super::batch`]).
+//! (the `batch` module, which calls this one).
 
 use sqlx::{AnyConnection, Executor};
 use yrd_domain::audit::LeafData;

@@ -24,19 +24,7 @@ use yrd_domain::AgencyId;
 use crate::time_codec::to_micros;
 use crate::{Store, StoreError};
 
-/// The request a write answers, for idempotency: the calling agency, the method, the
-/// client's request id and a digest of what the request asks for.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IdempotencyKey {
-    /// The calling agency (request ids are per agency).
-    pub agency: AgencyId,
-    /// The full gRPC method path (request ids are per method).
-    pub method: String,
-    /// The client-chosen request id.
-    pub request_id: String,
-    /// Digest of the request's content, lowercase hex: equal digests mean the same request.
-    pub request_digest: String,
-}
+pub use super::key::IdempotencyKey;
 
 /// What an idempotent write did: the one outcome type of every write that answers a request.
 #[derive(Debug, Clone, PartialEq, Eq)]

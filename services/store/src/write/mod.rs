@@ -25,7 +25,9 @@
 mod apply;
 pub(crate) mod batch;
 pub mod idempotency;
+mod key;
 mod prune;
+pub(crate) mod queue;
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -37,6 +39,7 @@ use yrd_domain::audit::LeafData;
 
 use crate::StoreError;
 use crate::audit::leaves::AppendedLeaf;
+use crate::error::refuse_duplicate;
 use crate::feed::append::NewFeedEvent;
 use crate::referrals::model::NewReferral;
 
@@ -233,4 +236,15 @@ impl<E: Into<StoreError>> WriteError<E> {
             Err(e) => e,
         }
     }
+}
+
+/// `result` of an insert, with a unique-key violation refused as
+/// [`StoreError::AlreadyExists`] (`what` names the row and its key).
+pub(crate) fn refuse_existing<T>(
+    result: Result<T, sqlx::Error>,
+    what: impl FnOnce() -> String,
+) -> Result<T, WriteError<StoreError>> {
+    refuse_duplicate(result, || {
+        WriteError::Refused(StoreError::AlreadyExists { what: what() })
+    })
 }

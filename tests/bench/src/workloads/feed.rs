@@ -12,7 +12,6 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use futures::FutureExt as _;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use yrd_proto::v1 as pb;
@@ -20,7 +19,7 @@ use yrd_proto::v1::feed_service_client::FeedServiceClient;
 
 use super::{Context, ECHO, results};
 use crate::connect::{AGENCIES, Authed};
-use crate::load::{self, CallFn, Measured, Slot};
+use crate::load::{self, Measured};
 use crate::report::Row;
 
 /// How long after the window deliveries may still arrive.
@@ -51,25 +50,21 @@ pub async fn run(cx: &Context) -> anyhow::Result<Vec<Row>> {
 
     let acked = Times::default();
     let sessions = cx.yrd.sessions(cx.args.connections.max(1), |_| 0).await?;
-    let corpus = cx.corpus.clone();
-    let run = Arc::new(format!("{}-feed", cx.run_id));
-    let call: CallFn = {
+    let call = {
         let acked = acked.clone();
-        Arc::new(move |slot: Slot| {
-            let client = sessions[slot.conn].clone();
-            let corpus = corpus.clone();
-            let run = run.clone();
-            let acked = acked.clone();
-            async move {
-                let answer = results::publish(client, &run, 0, slot.seq, true, &corpus).await?;
-                let at = Instant::now();
+        results::publish_call(
+            sessions,
+            cx.corpus.clone(),
+            format!("{}-feed", cx.run_id),
+            true,
+            |_| 0,
+            move |answer, at| {
                 if let Some(r) = answer.result {
                     lock(&acked).insert(r.name, at);
                 }
                 Ok(())
-            }
-            .boxed()
-        })
+            },
+        )
     };
     let plan = cx.plan();
     let from = Instant::now() + plan.warmup;
@@ -94,32 +89,15 @@ pub async fn run(cx: &Context) -> anyhow::Result<Vec<Row>> {
         }
     }
 
-    let mut deliveries = Measured {
-        latency: load::histogram(),
-        ok: 0,
-        errors: 0,
-        first_error: None,
-        window: plan.duration,
-        server_cpu: None,
-        server_peak_rss: None,
-    };
+    let mut deliveries = Measured::empty(plan.duration);
     for times in &arrivals {
         let times = lock(times);
         for (name, acked_at) in &in_window {
             match times.get(name) {
-                Some(arrived) => {
-                    deliveries.ok += 1;
-                    let micros = arrived.saturating_duration_since(*acked_at).as_micros();
-                    deliveries
-                        .latency
-                        .saturating_record(u64::try_from(micros).unwrap_or(u64::MAX));
-                }
-                None => {
-                    deliveries.errors += 1;
-                    deliveries.first_error.get_or_insert_with(|| {
-                        format!("{name} not delivered within {DELIVERY_GRACE:?} after the window")
-                    });
-                }
+                Some(arrived) => deliveries.success(*acked_at, *arrived),
+                None => deliveries.failure(|| {
+                    format!("{name} not delivered within {DELIVERY_GRACE:?} after the window")
+                }),
             }
         }
     }

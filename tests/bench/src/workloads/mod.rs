@@ -285,27 +285,15 @@ impl Context {
             .yrd
             .sessions(self.args.connections.max(1), |i| i)
             .await?;
-        let corpus = self.corpus.clone();
         let row = self.publish_rows.fetch_add(1, Ordering::Relaxed);
-        let run = Arc::new(format!("{}-publish-{row}", self.run_id));
-        let call: CallFn = Arc::new(move |slot: Slot| {
-            let client = sessions[slot.conn].clone();
-            let corpus = corpus.clone();
-            let run = run.clone();
-            async move {
-                results::publish(
-                    client,
-                    &run,
-                    slot.conn % AGENCIES.len(),
-                    slot.seq,
-                    false,
-                    &corpus,
-                )
-                .await
-                .map(|_| ())
-            }
-            .boxed()
-        });
+        let call = results::publish_call(
+            sessions,
+            self.corpus.clone(),
+            format!("{}-publish-{row}", self.run_id),
+            false,
+            |conn| conn % AGENCIES.len(),
+            |_, _| Ok(()),
+        );
         Ok(load::drive(plan, Some(self.watch_yrd(name)), call).await)
     }
 

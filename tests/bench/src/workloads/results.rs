@@ -3,11 +3,16 @@
 
 use std::sync::{Arc, Mutex};
 
+use futures::FutureExt as _;
 use time::Duration as Days;
+use tokio::time::Instant;
 use yrd_proto::v1 as pb;
 use yrd_proto::v1::spot_check_service_client::SpotCheckServiceClient;
 
+use yrd_e2e::fixtures::{failed_plasticiser, uscc};
+
 use crate::connect::{AGENCIES, Authed, failure};
+use crate::load::{CallFn, Slot};
 
 /// Products and their categories, one picked per result (`search` looks for the category's
 /// keyword in the product name: the contract has no category filter).
@@ -69,11 +74,9 @@ impl Corpus {
     }
 }
 
-/// A valid USCC (GB 32100) of an enterprise registered in `region`, distinct per `serial`.
-pub fn uscc(region: &str, serial: u64) -> String {
-    let body = format!("91{region}{:09}", serial % 1_000_000_000);
-    let check = yrd_domain::uscc::check_character(&body).unwrap_or('0');
-    format!("{body}{check}")
+/// The producer (one of [`PRODUCERS`]) of the `seq`-th result.
+fn producer(seq: u64) -> u32 {
+    u32::try_from(seq % PRODUCERS).unwrap_or(0)
 }
 
 /// Today in China, the date the exchange judges sampling dates by.
@@ -114,13 +117,13 @@ pub fn sample(publisher: usize, seq: u64, delta_joint: bool) -> pb::SpotCheckRes
         }),
         producer: Some(pb::Party {
             name: format!("某制造有限公司{}", seq % PRODUCERS),
-            uscc: uscc(producer_region, seq % PRODUCERS),
+            uscc: uscc(producer_region, producer(seq)),
             address: "某路1号".into(),
             region_code: producer_region.into(),
         }),
         seller: Some(pb::Seller {
             name: "某商贸有限公司".into(),
-            uscc: uscc(own_region, 100_000 + seq % PRODUCERS),
+            uscc: uscc(own_region, 100_000 + producer(seq)),
             address: String::new(),
             region_code: own_region.into(),
             platform: "某电商平台".into(),
@@ -133,14 +136,7 @@ pub fn sample(publisher: usize, seq: u64, delta_joint: bool) -> pb::SpotCheckRes
         report_number: format!("BENCH-{seq}"),
         report_date: date(sampled - 5),
         standards: vec!["GB 6675.1-2014".into()],
-        test_items: vec![pb::TestItem {
-            name: "增塑剂".into(),
-            requirement: "≤ 0.1 %".into(),
-            measured_value: "0.35".into(),
-            unit: "%".into(),
-            verdict: pb::Verdict::NonConforming as i32,
-            is_safety_item: true,
-        }],
+        test_items: vec![failed_plasticiser()],
         verdict: pb::Verdict::NonConforming as i32,
         failed_items: vec!["增塑剂".into()],
         campaign: Some(pb::Campaign {
@@ -198,6 +194,40 @@ pub async fn publish(
         },
     );
     Ok(response)
+}
+
+/// The load call of the publishing workloads: slot `seq` publishes its result (see
+/// [`publish`]) on connection `slot.conn` of `sessions` as agency `publisher(slot.conn)`, then
+/// hands the answer and when it arrived to `record`.
+pub fn publish_call(
+    sessions: Vec<Authed>,
+    corpus: Corpus,
+    run: String,
+    delta_joint: bool,
+    publisher: fn(usize) -> usize,
+    record: impl Fn(pb::PublishResultResponse, Instant) -> Result<(), String> + Send + Sync + 'static,
+) -> CallFn {
+    let run = Arc::new(run);
+    let record = Arc::new(record);
+    Arc::new(move |slot: Slot| {
+        let client = sessions[slot.conn].clone();
+        let corpus = corpus.clone();
+        let run = run.clone();
+        let record = record.clone();
+        async move {
+            let answer = publish(
+                client,
+                &run,
+                publisher(slot.conn),
+                slot.seq,
+                delta_joint,
+                &corpus,
+            )
+            .await?;
+            record(answer, Instant::now())
+        }
+        .boxed()
+    })
 }
 
 /// The three searches of the `search` workload.

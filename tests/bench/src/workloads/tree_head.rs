@@ -13,7 +13,6 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use futures::FutureExt as _;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use yrd_proto::v1 as pb;
@@ -21,7 +20,7 @@ use yrd_proto::v1::audit_service_client::AuditServiceClient;
 
 use super::{Context, ECHO, results};
 use crate::connect::{AGENCIES, Authed};
-use crate::load::{self, CallFn, Measured, Slot};
+use crate::load::{self, Measured};
 use crate::report::Row;
 
 /// How often the auditor asks for the latest tree head (the sequencer signs one every 200 ms
@@ -55,20 +54,15 @@ pub async fn run(cx: &Context) -> anyhow::Result<Vec<Row>> {
 
     let acked = Acked::default();
     let sessions = cx.yrd.sessions(cx.args.connections.max(1), |i| i).await?;
-    let corpus = cx.corpus.clone();
-    let run = Arc::new(format!("{}-tree-head", cx.run_id));
-    let call: CallFn = {
+    let call = {
         let acked = acked.clone();
-        Arc::new(move |slot: Slot| {
-            let client = sessions[slot.conn].clone();
-            let corpus = corpus.clone();
-            let run = run.clone();
-            let acked = acked.clone();
-            async move {
-                let publisher = slot.conn % AGENCIES.len();
-                let answer =
-                    results::publish(client, &run, publisher, slot.seq, false, &corpus).await?;
-                let at = Instant::now();
+        results::publish_call(
+            sessions,
+            cx.corpus.clone(),
+            format!("{}-tree-head", cx.run_id),
+            false,
+            |conn| conn % AGENCIES.len(),
+            move |answer, at| {
                 let hash = answer
                     .receipt
                     .map(|r| r.leaf_hash)
@@ -76,9 +70,8 @@ pub async fn run(cx: &Context) -> anyhow::Result<Vec<Row>> {
                     .ok_or("a publish answered no receipt")?;
                 lock(&acked).push((hash, at));
                 Ok(())
-            }
-            .boxed()
-        })
+            },
+        )
     };
     let plan = cx.plan();
     let from = Instant::now() + plan.warmup;
@@ -102,39 +95,22 @@ pub async fn run(cx: &Context) -> anyhow::Result<Vec<Row>> {
     stop.cancel();
     let _ = poller.await;
 
-    let mut covered = Measured {
-        latency: load::histogram(),
-        ok: 0,
-        errors: 0,
-        first_error: None,
-        window: plan.duration,
-        server_cpu: None,
-        server_peak_rss: None,
-    };
+    let mut covered = Measured::empty(plan.duration);
     let heads = lock(&heads);
     for (hash, acked_at) in &in_window {
         let head = indexes
             .get(hash)
             .and_then(|index| first_cover(&heads, *index));
         match head {
-            Some(seen) => {
-                covered.ok += 1;
-                let micros = seen.saturating_duration_since(*acked_at).as_micros();
-                covered
-                    .latency
-                    .saturating_record(u64::try_from(micros).unwrap_or(u64::MAX));
-            }
-            None => {
-                covered.errors += 1;
-                covered.first_error.get_or_insert_with(|| {
-                    let what = if indexes.contains_key(hash) {
-                        "not covered by a signed tree head"
-                    } else {
-                        "not listed by ListAuditEntries"
-                    };
-                    format!("a publish's leaf was {what} within {COVER_GRACE:?} after the window")
-                });
-            }
+            Some(seen) => covered.success(*acked_at, seen),
+            None => covered.failure(|| {
+                let what = if indexes.contains_key(hash) {
+                    "not covered by a signed tree head"
+                } else {
+                    "not listed by ListAuditEntries"
+                };
+                format!("a publish's leaf was {what} within {COVER_GRACE:?} after the window")
+            }),
         }
     }
     Ok(vec![
