@@ -66,6 +66,8 @@ pub mod routing;
 pub mod spotcheck;
 #[cfg(test)]
 mod test_fixtures;
+#[cfg(test)]
+mod test_properties;
 pub mod text;
 pub mod uscc;
 

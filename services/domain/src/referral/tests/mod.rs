@@ -376,4 +376,5 @@ fn refusals_speak_the_contracts_language() {
     }
 }
 
+mod properties;
 mod rules;
