@@ -319,4 +319,5 @@ fn outsiders_and_wrong_roles_are_denied_in_every_state() {
     }
 }
 
+mod properties;
 mod rules;
