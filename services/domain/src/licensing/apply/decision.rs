@@ -1,7 +1,7 @@
 //! The decision and the issue of the licence: what must hold before approval, and the
 //! issuance, conditions and post-issue-check deadlines the decision starts.
 
-use crate::calendar::{Deadline, DeadlineKind};
+use crate::calendar::{CalendarError, Deadline, DeadlineKind};
 
 use super::Step;
 use crate::licensing::{
@@ -79,11 +79,20 @@ pub(super) fn issue_licence(s: &mut Step<'_>, serial: &Serial) -> Result<(), Ref
     )
     // An agency id always names a province, so this only fails on a corrupt store.
     .map_err(|_| s.illegal())?;
+    let valid_until = years_later(s.today, s.rules.validity_years);
+    if valid_until <= s.today {
+        // `years_later` saturates at the last supported date: a licence issued there would
+        // expire the day it is issued.
+        return Err(s.unmet(Unmet::Calendar(CalendarError::OutOfRange {
+            from: s.today,
+            days: i64::from(s.rules.validity_years) * 365,
+        })));
+    }
     s.next.licence = Some(Licence {
         number: number.clone(),
         holder: s.app.holder.clone(),
         valid_from: s.today,
-        valid_until: years_later(s.today, s.rules.validity_years),
+        valid_until,
     });
     s.next.deadlines.issuance = None;
     if s.app.route == Route::Commitment {
