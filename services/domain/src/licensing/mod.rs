@@ -459,6 +459,23 @@ impl Application {
         Ok(())
     }
 
+    /// The latest day the application recorded a step on: submission, receipt of the
+    /// materials, acceptance, the start of testing, the licence. Steps are dated by the
+    /// exchange's clock, so none may be dated before it (see `Unmet::BeforeLastStep`).
+    pub fn last_recorded_day(&self) -> Date {
+        [
+            Some(self.submitted_on),
+            Some(self.materials_received_on),
+            self.accepted_on,
+            self.paused_since,
+            self.licence.as_ref().map(|l| l.valid_from),
+        ]
+        .into_iter()
+        .flatten()
+        .max()
+        .unwrap_or(self.submitted_on)
+    }
+
     /// True when the 5-day acceptance limit has passed on `today`.
     fn acceptance_lapsed(&self, today: Date) -> bool {
         self.deadlines

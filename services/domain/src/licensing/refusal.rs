@@ -72,6 +72,19 @@ impl Refusal {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Unmet {
     /// The 5-day limit passed: the application is accepted by law.
+    /// The step's day lies before a day the application already recorded: the clock that
+    /// dates steps moved back, and the step would be dated before an earlier one.
+    #[error(
+        "the step would be dated {today}, before the application's last recorded day {last} \
+         (the exchange's clock moved back); retry once the clock has caught up"
+    )]
+    BeforeLastStep {
+        /// The day of the step.
+        today: Date,
+        /// The application's latest recorded day.
+        last: Date,
+    },
+    /// The application counts as accepted by law.
     #[error(
         "the application counts as accepted since {since} (行政许可法 art. 32: no notice within 5 working days)"
     )]

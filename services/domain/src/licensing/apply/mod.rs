@@ -86,6 +86,15 @@ pub fn apply(
     if !command.permits(s.role) {
         return Err(s.not_permitted());
     }
+    // A clock moved back would date this step before an earlier one (an acceptance before
+    // the submission, a decision limit counted from such a day): refuse until it catches up.
+    let last = app.last_recorded_day();
+    if s.today < last {
+        return Err(s.unmet(Unmet::BeforeLastStep {
+            today: s.today,
+            last,
+        }));
+    }
 
     match command {
         C::Accept => intake::accept(&mut s)?,

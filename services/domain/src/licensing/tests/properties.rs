@@ -13,6 +13,8 @@
 //!   province (both, for the scheduler);
 //! * the application is in a legal state ([`check_legal`]); refused, rejected and revoked
 //!   applications accept nothing more;
+//! * a step the clock would date before the application's last recorded day is refused
+//!   (`Unmet::BeforeLastStep`), so recorded days follow each other;
 //! * no deadline moved earlier. docs/domain.md allows exactly these moves: the acceptance
 //!   limit restarts when the supplement arrives (`SupplementApplication`, §"Acceptance and
 //!   supplement": the 5 days count from the materials); the decision limit only moves later,
@@ -282,11 +284,6 @@ impl RawCommand {
 }
 
 /// The machine's own invariants: what every reachable application satisfies.
-///
-/// Not asserted: that the recorded dates follow each other (accepted on or after the
-/// submission). The machine dates a step by the `now` it is given, so after the clock moves
-/// back (even by minutes across midnight) an application can be accepted the day before it
-/// was submitted; these properties find that at once when the check is added.
 fn check_legal(app: &Application) -> Result<(), TestCaseError> {
     use ApplicationState as S;
     let d = &app.deadlines;
@@ -309,6 +306,21 @@ fn check_legal(app: &Application) -> Result<(), TestCaseError> {
         "accepted_on in {}",
         state
     );
+    // Recorded days follow each other, whatever the clock did.
+    if let Some(on) = app.accepted_on {
+        prop_assert!(
+            on >= app.submitted_on,
+            "accepted {} before submission {}",
+            on,
+            app.submitted_on
+        );
+    }
+    if let Some(l) = &app.licence {
+        prop_assert!(
+            app.accepted_on.is_some_and(|on| on <= l.valid_from),
+            "licence before acceptance"
+        );
+    }
     if app.deemed_accepted {
         prop_assert_eq!(app.accepted_on, Some(app.materials_received_on));
     }
@@ -507,6 +519,9 @@ fn check_refused(
             "empty reason in {}",
             message
         );
+        if let Unmet::BeforeLastStep { today, last } = reason {
+            prop_assert!(*today < *last && *last == before.last_recorded_day());
+        }
     }
     Ok(())
 }
