@@ -72,6 +72,34 @@ pub fn word(name: &str, prefix: &str) -> String {
         .replace('_', "-")
 }
 
+/// Defines `fn $name(value: i32) -> String`: a contract enum number as its command-line word
+/// (an unknown number reads as the `…_UNSPECIFIED` value's word); the printing counterpart of
+/// `enum_parser!` in `desk/command.rs`.
+macro_rules! enum_word {
+    ($name:ident, $ty:ty, $prefix:literal) => {
+        /// The contract enum number as a kebab-case word.
+        pub fn $name(value: i32) -> String {
+            word(
+                <$ty>::try_from(value).unwrap_or_default().as_str_name(),
+                $prefix,
+            )
+        }
+    };
+}
+
+enum_word!(step_kind, pb::ReferralStepKind, "REFERRAL_STEP_KIND_");
+enum_word!(
+    deadline_kind,
+    pb::ReferralDeadlineKind,
+    "REFERRAL_DEADLINE_KIND_"
+);
+enum_word!(outcome_word, pb::ReferralOutcome, "REFERRAL_OUTCOME_");
+enum_word!(verdict_word, pb::Verdict, "VERDICT_");
+enum_word!(basis_word, pb::JurisdictionBasis, "JURISDICTION_BASIS_");
+enum_word!(reaction_word, pb::ReactionKind, "REACTION_KIND_");
+enum_word!(measure_word, pb::MeasureKind, "MEASURE_KIND_");
+enum_word!(state_word, pb::ReferralState, "REFERRAL_STATE_");
+
 /// Reads a command-line word (`in-progress`, `IN_PROGRESS` or the full contract name) as the
 /// enum value whose contract name is `prefix` + the word; `values` are the enum's values in
 /// contract order (`Unspecified` is never accepted). The error lists what is accepted.

@@ -11,15 +11,20 @@ use serde::Serialize;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use yrd_call::timestamp;
-use yrd_client::{RpcError, list_all};
+use yrd_client::{Authed, RpcError, list_all};
 use yrd_domain::clock::{Clock as _, SystemClock};
 use yrd_proto::v1 as pb;
+use yrd_proto::v1::disposal_service_client::DisposalServiceClient;
 
+use crate::cli::connect::ConnectArgs;
 use crate::cli::desk::command::{
     CloseArgs, MeasureArgs, NoteArgs, ObjectArgs, ReactArgs, ReferralCommand, ReferralCreateArgs,
     ReferralListArgs, ReinspectArgs, RerouteArgs, ReturnArgs, ShowArgs,
 };
-use crate::cli::desk::format::{agency, cst, due_label, referral_state, resource, today, word};
+use crate::cli::desk::format::{
+    agency, basis_word, cst, deadline_kind, due_label, measure_word, outcome_word, reaction_word,
+    referral_state, resource, state_word, step_kind, today, verdict_word,
+};
 use crate::cli::desk::{DeskError, attachments, request_id, system_session};
 use crate::cli::output::write_json;
 
@@ -163,12 +168,7 @@ fn print_referral(
         "  from         {} (sampling) to {} (handling, {})",
         agency(&r.sampling_agency),
         agency(&r.handling_agency),
-        word(
-            pb::JurisdictionBasis::try_from(r.jurisdiction_basis)
-                .unwrap_or_default()
-                .as_str_name(),
-            "JURISDICTION_BASIS_"
-        )
+        basis_word(r.jurisdiction_basis)
     )?;
     if !r.note.is_empty() {
         writeln!(out, "  note         {}", r.note)?;
@@ -212,12 +212,7 @@ fn print_referral(
             reaction.seq,
             cst(reaction.create_time.as_ref()),
             agency(&reaction.agency),
-            word(
-                pb::ReactionKind::try_from(reaction.kind)
-                    .unwrap_or_default()
-                    .as_str_name(),
-                "REACTION_KIND_"
-            ),
+            reaction_word(reaction.kind),
             reaction.text
         )?;
     }
@@ -255,12 +250,7 @@ fn step_detail(step: &pb::ReferralStep) -> String {
     use pb::referral_step::Detail;
     match &step.detail {
         Some(Detail::Measure(m)) => {
-            let mut s = word(
-                pb::MeasureKind::try_from(m.kind)
-                    .unwrap_or_default()
-                    .as_str_name(),
-                "MEASURE_KIND_",
-            );
+            let mut s = measure_word(m.kind);
             if !m.deadline.is_empty() {
                 s.push_str(&format!(" until {}", m.deadline));
             }
@@ -296,42 +286,6 @@ fn step_detail(step: &pb::ReferralStep) -> String {
         Some(Detail::Deadline(d)) => format!("{} {} passed", deadline_kind(d.kind), d.due_date),
         None => String::new(),
     }
-}
-
-fn step_kind(kind: i32) -> String {
-    word(
-        pb::ReferralStepKind::try_from(kind)
-            .unwrap_or_default()
-            .as_str_name(),
-        "REFERRAL_STEP_KIND_",
-    )
-}
-
-fn deadline_kind(kind: i32) -> String {
-    word(
-        pb::ReferralDeadlineKind::try_from(kind)
-            .unwrap_or_default()
-            .as_str_name(),
-        "REFERRAL_DEADLINE_KIND_",
-    )
-}
-
-fn outcome_word(outcome: i32) -> String {
-    word(
-        pb::ReferralOutcome::try_from(outcome)
-            .unwrap_or_default()
-            .as_str_name(),
-        "REFERRAL_OUTCOME_",
-    )
-}
-
-fn verdict_word(verdict: i32) -> String {
-    word(
-        pb::Verdict::try_from(verdict)
-            .unwrap_or_default()
-            .as_str_name(),
-        "VERDICT_",
-    )
 }
 
 /// What a step prints: the referral's state after it, its next deadline and the receipt.
@@ -376,13 +330,66 @@ fn stepped(
     Ok(())
 }
 
+/// A DisposalService step request: the method it is sent as, and how it is sent.
+trait StepRequest {
+    /// e.g. `DisposalService.CloseReferral`, as errors name it.
+    const METHOD: &'static str;
+
+    /// Sends the request; the answer is the referral after the step and its receipt.
+    async fn send(
+        self,
+        client: DisposalServiceClient<Authed>,
+    ) -> Result<(Option<pb::Referral>, Option<pb::Receipt>), tonic::Status>;
+}
+
+macro_rules! step_request {
+    ($($request:ty => $rpc:ident, $method:literal;)*) => {$(
+        impl StepRequest for $request {
+            const METHOD: &'static str = $method;
+
+            async fn send(
+                self,
+                mut client: DisposalServiceClient<Authed>,
+            ) -> Result<(Option<pb::Referral>, Option<pb::Receipt>), tonic::Status> {
+                let answer = client.$rpc(self).await?.into_inner();
+                Ok((answer.referral, answer.receipt))
+            }
+        }
+    )*};
+}
+
+step_request! {
+    pb::CreateReferralRequest => create_referral, "DisposalService.CreateReferral";
+    pb::AcknowledgeReferralRequest => acknowledge_referral, "DisposalService.AcknowledgeReferral";
+    pb::StartHandlingRequest => start_handling, "DisposalService.StartHandling";
+    pb::RecordMeasureRequest => record_measure, "DisposalService.RecordMeasure";
+    pb::FileObjectionRequest => file_objection, "DisposalService.FileObjection";
+    pb::RecordReinspectionRequest => record_reinspection, "DisposalService.RecordReinspection";
+    pb::ReturnReferralRequest => return_referral, "DisposalService.ReturnReferral";
+    pb::RerouteReferralRequest => reroute_referral, "DisposalService.RerouteReferral";
+    pb::CloseReferralRequest => close_referral, "DisposalService.CloseReferral";
+    pb::AddReactionRequest => add_reaction, "DisposalService.AddReaction";
+}
+
+/// Takes one step as the system profile and prints what it did ([`stepped`]); a refusal is
+/// the API's own answer.
+async fn step<R: StepRequest>(
+    connect: &ConnectArgs,
+    request: R,
+    out: &mut (dyn Write + Send),
+) -> Result<(), DeskError> {
+    let session = system_session(connect).await?;
+    let (referral, receipt) = request
+        .send(session.client().disposal())
+        .await
+        .map_err(|s| RpcError::new(R::METHOD, s))?;
+    stepped(R::METHOD, referral, receipt.as_ref(), out)
+}
+
 async fn create(args: ReferralCreateArgs, out: &mut (dyn Write + Send)) -> Result<(), DeskError> {
-    const METHOD: &str = "DisposalService.CreateReferral";
-    let session = system_session(&args.connect).await?;
-    let answer = session
-        .client()
-        .disposal()
-        .create_referral(pb::CreateReferralRequest {
+    step(
+        &args.connect,
+        pb::CreateReferralRequest {
             request_id: request_id(),
             result: resource("results", &args.result),
             result_version: 0,
@@ -390,45 +397,36 @@ async fn create(args: ReferralCreateArgs, out: &mut (dyn Write + Send)) -> Resul
             jurisdiction_basis: args.basis as i32,
             requested_actions: args.requested_actions.iter().map(|k| *k as i32).collect(),
             note: args.note,
-        })
-        .await
-        .map_err(|s| RpcError::new(METHOD, s))?
-        .into_inner();
-    stepped(METHOD, answer.referral, answer.receipt.as_ref(), out)
+        },
+        out,
+    )
+    .await
 }
 
 async fn acknowledge(args: NoteArgs, out: &mut (dyn Write + Send)) -> Result<(), DeskError> {
-    const METHOD: &str = "DisposalService.AcknowledgeReferral";
-    let session = system_session(&args.connect).await?;
-    let answer = session
-        .client()
-        .disposal()
-        .acknowledge_referral(pb::AcknowledgeReferralRequest {
+    step(
+        &args.connect,
+        pb::AcknowledgeReferralRequest {
             request_id: request_id(),
             name: resource("referrals", &args.id),
             note: args.note,
-        })
-        .await
-        .map_err(|s| RpcError::new(METHOD, s))?
-        .into_inner();
-    stepped(METHOD, answer.referral, answer.receipt.as_ref(), out)
+        },
+        out,
+    )
+    .await
 }
 
 async fn start(args: NoteArgs, out: &mut (dyn Write + Send)) -> Result<(), DeskError> {
-    const METHOD: &str = "DisposalService.StartHandling";
-    let session = system_session(&args.connect).await?;
-    let answer = session
-        .client()
-        .disposal()
-        .start_handling(pb::StartHandlingRequest {
+    step(
+        &args.connect,
+        pb::StartHandlingRequest {
             request_id: request_id(),
             name: resource("referrals", &args.id),
             note: args.note,
-        })
-        .await
-        .map_err(|s| RpcError::new(METHOD, s))?
-        .into_inner();
-    stepped(METHOD, answer.referral, answer.receipt.as_ref(), out)
+        },
+        out,
+    )
+    .await
 }
 
 /// An RFC 3339 instant from the command line, or now. A value that does not parse is sent
@@ -442,7 +440,6 @@ fn occurred(value: Option<&str>) -> Option<prost_types::Timestamp> {
 }
 
 async fn measure(args: MeasureArgs, out: &mut (dyn Write + Send)) -> Result<(), DeskError> {
-    const METHOD: &str = "DisposalService.RecordMeasure";
     if let Some(text) = &args.occurred {
         if OffsetDateTime::parse(text, &Rfc3339).is_err() {
             return Err(DeskError::Argument(format!(
@@ -451,11 +448,9 @@ async fn measure(args: MeasureArgs, out: &mut (dyn Write + Send)) -> Result<(), 
         }
     }
     let attachments = attachments(&args.attachments)?;
-    let session = system_session(&args.connect).await?;
-    let answer = session
-        .client()
-        .disposal()
-        .record_measure(pb::RecordMeasureRequest {
+    step(
+        &args.connect,
+        pb::RecordMeasureRequest {
             request_id: request_id(),
             name: resource("referrals", &args.id),
             measure: Some(pb::Measure {
@@ -469,21 +464,17 @@ async fn measure(args: MeasureArgs, out: &mut (dyn Write + Send)) -> Result<(), 
                 attachments,
             }),
             note: args.note,
-        })
-        .await
-        .map_err(|s| RpcError::new(METHOD, s))?
-        .into_inner();
-    stepped(METHOD, answer.referral, answer.receipt.as_ref(), out)
+        },
+        out,
+    )
+    .await
 }
 
 async fn object(args: ObjectArgs, out: &mut (dyn Write + Send)) -> Result<(), DeskError> {
-    const METHOD: &str = "DisposalService.FileObjection";
     let attachments = attachments(&args.attachments)?;
-    let session = system_session(&args.connect).await?;
-    let answer = session
-        .client()
-        .disposal()
-        .file_objection(pb::FileObjectionRequest {
+    step(
+        &args.connect,
+        pb::FileObjectionRequest {
             request_id: request_id(),
             name: resource("referrals", &args.id),
             objection: Some(pb::Objection {
@@ -494,20 +485,16 @@ async fn object(args: ObjectArgs, out: &mut (dyn Write + Send)) -> Result<(), De
                 attachments,
             }),
             note: args.note,
-        })
-        .await
-        .map_err(|s| RpcError::new(METHOD, s))?
-        .into_inner();
-    stepped(METHOD, answer.referral, answer.receipt.as_ref(), out)
+        },
+        out,
+    )
+    .await
 }
 
 async fn reinspect(args: ReinspectArgs, out: &mut (dyn Write + Send)) -> Result<(), DeskError> {
-    const METHOD: &str = "DisposalService.RecordReinspection";
-    let session = system_session(&args.connect).await?;
-    let answer = session
-        .client()
-        .disposal()
-        .record_reinspection(pb::RecordReinspectionRequest {
+    step(
+        &args.connect,
+        pb::RecordReinspectionRequest {
             request_id: request_id(),
             name: resource("referrals", &args.id),
             reinspection: Some(pb::Reinspection {
@@ -519,20 +506,16 @@ async fn reinspect(args: ReinspectArgs, out: &mut (dyn Write + Send)) -> Result<
                 attachments: Vec::new(),
             }),
             note: args.note,
-        })
-        .await
-        .map_err(|s| RpcError::new(METHOD, s))?
-        .into_inner();
-    stepped(METHOD, answer.referral, answer.receipt.as_ref(), out)
+        },
+        out,
+    )
+    .await
 }
 
 async fn return_referral(args: ReturnArgs, out: &mut (dyn Write + Send)) -> Result<(), DeskError> {
-    const METHOD: &str = "DisposalService.ReturnReferral";
-    let session = system_session(&args.connect).await?;
-    let answer = session
-        .client()
-        .disposal()
-        .return_referral(pb::ReturnReferralRequest {
+    step(
+        &args.connect,
+        pb::ReturnReferralRequest {
             request_id: request_id(),
             name: resource("referrals", &args.id),
             reason: args.reason,
@@ -540,60 +523,48 @@ async fn return_referral(args: ReturnArgs, out: &mut (dyn Write + Send)) -> Resu
                 .suggest
                 .map(|a| resource("agencies", &a))
                 .unwrap_or_default(),
-        })
-        .await
-        .map_err(|s| RpcError::new(METHOD, s))?
-        .into_inner();
-    stepped(METHOD, answer.referral, answer.receipt.as_ref(), out)
+        },
+        out,
+    )
+    .await
 }
 
 async fn reroute(args: RerouteArgs, out: &mut (dyn Write + Send)) -> Result<(), DeskError> {
-    const METHOD: &str = "DisposalService.RerouteReferral";
-    let session = system_session(&args.connect).await?;
-    let answer = session
-        .client()
-        .disposal()
-        .reroute_referral(pb::RerouteReferralRequest {
+    step(
+        &args.connect,
+        pb::RerouteReferralRequest {
             request_id: request_id(),
             name: resource("referrals", &args.id),
             handling_agency: resource("agencies", &args.to),
             jurisdiction_basis: args.basis as i32,
             reason: args.reason,
-        })
-        .await
-        .map_err(|s| RpcError::new(METHOD, s))?
-        .into_inner();
-    stepped(METHOD, answer.referral, answer.receipt.as_ref(), out)
+        },
+        out,
+    )
+    .await
 }
 
 async fn close(args: CloseArgs, out: &mut (dyn Write + Send)) -> Result<(), DeskError> {
-    const METHOD: &str = "DisposalService.CloseReferral";
-    let session = system_session(&args.connect).await?;
-    let answer = session
-        .client()
-        .disposal()
-        .close_referral(pb::CloseReferralRequest {
+    step(
+        &args.connect,
+        pb::CloseReferralRequest {
             request_id: request_id(),
             name: resource("referrals", &args.id),
             closure: Some(pb::ReferralClosure {
                 outcome: args.outcome as i32,
                 summary: args.summary,
             }),
-        })
-        .await
-        .map_err(|s| RpcError::new(METHOD, s))?
-        .into_inner();
-    stepped(METHOD, answer.referral, answer.receipt.as_ref(), out)
+        },
+        out,
+    )
+    .await
 }
 
 async fn react(args: ReactArgs, out: &mut (dyn Write + Send)) -> Result<(), DeskError> {
-    const METHOD: &str = "DisposalService.AddReaction";
     let attachments = attachments(&args.attachments)?;
-    let session = system_session(&args.connect).await?;
-    let answer = session
-        .client()
-        .disposal()
-        .add_reaction(pb::AddReactionRequest {
+    step(
+        &args.connect,
+        pb::AddReactionRequest {
             request_id: request_id(),
             name: resource("referrals", &args.id),
             reaction: Some(pb::Reaction {
@@ -602,11 +573,10 @@ async fn react(args: ReactArgs, out: &mut (dyn Write + Send)) -> Result<(), Desk
                 attachments,
                 ..Default::default()
             }),
-        })
-        .await
-        .map_err(|s| RpcError::new(METHOD, s))?
-        .into_inner();
-    stepped(METHOD, answer.referral, answer.receipt.as_ref(), out)
+        },
+        out,
+    )
+    .await
 }
 
 /// A referral as `--json` prints it.
@@ -679,12 +649,7 @@ impl ReferralView {
                 .unwrap_or_default(),
             sampling_agency: agency(&r.sampling_agency).to_owned(),
             handling_agency: agency(&r.handling_agency).to_owned(),
-            state: word(
-                pb::ReferralState::try_from(r.state)
-                    .unwrap_or_default()
-                    .as_str_name(),
-                "REFERRAL_STATE_",
-            ),
+            state: state_word(r.state),
             overdue: r.overdue,
             announcement_required: r.announcement_required,
             next_deadline: r

@@ -7,15 +7,16 @@ use prost::Message as _;
 use time::OffsetDateTime;
 use yrd_call::{Call, FieldErrors, request_id, timestamp};
 use yrd_domain::AgencyId;
-use yrd_domain::routing::route_result_event;
+use yrd_domain::audit::LeafData;
+use yrd_domain::routing::{Routing, route_result_event};
 use yrd_domain::spotcheck::SpotCheckResult;
 use yrd_proto::v1::{
     self as pb, CorrectResultRequest, CorrectResultResponse, PublishResultRequest,
     PublishResultResponse, WithdrawResultRequest, WithdrawResultResponse,
 };
 use yrd_store::{
-    IdempotencyKey, NewCorrection, NewPublication, NewWithdrawal, ResultState, StoreError,
-    StoredResult, WriteOutcome, stored_precision,
+    IdempotencyKey, NewCorrection, NewFeedEvent, NewPublication, NewWithdrawal, ResultState,
+    ResultWriteError, StoreError, StoredResult, WriteOutcome, stored_precision,
 };
 
 use super::{
@@ -72,37 +73,29 @@ impl SpotCheckHandler {
             .map(|r| format!("referrals/{}", r.id))
             .collect();
         result.referrals.clone_from(&opened_referrals);
-        let events = Self::events(
-            &routing,
-            Change::Published,
-            &result,
-            &publisher,
-            &call.trace_id,
-            now,
-        );
-        let leaf = call.success_leaf();
+        let Tail {
+            events,
+            leaf,
+            receipt,
+        } = self.tail(call, &routing, Change::Published, &result, &publisher, now);
         let response = PublishResultResponse {
             result: Some(result.clone()),
-            receipt: self.receipt(leaf.as_ref(), now),
+            receipt,
             opened_referrals,
         };
-        let outcome = self
-            .store
-            .publish_result(&NewPublication {
-                key,
-                id,
-                publisher,
-                result: &parsed,
-                body: stored_body(result),
-                at: now,
-                events,
-                referrals,
-                leaf,
-                response: response.encode_to_vec(),
-            })
-            .await
-            .map_err(|e| CallError::of_write(&name, e))?;
-        finish(outcome, call, response)
+        let write = NewPublication {
+            key,
+            id,
+            publisher,
+            result: &parsed,
+            body: stored_body(result),
+            at: now,
+            events,
+            referrals,
+            leaf,
+            response: response.encode_to_vec(),
+        };
+        commit(self.store.publish_result(&write), call, &name, response).await
     }
 
     pub(crate) async fn correct(
@@ -184,38 +177,30 @@ impl SpotCheckHandler {
             .map(|r| format!("referrals/{}", r.id))
             .chain(referrals.iter().map(|r| format!("referrals/{}", r.id)))
             .collect();
-        let events = Self::events(
-            &routing,
-            Change::Corrected,
-            &result,
-            &publisher,
-            &call.trace_id,
-            now,
-        );
-        let leaf = call.success_leaf();
+        let Tail {
+            events,
+            leaf,
+            receipt,
+        } = self.tail(call, &routing, Change::Corrected, &result, &publisher, now);
         let response = CorrectResultResponse {
             result: Some(result.clone()),
-            receipt: self.receipt(leaf.as_ref(), now),
+            receipt,
         };
-        let outcome = self
-            .store
-            .correct_result(&NewCorrection {
-                key,
-                id,
-                publisher,
-                base_version: current.latest_version,
-                result: &parsed,
-                body: stored_body(result),
-                reason,
-                at: now,
-                events,
-                referrals,
-                leaf,
-                response: response.encode_to_vec(),
-            })
-            .await
-            .map_err(|e| CallError::of_write(&name, e))?;
-        finish(outcome, call, response)
+        let write = NewCorrection {
+            key,
+            id,
+            publisher,
+            base_version: current.latest_version,
+            result: &parsed,
+            body: stored_body(result),
+            reason,
+            at: now,
+            events,
+            referrals,
+            leaf,
+            response: response.encode_to_vec(),
+        };
+        commit(self.store.correct_result(&write), call, &name, response).await
     }
 
     pub(crate) async fn withdraw(
@@ -261,35 +246,27 @@ impl SpotCheckHandler {
                 }));
             }
         };
-        let events = Self::events(
-            &routing,
-            Change::Withdrawn,
-            &result,
-            &publisher,
-            &call.trace_id,
-            now,
-        );
-        let leaf = call.success_leaf();
+        let Tail {
+            events,
+            leaf,
+            receipt,
+        } = self.tail(call, &routing, Change::Withdrawn, &result, &publisher, now);
         let response = WithdrawResultResponse {
             result: Some(result),
-            receipt: self.receipt(leaf.as_ref(), now),
+            receipt,
         };
-        let outcome = self
-            .store
-            .withdraw_result(&NewWithdrawal {
-                key,
-                id,
-                publisher,
-                version: current.latest_version,
-                reason,
-                at: now,
-                events,
-                leaf,
-                response: response.encode_to_vec(),
-            })
-            .await
-            .map_err(|e| CallError::of_write(&name, e))?;
-        finish(outcome, call, response)
+        let write = NewWithdrawal {
+            key,
+            id,
+            publisher,
+            version: current.latest_version,
+            reason,
+            at: now,
+            events,
+            leaf,
+            response: response.encode_to_vec(),
+        };
+        commit(self.store.withdraw_result(&write), call, &name, response).await
     }
 
     /// What a correction or a withdrawal of result `name` starts with: the result noted for
@@ -411,6 +388,48 @@ fn strip_outputs(r: &mut pb::SpotCheckResult) {
         ..Default::default()
     };
     *r = content;
+}
+
+/// What every write commits beside its rows: the feed events of the change, the call's audit
+/// leaf, and the receipt that signs the leaf for the answer.
+struct Tail {
+    events: Vec<NewFeedEvent>,
+    leaf: Option<LeafData>,
+    receipt: Option<pb::Receipt>,
+}
+
+impl SpotCheckHandler {
+    /// The [`Tail`] of a write that makes `change` to `result`, sent to `routing`'s recipients.
+    fn tail(
+        &self,
+        call: &Call,
+        routing: &Routing,
+        change: Change,
+        result: &pb::SpotCheckResult,
+        publisher: &AgencyId,
+        now: OffsetDateTime,
+    ) -> Tail {
+        let events = Self::events(routing, change, result, publisher, &call.trace_id, now);
+        let leaf = call.success_leaf();
+        let receipt = self.receipt(leaf.as_ref(), now);
+        Tail {
+            events,
+            leaf,
+            receipt,
+        }
+    }
+}
+
+/// Commits a write of result `name` (`write`, its one store call) and answers it: see
+/// [`finish`].
+async fn commit<M: prost::Message + Default>(
+    write: impl Future<Output = Result<WriteOutcome, ResultWriteError>>,
+    call: &mut Call,
+    name: &str,
+    response: M,
+) -> Result<M, CallError> {
+    let outcome = write.await.map_err(|e| CallError::of_write(name, e))?;
+    finish(outcome, call, response)
 }
 
 /// The answer of a write: the new one when it was written (its leaf committed with it), or the
