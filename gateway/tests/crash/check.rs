@@ -7,11 +7,15 @@ use anyhow::{Context as _, bail, ensure};
 use yrd_bench::connect::{AGENCIES, Authed, failure};
 use yrd_bench::server::YrdServer;
 use yrd_proto::v1 as pb;
+use yrd_proto::v1::disposal_service_client::DisposalServiceClient;
 use yrd_proto::v1::feed_service_client::FeedServiceClient;
+use yrd_proto::v1::licensing_service_client::LicensingServiceClient;
 use yrd_proto::v1::spot_check_service_client::SpotCheckServiceClient;
 
 use crate::ledger::{Acked, Attempt, Head, Ledger, PHASE_DEADLINE, Request};
 use crate::log::check_log;
+use crate::machines::{Expected, check_machines, records};
+use crate::steps::ReferralRequest;
 
 /// After the restart: resolves the writes left unanswered, then checks everything the ledger
 /// holds. Answers a summary line.
@@ -31,7 +35,7 @@ pub(crate) async fn check(
     // Every write acknowledged before the kill is there, before anything is sent again.
     for attempt in ledger.attempts[first_new..]
         .iter()
-        .filter(|a| a.acked.is_some())
+        .filter(|a| a.acked.is_some() && a.request.content().is_some())
     {
         check_stored(&clients[attempt.agency], attempt).await?;
     }
@@ -55,6 +59,9 @@ pub(crate) async fn check(
             Request::Correct(r) => {
                 latest(&clients[attempt.agency], &r.name).await?.version > r.base_version
             }
+            Request::Referral(_) | Request::Licensing(_) => {
+                step_stored(&clients[attempt.agency], &attempt.request).await?
+            }
         };
         in_flight_stored += usize::from(stored);
     }
@@ -65,21 +72,18 @@ pub(crate) async fn check(
         .filter(|a| a.acked.is_none())
     {
         let id = attempt.request.id().to_owned();
-        let (result, receipt) = attempt
+        let acked = attempt
             .send_again(&clients, "retrying unacknowledged")
             .await?;
-        ensure!(
-            result.version == attempt.request.expected_version(),
-            "retrying unacknowledged {id} answered version {} of {}, expected {}",
-            result.version,
-            result.name,
-            attempt.request.expected_version()
-        );
-        attempt.acked = Some(Acked {
-            name: result.name,
-            version: result.version,
-            receipt,
-        });
+        if let Some(expected) = attempt.request.expected_version() {
+            ensure!(
+                acked.version == expected,
+                "retrying unacknowledged {id} answered version {} of {}, expected {expected}",
+                acked.version,
+                acked.name,
+            );
+        }
+        attempt.acked = Some(acked);
     }
 
     // Every acknowledged write of this iteration sent again: the stored answer.
@@ -89,9 +93,10 @@ pub(crate) async fn check(
             continue;
         };
         let id = attempt.request.id();
-        let (result, receipt) = attempt
+        let again = attempt
             .send_again(&clients, "repeating acknowledged")
             .await?;
+        let (result, receipt) = (&again, &again.receipt);
         // The stored answer, receipt included (docs/architecture.md, "Storage": idempotency).
         ensure!(
             (result.name.as_str(), result.version, &receipt.leaf_hash)
@@ -109,14 +114,20 @@ pub(crate) async fn check(
     }
 
     let results = check_results(&clients, ledger, campaign, first_new).await?;
-    let events = check_feeds(&clients, ledger).await?;
+    let mut expected = result_events(ledger);
+    let machines = check_machines(&clients, ledger, &mut expected).await?;
+    let events = check_feeds(&clients, &expected).await?;
     let head = check_log(target, &clients[0], ledger, first_new, seen).await?;
     ledger.trusted = Some(head);
     Ok(format!(
         "{in_flight} writes in flight at the kill ({in_flight_stored} of them stored before \
-         the retry), {repeated} writes sent again got their first answer; {results} results and \
-         {events} result events checked; log of {} leaves consistent with {} heads seen before \
-         the kill",
+         the retry), {repeated} writes sent again got their first answer; {results} results, \
+         {} referrals and {} applications ({} timeline entries replayed through the domain) \
+         and {events} feed events checked; log of {} leaves consistent with {} heads seen \
+         before the kill",
+        machines.referrals,
+        machines.applications,
+        machines.entries,
         head.size,
         seen.len()
     ))
@@ -204,7 +215,10 @@ pub(crate) async fn check_results(
     campaign: &str,
     first_new: usize,
 ) -> anyhow::Result<usize> {
-    for attempt in &ledger.attempts[first_new..] {
+    for attempt in ledger.attempts[first_new..]
+        .iter()
+        .filter(|a| a.request.content().is_some())
+    {
         check_stored(&clients[attempt.agency], attempt).await?;
     }
     let mut expected: BTreeMap<String, Stored> = BTreeMap::new();
@@ -300,18 +314,24 @@ pub(crate) async fn check_stored<'a>(
     Ok(acked)
 }
 
-/// Every acknowledged publication and correction is exactly one event in the feed of the
-/// agency of the producer's province (the only addressee of these results besides the
-/// publisher, who gets none: `yrd_domain::routing`), and every result event there belongs to
-/// an acknowledged write. Cursors are gap-free and event ids unique. Answers the events checked.
-pub(crate) async fn check_feeds(clients: &[Authed], ledger: &Ledger) -> anyhow::Result<usize> {
-    let mut expected: Vec<BTreeSet<(String, u32)>> = vec![BTreeSet::new(); AGENCIES.len()];
+/// The feed events of the acknowledged publications and corrections: one for the agency of
+/// the producer's province (the only addressee of these results besides the publisher, who
+/// gets none: `yrd_domain::routing`), about the version the write made.
+pub(crate) fn result_events(ledger: &Ledger) -> Expected {
+    let mut expected: Expected = vec![BTreeSet::new(); AGENCIES.len()];
     for attempt in &ledger.attempts {
-        if let Some(acked) = &attempt.acked {
+        if let (Some(acked), Some(_)) = (&attempt.acked, attempt.request.content()) {
             let recipient = (attempt.agency + 1) % AGENCIES.len();
             expected[recipient].insert((acked.name.clone(), acked.version));
         }
     }
+    expected
+}
+
+/// Every agency's feed, read from the start, holds exactly the `expected` events, each once:
+/// every event is about an expected resource version, none twice, none missing. Cursors are
+/// gap-free and event ids unique. Answers the events checked.
+pub(crate) async fn check_feeds(clients: &[Authed], expected: &Expected) -> anyhow::Result<usize> {
     let mut checked = 0;
     for (agency, (id, _)) in AGENCIES.iter().enumerate() {
         let mut feed = FeedServiceClient::new(clients[agency].clone());
@@ -330,7 +350,7 @@ pub(crate) async fn check_feeds(clients: &[Authed], ledger: &Ledger) -> anyhow::
             .into_inner();
         let mut cursor = 0;
         let mut ids = BTreeSet::new();
-        let mut results = BTreeSet::new();
+        let mut delivered = BTreeSet::new();
         while cursor < last {
             let message = tokio::time::timeout(PHASE_DEADLINE, stream.message())
                 .await
@@ -351,37 +371,91 @@ pub(crate) async fn check_feeds(clients: &[Authed], ledger: &Ledger) -> anyhow::
                 "the feed of {id} delivered event {} twice",
                 event.event_id
             );
-            let kind = pb::EventType::try_from(event.event_type).ok();
-            if matches!(
-                kind,
-                Some(pb::EventType::ResultPublished | pb::EventType::ResultCorrected)
-            ) {
-                let key = (event.resource_name.clone(), event.resource_version);
-                ensure!(
-                    expected[agency].contains(&key),
-                    "the feed of {id} has an event for {} version {} that no acknowledged \
-                     write made",
-                    key.0,
-                    key.1
-                );
-                ensure!(
-                    results.insert(key.clone()),
-                    "the feed of {id} has two events for {} version {}: a write was applied \
-                     twice",
-                    key.0,
-                    key.1
-                );
-                checked += 1;
-            }
+            let kind = pb::EventType::try_from(event.event_type).unwrap_or_default();
+            let key = (event.resource_name.clone(), event.resource_version);
+            ensure!(
+                expected[agency].contains(&key),
+                "the feed of {id} has a {} event for {} version {} that no acknowledged write \
+                 made",
+                kind.as_str_name(),
+                key.0,
+                key.1
+            );
+            ensure!(
+                delivered.insert(key.clone()),
+                "the feed of {id} has two events for {} version {}: a write was applied twice",
+                key.0,
+                key.1
+            );
+            checked += 1;
         }
-        if let Some((name, version)) = expected[agency].difference(&results).next() {
+        if let Some((name, version)) = expected[agency].difference(&delivered).next() {
             bail!(
-                "the feed of {id} has no event for {name} version {version} ({} of {} \
-                 acknowledged writes addressed to it are missing)",
-                expected[agency].difference(&results).count(),
+                "the feed of {id} has no event for {name} version {version} ({} of {} events \
+                 due to it are missing)",
+                expected[agency].difference(&delivered).count(),
                 expected[agency].len()
             );
         }
     }
     Ok(checked)
+}
+
+/// Whether an unanswered referral or licensing step is stored already: its request id is the
+/// note of an entry of the referral's timeline or the application's history (a closure: the
+/// referral is closed); a referral opened by hand is among its result's referrals; an
+/// application submitted is listed under its applicant's USCC.
+pub(crate) async fn step_stored(client: &Authed, request: &Request) -> anyhow::Result<bool> {
+    let id = request.id();
+    let referral = |name: String| async move {
+        DisposalServiceClient::new(client.clone())
+            .get_referral(pb::GetReferralRequest { name: name.clone() })
+            .await
+            .map_err(|s| anyhow::anyhow!("GetReferral {name}: {}", failure(&s)))?
+            .into_inner()
+            .referral
+            .with_context(|| format!("GetReferral {name} answered no referral"))
+    };
+    match request {
+        Request::Referral(c) => {
+            let names = match (&c.request, c.referral()) {
+                (ReferralRequest::Create(r), _) => latest(client, &r.result).await?.referrals,
+                (_, Some(name)) => vec![name.to_owned()],
+                (_, None) => Vec::new(),
+            };
+            for name in names {
+                let r = referral(name).await?;
+                let closing = matches!(c.request, ReferralRequest::Close(_));
+                if r.timeline.iter().any(|s| records(&s.note, id))
+                    || (closing && r.state == pb::ReferralState::Closed as i32)
+                {
+                    return Ok(true);
+                }
+            }
+            Ok(false)
+        }
+        Request::Licensing(c) => {
+            let mut licensing = LicensingServiceClient::new(client.clone());
+            if let Some(uscc) = c.submitted_uscc() {
+                let listed = licensing
+                    .list_applications(pb::ListApplicationsRequest {
+                        applicant_uscc: uscc.to_owned(),
+                        ..Default::default()
+                    })
+                    .await
+                    .map_err(|s| anyhow::anyhow!("ListApplications {uscc}: {}", failure(&s)))?;
+                return Ok(!listed.into_inner().applications.is_empty());
+            }
+            let name = c.application().unwrap_or_default().to_owned();
+            let app = licensing
+                .get_application(pb::GetApplicationRequest { name: name.clone() })
+                .await
+                .map_err(|s| anyhow::anyhow!("GetApplication {name}: {}", failure(&s)))?
+                .into_inner()
+                .application
+                .with_context(|| format!("GetApplication {name} answered no application"))?;
+            Ok(app.history.iter().any(|s| records(&s.note, id)))
+        }
+        Request::Publish(_) | Request::Correct(_) => Ok(false),
+    }
 }

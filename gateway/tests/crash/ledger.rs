@@ -9,6 +9,8 @@ use yrd_domain::merkle::Hash;
 use yrd_proto::v1 as pb;
 use yrd_proto::v1::spot_check_service_client::SpotCheckServiceClient;
 
+use crate::steps::{LicensingCall, LicensingStep, Owned, ReferralCall, ReferralStep};
+
 /// The longest any phase may take (load until the kill, a restart, the log catching up).
 pub(crate) const PHASE_DEADLINE: Duration = Duration::from_secs(60);
 
@@ -17,6 +19,10 @@ pub(crate) const PHASE_DEADLINE: Duration = Duration::from_secs(60);
 pub(crate) enum Request {
     Publish(pb::PublishResultRequest),
     Correct(pb::CorrectResultRequest),
+    /// A referral step (or a referral opened by hand).
+    Referral(ReferralCall),
+    /// A licensing step (or an application submitted).
+    Licensing(LicensingCall),
 }
 
 impl Request {
@@ -24,14 +30,34 @@ impl Request {
         match self {
             Request::Publish(r) => &r.request_id,
             Request::Correct(r) => &r.request_id,
+            Request::Referral(c) => c.id(),
+            Request::Licensing(c) => c.id(),
         }
     }
 
-    /// The version an answer to it must carry.
-    pub(crate) fn expected_version(&self) -> u32 {
+    /// The version an answer to a publication or correction must carry (`None` for the
+    /// steps: their timeline entries are checked by [`crate::machines`]).
+    pub(crate) fn expected_version(&self) -> Option<u32> {
         match self {
-            Request::Publish(_) => 1,
-            Request::Correct(r) => r.base_version + 1,
+            Request::Publish(_) => Some(1),
+            Request::Correct(r) => Some(r.base_version + 1),
+            Request::Referral(_) | Request::Licensing(_) => None,
+        }
+    }
+
+    /// The kind of write, as the report counts them.
+    pub(crate) fn kind(&self) -> &'static str {
+        match self {
+            Request::Publish(_) => "publish",
+            Request::Correct(_) => "correct",
+            Request::Referral(c) => match c.step {
+                ReferralStep::Opened => "referral create",
+                _ => "referral step",
+            },
+            Request::Licensing(c) => match c.step {
+                LicensingStep::Submitted => "licensing submit",
+                _ => "licensing step",
+            },
         }
     }
 
@@ -40,23 +66,22 @@ impl Request {
         match self {
             Request::Publish(r) => r.result.as_ref(),
             Request::Correct(r) => r.result.as_ref(),
+            Request::Referral(_) | Request::Licensing(_) => None,
         }
     }
 
-    /// Sends it and answers the result it returned and the receipt.
-    pub(crate) async fn send(
-        &self,
-        client: Authed,
-    ) -> Result<(pb::SpotCheckResult, pb::Receipt), String> {
-        let mut spot = SpotCheckServiceClient::new(client);
-        let (result, receipt) = match self {
+    /// Sends it and answers what it made: the result and version, or the referral or
+    /// application and its timeline's length; the receipt; the referrals a publication opened.
+    pub(crate) async fn send(&self, client: Authed) -> Result<Acked, String> {
+        let mut spot = SpotCheckServiceClient::new(client.clone());
+        let (result, receipt, opened) = match self {
             Request::Publish(r) => {
                 let answer = spot
                     .publish_result(r.clone())
                     .await
                     .map_err(|s| failure(&s))?
                     .into_inner();
-                (answer.result, answer.receipt)
+                (answer.result, answer.receipt, answer.opened_referrals)
             }
             Request::Correct(r) => {
                 let answer = spot
@@ -64,11 +89,18 @@ impl Request {
                     .await
                     .map_err(|s| failure(&s))?
                     .into_inner();
-                (answer.result, answer.receipt)
+                (answer.result, answer.receipt, Vec::new())
             }
+            Request::Referral(c) => return c.send(client).await,
+            Request::Licensing(c) => return c.send(client).await,
         };
         match (result, receipt) {
-            (Some(result), Some(receipt)) => Ok((result, receipt)),
+            (Some(result), Some(receipt)) => Ok(Acked {
+                name: result.name,
+                version: result.version,
+                receipt,
+                opened,
+            }),
             _ => Err(format!("{} answered no result or no receipt", self.id())),
         }
     }
@@ -80,6 +112,8 @@ pub(crate) struct Acked {
     pub(crate) name: String,
     pub(crate) version: u32,
     pub(crate) receipt: pb::Receipt,
+    /// The referrals a publication opened automatically.
+    pub(crate) opened: Vec<String>,
 }
 
 /// One write of the run.
@@ -87,6 +121,8 @@ pub(crate) struct Acked {
 pub(crate) struct Attempt {
     /// Index into [`yrd_bench::connect::AGENCIES`] of the writing agency.
     pub(crate) agency: usize,
+    /// The writer (`{agency}-{index}`) that sent it: the owner of what it steps.
+    pub(crate) writer: (usize, usize),
     pub(crate) request: Request,
     /// The answer; `None` while the write was sent but not answered (in flight at the kill).
     pub(crate) acked: Option<Acked>,
@@ -97,11 +133,7 @@ pub(crate) struct Attempt {
 impl Attempt {
     /// Sends the write again as its agency, with its request id; the error says `what` the
     /// sending was for.
-    pub(crate) async fn send_again(
-        &self,
-        clients: &[Authed],
-        what: &str,
-    ) -> anyhow::Result<(pb::SpotCheckResult, pb::Receipt)> {
+    pub(crate) async fn send_again(&self, clients: &[Authed], what: &str) -> anyhow::Result<Acked> {
         let id = self.request.id();
         self.request
             .send(clients[self.agency].clone())
@@ -127,6 +159,26 @@ pub(crate) struct Ledger {
 }
 
 impl Ledger {
+    /// The referrals and applications `writer` owns, with the last step it took on each.
+    pub(crate) fn owned(&self, writer: (usize, usize)) -> Owned {
+        let mut owned = Owned::default();
+        for a in self.attempts.iter().filter(|a| a.writer == writer) {
+            if let Some(acked) = &a.acked {
+                owned.took(&a.request, acked);
+            }
+        }
+        owned
+    }
+
+    /// Acknowledged writes by kind (`publish`, `referral step`, …).
+    pub(crate) fn acked_by_kind(&self) -> BTreeMap<&'static str, usize> {
+        let mut kinds = BTreeMap::new();
+        for a in self.attempts.iter().filter(|a| a.acked.is_some()) {
+            *kinds.entry(a.request.kind()).or_default() += 1;
+        }
+        kinds
+    }
+
     /// The results of `agency` with their latest acknowledged version.
     pub(crate) fn own(&self, agency: usize) -> Vec<Own> {
         let mut latest: BTreeMap<String, Own> = BTreeMap::new();

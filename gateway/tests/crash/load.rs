@@ -1,5 +1,8 @@
-//! The load generator: writers per agency that publish and correct their own results until
-//! the server is killed, each acknowledged answer recorded in the ledger.
+//! The load generator: writers per agency that publish and correct their own results, take
+//! the referrals their publications opened (or they opened by hand) through the disposal
+//! steps as the handling agency, and, in the Hu-Lu pilot provinces, submit licence
+//! applications and take them through the other province's steps, until the server is
+//! killed; each acknowledged answer recorded in the ledger.
 
 use std::sync::{Arc, Mutex};
 
@@ -13,14 +16,28 @@ use yrd_bench::server::YrdServer;
 use yrd_bench::workloads::results;
 use yrd_proto::v1 as pb;
 
-use crate::ledger::{Acked, Attempt, Head, Ledger, Own, PHASE_DEADLINE, Request};
+use crate::ledger::{Attempt, Head, Ledger, Own, PHASE_DEADLINE, Request};
 use crate::log::{log_keys, watch_heads};
+use crate::steps::{
+    LicensingStep, Owned, PILOT, ReferralStep, create_referral, issuing_of, next_licensing_step,
+    next_referral_step, submit_application,
+};
 
 /// Concurrent writers per agency (five agencies), so that group commit batches several writes.
 pub(crate) const WRITERS_PER_AGENCY: usize = 2;
 
 /// Share of writes that correct one of the writer's own results rather than publish.
 pub(crate) const CORRECTION_SHARE: f64 = 0.25;
+
+/// Share of writes that step one of the writer's open referrals.
+pub(crate) const REFERRAL_SHARE: f64 = 0.3;
+
+/// Share of writes, in the pilot provinces, that submit or step a licence application.
+pub(crate) const LICENSING_SHARE: f64 = 0.15;
+
+/// Share of writes that open a referral by hand (`CreateReferral`) on one of the writer's
+/// results whose referrals are all closed (a new finding on a closed case).
+pub(crate) const CREATE_SHARE: f64 = 0.1;
 
 /// Runs the writers and the auditor until `kill_after` writes were acknowledged, then kills the
 /// server. Adds every write to the ledger and answers the tree heads the auditor saw.
@@ -39,6 +56,13 @@ pub(crate) async fn load_and_kill(
     let stop = CancellationToken::new();
     let mut rng = StdRng::seed_from_u64(seed);
     let mut writers = Vec::new();
+    // One session per agency, shared: a writer acts as the handling agency of its referrals
+    // and as the issuing province of its applications.
+    let mut peers = Vec::new();
+    for (agency_id, _) in AGENCIES {
+        peers.push(server.target.session(agency_id).await?);
+    }
+    let peers = Arc::new(peers);
     for (agency, (agency_id, _)) in AGENCIES.iter().enumerate() {
         let own = ledger.own(agency);
         for w in 0..WRITERS_PER_AGENCY {
@@ -51,7 +75,11 @@ pub(crate) async fn load_and_kill(
                 .collect();
             let writer = Writer {
                 client: server.target.session(agency_id).await?,
+                peers: peers.clone(),
                 agency,
+                index: w,
+                iteration,
+                owned: ledger.owned((agency, w)),
                 prefix: format!("{campaign}-i{iteration}-a{agency}-w{w}"),
                 campaign: campaign.to_owned(),
                 own: mine,
@@ -113,7 +141,14 @@ pub(crate) fn writer_of(content: &pb::SpotCheckResult) -> Option<usize> {
 /// One partner system writing in a loop until the server stops answering.
 pub(crate) struct Writer {
     pub(crate) client: Authed,
+    /// One session per agency (index into [`AGENCIES`]).
+    pub(crate) peers: Arc<Vec<Authed>>,
     pub(crate) agency: usize,
+    /// The writer's index within its agency.
+    pub(crate) index: usize,
+    pub(crate) iteration: u64,
+    /// The referrals and applications it owns, with the last step it took on each.
+    pub(crate) owned: Owned,
     pub(crate) prefix: String,
     pub(crate) campaign: String,
     pub(crate) own: Vec<Own>,
@@ -134,37 +169,16 @@ impl Writer {
                 break;
             }
             let request_id = format!("{}-{n}", self.prefix);
-            let request = if !self.own.is_empty() && self.rng.random_bool(CORRECTION_SHARE) {
-                let at = self.rng.random_range(0..self.own.len());
-                let own = &self.own[at];
-                let mut content = own.content.clone();
-                correct(&mut content, own.version + 1);
-                Request::Correct(pb::CorrectResultRequest {
-                    request_id,
-                    name: own.name.clone(),
-                    result: Some(content),
-                    reason: format!("更正第{}版的检测值", own.version),
-                    base_version: own.version,
-                })
+            let (acting, request) = self.next_request(n, request_id);
+            let writer = (self.agency, self.index);
+            let client = if acting == self.agency {
+                self.client.clone()
             } else {
-                let seq = self.rng.random_range(0..100_000);
-                let mut content = results::sample(self.agency, seq, false);
-                content.report_number = format!("{}-{n}", self.prefix);
-                if let Some(c) = content.campaign.as_mut() {
-                    c.code = self.campaign.clone();
-                }
-                Request::Publish(pb::PublishResultRequest {
-                    request_id,
-                    result: Some(content),
-                })
+                self.peers[acting].clone()
             };
-            match request.send(self.client.clone()).await {
-                Ok((result, receipt)) => {
-                    let acked = Acked {
-                        name: result.name.clone(),
-                        version: result.version,
-                        receipt,
-                    };
+            match request.send(client).await {
+                Ok(acked) => {
+                    self.owned.took(&request, &acked);
                     if let Some(content) = request.content() {
                         match self.own.iter_mut().find(|o| o.name == acked.name) {
                             Some(own) => {
@@ -179,7 +193,8 @@ impl Writer {
                         }
                     }
                     done.push(Attempt {
-                        agency: self.agency,
+                        agency: acting,
+                        writer,
                         request,
                         acked: Some(acked),
                         error: None,
@@ -191,7 +206,8 @@ impl Writer {
                         .lock()
                         .unwrap_or_else(|p| p.into_inner())
                         .push(Attempt {
-                            agency: self.agency,
+                            agency: acting,
+                            writer,
                             request,
                             acked: None,
                             error: Some(error),
@@ -201,6 +217,78 @@ impl Writer {
             }
         }
         done
+    }
+}
+
+impl Writer {
+    /// The next write and the agency (index into [`AGENCIES`]) that sends it: a referral
+    /// step, a licensing step, a referral opened by hand, a correction or a publication.
+    fn next_request(&mut self, n: u64, request_id: String) -> (usize, Request) {
+        let roll: f64 = self.rng.random();
+        let open: Vec<usize> = (0..self.owned.referrals.len())
+            .filter(|&i| self.owned.referrals[i].1 != ReferralStep::Closed)
+            .collect();
+        if roll < REFERRAL_SHARE && !open.is_empty() {
+            let (name, last) = &self.owned.referrals[open[self.rng.random_range(0..open.len())]];
+            let more = self.rng.random_bool(0.3);
+            let close = self.rng.random_bool(0.3);
+            if let Some(call) = next_referral_step(name, *last, request_id.clone(), more, close) {
+                let handler = (self.agency + 1) % AGENCIES.len();
+                return (handler, Request::Referral(call));
+            }
+        }
+        if roll < REFERRAL_SHARE + LICENSING_SHARE && PILOT.contains(&self.agency) {
+            let open: Vec<&(String, LicensingStep)> = self
+                .owned
+                .applications
+                .iter()
+                .filter(|(_, last)| *last != LicensingStep::Decided)
+                .collect();
+            if !open.is_empty() && self.rng.random_bool(0.75) {
+                let (name, last) = open[self.rng.random_range(0..open.len())];
+                if let Some(call) = next_licensing_step(name, *last, request_id.clone()) {
+                    return (issuing_of(self.agency), Request::Licensing(call));
+                }
+            }
+            // Unique in the run: iteration, agency, writer, write.
+            let serial = u32::try_from(
+                self.iteration * 1_000_000 + (self.agency * 2 + self.index) as u64 * 50_000 + n,
+            )
+            .unwrap_or(u32::MAX);
+            let call = submit_application(self.agency, serial, request_id);
+            return (self.agency, Request::Licensing(call));
+        }
+        let closed = self.owned.closed_results();
+        if roll < REFERRAL_SHARE + LICENSING_SHARE + CREATE_SHARE && !closed.is_empty() {
+            let result = &closed[self.rng.random_range(0..closed.len())];
+            let call = create_referral(self.agency, result, request_id);
+            return (self.agency, Request::Referral(call));
+        }
+        if !self.own.is_empty() && self.rng.random_bool(CORRECTION_SHARE) {
+            let at = self.rng.random_range(0..self.own.len());
+            let own = &self.own[at];
+            let mut content = own.content.clone();
+            correct(&mut content, own.version + 1);
+            let request = Request::Correct(pb::CorrectResultRequest {
+                request_id,
+                name: own.name.clone(),
+                result: Some(content),
+                reason: format!("更正第{}版的检测值", own.version),
+                base_version: own.version,
+            });
+            return (self.agency, request);
+        }
+        let seq = self.rng.random_range(0..100_000);
+        let mut content = results::sample(self.agency, seq, false);
+        content.report_number = format!("{}-{n}", self.prefix);
+        if let Some(c) = content.campaign.as_mut() {
+            c.code = self.campaign.clone();
+        }
+        let request = Request::Publish(pb::PublishResultRequest {
+            request_id,
+            result: Some(content),
+        });
+        (self.agency, request)
     }
 }
 

@@ -1,26 +1,38 @@
-//! The crash test: `yrd serve` killed with SIGKILL under publish load, restarted on the same
-//! data, loses nothing it acknowledged and writes nothing twice.
+//! The crash test: `yrd serve` killed with SIGKILL under a mixed load from every agency,
+//! restarted on the same data, loses nothing it acknowledged and writes nothing twice.
 //!
 //! The `yrd` binary of this package (`CARGO_BIN_EXE_yrd`) runs as a real child process, started,
 //! killed and restarted by the bench's process code (`yrd_bench::server`), and is driven as
 //! partners drive it (`yrd_bench::connect`: mTLS, bound tokens). Each iteration:
 //!
-//! 1. several writers per agency publish results (and correct their own), each call with its
-//!    own `request_id`; every acknowledged answer is recorded (request id → result name and
-//!    version, receipt), and an auditor reads the signed tree heads as they are published;
+//! 1. several writers per agency publish non-conforming results (each opens a referral to the
+//!    producer's province), correct their own, open referrals by hand (`CreateReferral`), take
+//!    their referrals through the disposal steps as the handling agency (acknowledge, start,
+//!    measures, order correction, review, close), and in the Hu-Lu pilot provinces submit
+//!    licence applications that the other province accepts, reviews, verifies and decides;
+//!    each call has its own `request_id`, and every acknowledged answer is recorded (request
+//!    id → resource and version, receipt), while an auditor reads the signed tree heads as
+//!    they are published;
 //! 2. a seeded number of acknowledged writes after the auditor saw its first head, the server
 //!    gets SIGKILL;
-//! 3. it is restarted on the same data folder or PostgreSQL database, and then:
-//!    * every write acknowledged before the kill is stored, with the content it sent (read
-//!      before anything is sent again);
+//! 3. it is restarted on the same data folder or PostgreSQL database, and then (as Jepsen's
+//!    set-full checker does, for every write of the run):
+//!    * every publication or correction acknowledged before the kill is stored, with the
+//!      content it sent (read before anything is sent again);
 //!    * every request that got no answer is sent again with its `request_id` and body: it must
 //!      succeed, with the stored answer or written now (how many were stored is printed);
-//!    * every acknowledged request sent again must return the stored answer: the same result,
-//!      version and receipt;
+//!    * every acknowledged request sent again must return the stored answer: the same
+//!      resource, version and receipt;
 //!    * a search over the run's campaign finds each acknowledged publication exactly once (no
 //!      report number twice, nothing unacknowledged), at its last acknowledged version;
-//!    * the recipient agency's feed holds exactly one event per acknowledged publication and
-//!      correction, none for a write nobody asked for, with cursors gap-free and event ids unique;
+//!    * the exchange lists exactly the referrals and applications acknowledged writes opened;
+//!      each acknowledged step is in its referral's timeline or application's history exactly
+//!      once, and nothing else is; each timeline, replayed through the domain's machines at
+//!      its recorded times, is legal step by step and gives the stored state and deadlines
+//!      ([`machines`]);
+//!    * every agency's feed holds exactly one event per event due to it (the results'
+//!      recipients, and every agency the machines say a step must tell), none for a write
+//!      nobody acknowledged, with cursors gap-free and event ids unique;
 //!    * the exchange log's new signed head verifies, is consistent (RFC 9162 consistency proof,
 //!      checked with `yrd_domain::merkle`) with every head the auditor saw before the crash and
 //!      with the previous iteration's, and includes the leaf of every acknowledged receipt.
@@ -37,9 +49,11 @@
 //! * this file: the two tests, one a store.
 //! * [`process`]: the knobs, the server's start, kills and restarts, the iterations.
 //! * [`ledger`]: every write of the run and what the auditor trusts.
-//! * [`load`]: the writers that publish and correct until the kill.
+//! * [`load`]: the writers that publish, correct and step until the kill.
+//! * [`steps`]: the referral and licensing steps, which comes next, and their requests.
 //! * [`log`]: the auditor's tree heads, and the log's checks after a restart.
 //! * [`check`]: the writes, searches and feeds checked after a restart.
+//! * [`machines`]: the referrals and applications checked after a restart, by replay.
 
 #![forbid(unsafe_code)]
 
@@ -47,7 +61,9 @@ mod check;
 mod ledger;
 mod load;
 mod log;
+mod machines;
 mod process;
+mod steps;
 
 use anyhow::ensure;
 use yrd_bench::cli::StoreKind;

@@ -114,5 +114,9 @@ pub(crate) async fn run(
              the auditor's first head; {report}"
         );
     }
+    eprintln!(
+        "{store}: {iterations} iterations passed; acknowledged writes by kind: {:?}",
+        ledger.acked_by_kind()
+    );
     Ok(())
 }

@@ -52,7 +52,9 @@ pub(crate) async fn acknowledged_writes_survive_a_killed_replica(
         })?;
     eprintln!(
         "killed mid-publish: replica #{victim} SIGKILLed after {acked} acknowledged writes \
-         (seed {seed}); checked through replica #{checker}: {report}"
+         (seed {seed}); checked through replica #{checker}: {report}; acknowledged by kind: \
+         {:?}",
+        ledger.acked_by_kind()
     );
 
     cluster.replicas[victim]

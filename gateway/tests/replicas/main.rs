@@ -32,7 +32,8 @@
 //! * [`cluster`]: the replicas, their logs and sessions.
 //! * [`calls`]: scenarios 2 and 4; [`delivery`]: 5; [`sequencer`]: 1 and 6;
 //!   [`kill_publish`]: 3.
-//! * `ledger`, `log`, `load`, `check`: the crash test's own modules, shared.
+//! * `ledger`, `log`, `load`, `steps`, `check`, `machines`: the crash test's own modules,
+//!   shared.
 
 #![forbid(unsafe_code)]
 
@@ -51,6 +52,10 @@ mod ledger;
 mod load;
 #[path = "../crash/log.rs"]
 mod log;
+#[path = "../crash/machines.rs"]
+mod machines;
+#[path = "../crash/steps.rs"]
+mod steps;
 
 use anyhow::{Context as _, ensure};
 
