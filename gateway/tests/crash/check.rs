@@ -7,14 +7,14 @@ use anyhow::{Context as _, bail, ensure};
 use yrd_bench::connect::{AGENCIES, Authed, failure};
 use yrd_bench::server::YrdServer;
 use yrd_proto::v1 as pb;
-use yrd_proto::v1::disposal_service_client::DisposalServiceClient;
 use yrd_proto::v1::feed_service_client::FeedServiceClient;
-use yrd_proto::v1::licensing_service_client::LicensingServiceClient;
 use yrd_proto::v1::spot_check_service_client::SpotCheckServiceClient;
 
 use crate::ledger::{Acked, Attempt, Head, Ledger, PHASE_DEADLINE, Request};
 use crate::log::check_log;
-use crate::machines::{Expected, check_machines, records};
+use crate::machines::{
+    Expected, check_machines, get_application, get_referral, list_applications, records,
+};
 use crate::steps::ReferralRequest;
 
 /// After the restart: resolves the writes left unanswered, then checks everything the ledger
@@ -59,9 +59,7 @@ pub(crate) async fn check(
             Request::Correct(r) => {
                 latest(&clients[attempt.agency], &r.name).await?.version > r.base_version
             }
-            Request::Referral(_) | Request::Licensing(_) => {
-                step_stored(&clients[attempt.agency], &attempt.request).await?
-            }
+            Request::Referral(_) | Request::Licensing(_) => step_stored(&clients, attempt).await?,
         };
         in_flight_stored += usize::from(stored);
     }
@@ -122,10 +120,11 @@ pub(crate) async fn check(
     Ok(format!(
         "{in_flight} writes in flight at the kill ({in_flight_stored} of them stored before \
          the retry), {repeated} writes sent again got their first answer; {results} results, \
-         {} referrals and {} applications ({} timeline entries replayed through the domain) \
+         {} referrals ({} opened by a correction) and {} applications ({} timeline entries replayed through the domain) \
          and {events} feed events checked; log of {} leaves consistent with {} heads seen \
          before the kill",
         machines.referrals,
+        machines.reopened,
         machines.applications,
         machines.entries,
         head.size,
@@ -405,18 +404,10 @@ pub(crate) async fn check_feeds(clients: &[Authed], expected: &Expected) -> anyh
 /// note of an entry of the referral's timeline or the application's history (a closure: the
 /// referral is closed); a referral opened by hand is among its result's referrals; an
 /// application submitted is listed under its applicant's USCC.
-pub(crate) async fn step_stored(client: &Authed, request: &Request) -> anyhow::Result<bool> {
-    let id = request.id();
-    let referral = |name: String| async move {
-        DisposalServiceClient::new(client.clone())
-            .get_referral(pb::GetReferralRequest { name: name.clone() })
-            .await
-            .map_err(|s| anyhow::anyhow!("GetReferral {name}: {}", failure(&s)))?
-            .into_inner()
-            .referral
-            .with_context(|| format!("GetReferral {name} answered no referral"))
-    };
-    match request {
+pub(crate) async fn step_stored(clients: &[Authed], attempt: &Attempt) -> anyhow::Result<bool> {
+    let client = &clients[attempt.agency];
+    let id = attempt.request.id();
+    match &attempt.request {
         Request::Referral(c) => {
             let names = match (&c.request, c.referral()) {
                 (ReferralRequest::Create(r), _) => latest(client, &r.result).await?.referrals,
@@ -424,7 +415,7 @@ pub(crate) async fn step_stored(client: &Authed, request: &Request) -> anyhow::R
                 (_, None) => Vec::new(),
             };
             for name in names {
-                let r = referral(name).await?;
+                let r = get_referral(client, &name).await?;
                 let closing = matches!(c.request, ReferralRequest::Close(_));
                 if r.timeline.iter().any(|s| records(&s.note, id))
                     || (closing && r.state == pb::ReferralState::Closed as i32)
@@ -434,28 +425,14 @@ pub(crate) async fn step_stored(client: &Authed, request: &Request) -> anyhow::R
             }
             Ok(false)
         }
-        Request::Licensing(c) => {
-            let mut licensing = LicensingServiceClient::new(client.clone());
-            if let Some(uscc) = c.submitted_uscc() {
-                let listed = licensing
-                    .list_applications(pb::ListApplicationsRequest {
-                        applicant_uscc: uscc.to_owned(),
-                        ..Default::default()
-                    })
-                    .await
-                    .map_err(|s| anyhow::anyhow!("ListApplications {uscc}: {}", failure(&s)))?;
-                return Ok(!listed.into_inner().applications.is_empty());
+        Request::Licensing(c) => match (c.submitted_uscc(), c.application()) {
+            (Some(uscc), _) => Ok(!list_applications(clients, uscc).await?.is_empty()),
+            (None, Some(name)) => {
+                let app = get_application(client, name).await?;
+                Ok(app.history.iter().any(|s| records(&s.note, id)))
             }
-            let name = c.application().unwrap_or_default().to_owned();
-            let app = licensing
-                .get_application(pb::GetApplicationRequest { name: name.clone() })
-                .await
-                .map_err(|s| anyhow::anyhow!("GetApplication {name}: {}", failure(&s)))?
-                .into_inner()
-                .application
-                .with_context(|| format!("GetApplication {name} answered no application"))?;
-            Ok(app.history.iter().any(|s| records(&s.note, id)))
-        }
+            (None, None) => Ok(false),
+        },
         Request::Publish(_) | Request::Correct(_) => Ok(false),
     }
 }

@@ -89,7 +89,14 @@ impl Request {
                     .await
                     .map_err(|s| failure(&s))?
                     .into_inner();
-                (answer.result, answer.receipt, Vec::new())
+                // A correction opens the referrals that are missing (docs/domain.md): the
+                // result's referrals, old and new, are in its answer.
+                let referrals = answer
+                    .result
+                    .as_ref()
+                    .map(|r| r.referrals.clone())
+                    .unwrap_or_default();
+                (answer.result, answer.receipt, referrals)
             }
             Request::Referral(c) => return c.send(client).await,
             Request::Licensing(c) => return c.send(client).await,
@@ -112,7 +119,8 @@ pub(crate) struct Acked {
     pub(crate) name: String,
     pub(crate) version: u32,
     pub(crate) receipt: pb::Receipt,
-    /// The referrals a publication opened automatically.
+    /// The referrals a publication opened automatically; for a correction, all the result's
+    /// referrals (it opens those missing when the earlier ones are closed).
     pub(crate) opened: Vec<String>,
 }
 

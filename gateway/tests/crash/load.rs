@@ -229,7 +229,14 @@ impl Writer {
             .filter(|&i| self.owned.referrals[i].1 != ReferralStep::Closed)
             .collect();
         if roll < REFERRAL_SHARE && !open.is_empty() {
-            let (name, last) = &self.owned.referrals[open[self.rng.random_range(0..open.len())]];
+            // Half the time the oldest open referral, so that referrals reach closure (and
+            // results can be referred again by hand), not only their first steps.
+            let at = if self.rng.random_bool(0.5) {
+                open[0]
+            } else {
+                open[self.rng.random_range(0..open.len())]
+            };
+            let (name, last) = &self.owned.referrals[at];
             let more = self.rng.random_bool(0.3);
             let close = self.rng.random_bool(0.3);
             if let Some(call) = next_referral_step(name, *last, request_id.clone(), more, close) {

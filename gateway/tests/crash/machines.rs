@@ -38,6 +38,8 @@ pub(crate) type Expected = Vec<BTreeSet<(String, u32)>>;
 #[derive(Debug, Default)]
 pub(crate) struct Machines {
     pub(crate) referrals: usize,
+    /// Referrals a correction opened (the result's earlier ones were closed).
+    pub(crate) reopened: usize,
     pub(crate) applications: usize,
     /// Timeline and history entries replayed.
     pub(crate) entries: usize,
@@ -60,7 +62,7 @@ pub(crate) async fn check_machines(
             .as_ref()
             .with_context(|| format!("{} is still unanswered", a.request.id()))?;
         match &a.request {
-            Request::Publish(_) => {
+            Request::Publish(_) | Request::Correct(_) => {
                 for name in &acked.opened {
                     referral_steps.entry(name.clone()).or_default();
                 }
@@ -73,7 +75,6 @@ pub(crate) async fn check_machines(
                 .entry(acked.name.clone())
                 .or_default()
                 .push(&a.request),
-            Request::Correct(_) => {}
         }
     }
 
@@ -86,22 +87,35 @@ pub(crate) async fn check_machines(
         .keys()
         .filter(|n| !listed.contains(*n))
         .collect();
-    ensure!(
-        unexpected.is_empty() && missing.is_empty(),
-        "the exchange lists {} referrals for {} acknowledged openings: not acknowledged \
-         {unexpected:?}, missing {missing:?}",
-        listed.len(),
-        referral_steps.len()
-    );
+    if !(unexpected.is_empty() && missing.is_empty()) {
+        let mut described = Vec::new();
+        for name in &unexpected {
+            let r = get_referral(&clients[0], name).await?;
+            let first = r
+                .timeline
+                .first()
+                .map(|s| s.note.clone())
+                .unwrap_or_default();
+            described.push(format!(
+                "{name} ({}, about {} version {}, opened with note {first:?}, {} entries)",
+                pb::ReferralOrigin::try_from(r.origin)
+                    .unwrap_or_default()
+                    .as_str_name(),
+                r.result,
+                r.result_version,
+                r.timeline.len()
+            ));
+        }
+        bail!(
+            "the exchange lists {} referrals for {} acknowledged openings: not acknowledged \
+             {described:?}, missing {missing:?}",
+            listed.len(),
+            referral_steps.len()
+        );
+    }
     let rules = ReferralRules::default();
     for (name, steps) in &referral_steps {
-        let r = DisposalServiceClient::new(clients[0].clone())
-            .get_referral(pb::GetReferralRequest { name: name.clone() })
-            .await
-            .map_err(|s| anyhow::anyhow!("GetReferral {name}: {}", failure(&s)))?
-            .into_inner()
-            .referral
-            .with_context(|| format!("GetReferral {name} answered no referral"))?;
+        let r = get_referral(&clients[0], name).await?;
         let entries: Vec<(&str, bool)> = r
             .timeline
             .iter()
@@ -116,9 +130,11 @@ pub(crate) async fn check_machines(
         report.entries += replay_referral(&r, &rules, expected)
             .with_context(|| format!("replaying {name} through yrd_domain::referral"))?;
         report.referrals += 1;
+        let automatic = r.origin == pb::ReferralOrigin::Automatic as i32;
+        report.reopened += usize::from(automatic && r.result_version > 1);
     }
 
-    let listed = list_applications(clients).await?;
+    let listed = list_applications(clients, "").await?;
     let submitted: BTreeSet<&String> = application_steps.keys().collect();
     let found: BTreeSet<&String> = listed.iter().collect();
     ensure!(
@@ -135,13 +151,7 @@ pub(crate) async fn check_machines(
         .build()
         .map_err(|e| anyhow::anyhow!("the default licensing settings: {e:?}"))?;
     for (name, steps) in &application_steps {
-        let app = LicensingServiceClient::new(clients[PILOT[0]].clone())
-            .get_application(pb::GetApplicationRequest { name: name.clone() })
-            .await
-            .map_err(|s| anyhow::anyhow!("GetApplication {name}: {}", failure(&s)))?
-            .into_inner()
-            .application
-            .with_context(|| format!("GetApplication {name} answered no application"))?;
+        let app = get_application(&clients[PILOT[0]], name).await?;
         let entries: Vec<(&str, bool)> = app
             .history
             .iter()
@@ -464,28 +474,46 @@ fn licensing_command(entry: &pb::ApplicationStep) -> anyhow::Result<LicensingCom
     })
 }
 
+/// Every item of a listing, page after page: `page` answers one page's items and the next
+/// page's token (empty on the last).
+async fn all_pages<T, F, Fut>(mut page: F) -> anyhow::Result<Vec<T>>
+where
+    F: FnMut(String) -> Fut,
+    Fut: Future<Output = anyhow::Result<(Vec<T>, String)>>,
+{
+    let mut all = Vec::new();
+    let mut token = String::new();
+    loop {
+        let (items, next) = page(token).await?;
+        all.extend(items);
+        if next.is_empty() {
+            return Ok(all);
+        }
+        token = next;
+    }
+}
+
 /// Every referral the run's agencies list as sampling agency; a name listed twice is an error.
 async fn list_referrals(clients: &[Authed]) -> anyhow::Result<Vec<String>> {
     let mut names = Vec::new();
     for (agency, (id, _)) in AGENCIES.iter().enumerate() {
-        let mut page_token = String::new();
-        loop {
-            let page = DisposalServiceClient::new(clients[agency].clone())
-                .list_referrals(pb::ListReferralsRequest {
-                    role: pb::ReferralRole::Sampling as i32,
-                    page_size: 500,
-                    page_token: page_token.clone(),
-                    ..Default::default()
-                })
-                .await
-                .map_err(|s| anyhow::anyhow!("ListReferrals of {id}: {}", failure(&s)))?
-                .into_inner();
-            names.extend(page.referrals.into_iter().map(|r| r.name));
-            if page.next_page_token.is_empty() {
-                break;
-            }
-            page_token = page.next_page_token;
-        }
+        names.extend(
+            all_pages(|page_token| async move {
+                let page = DisposalServiceClient::new(clients[agency].clone())
+                    .list_referrals(pb::ListReferralsRequest {
+                        role: pb::ReferralRole::Sampling as i32,
+                        page_size: 500,
+                        page_token,
+                        ..Default::default()
+                    })
+                    .await
+                    .map_err(|s| anyhow::anyhow!("ListReferrals of {id}: {}", failure(&s)))?
+                    .into_inner();
+                let names = page.referrals.into_iter().map(|r| r.name).collect();
+                Ok((names, page.next_page_token))
+            })
+            .await?,
+        );
     }
     let distinct: BTreeSet<&String> = names.iter().collect();
     ensure!(
@@ -495,34 +523,62 @@ async fn list_referrals(clients: &[Authed]) -> anyhow::Result<Vec<String>> {
     Ok(names)
 }
 
-/// Every application the pilot agencies list as accepting window.
-async fn list_applications(clients: &[Authed]) -> anyhow::Result<Vec<String>> {
+/// Every application the pilot agencies list as accepting window, or (with `uscc`) those of
+/// that applicant.
+pub(crate) async fn list_applications(
+    clients: &[Authed],
+    uscc: &str,
+) -> anyhow::Result<Vec<String>> {
     let mut names = Vec::new();
     for agency in PILOT {
-        let mut page_token = String::new();
-        loop {
-            let page = LicensingServiceClient::new(clients[agency].clone())
-                .list_applications(pb::ListApplicationsRequest {
-                    province_role: pb::ProvinceRole::Accepting as i32,
-                    page_size: 500,
-                    page_token: page_token.clone(),
-                    ..Default::default()
-                })
-                .await
-                .map_err(|s| {
-                    anyhow::anyhow!(
-                        "ListApplications of {}: {}",
-                        AGENCIES[agency].0,
-                        failure(&s)
-                    )
-                })?
-                .into_inner();
-            names.extend(page.applications.into_iter().map(|a| a.name));
-            if page.next_page_token.is_empty() {
-                break;
-            }
-            page_token = page.next_page_token;
-        }
+        let id = AGENCIES[agency].0;
+        names.extend(
+            all_pages(|page_token| async move {
+                let page = LicensingServiceClient::new(clients[agency].clone())
+                    .list_applications(pb::ListApplicationsRequest {
+                        province_role: pb::ProvinceRole::Accepting as i32,
+                        applicant_uscc: uscc.to_owned(),
+                        page_size: 500,
+                        page_token,
+                        ..Default::default()
+                    })
+                    .await
+                    .map_err(|s| anyhow::anyhow!("ListApplications of {id}: {}", failure(&s)))?
+                    .into_inner();
+                let names = page.applications.into_iter().map(|a| a.name).collect();
+                Ok((names, page.next_page_token))
+            })
+            .await?,
+        );
     }
     Ok(names)
+}
+
+/// `GetReferral` of `name`.
+pub(crate) async fn get_referral(client: &Authed, name: &str) -> anyhow::Result<pb::Referral> {
+    DisposalServiceClient::new(client.clone())
+        .get_referral(pb::GetReferralRequest {
+            name: name.to_owned(),
+        })
+        .await
+        .map_err(|s| anyhow::anyhow!("GetReferral {name}: {}", failure(&s)))?
+        .into_inner()
+        .referral
+        .with_context(|| format!("GetReferral {name} answered no referral"))
+}
+
+/// `GetApplication` of `name`.
+pub(crate) async fn get_application(
+    client: &Authed,
+    name: &str,
+) -> anyhow::Result<pb::LicenceApplication> {
+    LicensingServiceClient::new(client.clone())
+        .get_application(pb::GetApplicationRequest {
+            name: name.to_owned(),
+        })
+        .await
+        .map_err(|s| anyhow::anyhow!("GetApplication {name}: {}", failure(&s)))?
+        .into_inner()
+        .application
+        .with_context(|| format!("GetApplication {name} answered no application"))
 }

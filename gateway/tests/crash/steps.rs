@@ -96,7 +96,8 @@ pub(crate) struct Owned {
 }
 
 impl Owned {
-    /// Remembers what an acknowledged write opened (a publication's referrals) or moved on.
+    /// Remembers what an acknowledged write opened (the referrals of a publication, or of a
+    /// correction of a result whose referrals were closed) or moved on.
     pub(crate) fn took(&mut self, request: &Request, acked: &Acked) {
         fn moved<S>(list: &mut Vec<(String, S)>, name: &str, step: S) {
             match list.iter_mut().find(|(n, _)| n == name) {
@@ -105,10 +106,12 @@ impl Owned {
             }
         }
         match request {
-            Request::Publish(_) => {
+            Request::Publish(_) | Request::Correct(_) => {
                 for name in &acked.opened {
-                    self.referrals.push((name.clone(), ReferralStep::Opened));
-                    self.referred.insert(name.clone(), acked.name.clone());
+                    if !self.referred.contains_key(name) {
+                        self.referrals.push((name.clone(), ReferralStep::Opened));
+                        self.referred.insert(name.clone(), acked.name.clone());
+                    }
                 }
             }
             Request::Referral(c) => {
@@ -118,7 +121,6 @@ impl Owned {
                 }
             }
             Request::Licensing(c) => moved(&mut self.applications, &acked.name, c.step),
-            Request::Correct(_) => {}
         }
     }
 }
