@@ -20,7 +20,6 @@ use std::time::Duration;
 
 use opentelemetry::KeyValue;
 use opentelemetry::metrics::{Counter, Histogram, Meter, MeterProvider as _};
-use opentelemetry_otlp::WithExportConfig;
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::metrics::data::ResourceMetrics;
@@ -32,7 +31,7 @@ use yrd_client::code_name;
 use yrd_domain::clock::Clock;
 use yrd_store::Store;
 
-use crate::server::telemetry::TelemetryError;
+use crate::server::telemetry::{OtlpChannel, TelemetryError};
 
 /// The instrumentation scope of the exchange's metrics.
 const SCOPE: &str = "yrd-exchange";
@@ -79,19 +78,15 @@ struct Inner {
     leader: Arc<OnceLock<Arc<AtomicBool>>>,
     /// 1 while this replica is ready.
     ready: Arc<AtomicBool>,
-    /// Drives the OTLP exporter's gRPC channel (as the span pipeline does, `telemetry`).
-    otlp_runtime: Mutex<Option<tokio::runtime::Runtime>>,
+    /// The OTLP channel the periodic exporter uses (shared with the span pipeline,
+    /// `telemetry`); released after the provider has flushed.
+    _otlp: Option<Arc<OtlpChannel>>,
 }
 
 impl Drop for Inner {
     fn drop(&mut self) {
         if let Err(e) = self.provider.shutdown() {
             tracing::debug!(error = %e, "metrics provider shut down");
-        }
-        if let Ok(mut runtime) = self.otlp_runtime.lock() {
-            if let Some(runtime) = runtime.take() {
-                runtime.shutdown_background();
-            }
         }
     }
 }
@@ -133,31 +128,17 @@ impl Metrics {
                     .with_service_name(service_name.to_owned())
                     .build(),
             );
-        let mut otlp_runtime = None;
-        if let Some(endpoint) = otlp_endpoint {
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(1)
-                .thread_name("yrd-otlp-metrics")
-                .enable_all()
-                .build()
-                .map_err(TelemetryError::Runtime)?;
-            let exporter = {
-                let _on_our_runtime = runtime.enter();
-                opentelemetry_otlp::MetricExporter::builder()
-                    .with_tonic()
-                    .with_endpoint(endpoint)
-                    .build()
-                    .map_err(|source| TelemetryError::Exporter {
-                        endpoint: endpoint.to_owned(),
-                        source,
-                    })?
-            };
+        let otlp = otlp_endpoint.map(OtlpChannel::shared).transpose()?;
+        if let Some(channel) = &otlp {
+            let exporter = channel.exporter(
+                opentelemetry_otlp::MetricExporter::builder().with_tonic(),
+                |builder| builder.build(),
+            )?;
             builder = builder.with_reader(
                 PeriodicReader::builder(exporter)
                     .with_interval(export_interval)
                     .build(),
             );
-            otlp_runtime = Some(runtime);
         }
         let provider = builder.build();
         let meter = provider.meter(SCOPE);
@@ -188,7 +169,7 @@ impl Metrics {
             snapshot,
             leader,
             ready,
-            otlp_runtime: Mutex::new(otlp_runtime),
+            _otlp: otlp,
         };
         Ok(Metrics {
             inner: Arc::new(inner),
