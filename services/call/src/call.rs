@@ -229,7 +229,8 @@ pub fn leaf_written(extensions: &http::Extensions) -> bool {
 /// Implements a service trait of the contract (tonic's generated `…Service`) whose every method
 /// is one call through [`Call::serve`]: the service writes, per RPC, only its span attributes
 /// and the body that does the work, with the [`Call`] and the request bound to the names it
-/// gives them (`&self` is written too, so that the body may use `self`).
+/// gives them (`&self` is written too, so that the body may use `self`). The trait's associated
+/// types (a streaming RPC's stream) come first, as in the impl.
 ///
 /// ```ignore
 /// yrd_call::serve_rpcs! {
@@ -245,6 +246,7 @@ pub fn leaf_written(extensions: &http::Extensions) -> bool {
 macro_rules! serve_rpcs {
     (
         impl $service:ident for $handler:ty {
+            $(type $assoc:ident = $assoc_ty:ty;)*
             $(
                 $(#[$attr:meta])*
                 fn $rpc:ident(
@@ -256,6 +258,7 @@ macro_rules! serve_rpcs {
     ) => {
         #[$crate::__tonic::async_trait]
         impl $service for $handler {
+            $(type $assoc = $assoc_ty;)*
             $(
                 $(#[$attr])*
                 async fn $rpc(
