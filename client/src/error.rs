@@ -82,7 +82,8 @@ impl fmt::Display for RpcError {
 
 impl std::error::Error for RpcError {}
 
-/// The canonical upper-case name of a gRPC status code, e.g. `INVALID_ARGUMENT`.
+/// The canonical upper-case name of a gRPC status code, e.g. `INVALID_ARGUMENT` (also the
+/// `code` label of the gateway's metrics).
 pub fn code_name(code: Code) -> &'static str {
     match code {
         Code::Ok => "OK",

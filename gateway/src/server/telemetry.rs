@@ -10,12 +10,15 @@
 //! names, no message bodies), and log lines are not held to that rule. Leaving the libraries'
 //! spans out also keeps the exporter from tracing its own exports.
 //!
-//! The exporter's gRPC channel runs on a small runtime of its own (one worker thread), owned by
-//! the [`TelemetryGuard`]: [`init`] can then be called before the server's runtime exists, and
-//! flushing never waits on a runtime that is busy serving or shutting down.
+//! The exporters' gRPC channel runs on a small runtime of its own (one worker thread), the
+//! [`OtlpChannel`]: [`init`] can then be called before the server's runtime exists, and
+//! flushing never waits on a runtime that is busy serving or shutting down. The span pipeline
+//! and the metrics (`server::metrics`) export to the same collector through one shared
+//! [`OtlpChannel`], so a process holds one such runtime and one connection per endpoint.
+
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 
 use opentelemetry::trace::TracerProvider as _;
-use opentelemetry_otlp::WithExportConfig;
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use tracing_subscriber::EnvFilter;
@@ -54,38 +57,115 @@ pub enum TelemetryError {
     Flush(#[source] opentelemetry_sdk::error::OTelSdkError),
 }
 
-/// The span pipeline to a collector: the tracer provider with its batch exporter and the
-/// runtime its gRPC channel runs on. Building one installs nothing; [`init`] installs it, and a
-/// test may attach [`OtlpPipeline::layer`] to a subscriber of its own instead.
+/// The runtime and the lazily connected gRPC channel that carry every OTLP export of the
+/// process to one collector: spans ([`OtlpPipeline`]) and metrics (`server::metrics`). Shared
+/// through [`OtlpChannel::shared`]; the runtime stops when the last exporter using it is gone.
 #[derive(Debug)]
-pub struct OtlpPipeline {
-    provider: SdkTracerProvider,
-    /// Drives the exporter's channel; shut down after the provider has flushed.
+pub struct OtlpChannel {
+    endpoint: String,
+    channel: tonic::transport::Channel,
+    /// Drives the channel; shut down (without blocking) when the last user drops it.
     runtime: Option<tokio::runtime::Runtime>,
 }
 
-impl OtlpPipeline {
-    /// A pipeline exporting to `endpoint` (`http://host:port`) under `service_name`. Connects
+impl OtlpChannel {
+    /// The process's channel to `endpoint` (`http://host:port`), opened on first use. Connects
     /// lazily: an absent collector costs failed exports (logged by nobody), never a failed start.
-    pub fn new(endpoint: &str, service_name: &str) -> Result<OtlpPipeline, TelemetryError> {
+    pub fn shared(endpoint: &str) -> Result<Arc<OtlpChannel>, TelemetryError> {
+        static OPEN: Mutex<Vec<Weak<OtlpChannel>>> = Mutex::new(Vec::new());
+        let mut open = OPEN.lock().unwrap_or_else(PoisonError::into_inner);
+        open.retain(|channel| channel.strong_count() > 0);
+        if let Some(channel) = open
+            .iter()
+            .filter_map(Weak::upgrade)
+            .find(|channel| channel.endpoint == endpoint)
+        {
+            return Ok(channel);
+        }
+        let channel = Arc::new(OtlpChannel::open(endpoint)?);
+        open.push(Arc::downgrade(&channel));
+        Ok(channel)
+    }
+
+    fn open(endpoint: &str) -> Result<OtlpChannel, TelemetryError> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("yrd-otlp")
             .enable_all()
             .build()
             .map_err(TelemetryError::Runtime)?;
-        let exporter = {
+        let channel = {
             // tonic spawns the channel's worker on the runtime current at build time: ours.
             let _on_our_runtime = runtime.enter();
-            opentelemetry_otlp::SpanExporter::builder()
-                .with_tonic()
-                .with_endpoint(endpoint)
-                .build()
-                .map_err(|source| TelemetryError::Exporter {
+            tonic::transport::Channel::from_shared(endpoint.to_owned())
+                .map_err(|e| TelemetryError::Exporter {
                     endpoint: endpoint.to_owned(),
-                    source,
+                    source: opentelemetry_otlp::ExporterBuildError::InvalidUri(
+                        endpoint.to_owned(),
+                        e.to_string(),
+                    ),
                 })?
+                .timeout(opentelemetry_otlp::OTEL_EXPORTER_OTLP_TIMEOUT_DEFAULT)
+                .connect_lazy()
         };
+        Ok(OtlpChannel {
+            endpoint: endpoint.to_owned(),
+            channel,
+            runtime: Some(runtime),
+        })
+    }
+
+    /// An exporter of one signal over this channel: `builder` is the signal's tonic exporter
+    /// builder (`SpanExporter::builder().with_tonic()`, `MetricExporter::builder().with_tonic()`),
+    /// built on the channel's runtime.
+    pub fn exporter<B, E>(
+        &self,
+        builder: B,
+        build: impl FnOnce(B) -> Result<E, opentelemetry_otlp::ExporterBuildError>,
+    ) -> Result<E, TelemetryError>
+    where
+        B: opentelemetry_otlp::WithTonicConfig + opentelemetry_otlp::WithExportConfig,
+    {
+        let _on_our_runtime = self.runtime.as_ref().map(tokio::runtime::Runtime::enter);
+        build(
+            builder
+                .with_channel(self.channel.clone())
+                .with_timeout(opentelemetry_otlp::OTEL_EXPORTER_OTLP_TIMEOUT_DEFAULT),
+        )
+        .map_err(|source| TelemetryError::Exporter {
+            endpoint: self.endpoint.clone(),
+            source,
+        })
+    }
+}
+
+impl Drop for OtlpChannel {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+/// The span pipeline to a collector: the tracer provider with its batch exporter over the
+/// process's [`OtlpChannel`]. Building one installs nothing; [`init`] installs it, and a test
+/// may attach [`OtlpPipeline::layer`] to a subscriber of its own instead.
+#[derive(Debug)]
+pub struct OtlpPipeline {
+    provider: SdkTracerProvider,
+    /// Carries the exports; released after the provider has flushed.
+    _channel: Arc<OtlpChannel>,
+}
+
+impl OtlpPipeline {
+    /// A pipeline exporting to `endpoint` (`http://host:port`) under `service_name`. Connects
+    /// lazily: an absent collector costs failed exports (logged by nobody), never a failed start.
+    pub fn new(endpoint: &str, service_name: &str) -> Result<OtlpPipeline, TelemetryError> {
+        let channel = OtlpChannel::shared(endpoint)?;
+        let exporter = channel.exporter(
+            opentelemetry_otlp::SpanExporter::builder().with_tonic(),
+            |builder| builder.build(),
+        )?;
         let provider = SdkTracerProvider::builder()
             .with_batch_exporter(exporter)
             .with_resource(
@@ -96,7 +176,7 @@ impl OtlpPipeline {
             .build();
         Ok(OtlpPipeline {
             provider,
-            runtime: Some(runtime),
+            _channel: channel,
         })
     }
 
@@ -120,13 +200,10 @@ impl OtlpPipeline {
 
 impl Drop for OtlpPipeline {
     fn drop(&mut self) {
-        // Export what is still queued, then stop the channel's runtime (without blocking on it,
-        // so a guard dropped inside async code does not panic).
+        // Export what is still queued; the channel (and its runtime) goes once its last user has
+        // gone too.
         if let Err(e) = self.provider.shutdown() {
             tracing::warn!(error = %e, "spans still queued for the OTLP collector were lost");
-        }
-        if let Some(runtime) = self.runtime.take() {
-            runtime.shutdown_background();
         }
     }
 }

@@ -13,7 +13,7 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
-use yrd_call::periodic::every;
+use yrd_call::periodic::{RotatedKeys, keep_rotated};
 use yrd_domain::clock::Clock;
 use yrd_store::{KeyPurpose, SigningKeyRecord, Store};
 
@@ -132,19 +132,23 @@ impl TokenKeys {
 
     /// Reloads every [`RELOAD_INTERVAL`] and rotates when due, until `stop` is cancelled.
     pub fn spawn(self: Arc<Self>, stop: CancellationToken) -> tokio::task::JoinHandle<()> {
-        every(RELOAD_INTERVAL, None, stop, move || {
-            let keys = self.clone();
-            async move {
-                if let Err(e) = keys.reload().await {
-                    tracing::warn!(error = %e, "token key ring not reloaded");
-                }
-                match keys.rotate_if_due().await {
-                    Ok(true) => tracing::info!("token signing key rotated"),
-                    Ok(false) => {}
-                    Err(e) => tracing::warn!(error = %e, "token signing key not rotated"),
-                }
-            }
-        })
+        keep_rotated(self, RELOAD_INTERVAL, stop)
+    }
+}
+
+impl RotatedKeys for TokenKeys {
+    type Error = KeyStoreError;
+    const SIGNS: &'static str = "token";
+
+    async fn reload(&self) -> Result<(), KeyStoreError> {
+        TokenKeys::reload(self).await
+    }
+
+    async fn rotate_due(&self) -> Result<(), KeyStoreError> {
+        if self.rotate_if_due().await? {
+            tracing::info!("token signing key rotated");
+        }
+        Ok(())
     }
 }
 

@@ -11,7 +11,6 @@
 
 use std::sync::Arc;
 
-use tonic::{Request, Response, Status};
 use yrd_call::{Call, timestamp};
 use yrd_domain::AgencyId;
 use yrd_domain::clock::Clock;
@@ -191,28 +190,17 @@ impl TokenHandler {
     }
 }
 
-#[tonic::async_trait]
-impl TokenService for TokenHandler {
-    #[tracing::instrument(skip_all, fields(agency = tracing::field::Empty))]
-    async fn issue_token(
-        &self,
-        request: Request<IssueTokenRequest>,
-    ) -> Result<Response<IssueTokenResponse>, Status> {
-        Call::serve(request, async |call, request| {
+yrd_call::serve_rpcs! {
+    impl TokenService for TokenHandler {
+        #[tracing::instrument(skip_all, fields(agency = tracing::field::Empty))]
+        fn issue_token(&self, call, request: IssueTokenRequest) -> IssueTokenResponse {
             self.issue_token_call(call, request.into_inner()).await
-        })
-        .await
-    }
+        }
 
-    /// Public: callable without a token, so the call has no roles (identity only).
-    #[tracing::instrument(skip_all, fields(agency = tracing::field::Empty))]
-    async fn get_jwks(
-        &self,
-        request: Request<GetJwksRequest>,
-    ) -> Result<Response<GetJwksResponse>, Status> {
-        Call::serve(request, async |_, _| {
+        /// Public: callable without a token, so the call has no roles (identity only).
+        #[tracing::instrument(skip_all, fields(agency = tracing::field::Empty))]
+        fn get_jwks(&self, _, _request: GetJwksRequest) -> GetJwksResponse {
             Ok::<_, AdminError>(self.get_jwks_call())
-        })
-        .await
+        }
     }
 }

@@ -26,7 +26,7 @@ use std::time::Duration;
 
 use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
-use yrd_call::periodic::every;
+use yrd_call::periodic::{RotatedKeys, keep_rotated};
 use yrd_domain::clock::Clock;
 use yrd_pki::{Es256Key, LogKey, LogKeyPurpose, LogKeyRing, LogKeyRingError, SharedLogKeys};
 use yrd_store::{KeyPurpose, SigningKeyRecord, Store, StoreError};
@@ -189,25 +189,23 @@ impl LogKeys {
 
     /// Reloads every [`RELOAD_INTERVAL`] and rotates when due, until `stop` is cancelled.
     pub fn spawn(self: Arc<Self>, stop: CancellationToken) -> tokio::task::JoinHandle<()> {
-        every(RELOAD_INTERVAL, None, stop, move || {
-            let keys = self.clone();
-            async move {
-                if let Err(e) = keys.reload().await {
-                    tracing::warn!(error = %e, "log key ring not reloaded");
-                }
-                match keys.rotate_if_due().await {
-                    Ok(rotated) => {
-                        for purpose in rotated {
-                            tracing::info!(
-                                purpose = purpose.contract_name(),
-                                "log signing key rotated"
-                            );
-                        }
-                    }
-                    Err(e) => tracing::warn!(error = %e, "log signing key not rotated"),
-                }
-            }
-        })
+        keep_rotated(self, RELOAD_INTERVAL, stop)
+    }
+}
+
+impl RotatedKeys for LogKeys {
+    type Error = LogKeyError;
+    const SIGNS: &'static str = "log";
+
+    async fn reload(&self) -> Result<(), LogKeyError> {
+        LogKeys::reload(self).await
+    }
+
+    async fn rotate_due(&self) -> Result<(), LogKeyError> {
+        for purpose in self.rotate_if_due().await? {
+            tracing::info!(purpose = purpose.contract_name(), "log signing key rotated");
+        }
+        Ok(())
     }
 }
 

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use futures::Stream;
 use tonic::{Request, Response, Status};
-use yrd_call::{Call, bad_request, from_timestamp, timestamp, violation};
+use yrd_call::{bad_request, from_timestamp, timestamp, violation};
 use yrd_domain::AgencyId;
 use yrd_domain::merkle::Hash;
 use yrd_proto::v1::audit_service_server::AuditService;
@@ -439,85 +439,69 @@ impl AuditHandler {
     }
 }
 
-#[tonic::async_trait]
-impl AuditService for AuditHandler {
-    type ExportAuditEntriesStream = ExportStream;
+yrd_call::serve_rpcs! {
+    impl AuditService for AuditHandler {
+        type ExportAuditEntriesStream = ExportStream;
 
-    #[tracing::instrument(skip_all, fields(agency = tracing::field::Empty))]
-    async fn list_audit_entries(
-        &self,
-        request: Request<ListAuditEntriesRequest>,
-    ) -> Result<Response<ListAuditEntriesResponse>, Status> {
-        Call::serve(request, async |_, request| {
+        #[tracing::instrument(skip_all, fields(agency = tracing::field::Empty))]
+        fn list_audit_entries(
+            &self,
+            _,
+            request: ListAuditEntriesRequest,
+        ) -> ListAuditEntriesResponse {
             self.list_audit_entries_call(request).await
-        })
-        .await
-    }
+        }
 
-    #[tracing::instrument(skip_all, fields(agency = tracing::field::Empty, index = request.get_ref().index))]
-    async fn get_audit_entry(
-        &self,
-        request: Request<GetAuditEntryRequest>,
-    ) -> Result<Response<GetAuditEntryResponse>, Status> {
-        Call::serve(request, async |_, request| {
+        #[tracing::instrument(skip_all, fields(
+            agency = tracing::field::Empty,
+            index = request.get_ref().index,
+        ))]
+        fn get_audit_entry(&self, _, request: GetAuditEntryRequest) -> GetAuditEntryResponse {
             self.get_audit_entry_call(request).await
-        })
-        .await
-    }
+        }
 
-    #[tracing::instrument(skip_all, fields(agency = tracing::field::Empty, tree_size = ?request.get_ref().tree_size))]
-    async fn get_tree_head(
-        &self,
-        request: Request<GetTreeHeadRequest>,
-    ) -> Result<Response<GetTreeHeadResponse>, Status> {
-        Call::serve(request, async |_, request| {
+        #[tracing::instrument(skip_all, fields(
+            agency = tracing::field::Empty,
+            tree_size = ?request.get_ref().tree_size,
+        ))]
+        fn get_tree_head(&self, _, request: GetTreeHeadRequest) -> GetTreeHeadResponse {
             self.get_tree_head_call(request).await
-        })
-        .await
-    }
+        }
 
-    #[tracing::instrument(skip_all, fields(agency = tracing::field::Empty))]
-    async fn list_tree_heads(
-        &self,
-        request: Request<ListTreeHeadsRequest>,
-    ) -> Result<Response<ListTreeHeadsResponse>, Status> {
-        Call::serve(request, async |_, request| {
+        #[tracing::instrument(skip_all, fields(agency = tracing::field::Empty))]
+        fn list_tree_heads(&self, _, request: ListTreeHeadsRequest) -> ListTreeHeadsResponse {
             self.list_tree_heads_call(request).await
-        })
-        .await
-    }
+        }
 
-    #[tracing::instrument(skip_all, fields(agency = tracing::field::Empty, tree_size = ?request.get_ref().tree_size))]
-    async fn get_inclusion_proof(
-        &self,
-        request: Request<GetInclusionProofRequest>,
-    ) -> Result<Response<GetInclusionProofResponse>, Status> {
-        Call::serve(request, async |_, request| {
+        #[tracing::instrument(skip_all, fields(
+            agency = tracing::field::Empty,
+            tree_size = ?request.get_ref().tree_size,
+        ))]
+        fn get_inclusion_proof(
+            &self,
+            _,
+            request: GetInclusionProofRequest,
+        ) -> GetInclusionProofResponse {
             self.get_inclusion_proof_call(request).await
-        })
-        .await
-    }
+        }
 
-    #[tracing::instrument(skip_all, fields(agency = tracing::field::Empty, first_tree_size = request.get_ref().first_tree_size, second_tree_size = ?request.get_ref().second_tree_size))]
-    async fn get_consistency_proof(
-        &self,
-        request: Request<GetConsistencyProofRequest>,
-    ) -> Result<Response<GetConsistencyProofResponse>, Status> {
-        Call::serve(request, async |_, request| {
+        #[tracing::instrument(skip_all, fields(
+            agency = tracing::field::Empty,
+            first_tree_size = request.get_ref().first_tree_size,
+            second_tree_size = ?request.get_ref().second_tree_size,
+        ))]
+        fn get_consistency_proof(
+            &self,
+            _,
+            request: GetConsistencyProofRequest,
+        ) -> GetConsistencyProofResponse {
             self.get_consistency_proof_call(request).await
-        })
-        .await
-    }
+        }
 
-    #[tracing::instrument(skip_all, fields(agency = tracing::field::Empty))]
-    async fn export_audit_entries(
-        &self,
-        request: Request<ExportAuditEntriesRequest>,
-    ) -> Result<Response<ExportStream>, Status> {
-        Call::serve(request, async |_, request| {
+        #[tracing::instrument(skip_all, fields(agency = tracing::field::Empty))]
+        fn export_audit_entries(&self, _, request: ExportAuditEntriesRequest) -> ExportStream {
             self.export_audit_entries_call(request).await
-        })
-        .await
+        }
     }
 }
 

@@ -225,3 +225,52 @@ pub fn reported_note(extensions: &http::Extensions) -> CallNote {
 pub fn leaf_written(extensions: &http::Extensions) -> bool {
     extensions.get::<Written>().is_some()
 }
+
+/// Implements a service trait of the contract (tonic's generated `…Service`) whose every method
+/// is one call through [`Call::serve`]: the service writes, per RPC, only its span attributes
+/// and the body that does the work, with the [`Call`] and the request bound to the names it
+/// gives them (`&self` is written too, so that the body may use `self`). The trait's associated
+/// types (a streaming RPC's stream) come first, as in the impl.
+///
+/// ```ignore
+/// yrd_call::serve_rpcs! {
+///     impl AdminService for AdminHandler {
+///         #[tracing::instrument(skip_all, fields(agency = tracing::field::Empty))]
+///         fn list_agencies(&self, _, request: ListAgenciesRequest) -> ListAgenciesResponse {
+///             self.list_agencies_call(request).await
+///         }
+///     }
+/// }
+/// ```
+#[macro_export]
+macro_rules! serve_rpcs {
+    (
+        impl $service:ident for $handler:ty {
+            $(type $assoc:ident = $assoc_ty:ty;)*
+            $(
+                $(#[$attr:meta])*
+                fn $rpc:ident(
+                    &$self:ident, $call:pat_param, $request:ident: $req:ty $(,)?
+                ) -> $resp:ty
+                $body:block
+            )*
+        }
+    ) => {
+        #[$crate::__tonic::async_trait]
+        impl $service for $handler {
+            $(type $assoc = $assoc_ty;)*
+            $(
+                $(#[$attr])*
+                async fn $rpc(
+                    &$self,
+                    $request: $crate::__tonic::Request<$req>,
+                ) -> ::std::result::Result<
+                    $crate::__tonic::Response<$resp>,
+                    $crate::__tonic::Status,
+                > {
+                    $crate::Call::serve($request, async |$call, $request| $body).await
+                }
+            )*
+        }
+    };
+}

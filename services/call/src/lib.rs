@@ -44,3 +44,8 @@ pub use receipt::receipt;
 pub use request_id::{MAX_REQUEST_ID_CHARS, request_id};
 pub use resource::resource_id;
 pub use timestamp::{from_timestamp, timestamp};
+
+/// What [`serve_rpcs!`] expands to names tonic through this path, so that a service crate
+/// needs no extra import for it.
+#[doc(hidden)]
+pub use tonic as __tonic;

@@ -91,6 +91,40 @@ pub fn every<T: Periodic>(
     })
 }
 
+/// A ring of signing keys kept in the store (the token keys, the log keys): what
+/// [`keep_rotated`] reloads and rotates.
+pub trait RotatedKeys: Send + Sync + 'static {
+    /// Why a reload or a rotation failed.
+    type Error: std::fmt::Display + Send;
+    /// What the keys sign, in log lines (`token`, `log`).
+    const SIGNS: &'static str;
+    /// Reads the ring again from the store.
+    fn reload(&self) -> impl Future<Output = Result<(), Self::Error>> + Send;
+    /// Rotates the keys that are due, logging each rotation.
+    fn rotate_due(&self) -> impl Future<Output = Result<(), Self::Error>> + Send;
+}
+
+/// Spawns the one reload-and-rotate loop of a key ring: every `period` until `stop` is
+/// cancelled, reloads `keys` and rotates those due. A failure is logged and the next round
+/// comes regardless.
+pub fn keep_rotated<K: RotatedKeys>(
+    keys: Arc<K>,
+    period: Duration,
+    stop: CancellationToken,
+) -> JoinHandle<()> {
+    every(period, None, stop, move || {
+        let keys = keys.clone();
+        async move {
+            if let Err(e) = keys.reload().await {
+                tracing::warn!(error = %e, "{} key ring not reloaded", K::SIGNS);
+            }
+            if let Err(e) = keys.rotate_due().await {
+                tracing::warn!(error = %e, "{} signing key not rotated", K::SIGNS);
+            }
+        }
+    })
+}
+
 /// Resolves at the trigger's next fire; never without a trigger, or once it is gone.
 async fn next_fire(fired: &mut Option<watch::Receiver<u64>>) -> Option<()> {
     match fired {

@@ -50,6 +50,17 @@ pub fn officer(s: &str) -> Result<pb::Officer, String> {
     }
 }
 
+/// What every desk step ends with: a note kept with the step, and the connection.
+#[derive(Debug, Args)]
+pub struct StepTail {
+    /// A note kept with the step.
+    #[arg(long, default_value = "")]
+    pub note: String,
+    /// Connection.
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+}
+
 /// `yrd feed …`: the agency's own feed of events (消息订阅).
 #[derive(Debug, Subcommand)]
 pub enum FeedCommand {
@@ -212,12 +223,9 @@ pub struct MeasureArgs {
     /// Files to attach by digest (repeatable).
     #[arg(long = "attach")]
     pub attachments: Vec<PathBuf>,
-    /// A note kept with the step.
-    #[arg(long, default_value = "")]
-    pub note: String,
-    /// Connection.
+    /// The note and the connection.
     #[command(flatten)]
-    pub connect: ConnectArgs,
+    pub step: StepTail,
 }
 
 /// `yrd referral object`.
@@ -240,12 +248,9 @@ pub struct ObjectArgs {
     /// Files to attach by digest (repeatable).
     #[arg(long = "attach")]
     pub attachments: Vec<PathBuf>,
-    /// A note kept with the step.
-    #[arg(long, default_value = "")]
-    pub note: String,
-    /// Connection.
+    /// The note and the connection.
     #[command(flatten)]
-    pub connect: ConnectArgs,
+    pub step: StepTail,
 }
 
 /// `yrd referral reinspect`.
@@ -268,12 +273,9 @@ pub struct ReinspectArgs {
     /// Remarks.
     #[arg(long, default_value = "")]
     pub detail: String,
-    /// A note kept with the step.
-    #[arg(long, default_value = "")]
-    pub note: String,
-    /// Connection.
+    /// The note and the connection.
     #[command(flatten)]
-    pub connect: ConnectArgs,
+    pub step: StepTail,
 }
 
 /// `yrd referral return`.

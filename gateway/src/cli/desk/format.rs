@@ -195,6 +195,59 @@ pub fn resource(collection: &str, id: &str) -> String {
     }
 }
 
+/// The two table cells of an item's next time limit: `KIND DATE` and its [`due_label`]; `-` and
+/// nothing when none is running.
+pub fn deadline_cells(deadline: Option<(String, &str, bool)>, today: Date) -> (String, String) {
+    match deadline {
+        Some((kind, due_date, overdue)) => (
+            format!("{kind} {due_date}"),
+            due_label(due_date, overdue, today),
+        ),
+        None => ("-".to_owned(), String::new()),
+    }
+}
+
+/// How a `list` command prints items of one kind (referrals, licence applications).
+pub struct Listing<T, V> {
+    /// The item's name in the closing count line, e.g. `referral`.
+    pub noun: &'static str,
+    /// The table's column headers.
+    pub header: &'static [&'static str],
+    /// The item's JSON view (`--json`), given today's date in China.
+    pub view: fn(&T, Date) -> V,
+    /// The item's table cells, in `header` order.
+    pub row: fn(&T, Date) -> Vec<String>,
+    /// Whether the item is flagged overdue (counted in the closing line).
+    pub overdue: fn(&T) -> bool,
+}
+
+impl<T, V: serde::Serialize> Listing<T, V> {
+    /// Prints `items`: a JSON array of their views, or a table closed by `N noun(s), M overdue`.
+    pub fn print(
+        &self,
+        items: &[T],
+        json: bool,
+        out: &mut (dyn std::io::Write + Send),
+    ) -> Result<(), crate::cli::desk::DeskError> {
+        let today = today();
+        if json {
+            let views: Vec<V> = items.iter().map(|item| (self.view)(item, today)).collect();
+            return crate::cli::output::write_json(out, &views);
+        }
+        let mut table = comfy_table::Table::new();
+        table
+            .load_preset(comfy_table::presets::UTF8_FULL_CONDENSED)
+            .set_header(self.header);
+        for item in items {
+            table.add_row((self.row)(item, today));
+        }
+        writeln!(out, "{table}")?;
+        let overdue = items.iter().filter(|item| (self.overdue)(item)).count();
+        writeln!(out, "{} {}(s), {overdue} overdue", items.len(), self.noun)?;
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

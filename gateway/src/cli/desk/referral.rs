@@ -6,7 +6,6 @@
 
 use std::io::Write;
 
-use comfy_table::{Table, presets};
 use serde::Serialize;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -22,8 +21,9 @@ use crate::cli::desk::command::{
     ReferralListArgs, ReinspectArgs, RerouteArgs, ReturnArgs, ShowArgs,
 };
 use crate::cli::desk::format::{
-    agency, basis_word, cst, deadline_kind, due_label, measure_word, outcome_word, reaction_word,
-    referral_state, resource, state_word, step_kind, today, verdict_word,
+    Listing, agency, basis_word, cst, deadline_cells, deadline_kind, due_label, measure_word,
+    outcome_word, reaction_word, referral_state, resource, state_word, step_kind, today,
+    verdict_word,
 };
 use crate::cli::desk::{DeskError, attachments, request_id, system_session};
 use crate::cli::output::write_json;
@@ -70,16 +70,13 @@ async fn list(args: ReferralListArgs, out: &mut (dyn Write + Send)) -> Result<()
         },
     )
     .await?;
-    let today = today();
-    if args.json {
-        let views: Vec<_> = referrals
-            .iter()
-            .map(|r| ReferralView::new(r, today))
-            .collect();
-        return write_json(out, &views);
-    }
-    let mut table = Table::new();
-    table.load_preset(presets::UTF8_FULL_CONDENSED).set_header([
+    REFERRALS.print(&referrals, args.json, out)
+}
+
+/// `yrd referral list`: one row a referral.
+const REFERRALS: Listing<pb::Referral, ReferralView> = Listing {
+    noun: "referral",
+    header: &[
         "referral",
         "product",
         "from",
@@ -88,16 +85,16 @@ async fn list(args: ReferralListArgs, out: &mut (dyn Write + Send)) -> Result<()
         "next deadline",
         "due",
         "",
-    ]);
-    for r in &referrals {
-        let (deadline, due) = match &r.next_deadline {
-            Some(d) => (
-                format!("{} {}", deadline_kind(d.kind), d.due_date),
-                due_label(&d.due_date, d.overdue, today),
-            ),
-            None => ("-".to_owned(), String::new()),
-        };
-        table.add_row([
+    ],
+    view: ReferralView::new,
+    row: |r, today| {
+        let (deadline, due) = deadline_cells(
+            r.next_deadline
+                .as_ref()
+                .map(|d| (deadline_kind(d.kind), d.due_date.as_str(), d.overdue)),
+            today,
+        );
+        vec![
             r.id.clone(),
             r.product_name.clone(),
             agency(&r.sampling_agency).to_owned(),
@@ -106,13 +103,10 @@ async fn list(args: ReferralListArgs, out: &mut (dyn Write + Send)) -> Result<()
             deadline,
             due,
             flags(r),
-        ]);
-    }
-    writeln!(out, "{table}")?;
-    let overdue = referrals.iter().filter(|r| r.overdue).count();
-    writeln!(out, "{} referral(s), {overdue} overdue", referrals.len())?;
-    Ok(())
-}
+        ]
+    },
+    overdue: |r| r.overdue,
+};
 
 /// `OVERDUE` and `ANNOUNCE` (逾期不改正公告) flags of a referral.
 fn flags(r: &pb::Referral) -> String {
@@ -449,7 +443,7 @@ async fn measure(args: MeasureArgs, out: &mut (dyn Write + Send)) -> Result<(), 
     }
     let attachments = attachments(&args.attachments)?;
     step(
-        &args.connect,
+        &args.step.connect,
         pb::RecordMeasureRequest {
             request_id: request_id(),
             name: resource("referrals", &args.id),
@@ -463,7 +457,7 @@ async fn measure(args: MeasureArgs, out: &mut (dyn Write + Send)) -> Result<(), 
                 review_outcome: args.review_outcome.map_or(0, |v| v as i32),
                 attachments,
             }),
-            note: args.note,
+            note: args.step.note,
         },
         out,
     )
@@ -473,7 +467,7 @@ async fn measure(args: MeasureArgs, out: &mut (dyn Write + Send)) -> Result<(), 
 async fn object(args: ObjectArgs, out: &mut (dyn Write + Send)) -> Result<(), DeskError> {
     let attachments = attachments(&args.attachments)?;
     step(
-        &args.connect,
+        &args.step.connect,
         pb::FileObjectionRequest {
             request_id: request_id(),
             name: resource("referrals", &args.id),
@@ -484,7 +478,7 @@ async fn object(args: ObjectArgs, out: &mut (dyn Write + Send)) -> Result<(), De
                 grounds: args.grounds,
                 attachments,
             }),
-            note: args.note,
+            note: args.step.note,
         },
         out,
     )
@@ -493,7 +487,7 @@ async fn object(args: ObjectArgs, out: &mut (dyn Write + Send)) -> Result<(), De
 
 async fn reinspect(args: ReinspectArgs, out: &mut (dyn Write + Send)) -> Result<(), DeskError> {
     step(
-        &args.connect,
+        &args.step.connect,
         pb::RecordReinspectionRequest {
             request_id: request_id(),
             name: resource("referrals", &args.id),
@@ -505,7 +499,7 @@ async fn reinspect(args: ReinspectArgs, out: &mut (dyn Write + Send)) -> Result<
                 detail: args.detail,
                 attachments: Vec::new(),
             }),
-            note: args.note,
+            note: args.step.note,
         },
         out,
     )

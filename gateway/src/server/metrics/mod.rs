@@ -20,7 +20,6 @@ use std::time::Duration;
 
 use opentelemetry::KeyValue;
 use opentelemetry::metrics::{Counter, Histogram, Meter, MeterProvider as _};
-use opentelemetry_otlp::WithExportConfig;
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::metrics::data::ResourceMetrics;
@@ -28,10 +27,11 @@ use opentelemetry_sdk::metrics::reader::MetricReader;
 use opentelemetry_sdk::metrics::{
     InstrumentKind, ManualReader, PeriodicReader, Pipeline, SdkMeterProvider, Temporality,
 };
+use yrd_client::code_name;
 use yrd_domain::clock::Clock;
 use yrd_store::Store;
 
-use crate::server::telemetry::TelemetryError;
+use crate::server::telemetry::{OtlpChannel, TelemetryError};
 
 /// The instrumentation scope of the exchange's metrics.
 const SCOPE: &str = "yrd-exchange";
@@ -78,19 +78,15 @@ struct Inner {
     leader: Arc<OnceLock<Arc<AtomicBool>>>,
     /// 1 while this replica is ready.
     ready: Arc<AtomicBool>,
-    /// Drives the OTLP exporter's gRPC channel (as the span pipeline does, `telemetry`).
-    otlp_runtime: Mutex<Option<tokio::runtime::Runtime>>,
+    /// The OTLP channel the periodic exporter uses (shared with the span pipeline,
+    /// `telemetry`); released after the provider has flushed.
+    _otlp: Option<Arc<OtlpChannel>>,
 }
 
 impl Drop for Inner {
     fn drop(&mut self) {
         if let Err(e) = self.provider.shutdown() {
             tracing::debug!(error = %e, "metrics provider shut down");
-        }
-        if let Ok(mut runtime) = self.otlp_runtime.lock() {
-            if let Some(runtime) = runtime.take() {
-                runtime.shutdown_background();
-            }
         }
     }
 }
@@ -132,31 +128,17 @@ impl Metrics {
                     .with_service_name(service_name.to_owned())
                     .build(),
             );
-        let mut otlp_runtime = None;
-        if let Some(endpoint) = otlp_endpoint {
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(1)
-                .thread_name("yrd-otlp-metrics")
-                .enable_all()
-                .build()
-                .map_err(TelemetryError::Runtime)?;
-            let exporter = {
-                let _on_our_runtime = runtime.enter();
-                opentelemetry_otlp::MetricExporter::builder()
-                    .with_tonic()
-                    .with_endpoint(endpoint)
-                    .build()
-                    .map_err(|source| TelemetryError::Exporter {
-                        endpoint: endpoint.to_owned(),
-                        source,
-                    })?
-            };
+        let otlp = otlp_endpoint.map(OtlpChannel::shared).transpose()?;
+        if let Some(channel) = &otlp {
+            let exporter = channel.exporter(
+                opentelemetry_otlp::MetricExporter::builder().with_tonic(),
+                |builder| builder.build(),
+            )?;
             builder = builder.with_reader(
                 PeriodicReader::builder(exporter)
                     .with_interval(export_interval)
                     .build(),
             );
-            otlp_runtime = Some(runtime);
         }
         let provider = builder.build();
         let meter = provider.meter(SCOPE);
@@ -187,7 +169,7 @@ impl Metrics {
             snapshot,
             leader,
             ready,
-            otlp_runtime: Mutex::new(otlp_runtime),
+            _otlp: otlp,
         };
         Ok(Metrics {
             inner: Arc::new(inner),
@@ -432,29 +414,5 @@ fn register_gauges(
             .with_description("1 while this replica is ready (see /readyz)")
             .with_callback(move |o| o.observe(u64::from(ready.load(Ordering::Relaxed)), &[]))
             .build();
-    }
-}
-
-/// The gRPC code's canonical name (`OK`, `NOT_FOUND`, …), as the `code` label.
-pub fn code_name(code: tonic::Code) -> &'static str {
-    use tonic::Code;
-    match code {
-        Code::Ok => "OK",
-        Code::Cancelled => "CANCELLED",
-        Code::Unknown => "UNKNOWN",
-        Code::InvalidArgument => "INVALID_ARGUMENT",
-        Code::DeadlineExceeded => "DEADLINE_EXCEEDED",
-        Code::NotFound => "NOT_FOUND",
-        Code::AlreadyExists => "ALREADY_EXISTS",
-        Code::PermissionDenied => "PERMISSION_DENIED",
-        Code::ResourceExhausted => "RESOURCE_EXHAUSTED",
-        Code::FailedPrecondition => "FAILED_PRECONDITION",
-        Code::Aborted => "ABORTED",
-        Code::OutOfRange => "OUT_OF_RANGE",
-        Code::Unimplemented => "UNIMPLEMENTED",
-        Code::Internal => "INTERNAL",
-        Code::Unavailable => "UNAVAILABLE",
-        Code::DataLoss => "DATA_LOSS",
-        Code::Unauthenticated => "UNAUTHENTICATED",
     }
 }

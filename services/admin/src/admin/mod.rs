@@ -20,7 +20,6 @@ mod crl;
 use std::sync::Arc;
 
 use time::OffsetDateTime;
-use tonic::{Request, Response, Status};
 use yrd_call::{Call, FieldErrors, receipt};
 use yrd_domain::AgencyId;
 use yrd_domain::audit::LeafData;
@@ -203,126 +202,88 @@ fn agency_name(agency: Option<&pb::Agency>, create: bool) -> String {
     }
 }
 
-#[tonic::async_trait]
-impl AdminService for AdminHandler {
-    #[tracing::instrument(skip_all, fields(
-        agency = tracing::field::Empty,
-        request_id = %request.get_ref().request_id,
-        name = %agency_name(request.get_ref().agency.as_ref(), true),
-    ))]
-    async fn create_agency(
-        &self,
-        request: Request<CreateAgencyRequest>,
-    ) -> Result<Response<CreateAgencyResponse>, Status> {
-        Call::serve(request, async |call, request| {
+yrd_call::serve_rpcs! {
+    impl AdminService for AdminHandler {
+        #[tracing::instrument(skip_all, fields(
+            agency = tracing::field::Empty,
+            request_id = %request.get_ref().request_id,
+            name = %agency_name(request.get_ref().agency.as_ref(), true),
+        ))]
+        fn create_agency(&self, call, request: CreateAgencyRequest) -> CreateAgencyResponse {
             self.create_agency_call(call, request).await
-        })
-        .await
-    }
+        }
 
-    #[tracing::instrument(skip_all, fields(
-        agency = tracing::field::Empty,
-        request_id = %request.get_ref().request_id,
-        name = %agency_name(request.get_ref().agency.as_ref(), false),
-    ))]
-    async fn update_agency(
-        &self,
-        request: Request<UpdateAgencyRequest>,
-    ) -> Result<Response<UpdateAgencyResponse>, Status> {
-        Call::serve(request, async |call, request| {
+        #[tracing::instrument(skip_all, fields(
+            agency = tracing::field::Empty,
+            request_id = %request.get_ref().request_id,
+            name = %agency_name(request.get_ref().agency.as_ref(), false),
+        ))]
+        fn update_agency(&self, call, request: UpdateAgencyRequest) -> UpdateAgencyResponse {
             self.update_agency_call(call, request).await
-        })
-        .await
-    }
+        }
 
-    #[tracing::instrument(skip_all, fields(
-        agency = tracing::field::Empty,
-        name = %request.get_ref().name,
-    ))]
-    async fn get_agency(
-        &self,
-        request: Request<GetAgencyRequest>,
-    ) -> Result<Response<GetAgencyResponse>, Status> {
-        Call::serve(request, async |_, request| {
+        #[tracing::instrument(skip_all, fields(
+            agency = tracing::field::Empty,
+            name = %request.get_ref().name,
+        ))]
+        fn get_agency(&self, _, request: GetAgencyRequest) -> GetAgencyResponse {
             self.get_agency_call(request).await
-        })
-        .await
-    }
+        }
 
-    #[tracing::instrument(skip_all, fields(agency = tracing::field::Empty))]
-    async fn list_agencies(
-        &self,
-        request: Request<ListAgenciesRequest>,
-    ) -> Result<Response<ListAgenciesResponse>, Status> {
-        Call::serve(request, async |_, request| {
+        #[tracing::instrument(skip_all, fields(agency = tracing::field::Empty))]
+        fn list_agencies(&self, _, request: ListAgenciesRequest) -> ListAgenciesResponse {
             self.list_agencies_call(request).await
-        })
-        .await
-    }
+        }
 
-    #[tracing::instrument(skip_all, fields(
-        agency = tracing::field::Empty,
-        request_id = %request.get_ref().request_id,
-        name = %request.get_ref().agency,
-    ))]
-    async fn issue_certificate(
-        &self,
-        request: Request<IssueCertificateRequest>,
-    ) -> Result<Response<IssueCertificateResponse>, Status> {
-        Call::serve(request, async |call, request| {
+        #[tracing::instrument(skip_all, fields(
+            agency = tracing::field::Empty,
+            request_id = %request.get_ref().request_id,
+            name = %request.get_ref().agency,
+        ))]
+        fn issue_certificate(
+            &self,
+            call,
+            request: IssueCertificateRequest,
+        ) -> IssueCertificateResponse {
             self.issue_certificate_call(call, request).await
-        })
-        .await
-    }
+        }
 
-    #[tracing::instrument(skip_all, fields(
-        agency = tracing::field::Empty,
-        name = %request.get_ref().name,
-    ))]
-    async fn get_certificate(
-        &self,
-        request: Request<GetCertificateRequest>,
-    ) -> Result<Response<GetCertificateResponse>, Status> {
-        Call::serve(request, async |_, request| {
+        #[tracing::instrument(skip_all, fields(
+            agency = tracing::field::Empty,
+            name = %request.get_ref().name,
+        ))]
+        fn get_certificate(&self, _, request: GetCertificateRequest) -> GetCertificateResponse {
             self.get_certificate_call(request).await
-        })
-        .await
-    }
+        }
 
-    #[tracing::instrument(skip_all, fields(
-        agency = tracing::field::Empty,
-        name = %request.get_ref().agency,
-    ))]
-    async fn list_certificates(
-        &self,
-        request: Request<ListCertificatesRequest>,
-    ) -> Result<Response<ListCertificatesResponse>, Status> {
-        Call::serve(request, async |_, request| {
+        #[tracing::instrument(skip_all, fields(
+            agency = tracing::field::Empty,
+            name = %request.get_ref().agency,
+        ))]
+        fn list_certificates(
+            &self,
+            _,
+            request: ListCertificatesRequest,
+        ) -> ListCertificatesResponse {
             self.list_certificates_call(request).await
-        })
-        .await
-    }
+        }
 
-    #[tracing::instrument(skip_all, fields(
-        agency = tracing::field::Empty,
-        request_id = %request.get_ref().request_id,
-        name = %request.get_ref().name,
-    ))]
-    async fn revoke_certificate(
-        &self,
-        request: Request<RevokeCertificateRequest>,
-    ) -> Result<Response<RevokeCertificateResponse>, Status> {
-        Call::serve(request, async |call, request| {
+        #[tracing::instrument(skip_all, fields(
+            agency = tracing::field::Empty,
+            request_id = %request.get_ref().request_id,
+            name = %request.get_ref().name,
+        ))]
+        fn revoke_certificate(
+            &self,
+            call,
+            request: RevokeCertificateRequest,
+        ) -> RevokeCertificateResponse {
             self.revoke_certificate_call(call, request).await
-        })
-        .await
-    }
+        }
 
-    #[tracing::instrument(skip_all, fields(agency = tracing::field::Empty))]
-    async fn get_crl(
-        &self,
-        request: Request<GetCrlRequest>,
-    ) -> Result<Response<GetCrlResponse>, Status> {
-        Call::serve(request, async |_, _| self.get_crl_call().await).await
+        #[tracing::instrument(skip_all, fields(agency = tracing::field::Empty))]
+        fn get_crl(&self, _, _request: GetCrlRequest) -> GetCrlResponse {
+            self.get_crl_call().await
+        }
     }
 }

@@ -7,8 +7,8 @@ use yrd_proto::v1 as pb;
 
 use crate::cli::connect::ConnectArgs;
 use crate::cli::desk::command::{
-    NoteArgs, ShowArgs, application_state, check_outcome, decision_outcome, officer, province_role,
-    route, verdict,
+    NoteArgs, ShowArgs, StepTail, application_state, check_outcome, decision_outcome, officer,
+    province_role, route, verdict,
 };
 
 /// `yrd application …`: production-licence applications (工业产品生产许可证, 沪鲁通办).
@@ -106,12 +106,9 @@ pub struct SubmitArgs {
     /// The application materials, by digest (repeatable).
     #[arg(long = "material")]
     pub materials: Vec<PathBuf>,
-    /// A note kept with the step.
-    #[arg(long, default_value = "")]
-    pub note: String,
-    /// Connection.
+    /// The note and the connection.
     #[command(flatten)]
-    pub connect: ConnectArgs,
+    pub step: StepTail,
 }
 
 /// `yrd application accept`.
@@ -122,12 +119,9 @@ pub struct AcceptArgs {
     /// The acceptance number (受理通知书文号).
     #[arg(long)]
     pub acceptance_number: String,
-    /// A note kept with the step.
-    #[arg(long, default_value = "")]
-    pub note: String,
-    /// Connection.
+    /// The note and the connection.
     #[command(flatten)]
-    pub connect: ConnectArgs,
+    pub step: StepTail,
 }
 
 /// `yrd application request-supplement`.
@@ -138,12 +132,9 @@ pub struct RequestSupplementArgs {
     /// What is missing (repeatable; everything at once, 一次性告知).
     #[arg(long = "missing")]
     pub missing_items: Vec<String>,
-    /// A note kept with the step.
-    #[arg(long, default_value = "")]
-    pub note: String,
-    /// Connection.
+    /// The note and the connection.
     #[command(flatten)]
-    pub connect: ConnectArgs,
+    pub step: StepTail,
 }
 
 /// `yrd application supplement`.
@@ -154,12 +145,9 @@ pub struct SupplementArgs {
     /// The materials handed in, by digest (repeatable).
     #[arg(long = "material")]
     pub materials: Vec<PathBuf>,
-    /// A note kept with the step.
-    #[arg(long, default_value = "")]
-    pub note: String,
-    /// Connection.
+    /// The note and the connection.
     #[command(flatten)]
-    pub connect: ConnectArgs,
+    pub step: StepTail,
 }
 
 /// `yrd application reject`.
@@ -183,12 +171,9 @@ pub struct DelegateArgs {
     /// The agency that verifies on site, e.g. 310000-SAMR.
     #[arg(long)]
     pub to: String,
-    /// A note kept with the step.
-    #[arg(long, default_value = "")]
-    pub note: String,
-    /// Connection.
+    /// The note and the connection.
     #[command(flatten)]
-    pub connect: ConnectArgs,
+    pub step: StepTail,
 }
 
 /// `yrd application report-verification`.
@@ -214,12 +199,9 @@ pub struct VerificationArgs {
     /// The report, by digest (repeatable).
     #[arg(long = "attach")]
     pub attachments: Vec<PathBuf>,
-    /// A note kept with the step.
-    #[arg(long, default_value = "")]
-    pub note: String,
-    /// Connection.
+    /// The note and the connection.
     #[command(flatten)]
-    pub connect: ConnectArgs,
+    pub step: StepTail,
 }
 
 /// `yrd application record-testing`.
@@ -242,12 +224,9 @@ pub struct TestingArgs {
     /// The test report date, `YYYY-MM-DD`.
     #[arg(long, default_value = "")]
     pub report_date: String,
-    /// A note kept with the step.
-    #[arg(long, default_value = "")]
-    pub note: String,
-    /// Connection.
+    /// The note and the connection.
     #[command(flatten)]
-    pub connect: ConnectArgs,
+    pub step: StepTail,
 }
 
 /// `yrd application decide`.
@@ -270,12 +249,9 @@ pub struct DecideArgs {
     /// The decision's number (决定书文号).
     #[arg(long, default_value = "")]
     pub decision_number: String,
-    /// A note kept with the step.
-    #[arg(long, default_value = "")]
-    pub note: String,
-    /// Connection.
+    /// The note and the connection.
     #[command(flatten)]
-    pub connect: ConnectArgs,
+    pub step: StepTail,
 }
 
 /// `yrd application extend`.
@@ -305,12 +281,9 @@ pub struct IssueArgs {
     /// The issue date, `YYYY-MM-DD` (default: today).
     #[arg(long, default_value = "")]
     pub issue_date: String,
-    /// A note kept with the step.
-    #[arg(long, default_value = "")]
-    pub note: String,
-    /// Connection.
+    /// The note and the connection.
     #[command(flatten)]
-    pub connect: ConnectArgs,
+    pub step: StepTail,
 }
 
 /// `yrd application post-issue-check`.
@@ -330,12 +303,9 @@ pub struct PostIssueCheckArgs {
     /// Findings (repeatable).
     #[arg(long = "finding")]
     pub findings: Vec<String>,
-    /// A note kept with the step.
-    #[arg(long, default_value = "")]
-    pub note: String,
-    /// Connection.
+    /// The note and the connection.
     #[command(flatten)]
-    pub connect: ConnectArgs,
+    pub step: StepTail,
 }
 
 /// `yrd application change-licence`.

@@ -9,13 +9,14 @@ pub mod command;
 
 use std::io::Write;
 
-use comfy_table::{Table, presets};
 use serde::Serialize;
 use yrd_client::{RpcError, list_all};
 use yrd_proto::v1 as pb;
 
-use crate::cli::desk::command::{NoteArgs, ShowArgs};
-use crate::cli::desk::format::{agency, application_state, cst, due_label, resource, today, word};
+use crate::cli::desk::command::{NoteArgs, ShowArgs, StepTail};
+use crate::cli::desk::format::{
+    Listing, agency, application_state, cst, deadline_cells, due_label, resource, today, word,
+};
 use crate::cli::desk::{DeskError, attachments, request_id, system_session};
 use crate::cli::output::write_json;
 use command::{
@@ -54,8 +55,7 @@ pub async fn run(
         C::Accept(AcceptArgs {
             id,
             acceptance_number,
-            note,
-            connect,
+            step: StepTail { note, connect },
         }) => {
             let a = call!(
                 connect,
@@ -73,8 +73,7 @@ pub async fn run(
         C::RequestSupplement(RequestSupplementArgs {
             id,
             missing_items,
-            note,
-            connect,
+            step: StepTail { note, connect },
         }) => {
             let a = call!(
                 connect,
@@ -92,8 +91,7 @@ pub async fn run(
         C::Supplement(SupplementArgs {
             id,
             materials,
-            note,
-            connect,
+            step: StepTail { note, connect },
         }) => {
             let materials = attachments(&materials)?;
             let a = call!(
@@ -146,8 +144,7 @@ pub async fn run(
         C::Delegate(DelegateArgs {
             id,
             to,
-            note,
-            connect,
+            step: StepTail { note, connect },
         }) => {
             let a = call!(
                 connect,
@@ -173,8 +170,7 @@ pub async fn run(
             report_date,
             findings,
             attachments: files,
-            note,
-            connect,
+            step: StepTail { note, connect },
         }) => {
             let attachments = attachments(&files)?;
             let a = call!(
@@ -209,8 +205,7 @@ pub async fn run(
             outcome,
             report_number,
             report_date,
-            note,
-            connect,
+            step: StepTail { note, connect },
         }) => {
             let a = call!(
                 connect,
@@ -239,8 +234,7 @@ pub async fn run(
             condition_deadline,
             refusal_reason,
             decision_number,
-            note,
-            connect,
+            step: StepTail { note, connect },
         }) => {
             let a = call!(
                 connect,
@@ -300,8 +294,7 @@ pub async fn run(
         C::Issue(IssueArgs {
             id,
             issue_date,
-            note,
-            connect,
+            step: StepTail { note, connect },
         }) => {
             let a = call!(
                 connect,
@@ -322,8 +315,7 @@ pub async fn run(
             check_date,
             verifiers,
             findings,
-            note,
-            connect,
+            step: StepTail { note, connect },
         }) => {
             let a = call!(
                 connect,
@@ -384,7 +376,7 @@ async fn submit(
         })
         .collect();
     let a = call!(
-        args.connect,
+        args.step.connect,
         "SubmitApplication",
         submit_application,
         pb::SubmitApplicationRequest {
@@ -404,7 +396,7 @@ async fn submit(
                 }),
                 route: args.route as i32,
                 materials,
-                note: args.note,
+                note: args.step.note,
                 ..Default::default()
             }),
         }
@@ -464,16 +456,13 @@ async fn list(args: ApplicationListArgs, out: &mut (dyn Write + Send)) -> Result
         },
     )
     .await?;
-    let today = today();
-    if args.json {
-        let views: Vec<_> = applications
-            .iter()
-            .map(|a| ApplicationView::new(a, today))
-            .collect();
-        return write_json(out, &views);
-    }
-    let mut table = Table::new();
-    table.load_preset(presets::UTF8_FULL_CONDENSED).set_header([
+    APPLICATIONS.print(&applications, args.json, out)
+}
+
+/// `yrd application list`: one row a licence application.
+const APPLICATIONS: Listing<pb::LicenceApplication, ApplicationView> = Listing {
+    noun: "application",
+    header: &[
         "application",
         "applicant",
         "product",
@@ -483,16 +472,14 @@ async fn list(args: ApplicationListArgs, out: &mut (dyn Write + Send)) -> Result
         "next time limit",
         "due",
         "",
-    ]);
-    for a in &applications {
-        let (deadline, due) = match next_deadline(a) {
-            Some(d) => (
-                format!("{} {}", deadline_kind(d.kind), d.due_date),
-                due_label(&d.due_date, d.overdue, today),
-            ),
-            None => ("-".to_owned(), String::new()),
-        };
-        table.add_row([
+    ],
+    view: ApplicationView::new,
+    row: |a, today| {
+        let (deadline, due) = deadline_cells(
+            next_deadline(a).map(|d| (deadline_kind(d.kind), d.due_date.as_str(), d.overdue)),
+            today,
+        );
+        vec![
             a.id.clone(),
             a.applicant
                 .as_ref()
@@ -508,17 +495,10 @@ async fn list(args: ApplicationListArgs, out: &mut (dyn Write + Send)) -> Result
             deadline,
             due,
             if a.overdue { "OVERDUE" } else { "" }.to_owned(),
-        ]);
-    }
-    writeln!(out, "{table}")?;
-    let overdue = applications.iter().filter(|a| a.overdue).count();
-    writeln!(
-        out,
-        "{} application(s), {overdue} overdue",
-        applications.len()
-    )?;
-    Ok(())
-}
+        ]
+    },
+    overdue: |a| a.overdue,
+};
 
 /// The earliest time limit still running (not met), overdue ones first.
 fn next_deadline(a: &pb::LicenceApplication) -> Option<&pb::ApplicationDeadline> {
