@@ -126,5 +126,68 @@ pub fn same_product(a: &Finding, b: &Finding, window: MatchWindow) -> bool {
         && (a.date - b.date).abs() <= Duration::days(i64::from(window.0))
 }
 
+/// An earlier finding a new one may be linked to, with the case it is in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Candidate {
+    /// The result's id.
+    pub result_id: String,
+    /// Its finding.
+    pub finding: Finding,
+    /// The case it is in, if any.
+    pub case_id: Option<String>,
+}
+
+/// What linking a new finding does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Link {
+    /// It matches no earlier finding: no case.
+    None,
+    /// It matches findings in no case: a new case of it and `with`.
+    Create {
+        /// The matching results, sorted.
+        with: Vec<String>,
+    },
+    /// It matches a finding of case `case_id`: it joins that case, with the matching results
+    /// that were in no case (`with`, sorted).
+    Join {
+        /// The case joined.
+        case_id: String,
+        /// The matching results in no case, joining with it.
+        with: Vec<String>,
+    },
+}
+
+/// How the finding `new` links to `candidates` (earlier findings of the same producer and
+/// model): a candidate matching by [`same_product`] and not in a case of `excluded` (those the
+/// new result was unlinked from) is a match. Matches in cases make it join the oldest of those
+/// cases (case ids are time-ordered, so the least id); other matches join with it. Cases are
+/// never merged: a match in a second case stays there.
+pub fn plan_link(
+    new: &Finding,
+    candidates: &[Candidate],
+    excluded: &[String],
+    window: MatchWindow,
+) -> Link {
+    let matches: Vec<&Candidate> = candidates
+        .iter()
+        .filter(|c| same_product(new, &c.finding, window))
+        .filter(|c| c.case_id.as_ref().is_none_or(|id| !excluded.contains(id)))
+        .collect();
+    let mut with: Vec<String> = matches
+        .iter()
+        .filter(|c| c.case_id.is_none())
+        .map(|c| c.result_id.clone())
+        .collect();
+    with.sort();
+    match matches.iter().filter_map(|c| c.case_id.as_ref()).min() {
+        Some(case_id) => Link::Join {
+            case_id: case_id.clone(),
+            with,
+        },
+        None if with.is_empty() => Link::None,
+        None => Link::Create { with },
+    }
+}
+
 #[cfg(test)]
 mod tests;

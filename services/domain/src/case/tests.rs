@@ -112,3 +112,44 @@ fn a_finding_is_taken_from_a_non_conforming_result_with_a_model() {
         None
     );
 }
+
+fn candidate(id: &str, model: &str, case_id: Option<&str>) -> Candidate {
+    Candidate {
+        result_id: id.to_owned(),
+        finding: finding(USCC_A, model, "", "", D0),
+        case_id: case_id.map(str::to_owned),
+    }
+}
+
+#[test]
+fn link_planning_table() {
+    let new = finding(USCC_A, "XK-100", "", "", D0);
+    let window = MatchWindow::default();
+    let with = |ids: &[&str]| ids.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    #[rustfmt::skip]
+    let rows: Vec<(&str, Vec<Candidate>, Vec<String>, Link)> = vec![
+        ("nothing earlier", vec![], vec![], Link::None),
+        ("no match", vec![candidate("r1", "XK-200", None)], vec![], Link::None),
+        ("one match in no case: a new case",
+         vec![candidate("r2", "xk100", None), candidate("r1", "XK100", None)], vec![],
+         Link::Create { with: with(&["r1", "r2"]) }),
+        ("a match in a case: join it, with the loose matches",
+         vec![candidate("r1", "XK100", Some("c1")), candidate("r2", "XK100", None)], vec![],
+         Link::Join { case_id: "c1".into(), with: with(&["r2"]) }),
+        ("matches in two cases: the oldest, no merge",
+         vec![candidate("r1", "XK100", Some("c2")), candidate("r2", "XK100", Some("c1"))],
+         vec![], Link::Join { case_id: "c1".into(), with: vec![] }),
+        ("unlinked from the case: not again",
+         vec![candidate("r1", "XK100", Some("c1"))], with(&["c1"]), Link::None),
+        ("unlinked from one case, another matches",
+         vec![candidate("r1", "XK100", Some("c1")), candidate("r2", "XK100", None)],
+         with(&["c1"]), Link::Create { with: with(&["r2"]) }),
+    ];
+    for (case, candidates, excluded, want) in rows {
+        assert_eq!(
+            plan_link(&new, &candidates, &excluded, window),
+            want,
+            "{case}"
+        );
+    }
+}
