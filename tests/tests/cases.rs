@@ -3,8 +3,13 @@
 //! every agency of it is told, each referral names it, and the handling agency's later step on
 //! one agency's referral reaches the other two; a different product does not join.
 
+mod audit_support;
+
+use audit_support::wait_for;
+use yrd_domain::Profile;
 use yrd_e2e::fixtures::{non_conforming_toy, online_seller, stored_feed};
 use yrd_e2e::{ANHUI, JIANGSU, SHANDONG, SHANGHAI, TestApp, ZHEJIANG, next_monday_morning};
+use yrd_proto::v1::audit_service_client::AuditServiceClient;
 use yrd_proto::v1::{self as pb, EventType};
 
 yrd_e2e::on_both_stores!(one_product_found_by_three_agencies_becomes_one_case);
@@ -113,6 +118,31 @@ async fn one_product_found_by_three_agencies_becomes_one_case(app: TestApp) {
                 .any(|e| e.event_type == EventType::ReferralUpdated as i32
                     && e.resource_name == sh_referral.name),
             "{agency} saw the acknowledgement"
+        );
+    }
+    // The log ties the case together: the publication that formed it, the one that joined
+    // it and the step on its referral all name it.
+    let auditor = app.session(SHANGHAI, Profile::Auditor).await;
+    let log = AuditServiceClient::new(auditor.authed());
+    let (log_ref, case_ref) = (&log, &case.name);
+    let entries = wait_for("the case's calls in the log", || async move {
+        let page = log_ref
+            .clone()
+            .list_audit_entries(pb::ListAuditEntriesRequest {
+                resource_name: case_ref.clone(),
+                ..Default::default()
+            })
+            .await
+            .expect("an auditor lists by resource")
+            .into_inner();
+        (page.entries.len() >= 3).then_some(page.entries)
+    })
+    .await;
+    let methods: Vec<&str> = entries.iter().map(|e| e.method.as_str()).collect();
+    for method in ["PublishResult", "AcknowledgeReferral"] {
+        assert!(
+            methods.iter().any(|m| m.ends_with(method)),
+            "{method} in {methods:?}"
         );
     }
     assert!(
