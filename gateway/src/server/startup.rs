@@ -454,7 +454,8 @@ impl Application {
                 self.clock.clone(),
                 self.receipts.clone(),
             )
-            .with_referral_rules(referral_opener.rules().clone()),
+            .with_referral_rules(referral_opener.rules().clone())
+            .with_case_window(parsed.case_window),
         )
         .max_decoding_message_size(max_message);
         let disposal_service = DisposalServiceServer::new(DisposalHandler::new(

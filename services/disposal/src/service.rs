@@ -242,7 +242,12 @@ impl DisposalHandler {
                 now,
                 self.opener.rules(),
             )?;
-            let before: pb::Referral = decode(&stored.body, "referral")?;
+            let mut before: pb::Referral = decode(&stored.body, "referral")?;
+            if let Some(case) = case_name(&stored) {
+                // A step on a referral of a case is part of the case's story in the log.
+                call.note(vec![name.clone(), case.clone()]);
+                before.r#case = case;
+            }
             let (after, events) = advance(
                 &before,
                 &t,
@@ -281,6 +286,11 @@ impl DisposalHandler {
         }
         Err(CallError::Contended(name))
     }
+}
+
+/// The name of the case (`cases/{id}`) `stored`'s result is in, if any.
+pub(crate) fn case_name(stored: &yrd_store::StoredReferral) -> Option<String> {
+    stored.case_id.as_ref().map(|c| format!("cases/{c}"))
 }
 
 fn note(v: &mut FieldErrors, text: &str) -> String {

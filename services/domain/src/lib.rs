@@ -13,6 +13,7 @@
 //! * [`calendar`] — working days and statutory deadlines.
 //! * [`spotcheck`] — a spot-check result (监督抽查结果) and its validation.
 //! * [`routing`] — who must see which feed event.
+//! * [`case`] — when two non-conforming results concern the same product (串案).
 //! * [`referral`] — the state machine of a disposal referral (不合格产品联动处置).
 //! * [`licensing`] — the state machine of a production-licence application (沪鲁通办).
 //! * [`merkle`] — RFC 6962 / RFC 9162 Merkle tree hashing and proofs of the exchange log.
@@ -56,6 +57,7 @@ macro_rules! parsed_from_text {
 
 pub mod audit;
 pub mod calendar;
+pub mod case;
 pub mod clock;
 pub mod ids;
 pub mod licensing;

@@ -252,10 +252,21 @@ pub(crate) mod tests {
         campaign: Option<CampaignKind>,
         verdict: Verdict,
     ) -> SpotCheckResult {
+        let input = result_input(producer_region, seller_region, campaign, verdict);
+        SpotCheckResult::parse(input, date!(2024 - 06 - 30)).unwrap()
+    }
+
+    /// The input of [`result`], for tests that change a field before parsing it.
+    pub(crate) fn result_input(
+        producer_region: &str,
+        seller_region: &str,
+        campaign: Option<CampaignKind>,
+        verdict: Verdict,
+    ) -> ResultInput {
         // "91" + the producer's region at positions 3-8 + a 9-character organisation code.
         let body = format!("91{producer_region}MA1XY0123");
         let uscc = format!("{body}{}", check_character(&body).unwrap());
-        let input = ResultInput {
+        ResultInput {
             product: Some(ProductInput {
                 name: "学生文具".into(),
                 ..Default::default()
@@ -300,8 +311,7 @@ pub(crate) mod tests {
                 product_kind: "学生用品".into(),
             }),
             attachments: vec![],
-        };
-        SpotCheckResult::parse(input, date!(2024 - 06 - 30)).unwrap()
+        }
     }
 
     const NC: Verdict = Verdict::NonConforming;

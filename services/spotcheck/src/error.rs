@@ -40,6 +40,9 @@ pub enum CallError {
     /// The request id was used before for another body: `ALREADY_EXISTS`.
     #[error("request_id {0:?} was already used for a different request")]
     RequestIdReused(String),
+    /// Concurrent writes of the same product kept changing its case candidates: `ABORTED`.
+    #[error("{0}: other results of the same product were written meanwhile; retry")]
+    CasesContended(String),
     /// The store failed: `UNAVAILABLE`.
     #[error("store failure: {0}")]
     Store(#[from] StoreError),
@@ -73,6 +76,7 @@ impl CallError {
                 expected,
                 latest,
             },
+            ResultWriteError::CasesMoved(_) => CallError::CasesContended(name.to_owned()),
             ResultWriteError::Store(e) => CallError::Store(e),
         }
     }
@@ -88,6 +92,7 @@ yrd_call::call_error! {
         CallError::NotPublisher { .. } => Kind::PermissionDenied,
         CallError::Withdrawn(_) => Kind::FailedPrecondition,
         CallError::Stale { .. } => Kind::Aborted,
+        CallError::CasesContended(_) => Kind::Aborted,
         CallError::RequestIdReused(_) => Kind::AlreadyExists,
         CallError::Store(_) => Kind::Unavailable,
         CallError::Corrupt { .. } => Kind::Internal,

@@ -20,6 +20,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod case_wire;
 pub mod convert;
 pub mod error;
 mod grpc;

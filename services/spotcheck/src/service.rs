@@ -17,6 +17,7 @@ use time::{OffsetDateTime, UtcOffset};
 use yrd_call::{FieldErrors, FieldViolation, receipt, timestamp, violation};
 use yrd_domain::AgencyId;
 use yrd_domain::audit::LeafData;
+use yrd_domain::case::MatchWindow;
 use yrd_domain::clock::Clock;
 use yrd_domain::referral::ReferralRules;
 use yrd_domain::referral::automatic::referrals_for;
@@ -34,6 +35,7 @@ use crate::error::CallError;
 /// Longest correction or withdrawal reason, in characters.
 pub const MAX_REASON_CHARS: usize = yrd_domain::text::REASON_CHARS;
 
+mod cases;
 mod reads;
 mod writes;
 
@@ -53,6 +55,8 @@ pub struct SpotCheckHandler {
     receipts: Arc<ReceiptSigner>,
     /// The deadlines of the referrals a non-conforming result opens in other provinces.
     referral_rules: ReferralRules,
+    /// How far apart two findings of one product may be and still form a case.
+    case_window: MatchWindow,
 }
 
 /// What kind of change a write makes, for its feed events.
@@ -82,7 +86,15 @@ impl SpotCheckHandler {
             clock,
             receipts,
             referral_rules: ReferralRules::default(),
+            case_window: MatchWindow::default(),
         }
+    }
+
+    /// Links the findings of one product into a case when at most `window` apart
+    /// (docs/cases.md); [`MatchWindow::default`] otherwise.
+    pub fn with_case_window(mut self, window: MatchWindow) -> Self {
+        self.case_window = window;
+        self
     }
 
     /// Opens the referrals of a non-conforming result with the deployment's `rules` (the

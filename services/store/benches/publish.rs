@@ -68,6 +68,7 @@ async fn publish(store: &Store, r: &SpotCheckResult, id: String) {
     let at = yrd_domain::clock::Clock::now(&yrd_domain::clock::SystemClock);
     let outcome = store
         .publish_result(&NewPublication {
+            cases: Default::default(),
             key: common::key(
                 "/yrd.exchange.v1.SpotCheckService/PublishResult",
                 &id,

@@ -117,6 +117,7 @@ async fn publisher(store: Store, corpus: Corpus, stop: Arc<AtomicBool>, done: Ar
             writes.push(tokio::spawn(async move {
                 let id = uuid::Uuid::now_v7().simple().to_string();
                 let publication = NewPublication {
+                    cases: Default::default(),
                     key: IdempotencyKey {
                         agency: s.publisher.clone(),
                         method: "/yrd.exchange.v1.SpotCheckService/PublishResult".into(),

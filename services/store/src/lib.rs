@@ -20,6 +20,7 @@
 //!   group-committed; idempotency of requests in [`write::idempotency`].
 //! * [`certificates`] — certificates issued to them, revocation and the CRL number.
 //! * [`feed`] — the per-agency feed: events appended with their write, cursors, acks, wake-ups.
+//! * [`cases`] — cases (串案): the findings index, links and unlinks.
 //! * [`results`] — spot-check results: model, writes, search.
 //! * [`referrals`] — disposal referrals: one-transaction steps, lists, due deadlines.
 //! * [`licensing`] — licence applications, their history and licences (沪鲁通办).
@@ -33,6 +34,7 @@
 pub mod agencies;
 pub mod audit;
 pub mod backup;
+pub mod cases;
 pub mod certificates;
 mod conditions;
 mod counters;
@@ -56,6 +58,10 @@ pub use agencies::{Agency, AgencyState, AgencyUpdate, NewAgency};
 pub use audit::{
     AppendedLeaf, AuditError, LeafFilter, NewTreeHead, SEQUENCER_LOCK_KEY, SequencerLock,
     StoredLeaf, TreeHead,
+};
+pub use cases::{
+    CaseCursor, CaseFilter, CaseMember, CaseRows, CaseState, LinkRows, NewCase, NewUnlink,
+    StoredCase, StoredFinding, StoredUnlink, UnlinkError,
 };
 pub use certificates::{
     CertificateCursor, CertificateFilter, CertificateRecord, CertificateState, RevokeError,

@@ -88,6 +88,7 @@ async fn publish(store: &Store, id: &str, referrals: Vec<NewReferral>) -> WriteO
     let r = result("儿童玩具车");
     store
         .publish_result(&NewPublication {
+            cases: Default::default(),
             key: IdempotencyKey {
                 method: "/yrd.exchange.v1.SpotCheckService/PublishResult".into(),
                 ..key(&format!("pub-{id}"))

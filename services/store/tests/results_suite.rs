@@ -52,6 +52,7 @@ fn event(to: &str, id: &str, n: u32) -> NewFeedEvent {
 async fn publish(store: &Store, id: &str, r: &SpotCheckResult, at: OffsetDateTime) -> WriteOutcome {
     store
         .publish_result(&NewPublication {
+            cases: Default::default(),
             key: key(&format!("req-{id}"), &format!("digest-{id}")),
             id: id.into(),
             publisher: agency(SH),
@@ -81,6 +82,7 @@ async fn found_ids(store: Store, filter: ResultFilter) -> Vec<String> {
 async fn a_retry_returns_the_first_answer_and_writes_nothing(store: Store) {
     let r = result("儿童塑料玩具车", "370102", "320106", Verdict::NonConforming);
     let first = NewPublication {
+        cases: Default::default(),
         key: key("req-1", "digest-a"),
         id: "a1".into(),
         publisher: agency(SH),
@@ -101,6 +103,7 @@ async fn a_retry_returns_the_first_answer_and_writes_nothing(store: Store) {
     // Same request id and digest: the first answer, and nothing new is written (another id
     // and other events would have been).
     let retry = NewPublication {
+        cases: Default::default(),
         id: "a2".into(),
         events: vec![event(SD, "a2", 1)],
         response: b"second answer".to_vec(),
@@ -119,6 +122,7 @@ async fn a_retry_returns_the_first_answer_and_writes_nothing(store: Store) {
 
     // Same request id, another body: refused, nothing written.
     let conflict = NewPublication {
+        cases: Default::default(),
         key: key("req-1", "digest-b"),
         ..retry.clone()
     };
@@ -139,6 +143,7 @@ async fn a_retry_returns_the_first_answer_and_writes_nothing(store: Store) {
 
     // The same request id from another agency is another request.
     let other_agency = NewPublication {
+        cases: Default::default(),
         key: IdempotencyKey {
             agency: agency(JS),
             ..key("req-1", "digest-b")
@@ -160,6 +165,7 @@ fn correction<'a>(
     request_id: &str,
 ) -> NewCorrection<'a> {
     NewCorrection {
+        cases: Default::default(),
         key: IdempotencyKey {
             method: "/yrd.exchange.v1.SpotCheckService/CorrectResult".into(),
             ..key(request_id, request_id)
@@ -321,6 +327,7 @@ async fn refusals_name_what_no_longer_holds(store: Store) {
 
 fn withdrawal(id: &str, version: u32, request_id: &str) -> NewWithdrawal {
     NewWithdrawal {
+        cases: Default::default(),
         key: IdempotencyKey {
             method: "/yrd.exchange.v1.SpotCheckService/WithdrawResult".into(),
             ..key(request_id, request_id)

@@ -271,6 +271,7 @@ async fn pages_neither_skip_nor_repeat_while_publishes_run(store: Store) {
                     let at = stored_precision(corpus.end + Duration::milliseconds(ms as i64));
                     store
                         .publish_result(&NewPublication {
+                            cases: Default::default(),
                             key: IdempotencyKey {
                                 agency: s.publisher.clone(),
                                 method: "/yrd.exchange.v1.SpotCheckService/PublishResult".into(),

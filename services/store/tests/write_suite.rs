@@ -102,6 +102,7 @@ async fn publish_with(
 ) -> Result<WriteOutcome, ResultWriteError> {
     store
         .publish_result(&NewPublication {
+            cases: Default::default(),
             key: key(&request_id, &digest),
             id: id.clone(),
             publisher: agency(SH),
@@ -151,6 +152,7 @@ async fn a_refused_member_leaves_its_batch_committed(store: Store) {
             writers.spawn(async move {
                 store
                     .correct_result(&NewCorrection {
+                        cases: Default::default(),
                         key: key("bad", "bad"),
                         id: "missing".into(),
                         publisher: agency(SH),
@@ -254,6 +256,7 @@ async fn a_lone_refused_write_leaves_nothing(store: Store) {
     // transaction, claim and event included.
     let outcome = store
         .correct_result(&NewCorrection {
+            cases: Default::default(),
             key: key("lone", "lone"),
             id: "missing".into(),
             publisher: agency(SH),

@@ -190,6 +190,13 @@ fn summary(event: &pb::FeedEvent) -> String {
             l.number,
             l.holder.as_ref().map(|e| e.name.as_str()).unwrap_or("")
         ),
+        Some(Resource::Case(c)) => format!(
+            "{} {}: {} result(s), {} agencies",
+            c.producer_uscc,
+            c.model,
+            c.results.len(),
+            c.agencies.len()
+        ),
         None => String::new(),
     }
 }

@@ -8,6 +8,7 @@
 //! setting again, and nothing falls back to a default when a value does not fit.
 
 use std::num::NonZeroU32;
+use yrd_domain::case::MatchWindow;
 
 use yrd_audit::log_key::LogKeyRotation;
 use yrd_domain::AgencyId;
@@ -36,6 +37,8 @@ pub struct Parsed {
     pub request_id_retention: time::Duration,
     /// `limits.agency_rate_per_second`, `limits.agency_burst`, `limits.agency_concurrency`.
     pub agency_limits: AgencyLimits,
+    /// `disposal.case_match_window_days`.
+    pub case_window: MatchWindow,
 }
 
 /// The problems found so far, each under its key, in the order the keys were checked.
@@ -169,6 +172,10 @@ impl Settings {
             "writes.request_id_retention_hours",
             hours(self.writes.request_id_retention_hours),
         );
+        let case_window = problems.take(
+            "disposal.case_match_window_days",
+            MatchWindow::days(i64::from(self.disposal.case_match_window_days)),
+        );
         let rate_per_second = NonZeroU32::new(self.limits.agency_rate_per_second);
         let burst = NonZeroU32::new(self.limits.agency_burst);
 
@@ -183,6 +190,7 @@ impl Settings {
             Some(request_id_retention),
             Some(rate_per_second),
             Some(burst),
+            Some(case_window),
         ) = (
             operator,
             licensing,
@@ -194,6 +202,7 @@ impl Settings {
             request_id_retention,
             rate_per_second,
             burst,
+            case_window,
         )
         else {
             return Err(problems.into_error());
@@ -214,6 +223,7 @@ impl Settings {
                 burst,
                 concurrency: self.limits.agency_concurrency,
             },
+            case_window,
         })
     }
 

@@ -13,6 +13,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
+use yrd_domain::case::MatchWindow;
 
 use serde::{Deserialize, Serialize};
 use yrd_domain::AgencyId;
@@ -257,6 +258,9 @@ pub struct DisposalConfig {
     /// Working days the handling agency has to acknowledge delivery (送达); the administrative
     /// default is 2 (`docs/domain.md` §"Speed and delivery (送达)").
     pub acknowledgement_working_days: u32,
+    /// Days two findings of the same product may be apart and still form a case (串案,
+    /// `docs/cases.md`), 1 to 3653; 365 by default.
+    pub case_match_window_days: u32,
 }
 
 impl Default for DisposalConfig {
@@ -264,6 +268,7 @@ impl Default for DisposalConfig {
         DisposalConfig {
             scheduler_interval_ms: 60_000,
             acknowledgement_working_days: 2,
+            case_match_window_days: u32::from(MatchWindow::DEFAULT_DAYS),
         }
     }
 }

@@ -118,6 +118,7 @@ impl DisposalHandler {
     fn as_of_now(&self, stored: &StoredReferral) -> Result<pb::Referral, CallError> {
         let mut referral: pb::Referral = decode(&stored.body, "referral")?;
         refresh_deadlines(&mut referral, &stored.machine, self.clock.now());
+        referral.r#case = super::case_name(stored).unwrap_or_default();
         Ok(referral)
     }
 }

@@ -335,6 +335,17 @@ impl Referral {
             .min_by_key(|d| d.due)
     }
 
+    /// Makes `agencies` (those of the case its result is in, docs/cases.md) reacting agencies,
+    /// the referral's own parties excepted: they are told of every later step, as after a
+    /// reaction.
+    pub fn join_reacting(&mut self, agencies: impl IntoIterator<Item = AgencyId>) {
+        for agency in agencies {
+            if agency != self.sampling_agency && agency != self.handling_agency {
+                self.reacting_agencies.insert(agency);
+            }
+        }
+    }
+
     /// Everyone to tell about a step by `actor`: both parties and the reacting agencies,
     /// except the actor itself.
     fn audience(&self, actor: &Actor) -> Vec<AgencyId> {

@@ -73,11 +73,17 @@ impl SpotCheckHandler {
             .map(|r| format!("referrals/{}", r.id))
             .collect();
         result.referrals.clone_from(&opened_referrals);
+        let ids: Vec<String> = referrals.iter().map(|r| r.id.clone()).collect();
+        let case = self
+            .case_plan(call, &id, Some(&parsed), &publisher, &ids, &directory, now)
+            .await?;
+        call.note(case.resources(&name));
         let Tail {
-            events,
+            mut events,
             leaf,
             receipt,
         } = self.tail(call, &routing, Change::Published, &result, &publisher, now);
+        events.extend(case.events);
         let response = PublishResultResponse {
             result: Some(result.clone()),
             receipt,
@@ -94,6 +100,7 @@ impl SpotCheckHandler {
             referrals,
             leaf,
             response: response.encode_to_vec(),
+            cases: case.rows,
         };
         commit(self.store.publish_result(&write), call, &name, response).await
     }
@@ -177,11 +184,21 @@ impl SpotCheckHandler {
             .map(|r| format!("referrals/{}", r.id))
             .chain(referrals.iter().map(|r| format!("referrals/{}", r.id)))
             .collect();
+        let ids: Vec<String> = result
+            .referrals
+            .iter()
+            .map(|r| r.trim_start_matches("referrals/").to_owned())
+            .collect();
+        let case = self
+            .case_plan(call, &id, Some(&parsed), &publisher, &ids, &directory, now)
+            .await?;
+        call.note(case.resources(&name));
         let Tail {
-            events,
+            mut events,
             leaf,
             receipt,
         } = self.tail(call, &routing, Change::Corrected, &result, &publisher, now);
+        events.extend(case.events);
         let response = CorrectResultResponse {
             result: Some(result.clone()),
             receipt,
@@ -199,6 +216,7 @@ impl SpotCheckHandler {
             referrals,
             leaf,
             response: response.encode_to_vec(),
+            cases: case.rows,
         };
         commit(self.store.correct_result(&write), call, &name, response).await
     }
@@ -237,8 +255,13 @@ impl SpotCheckHandler {
         result.withdraw_time = Some(timestamp(now));
         result.withdrawal_reason.clone_from(&reason);
 
+        let directory = self.directory().await?;
+        let case = self
+            .case_plan(call, &id, None, &publisher, &[], &directory, now)
+            .await?;
+        call.note(case.resources(&name));
         let routing = match SpotCheckResult::parse(input_of(&result), today(now)) {
-            Ok(parsed) => route_result_event(&parsed, &publisher, &self.directory().await?),
+            Ok(parsed) => route_result_event(&parsed, &publisher, &directory),
             Err(e) => {
                 return Err(CallError::Store(StoreError::Corrupt {
                     what: "stored result",
@@ -265,6 +288,7 @@ impl SpotCheckHandler {
             events,
             leaf,
             response: response.encode_to_vec(),
+            cases: case.rows,
         };
         commit(self.store.withdraw_result(&write), call, &name, response).await
     }

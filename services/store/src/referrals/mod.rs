@@ -224,7 +224,19 @@ impl Store {
     /// Referral `id`, or `None`.
     pub async fn get_referral(&self, id: &str) -> Result<Option<StoredReferral>, StoreError> {
         let sql = format!("SELECT {REFERRAL_COLUMNS} FROM referrals r WHERE r.id = $1");
-        decode::optional(sqlx::query(&sql).bind(id), &self.read).await
+        let stored: Option<StoredReferral> =
+            decode::optional(sqlx::query(&sql).bind(id), &self.read).await?;
+        let Some(mut stored) = stored else {
+            return Ok(None);
+        };
+        // The agencies of its result's case react to it (docs/cases.md): every step that
+        // loads it tells them.
+        if let Some(case) = &stored.case_id {
+            if let Some(case) = self.get_case(case).await? {
+                stored.machine.join_reacting(case.agencies());
+            }
+        }
+        Ok(Some(stored))
     }
 
     /// The referrals of result `result_id`, oldest first.

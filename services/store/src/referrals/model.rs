@@ -57,6 +57,8 @@ pub struct StoredReferral {
     pub revision: u32,
     /// When it was opened.
     pub created_at: OffsetDateTime,
+    /// The case (串案) its result is in, if any (docs/cases.md).
+    pub case_id: Option<String>,
 }
 
 /// A referral of a result, in brief.
@@ -165,6 +167,7 @@ impl FromRow for StoredReferral {
             body: row.try_get("body")?,
             revision: decode::number(row, "revision", "referral number")?,
             created_at: decode::time(row, "created_at")?,
+            case_id: row.try_get("case_id")?,
         })
     }
 }
@@ -222,7 +225,8 @@ impl Columns {
 }
 
 pub(crate) const REFERRAL_COLUMNS: &str = "r.id, r.result_id, r.result_version, r.machine, r.body, \
-                                r.revision, r.created_at";
+     r.revision, r.created_at, \
+     (SELECT cr.case_id FROM case_results cr WHERE cr.result_id = r.result_id) AS case_id";
 
 /// Inserts `referrals` inside the write's transaction (their feed events are appended with the
 /// batch's, [`crate::write`]). A second open referral of a result to the same agency is

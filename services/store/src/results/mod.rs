@@ -111,6 +111,10 @@ pub enum ResultWriteError {
         /// The latest version now.
         latest: u32,
     },
+    /// Another write of the same product linked or found it since the case link of this write
+    /// was decided: decide again (docs/cases.md).
+    #[error("the cases of result {0}'s product changed meanwhile")]
+    CasesMoved(String),
     /// The store failed.
     #[error(transparent)]
     Store(StoreError),
@@ -151,6 +155,8 @@ pub struct NewPublication<'a> {
     pub referrals: Vec<NewReferral>,
     /// The call's audit leaf.
     pub leaf: Option<LeafData>,
+    /// Its case rows: the finding index and the case link (docs/cases.md).
+    pub cases: crate::cases::CaseRows,
     /// The encoded answer, returned again to a retry.
     pub response: Vec<u8>,
 }
@@ -180,6 +186,8 @@ pub struct NewCorrection<'a> {
     pub referrals: Vec<NewReferral>,
     /// The call's audit leaf.
     pub leaf: Option<LeafData>,
+    /// Its case rows: the finding index and the case link (docs/cases.md).
+    pub cases: crate::cases::CaseRows,
     /// The encoded answer.
     pub response: Vec<u8>,
 }
@@ -203,6 +211,8 @@ pub struct NewWithdrawal {
     pub events: Vec<NewFeedEvent>,
     /// The call's audit leaf.
     pub leaf: Option<LeafData>,
+    /// Its case rows: the finding index and the case link (docs/cases.md).
+    pub cases: crate::cases::CaseRows,
     /// The encoded answer.
     pub response: Vec<u8>,
 }

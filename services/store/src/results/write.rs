@@ -15,6 +15,7 @@ use super::{
     NewCorrection, NewPublication, NewWithdrawal, ResultState, ResultWriteError,
     campaign_kind_name, db_version, iso_date, name_bigrams, region_places, verdict_name,
 };
+use crate::cases::CaseRows;
 use crate::decode::AnyQuery;
 use crate::feed::NewFeedEvent;
 use crate::multirow::placeholders;
@@ -108,6 +109,7 @@ enum ResultRows {
         columns: SearchColumns,
         body: Vec<u8>,
         at: OffsetDateTime,
+        cases: CaseRows,
     },
     /// Version `base_version + 1`, while `base_version` is the latest.
     Correct {
@@ -118,6 +120,7 @@ enum ResultRows {
         body: Vec<u8>,
         reason: String,
         at: OffsetDateTime,
+        cases: CaseRows,
     },
     /// The withdrawal, while `version` is the latest.
     Withdraw {
@@ -126,6 +129,7 @@ enum ResultRows {
         version: u32,
         reason: String,
         at: OffsetDateTime,
+        cases: CaseRows,
     },
 }
 
@@ -141,7 +145,11 @@ impl Rows for ResultRows {
                 columns,
                 body,
                 at,
-            } => publish_in(conn, id, publisher, columns, body, *at).await,
+                cases,
+            } => {
+                publish_in(conn, id, publisher, columns, body, *at).await?;
+                cases.apply(conn).await
+            }
             ResultRows::Correct {
                 id,
                 publisher,
@@ -150,6 +158,7 @@ impl Rows for ResultRows {
                 body,
                 reason,
                 at,
+                cases,
             } => {
                 let c = columns;
                 let at = to_micros(*at);
@@ -198,7 +207,7 @@ impl Rows for ResultRows {
                         .await?;
                 }
                 insert_search_rows(conn, &[(id, created_at, c)], SEARCH_ROWS_PER_STATEMENT).await?;
-                Ok(())
+                cases.apply(conn).await
             }
             ResultRows::Withdraw {
                 id,
@@ -206,6 +215,7 @@ impl Rows for ResultRows {
                 version,
                 reason,
                 at,
+                cases,
             } => {
                 let at = to_micros(*at);
                 let updated = sqlx::query(
@@ -225,7 +235,7 @@ impl Rows for ResultRows {
                 if updated.rows_affected() == 0 {
                     return Err(refusal(conn, id, publisher, *version).await);
                 }
-                Ok(())
+                cases.apply(conn).await
             }
         }
     }
@@ -471,6 +481,7 @@ impl Store {
             columns: SearchColumns::of(p.result),
             body: p.body.clone(),
             at: p.at,
+            cases: p.cases.clone(),
         };
         self.commit_result(rows, &p.key, &p.response, &p.events, &p.referrals, &p.leaf)
             .await
@@ -491,6 +502,7 @@ impl Store {
             body: c.body.clone(),
             reason: c.reason.clone(),
             at: c.at,
+            cases: c.cases.clone(),
         };
         self.commit_result(rows, &c.key, &c.response, &c.events, &c.referrals, &c.leaf)
             .await
@@ -508,6 +520,7 @@ impl Store {
             version: w.version,
             reason: w.reason.clone(),
             at: w.at,
+            cases: w.cases.clone(),
         };
         self.commit_result(rows, &w.key, &w.response, &w.events, &[], &w.leaf)
             .await
