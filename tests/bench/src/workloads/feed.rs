@@ -55,7 +55,7 @@ pub async fn run(cx: &Context) -> anyhow::Result<Vec<Row>> {
         results::publish_call(
             sessions,
             cx.corpus.clone(),
-            format!("{}-feed", cx.run_id),
+            cx.request_prefix("feed"),
             true,
             |_| 0,
             move |answer, at| {
