@@ -1,4 +1,5 @@
-//! The PostgreSQL outage test: `yrd serve` on a private PostgreSQL instance ([`pg`]) that is
+//! Database faults under load. [`disk`]: SQLite's disk full (its own documentation). Here, the
+//! PostgreSQL outage test: `yrd serve` on a private PostgreSQL instance ([`pg`]) that is
 //! stopped with `pg_ctl stop -m immediate` under a mixed load of every agency (publications and
 //! corrections, an auditor reading signed tree heads, a live feed subscriber), then started
 //! again. It checks that
@@ -24,6 +25,7 @@
 // The crash test's writers, ledger and checks (gateway/tests/crash/), used as they are.
 #[path = "../crash/check.rs"]
 mod check;
+mod disk;
 #[path = "../crash/ledger.rs"]
 mod ledger;
 #[path = "../crash/load.rs"]
@@ -98,6 +100,12 @@ async fn postgres_stopped_mid_load_and_started_again() -> anyhow::Result<()> {
     }
     let stopped = server.stop().await;
     outcome.and(stopped)
+}
+
+/// SQLite's disk filling under load, then space returning (`disk`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_on_a_full_disk_refuses_clearly_and_recovers() -> anyhow::Result<()> {
+    disk::full_disk(Path::new(env!("CARGO_BIN_EXE_yrd"))).await
 }
 
 /// The scenario of the module documentation.
@@ -225,34 +233,47 @@ async fn outage(server: &mut YrdServer, pg: &PrivatePostgres) -> anyhow::Result<
     Ok(())
 }
 
-/// Follows the feed of `session` live from its latest cursor until the stream ends; answers the
-/// last cursor delivered and the status it ended with (`None`: ended without one).
-async fn follow(session: Authed) -> anyhow::Result<(u64, Option<tonic::Status>)> {
+/// Subscribes `session` to its feed after `from` (`None`: after its latest cursor); answers the
+/// stream, the cursor it starts after, and the feed's latest cursor when it subscribed.
+async fn open_feed(
+    session: Authed,
+    from: Option<u64>,
+) -> anyhow::Result<(tonic::Streaming<pb::SubscribeResponse>, u64, u64)> {
     let mut feed = FeedServiceClient::new(session);
-    let from = feed
+    let latest = feed
         .get_feed_position(pb::GetFeedPositionRequest {})
         .await?
         .into_inner()
         .latest_cursor;
-    let mut stream = feed
+    let from = from.unwrap_or(latest);
+    let stream = feed
         .subscribe(pb::SubscribeRequest {
             from_cursor: Some(from),
         })
         .await?
         .into_inner();
-    let mut last = from;
+    Ok((stream, from, latest))
+}
+
+/// The cursor of `event` after `last` in the `which` feed: the next one, or an error.
+fn next_cursor(which: &str, last: u64, event: &pb::FeedEvent) -> anyhow::Result<u64> {
+    ensure!(
+        event.cursor == last + 1,
+        "the {which} feed went from cursor {last} to {}",
+        event.cursor
+    );
+    Ok(event.cursor)
+}
+
+/// Follows the feed of `session` live from its latest cursor until the stream ends; answers the
+/// last cursor delivered and the status it ended with (`None`: ended without one).
+async fn follow(session: Authed) -> anyhow::Result<(u64, Option<tonic::Status>)> {
+    let (mut stream, mut last, _) = open_feed(session, None).await?;
     loop {
         match stream.message().await {
             Ok(Some(pb::SubscribeResponse {
                 kind: Some(pb::subscribe_response::Kind::Event(event)),
-            })) => {
-                ensure!(
-                    event.cursor == last + 1,
-                    "the live feed went from cursor {last} to {}",
-                    event.cursor
-                );
-                last = event.cursor;
-            }
+            })) => last = next_cursor("live", last, &event)?,
             Ok(Some(_)) => {}
             Ok(None) => return Ok((last, None)),
             Err(status) => return Ok((last, Some(status))),
@@ -263,31 +284,14 @@ async fn follow(session: Authed) -> anyhow::Result<(u64, Option<tonic::Status>)>
 /// Subscribes after `cursor` and reads up to the feed's latest: the next cursor is `cursor + 1`
 /// and none is skipped. Answers a summary.
 async fn resume_from(session: &Authed, cursor: u64) -> anyhow::Result<String> {
-    let mut feed = FeedServiceClient::new(session.clone());
-    let latest = feed
-        .get_feed_position(pb::GetFeedPositionRequest {})
-        .await?
-        .into_inner()
-        .latest_cursor;
-    let mut stream = feed
-        .subscribe(pb::SubscribeRequest {
-            from_cursor: Some(cursor),
-        })
-        .await?
-        .into_inner();
-    let mut last = cursor;
+    let (mut stream, mut last, latest) = open_feed(session.clone(), Some(cursor)).await?;
     while last < latest {
         let message = tokio::time::timeout(PHASE_DEADLINE, stream.message())
             .await
             .with_context(|| format!("the resumed feed stalled after cursor {last}"))??
             .with_context(|| format!("the resumed feed ended after cursor {last}"))?;
         if let Some(pb::subscribe_response::Kind::Event(event)) = message.kind {
-            ensure!(
-                event.cursor == last + 1,
-                "the resumed feed went from cursor {last} to {}",
-                event.cursor
-            );
-            last = event.cursor;
+            last = next_cursor("resumed", last, &event)?;
         }
     }
     Ok(format!("{} events up to cursor {latest}", latest - cursor))
