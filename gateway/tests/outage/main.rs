@@ -49,8 +49,8 @@ use tonic_health::pb::health_client::HealthClient;
 use yrd_bench::cli::StoreKind;
 use yrd_bench::connect::{AGENCIES, Authed};
 use yrd_bench::server::YrdServer;
+use yrd_bench::workloads::feed::subscribe_after;
 use yrd_proto::v1 as pb;
-use yrd_proto::v1::feed_service_client::FeedServiceClient;
 use yrd_proto::v1::spot_check_service_client::SpotCheckServiceClient;
 
 use crate::ledger::{Ledger, PHASE_DEADLINE};
@@ -233,28 +233,6 @@ async fn outage(server: &mut YrdServer, pg: &PrivatePostgres) -> anyhow::Result<
     Ok(())
 }
 
-/// Subscribes `session` to its feed after `from` (`None`: after its latest cursor); answers the
-/// stream, the cursor it starts after, and the feed's latest cursor when it subscribed.
-async fn open_feed(
-    session: Authed,
-    from: Option<u64>,
-) -> anyhow::Result<(tonic::Streaming<pb::SubscribeResponse>, u64, u64)> {
-    let mut feed = FeedServiceClient::new(session);
-    let latest = feed
-        .get_feed_position(pb::GetFeedPositionRequest {})
-        .await?
-        .into_inner()
-        .latest_cursor;
-    let from = from.unwrap_or(latest);
-    let stream = feed
-        .subscribe(pb::SubscribeRequest {
-            from_cursor: Some(from),
-        })
-        .await?
-        .into_inner();
-    Ok((stream, from, latest))
-}
-
 /// The cursor of `event` after `last` in the `which` feed: the next one, or an error.
 fn next_cursor(which: &str, last: u64, event: &pb::FeedEvent) -> anyhow::Result<u64> {
     ensure!(
@@ -268,7 +246,7 @@ fn next_cursor(which: &str, last: u64, event: &pb::FeedEvent) -> anyhow::Result<
 /// Follows the feed of `session` live from its latest cursor until the stream ends; answers the
 /// last cursor delivered and the status it ended with (`None`: ended without one).
 async fn follow(session: Authed) -> anyhow::Result<(u64, Option<tonic::Status>)> {
-    let (mut stream, mut last, _) = open_feed(session, None).await?;
+    let (mut stream, mut last, _) = subscribe_after(session, None).await?;
     loop {
         match stream.message().await {
             Ok(Some(pb::SubscribeResponse {
@@ -284,7 +262,7 @@ async fn follow(session: Authed) -> anyhow::Result<(u64, Option<tonic::Status>)>
 /// Subscribes after `cursor` and reads up to the feed's latest: the next cursor is `cursor + 1`
 /// and none is skipped. Answers a summary.
 async fn resume_from(session: &Authed, cursor: u64) -> anyhow::Result<String> {
-    let (mut stream, mut last, latest) = open_feed(session.clone(), Some(cursor)).await?;
+    let (mut stream, mut last, latest) = subscribe_after(session.clone(), Some(cursor)).await?;
     while last < latest {
         let message = tokio::time::timeout(PHASE_DEADLINE, stream.message())
             .await
