@@ -174,10 +174,14 @@ where
                 Ok(_) => Ok(response),
                 Err(e) => {
                     tracing::error!(error = %e, method = %leaf.method, "exchange log append failed; refusing the call");
-                    Ok(tonic::Status::unavailable(
-                        "the exchange log is unavailable; the call was not served",
-                    )
-                    .into_http())
+                    let status = if yrd_call::error::is_disk_full(&e) {
+                        tonic::Status::resource_exhausted(yrd_call::error::STORE_DISK_FULL)
+                    } else {
+                        tonic::Status::unavailable(
+                            "the exchange log is unavailable; the call was not served",
+                        )
+                    };
+                    Ok(status.into_http())
                 }
             }
         })

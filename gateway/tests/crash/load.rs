@@ -49,6 +49,38 @@ pub(crate) async fn load_and_kill(
     kill_after: u64,
     seed: u64,
 ) -> anyhow::Result<Vec<Head>> {
+    let run = Run {
+        campaign,
+        iteration,
+        kill_after,
+        seed,
+    };
+    load_until_fault(server, ledger, run, YrdServer::crash).await
+}
+
+/// Which load: the campaign and iteration its report numbers name, the acknowledged writes
+/// before the fault, and the seed of its choices.
+pub(crate) struct Run<'a> {
+    pub(crate) campaign: &'a str,
+    pub(crate) iteration: u64,
+    pub(crate) kill_after: u64,
+    pub(crate) seed: u64,
+}
+
+/// [`load_and_kill`] with another fault than SIGKILL (`fault`, e.g. the database stopped under
+/// a server that stays up): the writers run until it came and each then stops at its first
+/// refusal, recorded as unacknowledged with its error.
+pub(crate) async fn load_until_fault(
+    server: &mut YrdServer,
+    ledger: &mut Ledger,
+    Run {
+        campaign,
+        iteration,
+        kill_after,
+        seed,
+    }: Run<'_>,
+    fault: impl FnOnce(&mut YrdServer) -> anyhow::Result<()>,
+) -> anyhow::Result<Vec<Head>> {
     let keys = log_keys(&server.target).await?;
     let (acks_tx, mut acks_rx) = watch::channel(0u64);
     let acks_tx = Arc::new(acks_tx);
@@ -106,12 +138,16 @@ pub(crate) async fn load_and_kill(
         anyhow::Ok(())
     })
     .await;
-    server.crash()?;
-    stop.cancel();
+    fault(server)?;
+    // With the server still up, the writers stop at their first refusal.
+    if !server.is_running() {
+        stop.cancel();
+    }
     let mut written = Vec::new();
     for writer in writers {
         written.extend(writer.await?);
     }
+    stop.cancel();
     let seen = watcher.await??;
     let unanswered = std::mem::take(&mut *attempts.lock().unwrap_or_else(|p| p.into_inner()));
     let first_error = unanswered

@@ -60,6 +60,32 @@ impl Kind {
 /// The message a caller gets when the store failed.
 pub const STORE_UNAVAILABLE: &str = "the exchange's store is unavailable; retry later";
 
+/// The message a caller gets when the store's disk is full (`RESOURCE_EXHAUSTED`).
+pub const STORE_DISK_FULL: &str =
+    "the exchange's store is out of disk space; nothing was written; retry later";
+
+/// True when `e` or a cause under it says the database's disk is full: SQLite's `SQLITE_FULL`
+/// ("database or disk is full"), or the operating system's `ENOSPC` (an I/O error of kind
+/// `StorageFull`, or its text, which PostgreSQL's "could not extend file" carries). The drivers'
+/// error types are not seen from here, so their messages are what can be read.
+pub fn is_disk_full(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(e);
+    while let Some(cause) = next {
+        if cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::StorageFull)
+        {
+            return true;
+        }
+        let text = cause.to_string();
+        if text.contains("database or disk is full") || text.contains("No space left on device") {
+            return true;
+        }
+        next = cause.source();
+    }
+    false
+}
+
 /// A service's failure of one call.
 pub trait CallError: std::error::Error {
     /// What kind of failure it is.
@@ -139,12 +165,20 @@ pub fn into_status<E: CallError + ?Sized>(e: &E) -> Status {
     let kind = e.kind();
     if kind.is_ours() {
         tracing::error!(error = %cause_chain(e), code = ?kind.code(), "call failed inside the exchange");
+        if kind == Kind::Unavailable && disk_full_chain(e) {
+            return Status::resource_exhausted(STORE_DISK_FULL);
+        }
         return Status::new(kind.code(), e.public_message());
     }
     match e.bad_fields() {
         Some(fields) => fields_status(kind.code(), fields),
         None => Status::new(kind.code(), e.to_string()),
     }
+}
+
+/// [`is_disk_full`] of `e`'s causes (`e` itself may be unsized).
+fn disk_full_chain<E: std::error::Error + ?Sized>(e: &E) -> bool {
+    e.source().is_some_and(is_disk_full) || e.to_string().contains("database or disk is full")
 }
 
 /// `e` and every cause under it, joined by `": "`.
@@ -165,6 +199,28 @@ pub fn cause_chain<E: std::error::Error + ?Sized>(e: &E) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_full_disk_is_resource_exhausted_naming_the_disk() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("store failure")]
+        struct Failed(#[source] std::io::Error);
+        impl CallError for Failed {
+            fn kind(&self) -> Kind {
+                Kind::Unavailable
+            }
+        }
+        let sqlite = Failed(std::io::Error::other("(code: 13) database or disk is full"));
+        let status = into_status(&sqlite);
+        assert_eq!(status.code(), Code::ResourceExhausted);
+        assert_eq!(status.message(), STORE_DISK_FULL);
+        let enospc = Failed(std::io::Error::from(std::io::ErrorKind::StorageFull));
+        assert_eq!(into_status(&enospc).code(), Code::ResourceExhausted);
+        let down = Failed(std::io::Error::other("Connection refused"));
+        let status = into_status(&down);
+        assert_eq!(status.code(), Code::Unavailable);
+        assert_eq!(status.message(), STORE_UNAVAILABLE);
+    }
 
     #[derive(Debug, thiserror::Error)]
     enum Failure {

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::migrate::Migrator;
-use sqlx::{AnyPool, ConnectOptions, Executor};
+use sqlx::{AnyPool, ConnectOptions, Connection as _, Executor};
 
 use crate::StoreError;
 
@@ -129,6 +129,19 @@ impl Store {
                                         .await?;
                                 }
                                 Ok(())
+                            })
+                        })
+                        .after_release(|conn, _meta| {
+                            Box::pin(async move {
+                                // When a statement fails for a full disk or an I/O error, SQLite
+                                // rolls the transaction back itself; the driver's own ROLLBACK
+                                // then fails, and it goes on counting the transaction open, so
+                                // every later `BEGIN` on this connection would be refused. The
+                                // ping runs the driver's queued rollback; a connection still in
+                                // a transaction after it is closed, and the pool opens a fresh
+                                // one (docs/reliability.md, "Full disk").
+                                conn.ping().await?;
+                                Ok(!conn.is_in_transaction())
                             })
                         })
                 };

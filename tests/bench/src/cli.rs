@@ -67,6 +67,15 @@ pub struct Args {
     /// smoke test of `.ci/run`).
     #[arg(long)]
     pub check: bool,
+    /// Soak instead of one pass: run the workloads (`all`: a mix of every call type) round
+    /// after round, each round with `--duration` per workload, for this long, sampling the
+    /// server's RSS and open file descriptors; fail on any failed call or on growth past the
+    /// bound of `docs/reliability.md` §"Soak".
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub soak: Option<Duration>,
+    /// How often a soak samples the server.
+    #[arg(long, value_parser = parse_duration, default_value = "5s")]
+    pub sample_every: Duration,
     /// Record a CPU profile of the server during each workload's window (`perf record -g`,
     /// which must be installed) into `<DIR>/<store>-<workload>.perf.data`.
     #[arg(long, value_name = "DIR")]

@@ -21,6 +21,8 @@
 //! * [`connect`] — client connections with the dev certificates and bound tokens.
 //! * [`load`] — the generator and its measurements; [`procstat`] — CPU and memory from `/proc`.
 //! * [`workloads`] — what each workload calls; [`report`] — the table and JSON.
+//! * [`soak`] — `--soak`: the workloads round after round, the server's memory and open file
+//!   descriptors sampled and bounded.
 //! * [`fill`] — `yrd-bench load`: a store filled with synthetic results in bulk.
 
 #![forbid(unsafe_code)]
@@ -33,4 +35,5 @@ pub mod load;
 pub mod procstat;
 pub mod report;
 pub mod server;
+pub mod soak;
 pub mod workloads;

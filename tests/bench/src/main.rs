@@ -16,7 +16,7 @@ use yrd_bench::load::Watched;
 use yrd_bench::report::Row;
 use yrd_bench::server::{EchoServer, YrdServer};
 use yrd_bench::workloads::Context;
-use yrd_bench::{echo, fill, procstat, report};
+use yrd_bench::{echo, fill, procstat, report, soak};
 
 fn main() -> ExitCode {
     let args = Args::parse();
@@ -156,7 +156,14 @@ async fn run_store(
         );
         eprintln!("yrd-bench: {} — echo baselines", store.as_str());
         let mut rows = cx.echo_baselines().await?;
-        for workload in args.expanded_workloads() {
+        if let Some(length) = args.soak {
+            eprintln!("yrd-bench: {} — soak for {length:?}", store.as_str());
+            rows.extend(soak::run(&cx, server.process.pid(), length, args.sample_every).await?);
+        }
+        for workload in args
+            .soak
+            .map_or_else(|| args.expanded_workloads(), |_| Vec::new())
+        {
             eprintln!("yrd-bench: {} — {workload:?}", store.as_str());
             let more = cx
                 .run(workload)

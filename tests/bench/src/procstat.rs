@@ -54,8 +54,8 @@ fn cpu_ticks(stat: &str) -> Option<u64> {
     Some(utime + stime)
 }
 
-/// The value of a `Name:   1234 kB` line of `/proc/<pid>/status`.
-fn status_kib(status: &str, name: &str) -> Option<u64> {
+/// The value of a `Name:   1234 kB` line of `/proc/<pid>/status` (or of `Threads:  7`).
+pub(crate) fn status_kib(status: &str, name: &str) -> Option<u64> {
     status.lines().find_map(|line| {
         let rest = line.strip_prefix(name)?.strip_prefix(':')?;
         rest.split_whitespace().next()?.parse().ok()

@@ -25,6 +25,9 @@ use crate::write::{NoRows, Rows, Write, WriteError};
 use crate::{Backend, Store, StoreError};
 
 pub use append::{FEED_CHANNEL, NewFeedEvent};
+
+/// How long the PostgreSQL feed listener waits before it reconnects after its connection failed.
+const LISTEN_RETRY: std::time::Duration = std::time::Duration::from_millis(500);
 pub(crate) use signals::{FeedSignals, signals};
 
 /// An event as stored in a feed.
@@ -258,8 +261,16 @@ impl Store {
                             }
                         }
                         // PgListener reconnects by itself on the next recv; a wake-up missed in
-                        // between is covered by subscribers re-reading on their heartbeat.
-                        Err(e) => tracing::warn!(error = %e, "feed listener interrupted"),
+                        // between is covered by subscribers re-reading on their heartbeat. While
+                        // PostgreSQL is down every reconnect fails at once, so the next waits a
+                        // moment instead of spinning (docs/reliability.md, "Database outage").
+                        Err(e) => {
+                            tracing::warn!(error = %e, "feed listener interrupted");
+                            tokio::select! {
+                                () = &mut stop => return Ok(()),
+                                () = tokio::time::sleep(LISTEN_RETRY) => {}
+                            }
+                        }
                     }
                 }
             }

@@ -19,7 +19,8 @@
 //!
 //! When the batch's transaction fails as a whole (a statement that breaks the transaction, a
 //! lost connection, a failed `COMMIT`), each member is applied again in a transaction of its
-//! own, so one bad member cannot fail the others. A member that lost a conflict with a
+//! own, so one bad member cannot fail the others; when it failed because the database could not
+//! be reached, every member is answered with that failure at once instead. A member that lost a conflict with a
 //! concurrent transaction (PostgreSQL's deadlock or serialization failure) is applied once
 //! more alone after its batch.
 
@@ -116,6 +117,22 @@ fn is_transient(e: &StoreError) -> bool {
         }
         _ => false,
     }
+}
+
+/// When `e` says the database could not be reached (no connection within the acquire timeout,
+/// a connection broken by I/O, a closed pool), a copy of it for each member of a batch;
+/// `None` for a failure of the statements themselves.
+fn unreachable(e: &StoreError) -> Option<StoreError> {
+    let StoreError::Database(db) = e else {
+        return None;
+    };
+    let copy = match db {
+        sqlx::Error::PoolTimedOut => sqlx::Error::PoolTimedOut,
+        sqlx::Error::PoolClosed => sqlx::Error::PoolClosed,
+        sqlx::Error::Io(io) => sqlx::Error::Io(std::io::Error::new(io.kind(), io.to_string())),
+        _ => return None,
+    };
+    Some(StoreError::Database(copy))
 }
 
 impl Store {
@@ -272,6 +289,17 @@ async fn commit_batch(store: &Store, mut batch: Vec<Box<dyn Member>>) {
                     member.finish(Some(e));
                     store.batcher.writes.fetch_add(1, Ordering::Relaxed);
                 }
+            }
+        }
+        Err(e) if unreachable(&e).is_some() => {
+            // Alone, each member would wait for a connection once more (the acquire timeout
+            // each, one after the other): while the database is down, every caller would be
+            // answered only after the whole batch's waits (docs/reliability.md, "Database
+            // outage"). Each gets the failure now; a retry with its request id is safe.
+            tracing::warn!(error = %e, members = batch.len(), "write batch failed: the database is unreachable");
+            for member in batch {
+                member.finish(unreachable(&e));
+                store.batcher.writes.fetch_add(1, Ordering::Relaxed);
             }
         }
         Err(e) => {

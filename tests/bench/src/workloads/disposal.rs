@@ -38,7 +38,7 @@ pub async fn run(cx: &Context) -> anyhow::Result<Vec<Row>> {
         .yrd
         .sessions(connections, |i| i + AGENCIES.len() - 1)
         .await?;
-    let run = format!("{}-disposal", cx.run_id);
+    let run = cx.request_prefix("disposal");
     let mut referrals: Vec<Vec<String>> = Vec::with_capacity(connections);
     for c in 0..connections {
         let publisher = (c + AGENCIES.len() - 1) % AGENCIES.len();

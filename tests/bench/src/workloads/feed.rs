@@ -55,7 +55,7 @@ pub async fn run(cx: &Context) -> anyhow::Result<Vec<Row>> {
         results::publish_call(
             sessions,
             cx.corpus.clone(),
-            format!("{}-feed", cx.run_id),
+            cx.request_prefix("feed"),
             true,
             |_| 0,
             move |answer, at| {
@@ -125,18 +125,29 @@ fn delivered(arrivals: &[Times], wanted: &[(String, Instant)]) -> usize {
 
 /// Subscribes from the latest cursor of the session's feed.
 pub async fn subscribe(session: Authed) -> anyhow::Result<tonic::Streaming<pb::SubscribeResponse>> {
+    Ok(subscribe_after(session, None).await?.0)
+}
+
+/// Subscribes to the session's feed after `from` (`None`: after its latest cursor); answers the
+/// stream, the cursor it starts after, and the feed's latest cursor when it subscribed.
+pub async fn subscribe_after(
+    session: Authed,
+    from: Option<u64>,
+) -> anyhow::Result<(tonic::Streaming<pb::SubscribeResponse>, u64, u64)> {
     let mut feed = FeedServiceClient::new(session);
     let latest = feed
         .get_feed_position(pb::GetFeedPositionRequest {})
         .await?
         .into_inner()
         .latest_cursor;
-    Ok(feed
+    let from = from.unwrap_or(latest);
+    let stream = feed
         .subscribe(pb::SubscribeRequest {
-            from_cursor: Some(latest),
+            from_cursor: Some(from),
         })
         .await?
-        .into_inner())
+        .into_inner();
+    Ok((stream, from, latest))
 }
 
 /// Notes when each published result's event arrives, until `stop`.

@@ -53,8 +53,9 @@ pub struct Context {
     pub run_id: String,
     /// Numbers the seed publications (so their request ids never repeat).
     seeded: AtomicU64,
-    /// Numbers the publish rows of this run (so their request ids never repeat).
-    publish_rows: AtomicU64,
+    /// Numbers the windows of this run that write (so their request ids never repeat, even
+    /// when a soak runs a workload many times).
+    windows: AtomicU64,
     /// Calls per second of this run's closed-loop publish row, once it ran.
     publish_max: Mutex<Option<f64>>,
 }
@@ -81,7 +82,7 @@ impl Context {
                 yrd_domain::clock::Clock::now(&yrd_domain::clock::SystemClock).unix_timestamp()
             ),
             seeded: AtomicU64::new(0),
-            publish_rows: AtomicU64::new(0),
+            windows: AtomicU64::new(0),
             publish_max: Mutex::new(None),
         }
     }
@@ -126,6 +127,13 @@ impl Context {
 
     fn row(&self, workload: &str, baseline: &str, m: &load::Measured) -> Row {
         Row::new(workload, self.store, &self.load_label(), baseline, m)
+    }
+
+    /// The request-id prefix of a window of workload `what`: this run's, numbered, so that no
+    /// two windows send the same request id (a repeated one would be answered from the store).
+    pub fn request_prefix(&self, what: &str) -> String {
+        let window = self.windows.fetch_add(1, Ordering::Relaxed);
+        format!("{}-{what}-{window}", self.run_id)
     }
 
     /// How `plan` reads in the report.
@@ -285,11 +293,10 @@ impl Context {
             .yrd
             .sessions(self.args.connections.max(1), |i| i)
             .await?;
-        let row = self.publish_rows.fetch_add(1, Ordering::Relaxed);
         let call = results::publish_call(
             sessions,
             self.corpus.clone(),
-            format!("{}-publish-{row}", self.run_id),
+            self.request_prefix("publish"),
             false,
             |conn| conn % AGENCIES.len(),
             |_, _| Ok(()),

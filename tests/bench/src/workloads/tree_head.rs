@@ -59,7 +59,7 @@ pub async fn run(cx: &Context) -> anyhow::Result<Vec<Row>> {
         results::publish_call(
             sessions,
             cx.corpus.clone(),
-            format!("{}-tree-head", cx.run_id),
+            cx.request_prefix("tree-head"),
             false,
             |conn| conn % AGENCIES.len(),
             move |answer, at| {

@@ -1,0 +1,300 @@
+//! Database faults under load. [`disk`]: SQLite's disk full (its own documentation). Here, the
+//! PostgreSQL outage test: `yrd serve` on a private PostgreSQL instance ([`pg`]) that is
+//! stopped with `pg_ctl stop -m immediate` under a mixed load of every agency (publications and
+//! corrections, an auditor reading signed tree heads, a live feed subscriber), then started
+//! again. It checks that
+//!
+//! * every call made while the database is down fails with `UNAVAILABLE` (the writers' calls in
+//!   flight at the stop, and a fresh read and write after it, whose latency is printed), and the
+//!   server process stays up;
+//! * readiness (`grpc.health.v1`, service `readiness`, the state `/readyz` serves too) turns
+//!   `NOT_SERVING`;
+//! * the live feed stream ends with a clear status (`UNAVAILABLE`) rather than hanging, and a
+//!   new subscription resumes from the last cursor it delivered, with nothing skipped;
+//! * once PostgreSQL is back, readiness returns (the time from the restart is printed) and the
+//!   crash test's checker (`gateway/tests/crash/check.rs`) finds every acknowledged write stored
+//!   once, every unanswered one succeeding when sent again, the feeds complete and the exchange
+//!   log consistent with every head seen before the outage.
+//!
+//! The machine's shared PostgreSQL is never touched. Without PostgreSQL's server binaries
+//! (`initdb`, `pg_ctl`) the test is skipped with the reason printed, unless
+//! `YRD_TEST_REQUIRE_POSTGRES=1`, where it fails. See `docs/reliability.md` §"Database outage".
+
+#![forbid(unsafe_code)]
+
+// The crash test's writers, ledger and checks (gateway/tests/crash/), used as they are.
+#[path = "../crash/check.rs"]
+mod check;
+mod disk;
+#[path = "../crash/ledger.rs"]
+mod ledger;
+#[path = "../crash/load.rs"]
+#[allow(
+    dead_code,
+    reason = "load_and_kill is the crash test's SIGKILL; this test stops the database"
+)]
+mod load;
+#[path = "../crash/log.rs"]
+mod log;
+mod pg;
+
+use std::path::Path;
+use std::time::Instant;
+
+use anyhow::{Context as _, bail, ensure};
+use rand::Rng as _;
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
+use yrd_bench::cli::StoreKind;
+use yrd_bench::connect::{AGENCIES, Authed};
+use yrd_bench::server::YrdServer;
+use yrd_bench::workloads::feed::subscribe_after;
+use yrd_proto::v1 as pb;
+use yrd_proto::v1::spot_check_service_client::SpotCheckServiceClient;
+
+use crate::ledger::{Ledger, PHASE_DEADLINE};
+use crate::load::{Run, load_until_fault};
+use crate::pg::PrivatePostgres;
+
+/// Set to `1` (CI), missing PostgreSQL binaries fail the test instead of skipping it.
+const REQUIRE_POSTGRES_VAR: &str = "YRD_TEST_REQUIRE_POSTGRES";
+
+/// Acknowledged writes before the stop (after the auditor's first head).
+const STOP_AFTER_ACKS: u64 = 40;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_stopped_mid_load_and_started_again() -> anyhow::Result<()> {
+    let Some(bin) = pg::find_binaries() else {
+        ensure!(
+            std::env::var(REQUIRE_POSTGRES_VAR).as_deref() != Ok("1"),
+            "{REQUIRE_POSTGRES_VAR}=1 but PostgreSQL's server binaries (initdb, pg_ctl) are not \
+             under /usr/lib/postgresql/*/bin nor on PATH"
+        );
+        eprintln!(
+            "skipped: the outage test needs PostgreSQL's server binaries (initdb, pg_ctl) to run \
+             a private instance it may stop"
+        );
+        return Ok(());
+    };
+    let pg = PrivatePostgres::start(&bin).context("starting a private PostgreSQL")?;
+    let data = tempfile::tempdir()?;
+    let binary = Path::new(env!("CARGO_BIN_EXE_yrd"));
+    let mut server = YrdServer::start(binary, StoreKind::Postgres, &pg.url(), data.path())
+        .await
+        .context("starting yrd serve on the private PostgreSQL")?;
+    let outcome = outage(&mut server, &pg).await;
+    if outcome.is_err() {
+        let log = std::fs::read_to_string(&server.log).unwrap_or_default();
+        let tail: Vec<&str> = log.lines().rev().take(30).collect();
+        eprintln!("--- the last lines of the server's log ---");
+        for line in tail.iter().rev() {
+            eprintln!("{line}");
+        }
+        eprintln!(
+            "--- the last lines of PostgreSQL's log ---\n{}",
+            pg.log_tail()
+        );
+        // The database is dropped through PostgreSQL: bring it back if the test left it down.
+        let _ = pg.start_again();
+    }
+    let stopped = server.stop().await;
+    outcome.and(stopped)
+}
+
+/// SQLite's disk filling under load, then space returning (`disk`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_on_a_full_disk_refuses_clearly_and_recovers() -> anyhow::Result<()> {
+    disk::full_disk(Path::new(env!("CARGO_BIN_EXE_yrd"))).await
+}
+
+/// The scenario of the module documentation.
+async fn outage(server: &mut YrdServer, pg: &PrivatePostgres) -> anyhow::Result<()> {
+    let seed: u64 = rand::rng().random();
+    let campaign = format!("OUTAGE-{seed}");
+    eprintln!("outage test: seed {seed}");
+    let readiness = HealthClient::new(server.target.channel(AGENCIES[0].0).await?);
+    // Agency 0's results go to agency 1 (`yrd_domain::routing`, the crash test's samples).
+    let subscriber = server.target.session(AGENCIES[1].0).await?;
+    let live = tokio::spawn(follow(subscriber.clone()));
+    // Sessions hold a token: issuing one during the outage is refused too.
+    let mut spot = SpotCheckServiceClient::new(server.target.session(AGENCIES[0].0).await?);
+
+    let mut ledger = Ledger::default();
+    let run = Run {
+        campaign: &campaign,
+        iteration: 1,
+        kill_after: STOP_AFTER_ACKS,
+        seed,
+    };
+    let seen = load_until_fault(server, &mut ledger, run, |_| pg.stop_immediate())
+        .await
+        .context("the load until PostgreSQL stopped")?;
+    let down = Instant::now();
+    ensure!(
+        server.is_running(),
+        "yrd serve exited when PostgreSQL stopped"
+    );
+
+    // The writers' calls in flight at the stop were refused as unavailable.
+    let acked = ledger.attempts.iter().filter(|a| a.acked.is_some()).count();
+    let mut refused = 0;
+    for attempt in ledger.attempts.iter().filter(|a| a.acked.is_none()) {
+        let error = attempt.error.as_deref().unwrap_or_default();
+        ensure!(
+            error.starts_with("Unavailable:"),
+            "write {} during the outage failed with {error:?}, not UNAVAILABLE",
+            attempt.request.id()
+        );
+        refused += 1;
+    }
+    eprintln!("outage: {acked} writes acknowledged before the stop, {refused} refused after it");
+
+    // Fresh calls fail fast, with UNAVAILABLE.
+    let name = ledger
+        .attempts
+        .iter()
+        .find_map(|a| a.acked.as_ref().map(|acked| acked.name.clone()))
+        .context("no write was acknowledged before the stop")?;
+    for what in ["GetResult", "SearchResults"] {
+        let started = Instant::now();
+        let answer = match what {
+            "GetResult" => spot
+                .get_result(pb::GetResultRequest { name: name.clone() })
+                .await
+                .map(drop),
+            _ => spot
+                .search_results(pb::SearchResultsRequest {
+                    page_size: 5,
+                    ..Default::default()
+                })
+                .await
+                .map(drop),
+        };
+        let Err(status) = answer else {
+            bail!("{what} succeeded while PostgreSQL was down");
+        };
+        ensure!(
+            status.code() == tonic::Code::Unavailable,
+            "{what} during the outage answered {:?} ({}), not UNAVAILABLE",
+            status.code(),
+            status.message()
+        );
+        eprintln!(
+            "outage: {what} refused as UNAVAILABLE in {} ms ({})",
+            started.elapsed().as_millis(),
+            status.message()
+        );
+    }
+    ensure!(server.is_running(), "yrd serve exited during the outage");
+
+    wait_readiness(&readiness, ServingStatus::NotServing).await?;
+    eprintln!(
+        "outage: readiness NOT_SERVING {} ms after the stop",
+        down.elapsed().as_millis()
+    );
+    let (last_cursor, end) = tokio::time::timeout(PHASE_DEADLINE, live)
+        .await
+        .context("the live feed stream neither ended nor failed during the outage")???;
+    let end = end.context("the live feed stream ended without a status")?;
+    ensure!(
+        end.code() == tonic::Code::Unavailable,
+        "the live feed stream ended with {:?} ({}), not UNAVAILABLE",
+        end.code(),
+        end.message()
+    );
+    eprintln!(
+        "outage: the live feed stream ended with UNAVAILABLE ({}) at cursor {last_cursor}",
+        end.message()
+    );
+
+    pg.start_again().context("starting PostgreSQL again")?;
+    let back = Instant::now();
+    wait_readiness(&readiness, ServingStatus::Serving).await?;
+    eprintln!(
+        "outage: readiness SERVING {} ms after PostgreSQL accepted connections again",
+        back.elapsed().as_millis()
+    );
+    let started = Instant::now();
+    spot.get_result(pb::GetResultRequest { name })
+        .await
+        .context("GetResult after PostgreSQL returned")?;
+    eprintln!(
+        "outage: the first GetResult after the return answered in {} ms",
+        started.elapsed().as_millis()
+    );
+
+    // A new subscription resumes at the cursor after the last one delivered.
+    let resumed = resume_from(&subscriber, last_cursor).await?;
+    let report = check::check(server, &mut ledger, &campaign, 0, &seen)
+        .await
+        .context("after PostgreSQL returned")?;
+    eprintln!("outage: resumed feed from cursor {last_cursor}: {resumed}; {report}");
+    Ok(())
+}
+
+/// The cursor of `event` after `last` in the `which` feed: the next one, or an error.
+fn next_cursor(which: &str, last: u64, event: &pb::FeedEvent) -> anyhow::Result<u64> {
+    ensure!(
+        event.cursor == last + 1,
+        "the {which} feed went from cursor {last} to {}",
+        event.cursor
+    );
+    Ok(event.cursor)
+}
+
+/// Follows the feed of `session` live from its latest cursor until the stream ends; answers the
+/// last cursor delivered and the status it ended with (`None`: ended without one).
+async fn follow(session: Authed) -> anyhow::Result<(u64, Option<tonic::Status>)> {
+    let (mut stream, mut last, _) = subscribe_after(session, None).await?;
+    loop {
+        match stream.message().await {
+            Ok(Some(pb::SubscribeResponse {
+                kind: Some(pb::subscribe_response::Kind::Event(event)),
+            })) => last = next_cursor("live", last, &event)?,
+            Ok(Some(_)) => {}
+            Ok(None) => return Ok((last, None)),
+            Err(status) => return Ok((last, Some(status))),
+        }
+    }
+}
+
+/// Subscribes after `cursor` and reads up to the feed's latest: the next cursor is `cursor + 1`
+/// and none is skipped. Answers a summary.
+async fn resume_from(session: &Authed, cursor: u64) -> anyhow::Result<String> {
+    let (mut stream, mut last, latest) = subscribe_after(session.clone(), Some(cursor)).await?;
+    while last < latest {
+        let message = tokio::time::timeout(PHASE_DEADLINE, stream.message())
+            .await
+            .with_context(|| format!("the resumed feed stalled after cursor {last}"))??
+            .with_context(|| format!("the resumed feed ended after cursor {last}"))?;
+        if let Some(pb::subscribe_response::Kind::Event(event)) = message.kind {
+            last = next_cursor("resumed", last, &event)?;
+        }
+    }
+    Ok(format!("{} events up to cursor {latest}", latest - cursor))
+}
+
+/// Polls readiness until it is `wanted` (each poll a `Health/Check` of service `readiness`).
+async fn wait_readiness(
+    client: &HealthClient<tonic::transport::Channel>,
+    wanted: ServingStatus,
+) -> anyhow::Result<()> {
+    let deadline = Instant::now() + PHASE_DEADLINE;
+    let mut last = None;
+    while Instant::now() < deadline {
+        let answer = client
+            .clone()
+            .check(HealthCheckRequest {
+                service: "readiness".to_owned(),
+            })
+            .await;
+        match answer {
+            Ok(a) if a.get_ref().status() == wanted => return Ok(()),
+            Ok(a) => last = Some(format!("{:?}", a.get_ref().status())),
+            Err(status) => last = Some(format!("{:?}: {}", status.code(), status.message())),
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    bail!("readiness did not turn {wanted:?} within {PHASE_DEADLINE:?} (last: {last:?})")
+}
