@@ -194,8 +194,10 @@ async fn overdue_referral(app: &TestApp, clock: &yrd_domain::clock::ManualClock)
     panic!("referral {id} was never flagged overdue");
 }
 
-/// Issues Jiangsu a system certificate valid for ten days (through `yrd cert request` and
-/// `yrd cert issue`): its serial.
+/// Issues Jiangsu a system certificate valid for one day on the exchange's clock (through
+/// `yrd cert request` and `yrd cert issue`): its serial. The exchange's clock stands some four
+/// weeks ahead of this machine's by then, so the certificate is active there and ends within
+/// the console's 30-day rotation horizon here.
 async fn short_certificate(app: &TestApp, dir: &Path) -> String {
     let data_dir = app.pki_dir.parent().expect("pki in the data folder");
     let run = |line: String| async move {
@@ -217,7 +219,7 @@ async fn short_certificate(app: &TestApp, dir: &Path) -> String {
     .await;
     let printed = run(format!(
         "cert issue --csr {dir_s}/{JIANGSU}-system.csr --agency {JIANGSU} --profile system \
-         --days 10 --server {} --data-dir {}",
+         --days 1 --server {} --data-dir {}",
         app.addr,
         data_dir.to_str().expect("UTF-8")
     ))

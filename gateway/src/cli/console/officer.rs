@@ -71,7 +71,12 @@ async fn referrals(State(console): State<Arc<Console>>, ctx: Ctx) -> Result<Resp
         ],
     );
     for r in found.iter().map(|r| ReferralView::new(r, today)) {
-        let (class, deadline) = match &r.next_deadline {
+        // The next deadline owed, else the one that passed unmet.
+        let shown = r
+            .next_deadline
+            .as_ref()
+            .or_else(|| r.deadlines.iter().find(|d| d.overdue));
+        let (class, deadline) = match shown {
             Some(d) => (
                 if r.overdue {
                     "overdue"
