@@ -73,6 +73,14 @@ fn main() -> ExitCode {
             let stop = shutdown_signal();
             Ok(rt.block_on(desk::feed::run(command, &mut stdout, stop))?)
         }),
+        (Command::Console(args), _) => runtime().and_then(|rt| {
+            let mut stdout = std::io::stdout();
+            rt.block_on(yrd_gateway::cli::console::run(
+                args,
+                &mut stdout,
+                shutdown_signal(),
+            ))
+        }),
         (Command::Referral(command), _) => runtime().and_then(|rt| {
             let mut stdout = std::io::stdout();
             Ok(rt.block_on(desk::referral::run(command, &mut stdout))?)

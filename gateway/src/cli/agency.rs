@@ -9,7 +9,8 @@ use std::io::Write;
 
 use comfy_table::{Table, presets};
 use serde::Serialize;
-use yrd_client::{RpcError, list_all};
+use yrd_client::{Authed, RpcError, list_all};
+use yrd_proto::v1::admin_service_client::AdminServiceClient;
 use yrd_proto::v1::{self as pb, CreateAgencyRequest, ListAgenciesRequest, UpdateAgencyRequest};
 
 use crate::cli::command::{
@@ -84,20 +85,11 @@ async fn agency_list(args: AgencyListArgs, out: &mut (dyn Write + Send)) -> Resu
         page_size: 500,
         page_token: String::new(),
     };
-    let views = list_all(
-        "AdminService.ListAgencies",
-        request,
-        |r, token| r.page_token = token,
-        |r| {
-            let mut admin = admin.clone();
-            async move {
-                let page = admin.list_agencies(r).await?.into_inner();
-                let views = page.agencies.iter().map(AgencyView::from_pb);
-                Ok((views.collect(), page.next_page_token))
-            }
-        },
-    )
-    .await?;
+    let views: Vec<AgencyView> = all_agencies(&admin, request)
+        .await?
+        .iter()
+        .map(AgencyView::from_pb)
+        .collect();
     if args.json {
         return write_json(out, &views);
     }
@@ -149,6 +141,26 @@ async fn agency_set_state(
     let view = AgencyView::from_pb(&updated);
     writeln!(out, "{} is now {}", view.agency_id, view.state)?;
     Ok(())
+}
+
+/// Every agency `request` matches, all pages (`yrd agency list`, the console).
+pub(crate) async fn all_agencies(
+    admin: &AdminServiceClient<Authed>,
+    request: ListAgenciesRequest,
+) -> Result<Vec<pb::Agency>, RpcError> {
+    list_all(
+        "AdminService.ListAgencies",
+        request,
+        |r, token| r.page_token = token,
+        |r| {
+            let mut admin = admin.clone();
+            async move {
+                let page = admin.list_agencies(r).await?.into_inner();
+                Ok((page.agencies, page.next_page_token))
+            }
+        },
+    )
+    .await
 }
 
 /// An agency as `yrd agency list --json` prints it.

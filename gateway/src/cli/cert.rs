@@ -24,10 +24,11 @@ use serde::Serialize;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use yrd_call::{from_timestamp, timestamp};
-use yrd_client::{RpcError, list_all};
+use yrd_client::{Authed, RpcError, list_all};
 use yrd_domain::Profile;
 use yrd_domain::clock::{Clock as _, SystemClock};
 use yrd_pki::{CertificateAuthority, RevocationReason, Validity};
+use yrd_proto::v1::admin_service_client::AdminServiceClient;
 use yrd_proto::v1::{
     self as pb, GetCrlRequest, IssueCertificateRequest, ListCertificatesRequest,
     RevokeCertificateRequest,
@@ -214,20 +215,11 @@ async fn list(args: ListArgs, out: &mut (dyn Write + Send)) -> Result<(), CliErr
         page_size: i32::try_from(args.page_size).unwrap_or(500),
         page_token: String::new(),
     };
-    let views = list_all(
-        "AdminService.ListCertificates",
-        request,
-        |r, token| r.page_token = token,
-        |r| {
-            let mut admin = admin.clone();
-            async move {
-                let page = admin.list_certificates(r).await?.into_inner();
-                let views = page.certificates.iter().map(CertificateView::from_pb);
-                Ok((views.collect(), page.next_page_token))
-            }
-        },
-    )
-    .await?;
+    let views: Vec<CertificateView> = all_certificates(&admin, request)
+        .await?
+        .iter()
+        .map(CertificateView::from_pb)
+        .collect();
     if args.json {
         return write_json(out, &views);
     }
@@ -352,6 +344,26 @@ fn revoked_count(der: &[u8]) -> Result<usize, CliError> {
     let (_, crl) = x509_parser::revocation_list::CertificateRevocationList::from_der(der)
         .map_err(|e| CliError::CrlMalformed(e.to_string()))?;
     Ok(crl.iter_revoked_certificates().count())
+}
+
+/// Every certificate `request` matches, all pages (`yrd cert list`, the console).
+pub(crate) async fn all_certificates(
+    admin: &AdminServiceClient<Authed>,
+    request: ListCertificatesRequest,
+) -> Result<Vec<pb::Certificate>, RpcError> {
+    list_all(
+        "AdminService.ListCertificates",
+        request,
+        |r, token| r.page_token = token,
+        |r| {
+            let mut admin = admin.clone();
+            async move {
+                let page = admin.list_certificates(r).await?.into_inner();
+                Ok((page.certificates, page.next_page_token))
+            }
+        },
+    )
+    .await
 }
 
 /// A certificate as `yrd cert list --json` and `yrd cert revoke --json` print it.

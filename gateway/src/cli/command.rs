@@ -51,6 +51,9 @@ pub enum Command {
     /// Production-licence applications (沪鲁通办): list, show, take a step.
     #[command(subcommand)]
     Application(crate::cli::desk::command::ApplicationCommand),
+    /// A local web console (loopback only) for auditors, officers and admins: the log verified
+    /// here, referrals and applications with their deadlines, certificates and the CRL.
+    Console(crate::cli::console::ConsoleArgs),
 }
 
 /// `yrd serve`.

@@ -20,6 +20,7 @@
 //! * [`audit`] — `yrd audit …`, the auditors' command line, which trusts nothing it did not
 //!   check itself.
 //! * [`results`] — `yrd results import/export`, spot-check results in and out of spreadsheets.
+//! * [`console`] — `yrd console`, the local web console over the same client code.
 //! * [`desk`] — `yrd feed tail`, `yrd referral …`, `yrd application …`: an officer's desk at
 //!   a partner agency.
 
@@ -28,6 +29,7 @@ pub mod audit;
 pub mod cert;
 pub mod command;
 pub mod connect;
+pub mod console;
 pub mod desk;
 pub mod dev_pki;
 pub mod error;

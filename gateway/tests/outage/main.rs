@@ -36,7 +36,11 @@ mod ledger;
 mod load;
 #[path = "../crash/log.rs"]
 mod log;
+#[path = "../crash/machines.rs"]
+mod machines;
 mod pg;
+#[path = "../crash/steps.rs"]
+mod steps;
 
 use std::path::Path;
 use std::time::Instant;

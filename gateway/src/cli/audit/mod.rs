@@ -33,10 +33,10 @@ pub mod command;
 pub mod entry;
 pub mod error;
 pub mod keys;
-mod read;
-mod session;
+pub(crate) mod read;
+pub(crate) mod session;
 pub mod verdict;
-mod verify;
+pub(crate) mod verify;
 
 pub use command::{
     AuditCommand, ExportArgs, ExportFormat, QueryArgs, ShowArgs, TailArgs, VerifyArgs,

@@ -21,6 +21,7 @@ use yrd_proto::v1::{
 use crate::cli::audit::command::{ExportArgs, ExportFormat, QueryArgs, ShowArgs, TailArgs};
 use crate::cli::audit::entry::{CSV_HEADER, EntryView, csv_record, write_table};
 use crate::cli::audit::error::AuditCliError;
+use crate::cli::audit::keys::LogKeys;
 use crate::cli::audit::session::{Auditor, hashes, missing};
 use crate::cli::audit::verdict::{VerifiedHead, VerifyFailure};
 use crate::cli::output::write_json;
@@ -47,7 +48,20 @@ pub(crate) async fn query(
         page_size: i32::try_from(args.page_size).unwrap_or(1000),
         page_token: String::new(),
     };
-    let views = list_all(
+    let views = all_entries(&auditor, request).await?;
+    if args.json {
+        return write_json(out, &views);
+    }
+    write_table(&views, out)?;
+    Ok(())
+}
+
+/// Every entry `request` matches, all pages (`yrd audit query`, the console's trace page).
+pub(crate) async fn all_entries(
+    auditor: &Auditor,
+    request: ListAuditEntriesRequest,
+) -> Result<Vec<EntryView>, RpcError> {
+    list_all(
         "AuditService.ListAuditEntries",
         request,
         |r, token| r.page_token = token,
@@ -60,12 +74,7 @@ pub(crate) async fn query(
             }
         },
     )
-    .await?;
-    if args.json {
-        return write_json(out, &views);
-    }
-    write_table(&views, out)?;
-    Ok(())
+    .await
 }
 
 /// What `yrd audit show --json` prints.
@@ -81,13 +90,42 @@ pub(crate) async fn show(
     args: ShowArgs,
     out: &mut (dyn Write + Send),
 ) -> Result<(), AuditCliError> {
-    const METHOD: &str = "AuditService.GetAuditEntry";
     let mut auditor = Auditor::open(&args.connect).await?;
     let keys = auditor.log_keys().await?;
+    let (entry, head, path) = verified_entry(&mut auditor, &keys, args.index).await?;
+    if args.json {
+        let shown = ShownEntry {
+            entry: &entry,
+            tree_head: &head,
+            inclusion_proof: path.iter().map(Hash::to_string).collect(),
+            verified: true,
+        };
+        return write_json(out, &shown);
+    }
+    write_entry(&entry, out)?;
+    writeln!(
+        out,
+        "inclusion proof: {} hashes against the tree head {}",
+        path.len(),
+        head.describe()
+    )?;
+    writeln!(out, "verified")?;
+    Ok(())
+}
+
+/// The entry at `index` with its inclusion proof against the latest tree head, the head's
+/// signature checked with `keys` and the proof checked here (`yrd audit show`, and the
+/// console's entry page). Answers the entry, the verified head and the proof's hashes.
+pub(crate) async fn verified_entry(
+    auditor: &mut Auditor,
+    keys: &LogKeys,
+    index: u64,
+) -> Result<(EntryView, VerifiedHead, Vec<Hash>), AuditCliError> {
+    const METHOD: &str = "AuditService.GetAuditEntry";
     let response = auditor
         .audit
         .get_audit_entry(GetAuditEntryRequest {
-            index: args.index,
+            index,
             include_proof: true,
             tree_size: None,
         })
@@ -111,25 +149,8 @@ pub(crate) async fn show(
         .as_ref()
         .ok_or_else(|| missing(METHOD, "proof"))?;
     let path = hashes(METHOD, &proof.hashes)?;
-    check_entry_inclusion(&entry, args.index, &head, &path)?;
-    if args.json {
-        let shown = ShownEntry {
-            entry: &entry,
-            tree_head: &head,
-            inclusion_proof: path.iter().map(Hash::to_string).collect(),
-            verified: true,
-        };
-        return write_json(out, &shown);
-    }
-    write_entry(&entry, out)?;
-    writeln!(
-        out,
-        "inclusion proof: {} hashes against the tree head {}",
-        path.len(),
-        head.describe()
-    )?;
-    writeln!(out, "verified")?;
-    Ok(())
+    check_entry_inclusion(&entry, index, &head, &path)?;
+    Ok((entry, head, path))
 }
 
 /// An entry the server returned is consistent in itself and included in `head` at `index`.
@@ -245,32 +266,13 @@ pub(crate) async fn export(
     args: ExportArgs,
     out: &mut (dyn Write + Send),
 ) -> Result<(), AuditCliError> {
-    const METHOD: &str = "AuditService.ExportAuditEntries";
     let mut auditor = Auditor::open(&args.connect).await?;
-    // Pin the end, so that the export covers exactly the entries of a published head (or the
-    // range `--until` names) however long it runs while the log grows.
-    let latest = match auditor.tree_head(None).await {
-        Ok(head) => head.tree_size,
-        Err(AuditCliError::Rpc(e)) if e.code() == Code::NotFound => 0,
-        Err(e) => return Err(e),
-    };
-    let end = match args.until {
-        Some(until) => auditor
-            .first_index_at(until)
-            .await?
-            .map_or(latest, |i| i.min(latest)),
-        None => latest,
-    };
-    let start = match (args.from_index, args.since) {
-        (Some(index), _) => pb::export_audit_entries_request::Start::StartIndex(index),
-        (None, Some(since)) => pb::export_audit_entries_request::Start::StartTime(timestamp(since)),
-        (None, None) => pb::export_audit_entries_request::Start::StartIndex(0),
-    };
+    let range = ExportRange::pin(&mut auditor, args.from_index, args.since, args.until).await?;
     let mut file_out = match &args.out {
         Some(path) => Some((path.clone(), create_new(path)?)),
         None => None,
     };
-    let sink: &mut dyn Write = match &mut file_out {
+    let sink: &mut (dyn Write + Send) = match &mut file_out {
         Some((_, file)) => file,
         None => &mut *out,
     };
@@ -281,36 +283,120 @@ pub(crate) async fn export(
         },
         None => AuditCliError::Output(source),
     };
-    if args.format == ExportFormat::Csv {
+    let done = write_export(&mut auditor, &range, args.format, sink, &write_error).await?;
+    if let Some((path, file)) = &file_out {
+        file.sync_all().map_err(|source| AuditCliError::Write {
+            path: path.clone(),
+            source,
+        })?;
+    }
+    // The summary goes where the data does not.
+    let summary = export_summary(
+        done.count,
+        done.first,
+        done.last,
+        range.end,
+        range.latest,
+        args.out.as_deref(),
+    );
+    match &args.out {
+        Some(_) => write!(out, "{summary}")?,
+        None => write!(io::stderr(), "{summary}")?,
+    }
+    Ok(())
+}
+
+/// Where an export starts and ends, its end pinned to a published tree head before it starts
+/// (or to the range `until` names), so that it covers exactly the entries of that head however
+/// long it runs while the log grows.
+pub(crate) struct ExportRange {
+    start: pb::export_audit_entries_request::Start,
+    /// The index it stops before.
+    pub(crate) end: u64,
+    /// The size of the latest tree head when it started.
+    pub(crate) latest: u64,
+}
+
+impl ExportRange {
+    /// Pins the range: from `from_index`, else the first entry at or after `since`, else 0.
+    pub(crate) async fn pin(
+        auditor: &mut Auditor,
+        from_index: Option<u64>,
+        since: Option<time::OffsetDateTime>,
+        until: Option<time::OffsetDateTime>,
+    ) -> Result<ExportRange, AuditCliError> {
+        let latest = match auditor.tree_head(None).await {
+            Ok(head) => head.tree_size,
+            Err(AuditCliError::Rpc(e)) if e.code() == Code::NotFound => 0,
+            Err(e) => return Err(e),
+        };
+        let end = match until {
+            Some(until) => auditor
+                .first_index_at(until)
+                .await?
+                .map_or(latest, |i| i.min(latest)),
+            None => latest,
+        };
+        let start = match (from_index, since) {
+            (Some(index), _) => pb::export_audit_entries_request::Start::StartIndex(index),
+            (None, Some(since)) => {
+                pb::export_audit_entries_request::Start::StartTime(timestamp(since))
+            }
+            (None, None) => pb::export_audit_entries_request::Start::StartIndex(0),
+        };
+        Ok(ExportRange { start, end, latest })
+    }
+}
+
+/// What [`write_export`] wrote: how many entries, the first and last index.
+pub(crate) struct Exported {
+    pub(crate) count: u64,
+    pub(crate) first: Option<u64>,
+    pub(crate) last: Option<u64>,
+}
+
+/// Streams the entries of `range` to `sink` in `format` (`yrd audit export`, and the console's
+/// export button); `write_error` names where a failed write went.
+pub(crate) async fn write_export(
+    auditor: &mut Auditor,
+    range: &ExportRange,
+    format: ExportFormat,
+    sink: &mut (dyn Write + Send),
+    write_error: &(dyn Fn(io::Error) -> AuditCliError + Sync),
+) -> Result<Exported, AuditCliError> {
+    const METHOD: &str = "AuditService.ExportAuditEntries";
+    if format == ExportFormat::Csv {
         writeln!(sink, "{CSV_HEADER}").map_err(write_error)?;
     }
     let mut stream = auditor
         .audit
         .export_audit_entries(ExportAuditEntriesRequest {
-            start: Some(start),
-            end_index: Some(end),
+            start: Some(range.start),
+            end_index: Some(range.end),
             follow: false,
         })
         .await
         .map_err(|s| RpcError::new(METHOD, s))?
         .into_inner();
     let bar = progress_bar();
-    let mut first: Option<u64> = None;
-    let mut last: Option<u64> = None;
-    let mut count = 0u64;
+    let mut done = Exported {
+        count: 0,
+        first: None,
+        last: None,
+    };
     while let Some(batch) = stream
         .message()
         .await
         .map_err(|s| RpcError::new(METHOD, s))?
     {
         for entry in &batch.entries {
-            if first.is_none() {
-                first = Some(entry.index);
-                bar.set_length(end.saturating_sub(entry.index));
+            if done.first.is_none() {
+                done.first = Some(entry.index);
+                bar.set_length(range.end.saturating_sub(entry.index));
             }
-            last = Some(entry.index);
+            done.last = Some(entry.index);
             let view = EntryView::from_pb(entry);
-            match args.format {
+            match format {
                 ExportFormat::Jsonl => {
                     serde_json::to_writer(&mut *sink, &view)?;
                     writeln!(sink).map_err(write_error)?;
@@ -319,25 +405,13 @@ pub(crate) async fn export(
                     writeln!(sink, "{}", csv_record(&view)).map_err(write_error)?
                 }
             }
-            count += 1;
+            done.count += 1;
         }
         bar.inc(u64::try_from(batch.entries.len()).unwrap_or(0));
     }
     bar.finish_and_clear();
     sink.flush().map_err(write_error)?;
-    if let Some((path, file)) = &file_out {
-        file.sync_all().map_err(|source| AuditCliError::Write {
-            path: path.clone(),
-            source,
-        })?;
-    }
-    // The summary goes where the data does not.
-    let summary = export_summary(count, first, last, end, latest, args.out.as_deref());
-    match &args.out {
-        Some(_) => write!(out, "{summary}")?,
-        None => write!(io::stderr(), "{summary}")?,
-    }
-    Ok(())
+    Ok(done)
 }
 
 pub(crate) fn export_summary(

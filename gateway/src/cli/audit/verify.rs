@@ -154,7 +154,7 @@ fn report_file(
 
 /// Checks the file against `head`; on a mismatch, finds the first bad index with the
 /// server's consistency proofs.
-async fn verify_file_online(
+pub(crate) async fn verify_file_online(
     auditor: &mut Auditor,
     file: &ExportFile,
     head: &VerifiedHead,
@@ -192,7 +192,7 @@ async fn verify_file_online(
     }
 }
 
-async fn prove_consistency_from_saved(
+pub(crate) async fn prove_consistency_from_saved(
     auditor: &mut Auditor,
     old: &VerifiedHead,
     new: &VerifiedHead,

@@ -42,24 +42,47 @@ pub fn today() -> Date {
     china_date(SystemClock.now())
 }
 
+/// A deadline relative to today, in days: what [`due_label`] prints and the console shows in
+/// either language.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Due {
+    /// Flagged overdue this many days.
+    Overdue(i64),
+    /// Due today.
+    Today,
+    /// Due in this many days.
+    In(i64),
+    /// Passed this many days ago without being flagged overdue (a window that closed, a step
+    /// that was met).
+    Ended(i64),
+}
+
+/// The deadline `due_date` relative to `today`; `None` when the date does not parse.
+pub fn due(due_date: &str, overdue: bool, today: Date) -> Option<Due> {
+    let due = parse_date(due_date).ok()?;
+    let days = (due - today).whole_days();
+    Some(if overdue {
+        Due::Overdue((-days).max(0))
+    } else if days == 0 {
+        Due::Today
+    } else if days > 0 {
+        Due::In(days)
+    } else {
+        Due::Ended(-days)
+    })
+}
+
 /// A deadline relative to `today`: `due today`, `due in 3 days`, `overdue 2 days`; a date that
 /// passed without being flagged overdue (a window that closed, a step that was met) is
 /// `ended 4 days ago`. A due date that does not parse is shown as it came.
 pub fn due_label(due_date: &str, overdue: bool, today: Date) -> String {
-    let Ok(due) = parse_date(due_date) else {
-        return due_date.to_owned();
-    };
-    let days = (due - today).whole_days();
     let plural = |n: i64| if n == 1 { "" } else { "s" };
-    if overdue {
-        let late = (-days).max(0);
-        format!("overdue {late} day{}", plural(late))
-    } else if days == 0 {
-        "due today".to_owned()
-    } else if days > 0 {
-        format!("due in {days} day{}", plural(days))
-    } else {
-        format!("ended {} day{} ago", -days, plural(-days))
+    match due(due_date, overdue, today) {
+        None => due_date.to_owned(),
+        Some(Due::Overdue(late)) => format!("overdue {late} day{}", plural(late)),
+        Some(Due::Today) => "due today".to_owned(),
+        Some(Due::In(days)) => format!("due in {days} day{}", plural(days)),
+        Some(Due::Ended(days)) => format!("ended {days} day{} ago", plural(days)),
     }
 }
 

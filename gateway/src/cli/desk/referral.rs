@@ -27,6 +27,7 @@ use crate::cli::desk::format::{
 };
 use crate::cli::desk::{DeskError, attachments, request_id, system_session};
 use crate::cli::output::write_json;
+use crate::cli::session::Session;
 
 /// Runs one `yrd referral` subcommand, writing what a user reads to `out`.
 pub async fn run(command: ReferralCommand, out: &mut (dyn Write + Send)) -> Result<(), DeskError> {
@@ -48,7 +49,6 @@ pub async fn run(command: ReferralCommand, out: &mut (dyn Write + Send)) -> Resu
 
 async fn list(args: ReferralListArgs, out: &mut (dyn Write + Send)) -> Result<(), DeskError> {
     let session = system_session(&args.connect).await?;
-    let disposal = session.client().disposal();
     let request = pb::ListReferralsRequest {
         role: args.role.unwrap_or(pb::ReferralRole::Unspecified) as i32,
         state: args.state.unwrap_or(pb::ReferralState::Unspecified) as i32,
@@ -57,19 +57,7 @@ async fn list(args: ReferralListArgs, out: &mut (dyn Write + Send)) -> Result<()
         page_size: 500,
         ..Default::default()
     };
-    let referrals = list_all(
-        "DisposalService.ListReferrals",
-        request,
-        |r, token| r.page_token = token,
-        |r| {
-            let mut disposal = disposal.clone();
-            async move {
-                let page = disposal.list_referrals(r).await?.into_inner();
-                Ok((page.referrals, page.next_page_token))
-            }
-        },
-    )
-    .await?;
+    let referrals = all_referrals(&session, request).await?;
     REFERRALS.print(&referrals, args.json, out)
 }
 
@@ -125,11 +113,42 @@ fn flags(r: &pb::Referral) -> String {
 
 async fn show(args: ShowArgs, out: &mut (dyn Write + Send)) -> Result<(), DeskError> {
     let session = system_session(&args.connect).await?;
-    let referral = session
+    let referral = get_referral(&session, &args.id).await?;
+    let today = today();
+    if args.json {
+        return write_json(out, &ReferralView::new(&referral, today));
+    }
+    print_referral(&referral, today, out)
+}
+
+/// Every referral `request` matches, all pages (`yrd referral list`, the console).
+pub(crate) async fn all_referrals(
+    session: &Session,
+    request: pb::ListReferralsRequest,
+) -> Result<Vec<pb::Referral>, RpcError> {
+    let disposal = session.client().disposal();
+    list_all(
+        "DisposalService.ListReferrals",
+        request,
+        |r, token| r.page_token = token,
+        |r| {
+            let mut disposal = disposal.clone();
+            async move {
+                let page = disposal.list_referrals(r).await?.into_inner();
+                Ok((page.referrals, page.next_page_token))
+            }
+        },
+    )
+    .await
+}
+
+/// The referral `id` (`yrd referral show`, the console).
+pub(crate) async fn get_referral(session: &Session, id: &str) -> Result<pb::Referral, DeskError> {
+    session
         .client()
         .disposal()
         .get_referral(pb::GetReferralRequest {
-            name: resource("referrals", &args.id),
+            name: resource("referrals", id),
         })
         .await
         .map_err(|s| RpcError::new("DisposalService.GetReferral", s))?
@@ -138,12 +157,7 @@ async fn show(args: ShowArgs, out: &mut (dyn Write + Send)) -> Result<(), DeskEr
         .ok_or(DeskError::Incomplete {
             method: "DisposalService.GetReferral",
             field: "referral",
-        })?;
-    let today = today();
-    if args.json {
-        return write_json(out, &ReferralView::new(&referral, today));
-    }
-    print_referral(&referral, today, out)
+        })
 }
 
 /// A referral in full: what it is about, its deadlines, timeline and reactions.

@@ -19,6 +19,7 @@ use crate::cli::desk::format::{
 };
 use crate::cli::desk::{DeskError, attachments, request_id, system_session};
 use crate::cli::output::write_json;
+use crate::cli::session::Session;
 use command::{
     AcceptArgs, ApplicationCommand, ApplicationListArgs, ChangeLicenceArgs, DecideArgs,
     DelegateArgs, ExtendArgs, IssueArgs, PostIssueCheckArgs, RejectArgs, RequestSupplementArgs,
@@ -433,7 +434,6 @@ async fn change_licence(
 
 async fn list(args: ApplicationListArgs, out: &mut (dyn Write + Send)) -> Result<(), DeskError> {
     let session = system_session(&args.connect).await?;
-    let licensing = session.client().licensing();
     let request = pb::ListApplicationsRequest {
         state: args.state.unwrap_or(pb::ApplicationState::Unspecified) as i32,
         province_role: args.role.unwrap_or(pb::ProvinceRole::Unspecified) as i32,
@@ -443,19 +443,7 @@ async fn list(args: ApplicationListArgs, out: &mut (dyn Write + Send)) -> Result
         page_size: 500,
         page_token: String::new(),
     };
-    let applications = list_all(
-        "LicensingService.ListApplications",
-        request,
-        |r, token| r.page_token = token,
-        |r| {
-            let mut licensing = licensing.clone();
-            async move {
-                let page = licensing.list_applications(r).await?.into_inner();
-                Ok((page.applications, page.next_page_token))
-            }
-        },
-    )
-    .await?;
+    let applications = all_applications(&session, request).await?;
     APPLICATIONS.print(&applications, args.json, out)
 }
 
@@ -506,6 +494,27 @@ fn next_deadline(a: &pb::LicenceApplication) -> Option<&pb::ApplicationDeadline>
         .iter()
         .filter(|d| !d.met)
         .min_by_key(|d| (!d.overdue, d.due_date.clone()))
+}
+
+/// Every application `request` matches, all pages (`yrd application list`, the console).
+pub(crate) async fn all_applications(
+    session: &Session,
+    request: pb::ListApplicationsRequest,
+) -> Result<Vec<pb::LicenceApplication>, RpcError> {
+    let licensing = session.client().licensing();
+    list_all(
+        "LicensingService.ListApplications",
+        request,
+        |r, token| r.page_token = token,
+        |r| {
+            let mut licensing = licensing.clone();
+            async move {
+                let page = licensing.list_applications(r).await?.into_inner();
+                Ok((page.applications, page.next_page_token))
+            }
+        },
+    )
+    .await
 }
 
 async fn show(args: ShowArgs, out: &mut (dyn Write + Send)) -> Result<(), DeskError> {
