@@ -130,9 +130,18 @@ impl ExportFile {
             source,
         };
         let file = std::fs::File::open(path).map_err(read_error)?;
+        ExportFile::from_reader(path, std::io::BufReader::new(file))
+    }
+
+    /// Reads every line of `reader`, the content of the file at `path` (named in errors).
+    pub fn from_reader(path: &Path, reader: impl BufRead) -> Result<ExportFile, FileError> {
+        let read_error = |source| FileError::Read {
+            path: path.to_owned(),
+            source,
+        };
         let mut entries = Vec::new();
         let mut line_numbers = Vec::new();
-        for (n, line) in std::io::BufReader::new(file).lines().enumerate() {
+        for (n, line) in reader.lines().enumerate() {
             let line = line.map_err(read_error)?;
             if line.trim().is_empty() {
                 continue;
