@@ -103,10 +103,19 @@ fn read_csv(path: &Path, bytes: &[u8]) -> Result<Vec<SheetRow>, ResultsError> {
 
 fn read_workbook(path: &Path, bytes: &[u8]) -> Result<Vec<SheetRow>, ResultsError> {
     let mut workbook = workbook_of(path, bytes).map_err(|e| sheet_error(path, e))?;
-    let range = workbook
-        .worksheet_range_at(0)
-        .ok_or_else(|| sheet_error(path, "the workbook has no worksheet"))?
-        .map_err(|e| sheet_error(path, e))?;
+    // calamine 0.35 panics on some malformed sheets (an arithmetic overflow on a huge cell
+    // reference, found by the fuzz target `results_import`): a broken file is refused, named.
+    let range = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        workbook.worksheet_range_at(0)
+    }))
+    .map_err(|_| {
+        sheet_error(
+            path,
+            "the first worksheet is malformed (unreadable cell data)",
+        )
+    })?
+    .ok_or_else(|| sheet_error(path, "the workbook has no worksheet"))?
+    .map_err(|e| sheet_error(path, e))?;
     let (first_row, first_column) = range.start().unwrap_or((0, 0));
     let lead = vec![String::new(); first_column as usize];
     Ok(range
