@@ -36,6 +36,7 @@ pub mod error;
 pub mod inspect;
 pub mod log_keys;
 pub mod receipt;
+pub mod untrusted;
 
 pub use ca::{CertificateAuthority, IssuedKeyPair, SERVER_DEFAULT_NAMES, Validity};
 pub use crl::{Crl, RevocationReason, RevokedCert};

@@ -22,6 +22,7 @@
 #![forbid(unsafe_code)]
 
 pub mod cli;
+pub mod fuzzing;
 pub mod ops;
 pub mod server;
 

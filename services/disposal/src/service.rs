@@ -367,11 +367,8 @@ impl DisposalService for DisposalHandler {
         &self,
         request: Request<pb::AcknowledgeReferralRequest>,
     ) -> Result<Response<pb::AcknowledgeReferralResponse>, Status> {
-        self.step_call(request, "AcknowledgeReferral", |b, v, _, _| {
-            let id = v.referral_id("name", &b.name);
-            plain(id, ReferralCommand::Acknowledge, note(v, &b.note))
-        })
-        .await
+        self.step_call(request, "AcknowledgeReferral", parse_acknowledge_referral)
+            .await
     }
 
     #[tracing::instrument(
@@ -382,11 +379,8 @@ impl DisposalService for DisposalHandler {
         &self,
         request: Request<pb::StartHandlingRequest>,
     ) -> Result<Response<pb::StartHandlingResponse>, Status> {
-        self.step_call(request, "StartHandling", |b, v, _, _| {
-            let id = v.referral_id("name", &b.name);
-            plain(id, ReferralCommand::StartHandling, note(v, &b.note))
-        })
-        .await
+        self.step_call(request, "StartHandling", parse_start_handling)
+            .await
     }
 
     #[tracing::instrument(
@@ -397,19 +391,8 @@ impl DisposalService for DisposalHandler {
         &self,
         request: Request<pb::RecordMeasureRequest>,
     ) -> Result<Response<pb::RecordMeasureResponse>, Status> {
-        self.step_call(request, "RecordMeasure", |b, v, now, opener| {
-            let id = v.referral_id("name", &b.name);
-            let measure = v.measure(b.measure.as_ref(), now, opener.rules());
-            let note = note(v, &b.note);
-            let (measure, wire) = measure?;
-            step_of(
-                id,
-                ReferralCommand::RecordMeasure(measure),
-                StepDetail::Measure(wire),
-                note,
-            )
-        })
-        .await
+        self.step_call(request, "RecordMeasure", parse_record_measure)
+            .await
     }
 
     #[tracing::instrument(
@@ -420,22 +403,8 @@ impl DisposalService for DisposalHandler {
         &self,
         request: Request<pb::FileObjectionRequest>,
     ) -> Result<Response<pb::FileObjectionResponse>, Status> {
-        self.step_call(request, "FileObjection", |b, v, _, _| {
-            let id = v.referral_id("name", &b.name);
-            let objection = v.objection(b.objection.as_ref());
-            let note = note(v, &b.note);
-            let (result_received_on, filed_on, wire) = objection?;
-            step_of(
-                id,
-                ReferralCommand::FileObjection {
-                    result_received_on,
-                    filed_on,
-                },
-                StepDetail::Objection(wire),
-                note,
-            )
-        })
-        .await
+        self.step_call(request, "FileObjection", parse_file_objection)
+            .await
     }
 
     #[tracing::instrument(
@@ -446,19 +415,8 @@ impl DisposalService for DisposalHandler {
         &self,
         request: Request<pb::RecordReinspectionRequest>,
     ) -> Result<Response<pb::RecordReinspectionResponse>, Status> {
-        self.step_call(request, "RecordReinspection", |b, v, now, _| {
-            let id = v.referral_id("name", &b.name);
-            let reinspection = v.reinspection(b.reinspection.as_ref(), day_of(now));
-            let note = note(v, &b.note);
-            let (result, wire) = reinspection?;
-            step_of(
-                id,
-                ReferralCommand::RecordReinspection { result },
-                StepDetail::Reinspection(wire),
-                note,
-            )
-        })
-        .await
+        self.step_call(request, "RecordReinspection", parse_record_reinspection)
+            .await
     }
 
     #[tracing::instrument(
@@ -469,28 +427,8 @@ impl DisposalService for DisposalHandler {
         &self,
         request: Request<pb::ReturnReferralRequest>,
     ) -> Result<Response<pb::ReturnReferralResponse>, Status> {
-        self.step_call(request, "ReturnReferral", |b, v, _, _| {
-            let id = v.referral_id("name", &b.name);
-            let reason = v.remark("reason", &b.reason);
-            let suggested = v.agency("suggested_agency", &b.suggested_agency, false);
-            let reason = reason?;
-            Some(Step {
-                id: id?,
-                command: ReferralCommand::Return {
-                    reason: reason.clone(),
-                    suggested_agency: suggested.clone(),
-                },
-                detail: StepDetail::Returned(pb::ReferralReturn {
-                    reason: reason.to_string(),
-                    suggested_agency: suggested.as_ref().map(agency_name).unwrap_or_default(),
-                }),
-                note: String::new(),
-                named_agencies: suggested
-                    .map(|a| vec![("suggested_agency", a)])
-                    .unwrap_or_default(),
-            })
-        })
-        .await
+        self.step_call(request, "ReturnReferral", parse_return_referral)
+            .await
     }
 
     #[tracing::instrument(
@@ -501,27 +439,8 @@ impl DisposalService for DisposalHandler {
         &self,
         request: Request<pb::RerouteReferralRequest>,
     ) -> Result<Response<pb::RerouteReferralResponse>, Status> {
-        self.step_call(request, "RerouteReferral", |b, v, _, _| {
-            let id = v.referral_id("name", &b.name);
-            let to = v.agency("handling_agency", &b.handling_agency, true);
-            let basis = basis_from_wire(b.jurisdiction_basis);
-            if basis.is_none() {
-                v.add("jurisdiction_basis", "is required: PRODUCER or SELLER");
-            }
-            let reason = v.remark("reason", &b.reason);
-            let (to, reason) = (to?, reason?);
-            Some(Step {
-                id: id?,
-                command: ReferralCommand::Reroute { to: to.clone() },
-                detail: StepDetail::Reroute {
-                    basis,
-                    reason: reason.to_string(),
-                },
-                note: String::new(),
-                named_agencies: vec![("handling_agency", to)],
-            })
-        })
-        .await
+        self.step_call(request, "RerouteReferral", parse_reroute_referral)
+            .await
     }
 
     #[tracing::instrument(
@@ -532,18 +451,8 @@ impl DisposalService for DisposalHandler {
         &self,
         request: Request<pb::CloseReferralRequest>,
     ) -> Result<Response<pb::CloseReferralResponse>, Status> {
-        self.step_call(request, "CloseReferral", |b, v, _, _| {
-            let id = v.referral_id("name", &b.name);
-            let (outcome, summary, wire) = v.closure(b.closure.as_ref())?;
-            Some(Step {
-                id: id?,
-                command: ReferralCommand::Close { outcome, summary },
-                detail: StepDetail::Closure(wire),
-                note: String::new(),
-                named_agencies: Vec::new(),
-            })
-        })
-        .await
+        self.step_call(request, "CloseReferral", parse_close_referral)
+            .await
     }
 
     #[tracing::instrument(
@@ -554,17 +463,240 @@ impl DisposalService for DisposalHandler {
         &self,
         request: Request<pb::AddReactionRequest>,
     ) -> Result<Response<pb::AddReactionResponse>, Status> {
-        self.step_call(request, "AddReaction", |b, v, _, _| {
-            let id = v.referral_id("name", &b.name);
-            let (kind, text, wire) = v.reaction(b.reaction.as_ref())?;
-            Some(Step {
-                id: id?,
-                command: ReferralCommand::AddReaction { kind, text },
-                detail: StepDetail::Reaction(wire),
-                note: String::new(),
-                named_agencies: Vec::new(),
-            })
-        })
-        .await
+        self.step_call(request, "AddReaction", parse_add_reaction)
+            .await
+    }
+}
+
+/// The fields of a `AcknowledgeReferral` request.
+fn parse_acknowledge_referral(
+    b: &pb::AcknowledgeReferralRequest,
+    v: &mut FieldErrors,
+    _now: OffsetDateTime,
+    _opener: &Opener,
+) -> Option<Step> {
+    let id = v.referral_id("name", &b.name);
+    plain(id, ReferralCommand::Acknowledge, note(v, &b.note))
+}
+
+/// The fields of a `StartHandling` request.
+fn parse_start_handling(
+    b: &pb::StartHandlingRequest,
+    v: &mut FieldErrors,
+    _now: OffsetDateTime,
+    _opener: &Opener,
+) -> Option<Step> {
+    let id = v.referral_id("name", &b.name);
+    plain(id, ReferralCommand::StartHandling, note(v, &b.note))
+}
+
+/// The fields of a `RecordMeasure` request.
+fn parse_record_measure(
+    b: &pb::RecordMeasureRequest,
+    v: &mut FieldErrors,
+    now: OffsetDateTime,
+    opener: &Opener,
+) -> Option<Step> {
+    let id = v.referral_id("name", &b.name);
+    let measure = v.measure(b.measure.as_ref(), now, opener.rules());
+    let note = note(v, &b.note);
+    let (measure, wire) = measure?;
+    step_of(
+        id,
+        ReferralCommand::RecordMeasure(measure),
+        StepDetail::Measure(wire),
+        note,
+    )
+}
+
+/// The fields of a `FileObjection` request.
+fn parse_file_objection(
+    b: &pb::FileObjectionRequest,
+    v: &mut FieldErrors,
+    _now: OffsetDateTime,
+    _opener: &Opener,
+) -> Option<Step> {
+    let id = v.referral_id("name", &b.name);
+    let objection = v.objection(b.objection.as_ref());
+    let note = note(v, &b.note);
+    let (result_received_on, filed_on, wire) = objection?;
+    step_of(
+        id,
+        ReferralCommand::FileObjection {
+            result_received_on,
+            filed_on,
+        },
+        StepDetail::Objection(wire),
+        note,
+    )
+}
+
+/// The fields of a `RecordReinspection` request.
+fn parse_record_reinspection(
+    b: &pb::RecordReinspectionRequest,
+    v: &mut FieldErrors,
+    now: OffsetDateTime,
+    _opener: &Opener,
+) -> Option<Step> {
+    let id = v.referral_id("name", &b.name);
+    let reinspection = v.reinspection(b.reinspection.as_ref(), day_of(now));
+    let note = note(v, &b.note);
+    let (result, wire) = reinspection?;
+    step_of(
+        id,
+        ReferralCommand::RecordReinspection { result },
+        StepDetail::Reinspection(wire),
+        note,
+    )
+}
+
+/// The fields of a `ReturnReferral` request.
+fn parse_return_referral(
+    b: &pb::ReturnReferralRequest,
+    v: &mut FieldErrors,
+    _now: OffsetDateTime,
+    _opener: &Opener,
+) -> Option<Step> {
+    let id = v.referral_id("name", &b.name);
+    let reason = v.remark("reason", &b.reason);
+    let suggested = v.agency("suggested_agency", &b.suggested_agency, false);
+    let reason = reason?;
+    Some(Step {
+        id: id?,
+        command: ReferralCommand::Return {
+            reason: reason.clone(),
+            suggested_agency: suggested.clone(),
+        },
+        detail: StepDetail::Returned(pb::ReferralReturn {
+            reason: reason.to_string(),
+            suggested_agency: suggested.as_ref().map(agency_name).unwrap_or_default(),
+        }),
+        note: String::new(),
+        named_agencies: suggested
+            .map(|a| vec![("suggested_agency", a)])
+            .unwrap_or_default(),
+    })
+}
+
+/// The fields of a `RerouteReferral` request.
+fn parse_reroute_referral(
+    b: &pb::RerouteReferralRequest,
+    v: &mut FieldErrors,
+    _now: OffsetDateTime,
+    _opener: &Opener,
+) -> Option<Step> {
+    let id = v.referral_id("name", &b.name);
+    let to = v.agency("handling_agency", &b.handling_agency, true);
+    let basis = basis_from_wire(b.jurisdiction_basis);
+    if basis.is_none() {
+        v.add("jurisdiction_basis", "is required: PRODUCER or SELLER");
+    }
+    let reason = v.remark("reason", &b.reason);
+    let (to, reason) = (to?, reason?);
+    Some(Step {
+        id: id?,
+        command: ReferralCommand::Reroute { to: to.clone() },
+        detail: StepDetail::Reroute {
+            basis,
+            reason: reason.to_string(),
+        },
+        note: String::new(),
+        named_agencies: vec![("handling_agency", to)],
+    })
+}
+
+/// The fields of a `CloseReferral` request.
+fn parse_close_referral(
+    b: &pb::CloseReferralRequest,
+    v: &mut FieldErrors,
+    _now: OffsetDateTime,
+    _opener: &Opener,
+) -> Option<Step> {
+    let id = v.referral_id("name", &b.name);
+    let (outcome, summary, wire) = v.closure(b.closure.as_ref())?;
+    Some(Step {
+        id: id?,
+        command: ReferralCommand::Close { outcome, summary },
+        detail: StepDetail::Closure(wire),
+        note: String::new(),
+        named_agencies: Vec::new(),
+    })
+}
+
+/// The fields of a `AddReaction` request.
+fn parse_add_reaction(
+    b: &pb::AddReactionRequest,
+    v: &mut FieldErrors,
+    _now: OffsetDateTime,
+    _opener: &Opener,
+) -> Option<Step> {
+    let id = v.referral_id("name", &b.name);
+    let (kind, text, wire) = v.reaction(b.reaction.as_ref())?;
+    Some(Step {
+        id: id?,
+        command: ReferralCommand::AddReaction { kind, text },
+        detail: StepDetail::Reaction(wire),
+        note: String::new(),
+        named_agencies: Vec::new(),
+    })
+}
+
+/// The step methods whose requests [`check_step_request`] reads.
+pub const STEP_METHODS: [&str; 9] = [
+    "AcknowledgeReferral",
+    "StartHandling",
+    "RecordMeasure",
+    "FileObjection",
+    "RecordReinspection",
+    "ReturnReferral",
+    "RerouteReferral",
+    "CloseReferral",
+    "AddReaction",
+];
+
+/// Decodes `bytes` as the request of step `method` and reads its fields as the handler does
+/// before it touches the store, at `now` under `opener`'s rules: the entry point of the fuzz
+/// target `requests` and of its corpus regression test (docs/reliability.md). Answers the
+/// decoding error or the fields' violations; panics only on a bug (a field refused without a
+/// violation naming it).
+pub fn check_step_request(
+    method: &str,
+    bytes: &[u8],
+    now: OffsetDateTime,
+    opener: &Opener,
+) -> Result<(), String> {
+    fn check<Req: StepRequest + Default>(
+        bytes: &[u8],
+        parse: fn(&Req, &mut FieldErrors, OffsetDateTime, &Opener) -> Option<Step>,
+        now: OffsetDateTime,
+        opener: &Opener,
+    ) -> Result<(), String> {
+        let body = Req::decode(bytes).map_err(|e| e.to_string())?;
+        let mut v = FieldErrors::new();
+        v.request_id(body.request_id());
+        let step = parse(&body, &mut v, now, opener);
+        assert!(
+            step.is_some() || !v.is_empty(),
+            "a step request refused without naming a field"
+        );
+        for bad in v.iter() {
+            assert!(
+                !bad.field.is_empty() && !bad.description.trim().is_empty(),
+                "a violation without its field or reason: {bad:?}"
+            );
+        }
+        v.check().map_err(|e| format!("{e:?}"))
+    }
+    match method {
+        "AcknowledgeReferral" => check(bytes, parse_acknowledge_referral, now, opener),
+        "StartHandling" => check(bytes, parse_start_handling, now, opener),
+        "RecordMeasure" => check(bytes, parse_record_measure, now, opener),
+        "FileObjection" => check(bytes, parse_file_objection, now, opener),
+        "RecordReinspection" => check(bytes, parse_record_reinspection, now, opener),
+        "ReturnReferral" => check(bytes, parse_return_referral, now, opener),
+        "RerouteReferral" => check(bytes, parse_reroute_referral, now, opener),
+        "CloseReferral" => check(bytes, parse_close_referral, now, opener),
+        "AddReaction" => check(bytes, parse_add_reaction, now, opener),
+        other => Err(format!("{other} is not a step method")),
     }
 }

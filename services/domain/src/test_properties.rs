@@ -3,9 +3,12 @@
 //! calendars with random holidays and make-up days, dates given relative to "today", and free
 //! text that is empty, blank, oversized or ordinary.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Debug;
 
 use proptest::prelude::*;
+use proptest::strategy::ValueTree;
+use proptest::test_runner::TestRunner;
 use time::{Date, Duration, OffsetDateTime, Weekday};
 
 use crate::calendar::WorkingCalendar;
@@ -17,6 +20,41 @@ use crate::text::Remark;
 pub(crate) const CASES: u32 = 256;
 /// The longest command sequence generated.
 pub(crate) const MAX_STEPS: usize = 30;
+
+/// The configuration of every machine property: [`CASES`] cases.
+pub(crate) fn config() -> ProptestConfig {
+    ProptestConfig::with_cases(CASES)
+}
+
+/// The property is only as strong as the states the sequences reach: runs [`CASES`] cases of
+/// `strategy` from a fixed seed through `run_case` (which adds the display of every state it
+/// reaches to its set, and fails as the property does) and panics naming each of `states`
+/// that no case reached, so no check of the property holds vacuously. A state is matched on
+/// the first word of its display (a pending objection also names what it interrupts).
+pub(crate) fn assert_reaches_every_state<C: Debug>(
+    strategy: impl Strategy<Value = C>,
+    run_case: impl Fn(&C, &mut BTreeSet<String>) -> Result<(), TestCaseError>,
+    states: &[&str],
+) {
+    let mut runner = TestRunner::deterministic();
+    let mut reached = BTreeSet::new();
+    for _ in 0..CASES {
+        let case = strategy.new_tree(&mut runner).expect("a case").current();
+        if let Err(e) = run_case(&case, &mut reached) {
+            panic!("the property fails on {case:#?}: {e}");
+        }
+    }
+    let reached_names: BTreeSet<&str> = reached
+        .iter()
+        .map(|s| s.split(' ').next().unwrap_or_default())
+        .collect();
+    for state in states {
+        assert!(
+            reached_names.contains(state),
+            "{state} never reached: {reached:#?}"
+        );
+    }
+}
 
 /// How the clock moves before a step. The machines take "now" as an input, so the clock may
 /// also move backwards (a corrected server clock): they must then refuse or stay consistent.

@@ -46,7 +46,7 @@ use crate::cli::results::cells::result_of;
 use crate::cli::results::columns::{COLUMNS, Layout, Mapping};
 use crate::cli::results::command::ImportArgs;
 use crate::cli::results::error::ResultsError;
-use crate::cli::results::sheet::{SheetRow, read_rows};
+use crate::cli::results::sheet::{SheetRow, read_rows, rows_of};
 use crate::cli::session::Session;
 
 /// How many of the first rows may hold the header row.
@@ -96,6 +96,87 @@ struct Job {
     row: usize,
     request_id: String,
     result: pb::SpotCheckResult,
+}
+
+impl ImportReport {
+    /// The report of an import of `file` that has read nothing yet.
+    fn new(file: PathBuf, dry_run: bool) -> Self {
+        ImportReport {
+            file,
+            dry_run,
+            rows: 0,
+            published: 0,
+            already_published: 0,
+            duplicates: Vec::new(),
+            rejected: Vec::new(),
+            rejected_rows: 0,
+            seconds: 0.0,
+        }
+    }
+}
+
+/// Finds the header of `rows` and reads every later row that is not blank into a result,
+/// checked by the exchange's rules as of `today`: counts the rows and records the duplicates
+/// and rejections in `report`, and answers the header's index, the layout and the rows to
+/// publish. In a dry run, a row the rules refuse is rejected here and every other row counts
+/// as published.
+fn plan(
+    rows: &[SheetRow],
+    mapping: &Mapping,
+    today: Date,
+    report: &mut ImportReport,
+) -> Result<(usize, Layout, Vec<Job>), ResultsError> {
+    let (header_at, layout) = layout_of(rows, mapping)?;
+    let mut jobs = Vec::new();
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    for row in &rows[header_at + 1..] {
+        if row.cells.iter().all(|c| c.trim().is_empty()) {
+            continue;
+        }
+        report.rows += 1;
+        let result = match result_of(&layout.cells(&row.cells)) {
+            Ok(result) => result,
+            Err(errors) => {
+                report
+                    .rejected
+                    .extend(errors.into_iter().map(|e| Rejection {
+                        row: row.number,
+                        column: layout.header_of(e.column),
+                        reason: e.reason,
+                    }));
+                continue;
+            }
+        };
+        let (request_id, local) = check(&result, &layout, row.number, today);
+        if report.dry_run && !local.is_empty() {
+            report.rejected.extend(local);
+            continue;
+        }
+        if let Some(first) = seen.get(&request_id) {
+            report.duplicates.push((row.number, *first));
+            continue;
+        }
+        seen.insert(request_id.clone(), row.number);
+        jobs.push(Job {
+            row: row.number,
+            request_id,
+            result,
+        });
+    }
+    if report.dry_run {
+        report.published = jobs.len();
+    }
+    Ok((header_at, layout, jobs))
+}
+
+/// `yrd results import --dry-run` of a sheet whose content is `bytes` and whose name `path`
+/// gives its format, checked as of `today` with the default column names: what the import
+/// reads from a file, without the file (the fuzz target `results_import`, docs/reliability.md).
+pub fn dry_run(path: &Path, bytes: &[u8], today: Date) -> Result<ImportReport, ResultsError> {
+    let rows = rows_of(path, bytes)?;
+    let mut report = ImportReport::new(path.to_owned(), true);
+    plan(&rows, &Mapping::default(), today, &mut report)?;
+    Ok(report)
 }
 
 /// The request id of a result: `sheet-` and the SHA-256 (hex) of `bytes`, the canonical form
@@ -198,60 +279,10 @@ pub async fn import(
         None => Mapping::default(),
     };
     let rows = read_rows(&args.file)?;
-    let (header_at, layout) = layout_of(&rows, &mapping)?;
+    let mut report = ImportReport::new(args.file.clone(), args.dry_run);
+    let (header_at, layout, mut jobs) = plan(&rows, &mapping, today(), &mut report)?;
 
-    let mut report = ImportReport {
-        file: args.file.clone(),
-        dry_run: args.dry_run,
-        rows: 0,
-        published: 0,
-        already_published: 0,
-        duplicates: Vec::new(),
-        rejected: Vec::new(),
-        rejected_rows: 0,
-        seconds: 0.0,
-    };
-    let today = today();
-    let mut jobs = Vec::new();
-    let mut seen: HashMap<String, usize> = HashMap::new();
-    for row in &rows[header_at + 1..] {
-        if row.cells.iter().all(|c| c.trim().is_empty()) {
-            continue;
-        }
-        report.rows += 1;
-        let result = match result_of(&layout.cells(&row.cells)) {
-            Ok(result) => result,
-            Err(errors) => {
-                report
-                    .rejected
-                    .extend(errors.into_iter().map(|e| Rejection {
-                        row: row.number,
-                        column: layout.header_of(e.column),
-                        reason: e.reason,
-                    }));
-                continue;
-            }
-        };
-        let (request_id, local) = check(&result, &layout, row.number, today);
-        if args.dry_run && !local.is_empty() {
-            report.rejected.extend(local);
-            continue;
-        }
-        if let Some(first) = seen.get(&request_id) {
-            report.duplicates.push((row.number, *first));
-            continue;
-        }
-        seen.insert(request_id.clone(), row.number);
-        jobs.push(Job {
-            row: row.number,
-            request_id,
-            result,
-        });
-    }
-
-    if args.dry_run {
-        report.published = jobs.len();
-    } else if !jobs.is_empty() {
+    if !args.dry_run && !jobs.is_empty() {
         let target = args.connect.target(Profile::System);
         let session = Session::open(&target).await?;
         if let Some(agency) = agency_of(&target.files.cert) {

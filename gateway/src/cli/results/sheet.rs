@@ -5,7 +5,7 @@
 //! `330106.0`), a date cell as `YYYY-MM-DD`; export writes every cell as text, so region codes
 //! and report numbers keep their leading zeros in Excel.
 
-use std::io::Write;
+use std::io::{Cursor, Write};
 use std::path::{Path, PathBuf};
 
 use calamine::{Data, Reader as _};
@@ -48,9 +48,20 @@ pub struct SheetRow {
 
 /// Reads every row of `path` (the first worksheet of a workbook).
 pub fn read_rows(path: &Path) -> Result<Vec<SheetRow>, ResultsError> {
+    SheetFormat::of_path(path)?;
+    let bytes = std::fs::read(path).map_err(|source| ResultsError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    rows_of(path, &bytes)
+}
+
+/// Reads every row of `bytes`, the content of the file at `path`, whose extension names its
+/// format (named in errors).
+pub fn rows_of(path: &Path, bytes: &[u8]) -> Result<Vec<SheetRow>, ResultsError> {
     match SheetFormat::of_path(path)? {
-        SheetFormat::Csv => read_csv(path),
-        SheetFormat::Xlsx => read_workbook(path),
+        SheetFormat::Csv => read_csv(path, bytes),
+        SheetFormat::Xlsx => read_workbook(path, bytes),
     }
 }
 
@@ -61,13 +72,9 @@ fn sheet_error(path: &Path, reason: impl ToString) -> ResultsError {
     }
 }
 
-fn read_csv(path: &Path) -> Result<Vec<SheetRow>, ResultsError> {
-    let bytes = std::fs::read(path).map_err(|source| ResultsError::Read {
-        path: path.to_owned(),
-        source,
-    })?;
+fn read_csv(path: &Path, bytes: &[u8]) -> Result<Vec<SheetRow>, ResultsError> {
     // Excel's "CSV UTF-8" starts with a byte-order mark.
-    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes);
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
@@ -94,12 +101,21 @@ fn read_csv(path: &Path) -> Result<Vec<SheetRow>, ResultsError> {
     Ok(rows)
 }
 
-fn read_workbook(path: &Path) -> Result<Vec<SheetRow>, ResultsError> {
-    let mut workbook = calamine::open_workbook_auto(path).map_err(|e| sheet_error(path, e))?;
-    let range = workbook
-        .worksheet_range_at(0)
-        .ok_or_else(|| sheet_error(path, "the workbook has no worksheet"))?
-        .map_err(|e| sheet_error(path, e))?;
+fn read_workbook(path: &Path, bytes: &[u8]) -> Result<Vec<SheetRow>, ResultsError> {
+    let mut workbook = workbook_of(path, bytes).map_err(|e| sheet_error(path, e))?;
+    // calamine 0.35 panics on some malformed sheets (an arithmetic overflow on a huge cell
+    // reference, found by the fuzz target `results_import`): a broken file is refused, named.
+    let range = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        workbook.worksheet_range_at(0)
+    }))
+    .map_err(|_| {
+        sheet_error(
+            path,
+            "the first worksheet is malformed (unreadable cell data)",
+        )
+    })?
+    .ok_or_else(|| sheet_error(path, "the workbook has no worksheet"))?
+    .map_err(|e| sheet_error(path, e))?;
     let (first_row, first_column) = range.start().unwrap_or((0, 0));
     let lead = vec![String::new(); first_column as usize];
     Ok(range
@@ -114,6 +130,21 @@ fn read_workbook(path: &Path) -> Result<Vec<SheetRow>, ResultsError> {
                 .collect(),
         })
         .collect())
+}
+
+/// The workbook in `bytes`, read as the extension of `path` names it (as
+/// `calamine::open_workbook_auto` reads a file).
+fn workbook_of<'a>(
+    path: &Path,
+    bytes: &'a [u8],
+) -> Result<calamine::Sheets<Cursor<&'a [u8]>>, calamine::Error> {
+    let data = Cursor::new(bytes);
+    let ext = path.extension().and_then(|e| e.to_str());
+    Ok(match ext.map(str::to_ascii_lowercase).as_deref() {
+        Some("xls") => calamine::Sheets::Xls(calamine::open_workbook_from_rs(data)?),
+        Some("ods") => calamine::Sheets::Ods(calamine::open_workbook_from_rs(data)?),
+        _ => calamine::Sheets::Xlsx(calamine::open_workbook_from_rs(data)?),
+    })
 }
 
 /// The text of a workbook cell.

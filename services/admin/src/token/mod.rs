@@ -33,6 +33,7 @@ pub mod cache;
 pub mod claims;
 pub mod issue;
 pub mod keys;
+pub mod untrusted;
 pub mod verify;
 
 #[cfg(test)]

@@ -62,7 +62,14 @@ pub fn apply(
         reason,
     };
     let today = china_date(now);
+    // A clock moved back would date this step before an earlier one on the timeline (a
+    // measure before the acknowledgement): refuse until it catches up.
+    let last = referral.last_recorded_day();
+    if today < last {
+        return Err(unmet(Unmet::BeforeLastStep { today, last }));
+    }
     let mut next = referral.clone();
+    next.last_step_on = Some(today);
     let mut kinds: Vec<ReferralEventKind> = Vec::new();
     // Most steps are told to everyone but the actor; rerouting also tells the agency left.
     let mut extra_audience: Vec<AgencyId> = Vec::new();

@@ -176,6 +176,10 @@ pub struct Referral {
     pub reacting_agencies: BTreeSet<AgencyId>,
     /// Number of timeline entries (the opening is entry 1).
     pub timeline_len: u32,
+    /// The day of the latest step on the timeline; absent from referrals stored before it was
+    /// kept, whose other recorded days then stand for it (see [`Referral::last_recorded_day`]).
+    #[serde(default)]
+    pub last_step_on: Option<Date>,
 }
 
 /// What happened, for the feed.
@@ -269,6 +273,7 @@ impl Referral {
             paused_days: 0,
             reacting_agencies: BTreeSet::new(),
             timeline_len: 1,
+            last_step_on: Some(today),
         };
         Ok(Transition {
             new_state: referral,
@@ -277,6 +282,17 @@ impl Referral {
                 notify: vec![handling],
             }],
         })
+    }
+
+    /// The latest day the referral recorded a step on: its opening, its latest step, the
+    /// start of a pending objection's pause. Steps are dated by the exchange's clock, so none
+    /// may be dated before it (see `Unmet::BeforeLastStep`).
+    pub fn last_recorded_day(&self) -> Date {
+        [Some(self.opened_on), self.last_step_on, self.paused_since]
+            .into_iter()
+            .flatten()
+            .max()
+            .unwrap_or(self.opened_on)
     }
 
     /// The role of `actor` on this referral.

@@ -65,6 +65,18 @@ impl Refusal {
 /// A condition of a step that does not hold.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Unmet {
+    /// The step's day lies before a day the referral already recorded: the clock that dates
+    /// steps moved back, and the step would be dated before an earlier one on the timeline.
+    #[error(
+        "the step would be dated {today}, before the referral's last recorded day {last} \
+         (the exchange's clock moved back); retry once the clock has caught up"
+    )]
+    BeforeLastStep {
+        /// The day of the step.
+        today: Date,
+        /// The referral's latest recorded day.
+        last: Date,
+    },
     /// A date lies after today.
     #[error("{field} {date} lies after today ({today})")]
     DateInFuture {

@@ -11,6 +11,8 @@
 //! * an accepted step appended one timeline entry, raised events and told neither the actor
 //!   nor anyone outside the referral;
 //! * the referral is in a legal state ([`check_legal`]);
+//! * timeline days follow each other: a step the clock would date before the referral's last
+//!   recorded day is refused (`Unmet::BeforeLastStep`), exactly then;
 //! * no deadline moved earlier. docs/domain.md allows exactly these moves: the
 //!   acknowledgement clock restarts for a new handling agency (`ReturnReferral` naming one,
 //!   `RerouteReferral`: §"Speed and delivery" gives each handling agency its 2 working days);
@@ -21,13 +23,13 @@
 use std::collections::BTreeSet;
 
 use proptest::prelude::*;
-use proptest::strategy::ValueTree;
 use time::{Date, OffsetDateTime};
 
 use super::*;
 use crate::calendar::china_date;
 use crate::test_properties::{
-    CASES, Jump, MAX_STEPS, Monotone, Rel, calendar, jump, rel, remark, text_input,
+    Jump, MAX_STEPS, Monotone, Rel, assert_reaches_every_state, calendar, config, jump, rel,
+    remark, text_input,
 };
 
 /// Who issues a step.
@@ -576,6 +578,9 @@ fn check_refused(
             "empty reason in {}",
             message
         );
+        if let Unmet::BeforeLastStep { today, last } = reason {
+            prop_assert!(*today < *last && *last == before.last_recorded_day());
+        }
         if let Unmet::DateInFuture { field, .. } | Unmet::DateTooEarly { field, .. } = reason {
             prop_assert!(
                 field.contains('.') && message.contains(field),
@@ -626,6 +631,8 @@ fn run_case(case: &Case, reached: &mut BTreeSet<String>) -> Result<(), TestCaseE
         false,
         "CreateReferral",
     )?;
+    // The day of each accepted step, as the service dates its timeline entry.
+    let mut last_step_day = china_date(now);
     check_legal(&r, china_date(now))?;
     for (jump, who, raw) in &case.steps {
         now = jump.apply(now);
@@ -638,6 +645,14 @@ fn run_case(case: &Case, reached: &mut BTreeSet<String>) -> Result<(), TestCaseE
         match apply(&r, &command, &actor, now, &rules) {
             Ok(t) => {
                 check_accepted(&before, &t, &command, &actor, today, &mut seen)?;
+                prop_assert!(
+                    today >= last_step_day,
+                    "{} dated {} on the timeline after a step of {}",
+                    command.name(),
+                    today,
+                    last_step_day
+                );
+                last_step_day = today;
                 r = t.new_state;
             }
             Err(refusal) => {
@@ -653,7 +668,7 @@ fn run_case(case: &Case, reached: &mut BTreeSet<String>) -> Result<(), TestCaseE
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(CASES))]
+    #![proptest_config(config())]
 
     #[test]
     fn referral_stays_legal_under_random_commands_and_clock_jumps(case in case()) {
@@ -661,33 +676,21 @@ proptest! {
     }
 }
 
-/// The property is only as strong as the states the sequences reach: the generated cases (the
-/// same strategy, a fixed seed) reach every state, so no check above holds vacuously.
+/// The generated cases (the same strategy, a fixed seed) reach every state.
 #[test]
 fn random_sequences_reach_every_state() {
-    let mut runner = proptest::test_runner::TestRunner::deterministic();
-    let mut reached = BTreeSet::new();
-    for _ in 0..CASES {
-        let case = case().new_tree(&mut runner).expect("a case").current();
-        run_case(&case, &mut reached).expect("the property holds");
-    }
-    let reached_names: BTreeSet<&str> = reached
-        .iter()
-        .map(|s| s.split(' ').next().unwrap_or_default())
-        .collect();
-    for state in [
-        "REFERRAL_STATE_OPENED",
-        "REFERRAL_STATE_DELIVERED",
-        "REFERRAL_STATE_IN_PROGRESS",
-        "REFERRAL_STATE_RECTIFYING",
-        "REFERRAL_STATE_OBJECTION_PENDING",
-        "REFERRAL_STATE_ANNOUNCED",
-        "REFERRAL_STATE_RETURNED",
-        "REFERRAL_STATE_CLOSED",
-    ] {
-        assert!(
-            reached_names.contains(state),
-            "{state} never reached: {reached:#?}"
-        );
-    }
+    assert_reaches_every_state(
+        case(),
+        run_case,
+        &[
+            "REFERRAL_STATE_OPENED",
+            "REFERRAL_STATE_DELIVERED",
+            "REFERRAL_STATE_IN_PROGRESS",
+            "REFERRAL_STATE_RECTIFYING",
+            "REFERRAL_STATE_OBJECTION_PENDING",
+            "REFERRAL_STATE_ANNOUNCED",
+            "REFERRAL_STATE_RETURNED",
+            "REFERRAL_STATE_CLOSED",
+        ],
+    );
 }
