@@ -31,8 +31,8 @@ use crate::service::{reason, result_id};
 const SERVICE: &str = "/yrd.exchange.v1.CaseService/";
 
 /// Default and largest page of `ListCases`.
-const DEFAULT_PAGE: usize = 50;
-const MAX_PAGE: usize = 500;
+const DEFAULT_PAGE: u32 = 50;
+const MAX_PAGE: u32 = 500;
 
 /// The `CaseService` handler.
 #[derive(Debug, Clone)]
@@ -170,24 +170,8 @@ impl CaseHandler {
                 None
             }
         };
-        let limit = match request.page_size {
-            n if n < 0 => {
-                v.add("page_size", "must not be negative");
-                DEFAULT_PAGE
-            }
-            0 => DEFAULT_PAGE,
-            n => usize::try_from(n).unwrap_or(MAX_PAGE).min(MAX_PAGE),
-        };
-        let after = match request.page_token.as_str() {
-            "" => None,
-            token => {
-                let cursor = decode_token(token);
-                if cursor.is_none() {
-                    v.add("page_token", "is not a token this list returned");
-                }
-                cursor
-            }
-        };
+        let limit = yrd_call::page_size(request.page_size, DEFAULT_PAGE, MAX_PAGE, &mut v);
+        let after = yrd_call::page_after(&request.page_token, decode_token, &mut v);
         if !v.is_empty() {
             return Err(CallError::Invalid(v));
         }
@@ -199,7 +183,7 @@ impl CaseHandler {
         };
         let (cases, next) = self
             .store
-            .list_cases(&filter, after.as_ref(), limit)
+            .list_cases(&filter, after.as_ref(), limit as usize)
             .await?;
         Ok(pb::ListCasesResponse {
             cases: cases.iter().map(case_to_pb).collect(),

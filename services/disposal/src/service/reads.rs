@@ -66,24 +66,8 @@ impl DisposalHandler {
             },
         };
         let product = v.optional_text("product_name_contains", &request.product_name_contains);
-        let limit = match request.page_size {
-            n if n < 0 => {
-                v.add("page_size", "must not be negative");
-                DEFAULT_PAGE
-            }
-            0 => DEFAULT_PAGE,
-            n => u32::try_from(n).unwrap_or(MAX_PAGE).min(MAX_PAGE),
-        };
-        let after = match request.page_token.as_str() {
-            "" => None,
-            token => {
-                let cursor = decode_token(token);
-                if cursor.is_none() {
-                    v.add("page_token", "is not a token this list returned");
-                }
-                cursor
-            }
-        };
+        let limit = yrd_call::page_size(request.page_size, DEFAULT_PAGE, MAX_PAGE, &mut v);
+        let after = yrd_call::page_after(&request.page_token, decode_token, &mut v);
         if !v.is_empty() {
             return Err(CallError::Invalid(v));
         }
