@@ -127,20 +127,8 @@ async fn one_product_found_by_three_agencies_becomes_one_case(app: TestApp) {
     }
     // The log ties the case together: the publication that formed it, the one that joined
     // it and the step on its referral all name it.
-    let auditor = app.session(SHANGHAI, Profile::Auditor).await;
-    let log = AuditServiceClient::new(auditor.authed());
-    let (log_ref, case_ref) = (&log, &case.name);
-    let entries = wait_for("the case's calls in the log", || async move {
-        let page = log_ref
-            .clone()
-            .list_audit_entries(pb::ListAuditEntriesRequest {
-                resource_name: case_ref.clone(),
-                ..Default::default()
-            })
-            .await
-            .expect("an auditor lists by resource")
-            .into_inner();
-        (page.entries.len() >= 3).then_some(page.entries)
+    let entries = case_log(&app, &case.name, "the case's calls in the log", |entries| {
+        entries.len() >= 3
     })
     .await;
     let methods: Vec<&str> = entries.iter().map(|e| e.method.as_str()).collect();
@@ -157,6 +145,33 @@ async fn one_product_found_by_three_agencies_becomes_one_case(app: TestApp) {
             .any(|e| e.resource_name == sh_referral.name),
         "Anhui is no party"
     );
+}
+
+/// The exchange-log entries naming `case`, as an auditor lists them, once `enough` holds.
+async fn case_log(
+    app: &TestApp,
+    case: &str,
+    what: &str,
+    enough: impl Fn(&[pb::AuditEntry]) -> bool,
+) -> Vec<pb::AuditEntry> {
+    let auditor = app.session(SHANGHAI, Profile::Auditor).await;
+    let log = AuditServiceClient::new(auditor.authed());
+    let enough = &enough;
+    wait_for(what, || {
+        let mut log = log.clone();
+        async move {
+            let page = log
+                .list_audit_entries(pb::ListAuditEntriesRequest {
+                    resource_name: case.to_owned(),
+                    ..Default::default()
+                })
+                .await
+                .expect("an auditor lists by resource")
+                .into_inner();
+            enough(&page.entries).then_some(page.entries)
+        }
+    })
+    .await
 }
 
 /// The events of `event_type` in `agency`'s feed about `case`.
@@ -423,25 +438,12 @@ async fn case_service_reads_lists_and_unlinks(app: TestApp) {
     );
 
     // The exchange log by `cases/{id}` includes the unlinks.
-    let auditor = app.session(SHANGHAI, Profile::Auditor).await;
-    let log = AuditServiceClient::new(auditor.authed());
-    let (log_ref, case_ref) = (&log, &case.name);
-    let entries = wait_for("the unlinks in the log", || async move {
-        let page = log_ref
-            .clone()
-            .list_audit_entries(pb::ListAuditEntriesRequest {
-                resource_name: case_ref.clone(),
-                ..Default::default()
-            })
-            .await
-            .expect("an auditor lists by resource")
-            .into_inner();
-        let unlinks = page
-            .entries
+    let entries = case_log(&app, &case.name, "the unlinks in the log", |entries| {
+        entries
             .iter()
             .filter(|e| e.method.ends_with("CaseService/UnlinkResult") && e.outcome_code == 0)
-            .count();
-        (unlinks >= 2).then_some(page.entries)
+            .count()
+            >= 2
     })
     .await;
     assert!(entries.iter().any(|e| e.method.ends_with("PublishResult")));
