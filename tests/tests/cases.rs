@@ -174,6 +174,19 @@ async fn case_log(
     .await
 }
 
+/// Case `name` as `agency` reads it.
+async fn get_case(app: &TestApp, agency: &str, name: &str) -> pb::Case {
+    app.as_agency(agency)
+        .await
+        .cases
+        .get_case(pb::GetCaseRequest { name: name.into() })
+        .await
+        .expect("got")
+        .into_inner()
+        .r#case
+        .expect("the case")
+}
+
 /// The events of `event_type` in `agency`'s feed about `case`.
 async fn told(app: &TestApp, agency: &str, event_type: EventType, case: &str) -> usize {
     stored_feed(app, agency)
@@ -224,18 +237,7 @@ async fn case_service_reads_lists_and_unlinks(app: TestApp) {
     let case = linked(&app, ZHEJIANG).await.last().expect("a case").clone();
 
     // Any agency handling referrals reads a case, as it reads a referral.
-    let got = app
-        .as_agency(ANHUI)
-        .await
-        .cases
-        .get_case(pb::GetCaseRequest {
-            name: case.name.clone(),
-        })
-        .await
-        .expect("got")
-        .into_inner()
-        .r#case
-        .expect("the case");
+    let got = get_case(&app, ANHUI, &case.name).await;
     assert_eq!(got.results.len(), 3);
     assert_eq!(got.state, pb::CaseState::Open as i32);
     let missing = app
@@ -397,18 +399,7 @@ async fn case_service_reads_lists_and_unlinks(app: TestApp) {
         told(&app, ANHUI, EventType::CaseUnlinked, &case.name).await,
         0
     );
-    let stored = app
-        .as_agency(SHANGHAI)
-        .await
-        .cases
-        .get_case(pb::GetCaseRequest {
-            name: case.name.clone(),
-        })
-        .await
-        .expect("got")
-        .into_inner()
-        .r#case
-        .expect("the case");
+    let stored = get_case(&app, SHANGHAI, &case.name).await;
     assert_eq!(stored.results, after.results);
     assert_eq!(stored.unlinks.len(), 1);
     // A result no longer in the case cannot be unlinked again.

@@ -38,7 +38,7 @@ pub mod timestamp;
 pub use call::{Call, Outcome, leaf_written, reported_note};
 pub use digest::request_sha256;
 pub use error::{CallError, Kind, STORE_UNAVAILABLE, cause_chain, into_status};
-pub use field::{FieldErrors, FieldViolation, bad_request, violation};
+pub use field::{FieldErrors, FieldViolation, bad_request, optional_uscc, violation};
 pub use page::{next_page_token, page_after, page_size};
 pub use receipt::receipt;
 pub use request_id::{MAX_REQUEST_ID_CHARS, request_id};

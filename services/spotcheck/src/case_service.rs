@@ -15,7 +15,6 @@ use yrd_call::{Call, FieldErrors, receipt};
 use yrd_domain::AgencyId;
 use yrd_domain::case::normalise_mark;
 use yrd_domain::clock::Clock;
-use yrd_domain::uscc::Uscc;
 use yrd_pki::ReceiptSigner;
 use yrd_proto::v1 as pb;
 use yrd_proto::v1::case_service_server::CaseService;
@@ -141,16 +140,8 @@ impl CaseHandler {
                 }
             },
         };
-        let producer_uscc = match request.producer_uscc.trim() {
-            "" => None,
-            text => match Uscc::parse(text) {
-                Ok(u) => Some(u.as_str().to_owned()),
-                Err(e) => {
-                    v.add("producer_uscc", e.to_string());
-                    None
-                }
-            },
-        };
+        let producer_uscc =
+            yrd_call::optional_uscc("producer_uscc", &request.producer_uscc, &mut v);
         let model = match request.model.trim() {
             "" => None,
             text => {

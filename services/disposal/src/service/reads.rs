@@ -3,7 +3,6 @@
 //! caller's referrals as sampling, handling or reacting agency, newest first, keyset-paged.
 
 use yrd_domain::AgencyId;
-use yrd_domain::uscc::Uscc;
 use yrd_proto::v1 as pb;
 use yrd_store::{ReferralCursor, ReferralFilter, ReferralParty, StoredReferral};
 
@@ -55,16 +54,8 @@ impl DisposalHandler {
                 None
             }
         };
-        let producer_uscc = match request.producer_uscc.trim() {
-            "" => None,
-            text => match Uscc::parse(text) {
-                Ok(u) => Some(u.as_str().to_owned()),
-                Err(e) => {
-                    v.add("producer_uscc", e.to_string());
-                    None
-                }
-            },
-        };
+        let producer_uscc =
+            yrd_call::optional_uscc("producer_uscc", &request.producer_uscc, &mut v);
         let product = v.optional_text("product_name_contains", &request.product_name_contains);
         let limit = yrd_call::page_size(request.page_size, DEFAULT_PAGE, MAX_PAGE, &mut v);
         let after = yrd_call::page_after(&request.page_token, decode_token, &mut v);
