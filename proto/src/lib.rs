@@ -11,10 +11,10 @@
 //!
 //! * [`v1`]: messages, enums, and a server and a client module per service, one service per
 //!   `.proto` file plus `common.proto`: `TokenService`, `AdminService`, `AuditService`,
-//!   `FeedService`, `SpotCheckService`, `DisposalService`, `LicensingService`.
+//!   `FeedService`, `SpotCheckService`, `DisposalService`, `CaseService`, `LicensingService`.
 //! * [`FILE_DESCRIPTOR_SET`]: the encoded descriptors of the contract and its imports, with
 //!   their comments, for gRPC server reflection.
-//! * [`SERVICE_NAMES`]: the full names of the seven services, for health and reflection checks.
+//! * [`SERVICE_NAMES`]: the full names of the eight services, for health and reflection checks.
 //! * [`descriptor`]: the descriptor field numbers of a source path and the decoded v1 files,
 //!   for the contract's checks and the API reference.
 
@@ -46,6 +46,7 @@ pub const SERVICE_NAMES: &[&str] = &[
     v1::feed_service_server::SERVICE_NAME,
     v1::spot_check_service_server::SERVICE_NAME,
     v1::disposal_service_server::SERVICE_NAME,
+    v1::case_service_server::SERVICE_NAME,
     v1::licensing_service_server::SERVICE_NAME,
 ];
 
@@ -560,8 +561,8 @@ mod tests {
             .collect();
         assert_eq!(
             SERVICE_NAMES.len(),
-            7,
-            "seven services expected: {SERVICE_NAMES:?}"
+            8,
+            "eight services expected: {SERVICE_NAMES:?}"
         );
         assert_eq!(
             listed, in_set,
@@ -676,7 +677,8 @@ mod tests {
     fn generated_clients_exist_for_every_service() {
         use crate::v1::{
             admin_service_client::AdminServiceClient, audit_service_client::AuditServiceClient,
-            disposal_service_client::DisposalServiceClient, feed_service_client::FeedServiceClient,
+            case_service_client::CaseServiceClient, disposal_service_client::DisposalServiceClient,
+            feed_service_client::FeedServiceClient,
             licensing_service_client::LicensingServiceClient,
             spot_check_service_client::SpotCheckServiceClient,
             token_service_client::TokenServiceClient,
@@ -690,6 +692,7 @@ mod tests {
             std::any::type_name::<FeedServiceClient<Channel>>(),
             std::any::type_name::<SpotCheckServiceClient<Channel>>(),
             std::any::type_name::<DisposalServiceClient<Channel>>(),
+            std::any::type_name::<CaseServiceClient<Channel>>(),
             std::any::type_name::<LicensingServiceClient<Channel>>(),
         ];
         for (client, service) in clients.iter().zip(SERVICE_NAMES) {

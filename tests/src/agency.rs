@@ -6,6 +6,7 @@ use std::sync::Arc;
 use tonic::codec::Streaming;
 use yrd_domain::Profile;
 use yrd_domain::clock::ManualClock;
+use yrd_proto::v1::case_service_client::CaseServiceClient;
 use yrd_proto::v1::disposal_service_client::DisposalServiceClient;
 use yrd_proto::v1::feed_service_client::FeedServiceClient;
 use yrd_proto::v1::licensing_service_client::LicensingServiceClient;
@@ -22,6 +23,8 @@ pub struct AgencyClients {
     pub results: SpotCheckServiceClient<Authed>,
     /// Disposal referrals.
     pub disposal: DisposalServiceClient<Authed>,
+    /// Cases across agencies (串案).
+    pub cases: CaseServiceClient<Authed>,
     /// Licence applications.
     pub licensing: LicensingServiceClient<Authed>,
     /// The agency's feed.
@@ -35,6 +38,7 @@ impl TestApp {
         AgencyClients {
             results: SpotCheckServiceClient::new(session.authed()),
             disposal: DisposalServiceClient::new(session.authed()),
+            cases: CaseServiceClient::new(session.authed()),
             licensing: LicensingServiceClient::new(session.authed()),
             feed: FeedServiceClient::new(session.authed()),
         }

@@ -50,11 +50,12 @@ use yrd_licensing::LicensingHandler;
 use yrd_pki::CertificateAuthority;
 use yrd_pki::ReceiptSigner;
 use yrd_proto::v1::audit_service_server::AuditServiceServer;
+use yrd_proto::v1::case_service_server::CaseServiceServer;
 use yrd_proto::v1::disposal_service_server::DisposalServiceServer;
 use yrd_proto::v1::feed_service_server::FeedServiceServer;
 use yrd_proto::v1::licensing_service_server::LicensingServiceServer;
 use yrd_proto::v1::spot_check_service_server::SpotCheckServiceServer;
-use yrd_spotcheck::SpotCheckHandler;
+use yrd_spotcheck::{CaseHandler, SpotCheckHandler};
 
 /// A server that is bound and ready to serve.
 pub struct Application {
@@ -465,6 +466,12 @@ impl Application {
             referral_opener,
         ))
         .max_decoding_message_size(max_message);
+        let case_service = CaseServiceServer::new(CaseHandler::new(
+            self.store.clone(),
+            self.clock.clone(),
+            self.receipts.clone(),
+        ))
+        .max_decoding_message_size(max_message);
         let licensing_service =
             LicensingServiceServer::new(licensing).max_decoding_message_size(max_message);
         let agency_limits = parsed.agency_limits;
@@ -514,6 +521,7 @@ impl Application {
             .add_service(feed_service)
             .add_service(spotcheck_service)
             .add_service(disposal_service)
+            .add_service(case_service)
             .add_service(licensing_service)
             .add_service(health.max_decoding_message_size(max_message))
             .add_service(reflection_v1.max_decoding_message_size(max_message))

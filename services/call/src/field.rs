@@ -126,6 +126,21 @@ pub fn fields_status(code: Code, violations: &[FieldViolation]) -> Status {
     Status::with_error_details(code, message, details)
 }
 
+/// An optional USCC filter: `None` when blank, the validated code otherwise, or a violation of
+/// `field` naming what is wrong with it.
+pub fn optional_uscc(field: &str, value: &str, v: &mut FieldErrors) -> Option<String> {
+    match value.trim() {
+        "" => None,
+        text => match yrd_domain::uscc::Uscc::parse(text) {
+            Ok(u) => Some(u.as_str().to_owned()),
+            Err(e) => {
+                v.add(field, e.to_string());
+                None
+            }
+        },
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

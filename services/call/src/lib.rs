@@ -15,7 +15,7 @@
 //!   `BadRequest` it becomes.
 //! * [`resource`]: ids inside resource names (`agencies/{id}`).
 //! * [`request_id`]: a write's client-chosen idempotency key.
-//! * [`page`]: where a page of a listing ends, and the token of the next.
+//! * [`page`]: a page's requested size and token, where it ends, and the token of the next.
 //! * [`call`]: the context of one call, taken once from the request, and the answer that
 //!   carries what the handler reports for the exchange log.
 //! * [`error`]: the one error core every service's errors map into, and their gRPC status.
@@ -38,8 +38,8 @@ pub mod timestamp;
 pub use call::{Call, Outcome, leaf_written, reported_note};
 pub use digest::request_sha256;
 pub use error::{CallError, Kind, STORE_UNAVAILABLE, cause_chain, into_status};
-pub use field::{FieldErrors, FieldViolation, bad_request, violation};
-pub use page::next_page_token;
+pub use field::{FieldErrors, FieldViolation, bad_request, optional_uscc, violation};
+pub use page::{next_page_token, page_after, page_size};
 pub use receipt::receipt;
 pub use request_id::{MAX_REQUEST_ID_CHARS, request_id};
 pub use resource::resource_id;

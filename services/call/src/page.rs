@@ -1,5 +1,38 @@
-//! The end of a page of a list or search: every listing reads one row more than the page
-//! holds, so that a full page knows whether another follows.
+//! The pages of a list or search: the requested size and token, parsed the same way by every
+//! list, and the end of a page (every listing reads one row more than the page holds, so that
+//! a full page knows whether another follows).
+
+use crate::FieldErrors;
+
+/// The rows of a page asked for by `page_size`: `default` when 0, at most `max`; a violation of
+/// `page_size` when negative.
+pub fn page_size(requested: i32, default: u32, max: u32, v: &mut FieldErrors) -> u32 {
+    match requested {
+        n if n < 0 => {
+            v.add("page_size", "must not be negative");
+            default
+        }
+        0 => default,
+        n => u32::try_from(n).unwrap_or(max).min(max),
+    }
+}
+
+/// Where a page starts: `None` for the first page (`""`), else the cursor `decode` reads from
+/// `token`; a violation of `page_token` when it reads none.
+pub fn page_after<C>(
+    token: &str,
+    decode: impl FnOnce(&str) -> Option<C>,
+    v: &mut FieldErrors,
+) -> Option<C> {
+    if token.is_empty() {
+        return None;
+    }
+    let cursor = decode(token);
+    if cursor.is_none() {
+        v.add("page_token", "is not a token this list returned");
+    }
+    cursor
+}
 
 /// Keeps the first `limit` of `rows` (read with `limit + 1`) and answers the token of the next
 /// page: `token` of the last row kept when a row was left over, else `""` (the last page).
@@ -14,7 +47,23 @@ pub fn next_page_token<T>(rows: &mut Vec<T>, limit: usize, token: impl Fn(&T) ->
 
 #[cfg(test)]
 mod tests {
-    use super::next_page_token;
+    use super::{next_page_token, page_after, page_size};
+    use crate::FieldErrors;
+
+    #[test]
+    fn page_sizes_and_tokens() {
+        let mut v = FieldErrors::new();
+        assert_eq!(page_size(0, 50, 500, &mut v), 50);
+        assert_eq!(page_size(7, 50, 500, &mut v), 7);
+        assert_eq!(page_size(9999, 50, 500, &mut v), 500);
+        assert_eq!(page_after("", |t| t.parse::<u8>().ok(), &mut v), None);
+        assert_eq!(page_after("4", |t| t.parse::<u8>().ok(), &mut v), Some(4));
+        assert!(v.is_empty());
+        assert_eq!(page_size(-1, 50, 500, &mut v), 50);
+        assert_eq!(page_after("x", |t| t.parse::<u8>().ok(), &mut v), None);
+        let fields: Vec<&str> = v.violations().iter().map(|f| f.field.as_str()).collect();
+        assert_eq!(fields, ["page_size", "page_token"]);
+    }
 
     #[test]
     fn a_row_left_over_gives_the_token_of_the_last_row_kept() {

@@ -225,6 +225,20 @@ pub const METHOD_ROLES: &[(&str, Role)] = &[
         "/yrd.exchange.v1.DisposalService/AddReaction",
         Role::HandleReferrals,
     ),
+    // CaseService: cases across agencies (串案), read and unlinked by the agencies that handle
+    // referrals, as the referrals of a case are.
+    (
+        "/yrd.exchange.v1.CaseService/GetCase",
+        Role::HandleReferrals,
+    ),
+    (
+        "/yrd.exchange.v1.CaseService/ListCases",
+        Role::HandleReferrals,
+    ),
+    (
+        "/yrd.exchange.v1.CaseService/UnlinkResult",
+        Role::HandleReferrals,
+    ),
     // LicensingService: Hu-Lu joint processing (沪鲁通办).
     (
         "/yrd.exchange.v1.LicensingService/SubmitApplication",

@@ -43,6 +43,22 @@ pub enum CallError {
     /// Concurrent writes of the same product kept changing its case candidates: `ABORTED`.
     #[error("{0}: other results of the same product were written meanwhile; retry")]
     CasesContended(String),
+    /// An unlink asked by an agency that is not in the case: `PERMISSION_DENIED`.
+    #[error("{agency} is not an agency of {case}; only its agencies may unlink its results")]
+    NotInCase {
+        /// The case.
+        case: String,
+        /// The calling agency.
+        agency: String,
+    },
+    /// The result to unlink is not in the case: `FAILED_PRECONDITION`.
+    #[error("{result} is not in {case}")]
+    ResultNotInCase {
+        /// The case.
+        case: String,
+        /// The result.
+        result: String,
+    },
     /// The store failed: `UNAVAILABLE`.
     #[error("store failure: {0}")]
     Store(#[from] StoreError),
@@ -91,6 +107,8 @@ yrd_call::call_error! {
         CallError::NotFound(_) => Kind::NotFound,
         CallError::NotPublisher { .. } => Kind::PermissionDenied,
         CallError::Withdrawn(_) => Kind::FailedPrecondition,
+        CallError::NotInCase { .. } => Kind::PermissionDenied,
+        CallError::ResultNotInCase { .. } => Kind::FailedPrecondition,
         CallError::Stale { .. } => Kind::Aborted,
         CallError::CasesContended(_) => Kind::Aborted,
         CallError::RequestIdReused(_) => Kind::AlreadyExists,

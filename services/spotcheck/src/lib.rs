@@ -20,6 +20,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod case_service;
 pub mod case_wire;
 pub mod convert;
 pub mod error;
@@ -27,5 +28,6 @@ mod grpc;
 pub mod search;
 pub mod service;
 
+pub use case_service::CaseHandler;
 pub use error::CallError;
 pub use service::SpotCheckHandler;

@@ -216,7 +216,7 @@ fn today(now: OffsetDateTime) -> time::Date {
     now.to_offset(CHINA_STANDARD_TIME).date()
 }
 
-fn reason(value: &str, errors: &mut FieldErrors) -> String {
+pub(crate) fn reason(value: &str, errors: &mut FieldErrors) -> String {
     let value = value.trim();
     if value.is_empty() {
         errors.push(violation("reason", "is required"));
@@ -253,7 +253,7 @@ fn parse_result(
 }
 
 /// The id of `results/{id}`, or a violation of `field`.
-fn result_id(name: &str, field: &str) -> Result<String, FieldViolation> {
+pub(crate) fn result_id(name: &str, field: &str) -> Result<String, FieldViolation> {
     yrd_call::resource_id(name.trim(), "results", field).map(str::to_owned)
 }
 

@@ -3,7 +3,6 @@
 //! caller's referrals as sampling, handling or reacting agency, newest first, keyset-paged.
 
 use yrd_domain::AgencyId;
-use yrd_domain::uscc::Uscc;
 use yrd_proto::v1 as pb;
 use yrd_store::{ReferralCursor, ReferralFilter, ReferralParty, StoredReferral};
 
@@ -55,35 +54,11 @@ impl DisposalHandler {
                 None
             }
         };
-        let producer_uscc = match request.producer_uscc.trim() {
-            "" => None,
-            text => match Uscc::parse(text) {
-                Ok(u) => Some(u.as_str().to_owned()),
-                Err(e) => {
-                    v.add("producer_uscc", e.to_string());
-                    None
-                }
-            },
-        };
+        let producer_uscc =
+            yrd_call::optional_uscc("producer_uscc", &request.producer_uscc, &mut v);
         let product = v.optional_text("product_name_contains", &request.product_name_contains);
-        let limit = match request.page_size {
-            n if n < 0 => {
-                v.add("page_size", "must not be negative");
-                DEFAULT_PAGE
-            }
-            0 => DEFAULT_PAGE,
-            n => u32::try_from(n).unwrap_or(MAX_PAGE).min(MAX_PAGE),
-        };
-        let after = match request.page_token.as_str() {
-            "" => None,
-            token => {
-                let cursor = decode_token(token);
-                if cursor.is_none() {
-                    v.add("page_token", "is not a token this list returned");
-                }
-                cursor
-            }
-        };
+        let limit = yrd_call::page_size(request.page_size, DEFAULT_PAGE, MAX_PAGE, &mut v);
+        let after = yrd_call::page_after(&request.page_token, decode_token, &mut v);
         if !v.is_empty() {
             return Err(CallError::Invalid(v));
         }
