@@ -162,8 +162,9 @@ async fn outage(server: &mut YrdServer, pg: &PrivatePostgres) -> anyhow::Result<
     let name = ledger
         .attempts
         .iter()
+        .filter(|a| matches!(a.request, ledger::Request::Publish(_)))
         .find_map(|a| a.acked.as_ref().map(|acked| acked.name.clone()))
-        .context("no write was acknowledged before the stop")?;
+        .context("no publication was acknowledged before the stop")?;
     for what in ["GetResult", "SearchResults"] {
         let started = Instant::now();
         let answer = match what {
