@@ -15,7 +15,10 @@
 //! handler errors as "trailers-only" responses with `grpc-status` in the headers; a response
 //! without it succeeded. Its leaf is durable before the answer leaves: if the log cannot be
 //! written, the call fails with `UNAVAILABLE`, since the exchange serves nothing it cannot
-//! account for.
+//! account for. A call answered `UNAVAILABLE` or `DEADLINE_EXCEEDED` served nothing: its leaf is
+//! appended by a tracked task and the refusal leaves at once, so that a store that cannot be
+//! reached is waited on once per call, not twice, and the request timeout's answer is not held
+//! back by the store that made the call slow.
 //!
 //! A stream's outcome is only known when it ends, so a streaming call (see
 //! `live::is_streaming`) that opened (no `grpc-status` in its headers) is logged then: its body
@@ -170,12 +173,27 @@ where
             }
             let (code, message) = outcome(response.headers());
             let leaf = record.leaf(&token, &note, code, &message);
+            if WITHOUT_WAITING.contains(&code) {
+                // Refused because the store could not serve it (UNAVAILABLE) or not in time
+                // (DEADLINE_EXCEEDED): the call served nothing, so its leaf need not be durable
+                // before the refusal, and waiting on that store again would double how long a
+                // refusal takes while the database is down, or hold back the answer of the
+                // request timeout (docs/reliability.md, "Database outage", "Request timeout").
+                pending.spawn(async move {
+                    if let Err(e) = store.append_leaf(&leaf).await {
+                        tracing::warn!(error = %e, method = %leaf.method, code, "exchange log append failed for a refused call");
+                    }
+                });
+                return Ok(response);
+            }
             match store.append_leaf(&leaf).await {
                 Ok(_) => Ok(response),
                 Err(e) => {
                     tracing::error!(error = %e, method = %leaf.method, "exchange log append failed; refusing the call");
                     let status = if yrd_call::error::is_disk_full(&e) {
                         tonic::Status::resource_exhausted(yrd_call::error::STORE_DISK_FULL)
+                    } else if yrd_call::error::is_read_only(&e) {
+                        tonic::Status::unavailable(yrd_call::error::STORE_READ_ONLY)
                     } else {
                         tonic::Status::unavailable(
                             "the exchange log is unavailable; the call was not served",
@@ -190,6 +208,10 @@ where
 
 /// The gRPC code `CANCELLED`, the outcome of a stream whose body was dropped before it ended.
 const CANCELLED: i32 = 1;
+
+/// The gRPC codes `DEADLINE_EXCEEDED` and `UNAVAILABLE`: a call refused so is logged without
+/// holding back its answer (see `AuditService::call`).
+const WITHOUT_WAITING: [i32; 2] = [4, 14];
 
 /// What a stream's end reports: its gRPC `(code, message)`.
 type OnEnd = Box<dyn FnOnce(i32, String) + Send>;

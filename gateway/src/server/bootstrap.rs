@@ -33,8 +33,13 @@ pub struct Prepared {
     pub ca: Option<yrd_pki::CertificateAuthority>,
 }
 
-/// Opens the store, seeds the Delta agencies, and loads (or creates) the TLS material.
-pub async fn prepare(settings: &Settings, now: OffsetDateTime) -> Result<Prepared, StartupError> {
+/// Opens the store (with the pool settings of `store`), seeds the Delta agencies, and loads (or
+/// creates) the TLS material.
+pub async fn prepare(
+    settings: &Settings,
+    store: &StoreOptions,
+    now: OffsetDateTime,
+) -> Result<Prepared, StartupError> {
     let needs_data_dir = settings.database_url.is_empty() || settings.uses_dev_pki();
     if needs_data_dir {
         std::fs::create_dir_all(&settings.data_dir).map_err(|e| StartupError::DataDir {
@@ -42,7 +47,7 @@ pub async fn prepare(settings: &Settings, now: OffsetDateTime) -> Result<Prepare
             source: e,
         })?;
     }
-    let store = Store::open(&settings.effective_database_url(), &StoreOptions::default()).await?;
+    let store = Store::open(&settings.effective_database_url(), store).await?;
     let agencies = seed_agencies(&store, now).await?;
 
     if settings.uses_dev_pki() {

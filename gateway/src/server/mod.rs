@@ -34,6 +34,7 @@ pub mod audit;
 pub mod auth;
 pub mod bootstrap;
 pub mod config;
+pub mod deadline;
 pub mod error;
 pub mod fd_limit;
 pub mod handshake_limit;

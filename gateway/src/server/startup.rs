@@ -29,6 +29,7 @@ use yrd_proto::v1::token_service_server::TokenServiceServer;
 use crate::server::agency_limits::AgencyLimitLayer;
 use crate::server::audit::AuditLayer;
 use crate::server::auth::AuthLayer;
+use crate::server::deadline::DeadlineLayer;
 pub use crate::server::error::StartupError;
 use crate::server::handshake_limit::{HandshakeCaps, HandshakeLimiter};
 use crate::server::identity::IdentityLayer;
@@ -137,7 +138,8 @@ impl Application {
             ),
             None => None,
         };
-        let prepared = crate::server::bootstrap::prepare(&settings, clock.now()).await?;
+        let prepared =
+            crate::server::bootstrap::prepare(&settings, &parsed.store, clock.now()).await?;
         metrics.observe_store(&prepared.store);
         let _ = ops_store.set((prepared.store.clone(), clock.clone()));
         let tls = Arc::new(ServerTls::new(&prepared.tls)?);
@@ -481,6 +483,8 @@ impl Application {
         //   layer can answer, and the inner layers' log lines and spans belong to it;
         // * audit — inside trace (the leaf carries the trace id) and outside everything that
         //   can refuse, so refused calls are logged too;
+        // * deadline — inside audit, so a call cut by the request timeout (or its client's
+        //   deadline) is logged and counted with the DEADLINE_EXCEEDED it was answered;
         // * message limit — inside audit, so the leaf of an oversized message records the
         //   RESOURCE_EXHAUSTED it was answered; it watches the body tonic decodes innermost;
         // * identity — nothing runs for a connection whose certificate names no agency, or
@@ -502,6 +506,9 @@ impl Application {
             ))
             .layer(TraceLayer::new())
             .layer(audit_layer)
+            .layer(DeadlineLayer::new(Duration::from_millis(
+                limits.request_timeout_ms,
+            )))
             .layer(MessageLimitLayer::new(max_message))
             .layer(IdentityLayer::new(
                 self.clock.clone(),
@@ -636,11 +643,12 @@ fn spawn_feed_listener(store: Store, stop: CancellationToken) -> tokio::task::Jo
 
 /// The gRPC server builder of `yrd serve` with the HTTP/2 and call limits of `limits` applied,
 /// before any layer or service (the bench serves its echo baseline from the same settings).
+/// The request timeout is not tonic's (which answers `CANCELLED`) but [`DeadlineLayer`]'s,
+/// among the layers.
 pub fn server_builder(limits: &Limits) -> Server {
     Server::builder()
         .max_concurrent_streams(limits.max_concurrent_streams)
         .concurrency_limit_per_connection(limits.concurrency_per_connection)
-        .timeout(Duration::from_millis(limits.request_timeout_ms))
         .http2_keepalive_interval(Some(Duration::from_millis(limits.keepalive_interval_ms)))
         .http2_keepalive_timeout(Some(Duration::from_millis(limits.keepalive_timeout_ms)))
         .max_connection_age(Duration::from_secs(limits.max_connection_age_s))

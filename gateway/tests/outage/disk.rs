@@ -27,7 +27,30 @@ const TMPFS_SIZE: &str = "size=48m";
 const FILL_AFTER_ACKS: u64 = 30;
 
 /// A tmpfs mounted for the test; unmounted (lazily, in case a file is still open) when dropped.
-struct Mount(PathBuf);
+pub(crate) struct Mount(pub(crate) PathBuf);
+
+/// Mounts a tmpfs of `size` (`size=48m`) on the folder `at`; `None` when mounting is not
+/// permitted here (the reason printed), unless `CI=true`, where that fails.
+pub(crate) fn mount_tmpfs(at: &Path, size: &str, test: &str) -> anyhow::Result<Option<Mount>> {
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", size, "tmpfs"])
+        .arg(at)
+        .output();
+    let refused = match &mounted {
+        Ok(out) if out.status.success() => None,
+        Ok(out) => Some(String::from_utf8_lossy(&out.stderr).trim().to_owned()),
+        Err(e) => Some(e.to_string()),
+    };
+    if let Some(why) = refused {
+        ensure!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI=true but mounting a tmpfs for the {test} test failed: {why}"
+        );
+        eprintln!("skipped: the {test} test mounts a small tmpfs, which failed here: {why}");
+        return Ok(None);
+    }
+    Ok(Some(Mount(at.to_owned())))
+}
 
 impl Drop for Mount {
     fn drop(&mut self) {
@@ -40,24 +63,9 @@ pub(crate) async fn full_disk(binary: &Path) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let data = dir.path().join("data");
     std::fs::create_dir(&data)?;
-    let mounted = Command::new("mount")
-        .args(["-t", "tmpfs", "-o", TMPFS_SIZE, "tmpfs"])
-        .arg(&data)
-        .output();
-    let refused = match &mounted {
-        Ok(out) if out.status.success() => None,
-        Ok(out) => Some(String::from_utf8_lossy(&out.stderr).trim().to_owned()),
-        Err(e) => Some(e.to_string()),
-    };
-    if let Some(why) = refused {
-        ensure!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "CI=true but mounting a tmpfs for the full-disk test failed: {why}"
-        );
-        eprintln!("skipped: the full-disk test mounts a small tmpfs, which failed here: {why}");
+    let Some(_mount) = mount_tmpfs(&data, TMPFS_SIZE, "full-disk")? else {
         return Ok(());
-    }
-    let _mount = Mount(data.clone());
+    };
     let mut server = YrdServer::start(binary, StoreKind::Sqlite, "", &data)
         .await
         .context("starting yrd serve on the tmpfs")?;
@@ -109,13 +117,17 @@ async fn fill_and_recover(
     }
     eprintln!("full disk: {acked} writes acknowledged, then {refused} refused: the disk is full");
     let db = data.join("yrd.db");
-    integrity(&db).await.context("while the disk is full")?;
+    integrity(&db, false)
+        .await
+        .context("while the disk is full")?;
 
     std::fs::remove_file(filler)?;
     let report = crate::check::check(server, &mut ledger, &campaign, 0, &seen)
         .await
         .context("after space returned")?;
-    integrity(&db).await.context("after space returned")?;
+    integrity(&db, false)
+        .await
+        .context("after space returned")?;
     eprintln!("full disk: space returned, no restart: {report}; integrity_check ok");
     Ok(())
 }
@@ -139,9 +151,14 @@ fn fill(path: &Path) -> anyhow::Result<()> {
 }
 
 /// `PRAGMA integrity_check` of the SQLite database at `path` (beside the running server: WAL
-/// admits a reader), read-only.
-async fn integrity(path: &Path) -> anyhow::Result<()> {
-    let url = format!("sqlite://{}?mode=ro", path.display());
+/// admits a reader), read-only. On a read-only file system with no server running, `immutable`:
+/// SQLite cannot open a WAL database there otherwise (it would create the `-shm` file).
+pub(crate) async fn integrity(path: &Path, immutable: bool) -> anyhow::Result<()> {
+    let url = format!(
+        "sqlite://{}?mode=ro{}",
+        path.display(),
+        if immutable { "&immutable=true" } else { "" }
+    );
     let mut conn = sqlx::SqliteConnection::connect(&url)
         .await
         .with_context(|| format!("opening {} read-only", path.display()))?;

@@ -1,12 +1,13 @@
-//! Database faults under load. [`disk`]: SQLite's disk full (its own documentation). Here, the
-//! PostgreSQL outage test: `yrd serve` on a private PostgreSQL instance ([`pg`]) that is
-//! stopped with `pg_ctl stop -m immediate` under a mixed load of every agency (publications and
-//! corrections, an auditor reading signed tree heads, a live feed subscriber), then started
-//! again. It checks that
+//! Database faults under load. [`disk`]: SQLite's disk full, [`readonly`]: SQLite's database
+//! read-only (each in its own documentation). Here, the PostgreSQL outage test: `yrd serve` on a
+//! private PostgreSQL instance ([`pg`]) that is stopped with `pg_ctl stop -m immediate` under a
+//! mixed load of every agency (publications and corrections, an auditor reading signed tree
+//! heads, a live feed subscriber), then started again. It checks that
 //!
 //! * every call made while the database is down fails with `UNAVAILABLE` (the writers' calls in
-//!   flight at the stop, and a fresh read and write after it, whose latency is printed), and the
-//!   server process stays up;
+//!   flight at the stop, and fresh reads and a fresh write after it), each within the store's
+//!   acquire timeout the server is given (`store.acquire_timeout_ms`, [`ACQUIRE_TIMEOUT_MS`]):
+//!   one wait on the database per call, not one per round; the server process stays up;
 //! * readiness (`grpc.health.v1`, service `readiness`, the state `/readyz` serves too) turns
 //!   `NOT_SERVING`;
 //! * the live feed stream ends with a clear status (`UNAVAILABLE`) rather than hanging, and a
@@ -27,10 +28,6 @@
 mod check;
 mod disk;
 #[path = "../crash/ledger.rs"]
-#[allow(
-    dead_code,
-    reason = "the per-kind counts are the crash test's summary; this test prints its own"
-)]
 mod ledger;
 #[path = "../crash/load.rs"]
 #[allow(
@@ -43,11 +40,12 @@ mod log;
 #[path = "../crash/machines.rs"]
 mod machines;
 mod pg;
+mod readonly;
 #[path = "../crash/steps.rs"]
 mod steps;
 
 use std::path::Path;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail, ensure};
 use rand::Rng as _;
@@ -55,7 +53,7 @@ use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 use yrd_bench::cli::StoreKind;
-use yrd_bench::connect::{AGENCIES, Authed};
+use yrd_bench::connect::{AGENCIES, Authed, failure};
 use yrd_bench::server::YrdServer;
 use yrd_bench::workloads::feed::subscribe_after;
 use yrd_proto::v1 as pb;
@@ -70,6 +68,14 @@ const REQUIRE_POSTGRES_VAR: &str = "YRD_TEST_REQUIRE_POSTGRES";
 
 /// Acknowledged writes before the stop (after the auditor's first head).
 const STOP_AFTER_ACKS: u64 = 40;
+
+/// The store's connection acquire timeout the server is given (`store.acquire_timeout_ms`):
+/// how long a call waits on the stopped database before it is refused.
+const ACQUIRE_TIMEOUT_MS: u64 = 1_500;
+
+/// What a refusal may take beyond [`ACQUIRE_TIMEOUT_MS`] on a loaded test machine: less than a
+/// second wait, so a call that waits on the database twice fails the test.
+const REFUSAL_SLACK: Duration = Duration::from_millis(1_000);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn postgres_stopped_mid_load_and_started_again() -> anyhow::Result<()> {
@@ -88,9 +94,16 @@ async fn postgres_stopped_mid_load_and_started_again() -> anyhow::Result<()> {
     let pg = PrivatePostgres::start(&bin).context("starting a private PostgreSQL")?;
     let data = tempfile::tempdir()?;
     let binary = Path::new(env!("CARGO_BIN_EXE_yrd"));
-    let mut server = YrdServer::start(binary, StoreKind::Postgres, &pg.url(), data.path())
-        .await
-        .context("starting yrd serve on the private PostgreSQL")?;
+    let acquire = ACQUIRE_TIMEOUT_MS.to_string();
+    let mut server = YrdServer::start_with(
+        binary,
+        StoreKind::Postgres,
+        &pg.url(),
+        data.path(),
+        &[("YRD_STORE__ACQUIRE_TIMEOUT_MS", &acquire)],
+    )
+    .await
+    .context("starting yrd serve on the private PostgreSQL")?;
     let outcome = outage(&mut server, &pg).await;
     if outcome.is_err() {
         let log = std::fs::read_to_string(&server.log).unwrap_or_default();
@@ -116,6 +129,12 @@ async fn sqlite_on_a_full_disk_refuses_clearly_and_recovers() -> anyhow::Result<
     disk::full_disk(Path::new(env!("CARGO_BIN_EXE_yrd"))).await
 }
 
+/// SQLite's database read-only when the server starts, then writable again (`readonly`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_on_a_read_only_database_refuses_to_start_then_recovers() -> anyhow::Result<()> {
+    readonly::read_only(Path::new(env!("CARGO_BIN_EXE_yrd"))).await
+}
+
 /// The scenario of the module documentation.
 async fn outage(server: &mut YrdServer, pg: &PrivatePostgres) -> anyhow::Result<()> {
     let seed: u64 = rand::rng().random();
@@ -127,6 +146,10 @@ async fn outage(server: &mut YrdServer, pg: &PrivatePostgres) -> anyhow::Result<
     let live = tokio::spawn(follow(subscriber.clone()));
     // Sessions hold a token: issuing one during the outage is refused too.
     let mut spot = SpotCheckServiceClient::new(server.target.session(AGENCIES[0].0).await?);
+    let mut clients = Vec::new();
+    for (agency, _) in AGENCIES {
+        clients.push(server.target.session(agency).await?);
+    }
 
     let mut ledger = Ledger::default();
     let run = Run {
@@ -158,41 +181,61 @@ async fn outage(server: &mut YrdServer, pg: &PrivatePostgres) -> anyhow::Result<
     }
     eprintln!("outage: {acked} writes acknowledged before the stop, {refused} refused after it");
 
-    // Fresh calls fail fast, with UNAVAILABLE.
+    // Fresh calls fail fast, with UNAVAILABLE: two reads, and one of the refused writes sent
+    // again with its request id.
     let name = ledger
         .attempts
         .iter()
         .filter(|a| matches!(a.request, ledger::Request::Publish(_)))
         .find_map(|a| a.acked.as_ref().map(|acked| acked.name.clone()))
         .context("no publication was acknowledged before the stop")?;
-    for what in ["GetResult", "SearchResults"] {
+    let write = ledger
+        .attempts
+        .iter()
+        .find(|a| a.acked.is_none())
+        .context("no write was refused at the stop")?;
+    let limit = Duration::from_millis(ACQUIRE_TIMEOUT_MS) + REFUSAL_SLACK;
+    for what in ["GetResult", "SearchResults", write.request.kind()] {
         let started = Instant::now();
         let answer = match what {
             "GetResult" => spot
                 .get_result(pb::GetResultRequest { name: name.clone() })
                 .await
-                .map(drop),
-            _ => spot
+                .map(drop)
+                .map_err(|status| failure(&status)),
+            "SearchResults" => spot
                 .search_results(pb::SearchResultsRequest {
                     page_size: 5,
                     ..Default::default()
                 })
                 .await
+                .map(drop)
+                .map_err(|status| failure(&status)),
+            _ => write
+                .request
+                .send(clients[write.agency].clone())
+                .await
                 .map(drop),
         };
-        let Err(status) = answer else {
+        let took = started.elapsed();
+        let Err(refusal) = answer else {
             bail!("{what} succeeded while PostgreSQL was down");
         };
         ensure!(
-            status.code() == tonic::Code::Unavailable,
-            "{what} during the outage answered {:?} ({}), not UNAVAILABLE",
-            status.code(),
-            status.message()
+            refusal.starts_with("Unavailable:"),
+            "{what} during the outage answered {refusal:?}, not UNAVAILABLE"
+        );
+        ensure!(
+            took <= limit,
+            "{what} during the outage was refused after {} ms, more than the acquire timeout \
+             ({ACQUIRE_TIMEOUT_MS} ms) and {} ms of slack",
+            took.as_millis(),
+            REFUSAL_SLACK.as_millis()
         );
         eprintln!(
-            "outage: {what} refused as UNAVAILABLE in {} ms ({})",
-            started.elapsed().as_millis(),
-            status.message()
+            "outage: {what} refused as UNAVAILABLE in {} ms (acquire timeout \
+             {ACQUIRE_TIMEOUT_MS} ms): {refusal}",
+            took.as_millis()
         );
     }
     ensure!(server.is_running(), "yrd serve exited during the outage");
@@ -238,7 +281,11 @@ async fn outage(server: &mut YrdServer, pg: &PrivatePostgres) -> anyhow::Result<
     let report = check::check(server, &mut ledger, &campaign, 0, &seen)
         .await
         .context("after PostgreSQL returned")?;
-    eprintln!("outage: resumed feed from cursor {last_cursor}: {resumed}; {report}");
+    eprintln!(
+        "outage: resumed feed from cursor {last_cursor}: {resumed}; {report}; acknowledged by \
+         kind: {:?}",
+        ledger.acked_by_kind()
+    );
     Ok(())
 }
 

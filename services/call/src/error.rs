@@ -86,6 +86,40 @@ pub fn is_disk_full(e: &(dyn std::error::Error + 'static)) -> bool {
     false
 }
 
+/// The message a caller gets when the store's database is read-only (`UNAVAILABLE`: an
+/// operator makes it writable again, and a retry then succeeds; docs/reliability.md,
+/// "Read-only database").
+pub const STORE_READ_ONLY: &str =
+    "the exchange's database is read-only; nothing was written; retry later";
+
+/// True when `e` or a cause under it says the database refuses writes: SQLite's
+/// `SQLITE_READONLY` ("attempt to write a readonly database"), the operating system's `EROFS`
+/// ("Read-only file system"), or PostgreSQL's "read-only transaction" (a standby, or
+/// `default_transaction_read_only`).
+pub fn is_read_only(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(e);
+    while let Some(cause) = next {
+        if cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::ReadOnlyFilesystem)
+        {
+            return true;
+        }
+        if read_only_text(&cause.to_string()) {
+            return true;
+        }
+        next = cause.source();
+    }
+    false
+}
+
+/// Whether an error's text is one of a read-only database's.
+fn read_only_text(text: &str) -> bool {
+    text.contains("attempt to write a readonly database")
+        || text.contains("Read-only file system")
+        || text.contains("in a read-only transaction")
+}
+
 /// A service's failure of one call.
 pub trait CallError: std::error::Error {
     /// What kind of failure it is.
@@ -168,6 +202,9 @@ pub fn into_status<E: CallError + ?Sized>(e: &E) -> Status {
         if kind == Kind::Unavailable && disk_full_chain(e) {
             return Status::resource_exhausted(STORE_DISK_FULL);
         }
+        if kind == Kind::Unavailable && read_only_chain(e) {
+            return Status::unavailable(STORE_READ_ONLY);
+        }
         return Status::new(kind.code(), e.public_message());
     }
     match e.bad_fields() {
@@ -179,6 +216,11 @@ pub fn into_status<E: CallError + ?Sized>(e: &E) -> Status {
 /// [`is_disk_full`] of `e`'s causes (`e` itself may be unsized).
 fn disk_full_chain<E: std::error::Error + ?Sized>(e: &E) -> bool {
     e.source().is_some_and(is_disk_full) || e.to_string().contains("database or disk is full")
+}
+
+/// [`is_read_only`] of `e`'s causes (`e` itself may be unsized).
+fn read_only_chain<E: std::error::Error + ?Sized>(e: &E) -> bool {
+    e.source().is_some_and(is_read_only) || read_only_text(&e.to_string())
 }
 
 /// `e` and every cause under it, joined by `": "`.
@@ -220,6 +262,29 @@ mod tests {
         let status = into_status(&down);
         assert_eq!(status.code(), Code::Unavailable);
         assert_eq!(status.message(), STORE_UNAVAILABLE);
+    }
+
+    #[test]
+    fn a_read_only_database_is_unavailable_naming_it() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("store failure")]
+        struct Failed(#[source] std::io::Error);
+        impl CallError for Failed {
+            fn kind(&self) -> Kind {
+                Kind::Unavailable
+            }
+        }
+        for cause in [
+            std::io::Error::other("(code: 8) attempt to write a readonly database"),
+            std::io::Error::from(std::io::ErrorKind::ReadOnlyFilesystem),
+            std::io::Error::other("cannot execute INSERT in a read-only transaction"),
+        ] {
+            let status = into_status(&Failed(cause));
+            assert_eq!(status.code(), Code::Unavailable);
+            assert_eq!(status.message(), STORE_READ_ONLY);
+        }
+        let down = Failed(std::io::Error::other("Connection refused"));
+        assert_eq!(into_status(&down).message(), STORE_UNAVAILABLE);
     }
 
     #[derive(Debug, thiserror::Error)]

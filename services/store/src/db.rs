@@ -107,6 +107,7 @@ impl Store {
         }
         let store = match backend {
             Backend::Sqlite => {
+                refuse_read_only(url)?;
                 let url = sqlite_url_with_create(url);
                 let connect = AnyConnectOptions::from_str(&url)?.disable_statement_logging();
                 let busy_ms = options.sqlite_busy_timeout.as_millis();
@@ -224,6 +225,46 @@ impl Store {
     }
 }
 
+/// Refuses a SQLite database file that exists but cannot be opened for writing (a read-only
+/// file or file system). SQLite itself would open it read-only without a word, and the start
+/// would fail later on a less clear error, or not at all until the first call
+/// (docs/reliability.md, "Read-only database"). A URL that asks for read-only access
+/// (`mode=ro`), an in-memory database and a file yet to be created are left to SQLite.
+fn refuse_read_only(url: &str) -> Result<(), StoreError> {
+    if url.contains("mode=ro") || url.contains(":memory:") {
+        return Ok(());
+    }
+    let path = url
+        .trim_start_matches("sqlite:")
+        .trim_start_matches("//")
+        .split('?')
+        .next()
+        .unwrap_or_default();
+    if path.is_empty() || !std::path::Path::new(path).is_file() {
+        return Ok(());
+    }
+    match std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        Err(source)
+            if matches!(
+                source.kind(),
+                std::io::ErrorKind::ReadOnlyFilesystem | std::io::ErrorKind::PermissionDenied
+            ) =>
+        {
+            Err(StoreError::ReadOnly {
+                path: path.to_owned(),
+                source,
+            })
+        }
+        // Anything else (a file that vanished meanwhile) is SQLite's to report.
+        Err(_) => Ok(()),
+    }
+}
+
 /// SQLite opens read-write without creating by default; the exchange creates its file on first
 /// start, so `mode=rwc` is added unless the URL already says otherwise.
 fn sqlite_url_with_create(url: &str) -> String {
@@ -268,6 +309,34 @@ mod tests {
             Backend::from_url("mysql://u:secret@h/db"),
             Err(StoreError::UnsupportedUrl(u)) if u == "mysql://u:***@h/db"
         ));
+    }
+
+    #[test]
+    fn a_read_only_database_file_is_refused_by_name() {
+        let dir = tempfile::tempdir().expect("a folder");
+        let path = dir.path().join("ro.db");
+        std::fs::write(&path, b"").expect("a file");
+        let url = format!("sqlite://{}", path.display());
+        assert!(
+            refuse_read_only(&url).is_ok(),
+            "a writable file is accepted"
+        );
+        assert!(refuse_read_only(&format!("{url}.missing")).is_ok());
+        let mut permissions = std::fs::metadata(&path).expect("metadata").permissions();
+        permissions.set_readonly(true);
+        std::fs::set_permissions(&path, permissions).expect("chmod");
+        match refuse_read_only(&url) {
+            Err(StoreError::ReadOnly { path: named, .. }) => {
+                assert_eq!(named, path.display().to_string())
+            }
+            // Root writes a read-only file all the same: nothing to refuse there.
+            Ok(()) => assert!(
+                std::fs::OpenOptions::new().write(true).open(&path).is_ok(),
+                "a read-only file was accepted"
+            ),
+            Err(e) => panic!("unexpected error: {e}"),
+        }
+        assert!(refuse_read_only(&format!("{url}?mode=ro")).is_ok());
     }
 
     #[test]

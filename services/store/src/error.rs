@@ -13,6 +13,19 @@ pub enum StoreError {
     /// The database could not be reached or answered with an error.
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    /// The SQLite database file exists but cannot be opened for writing: the file, or the file
+    /// system it is on, is read-only (docs/reliability.md, "Read-only database").
+    #[error(
+        "the database file {path} is read-only; the exchange writes every call to its \
+         log and cannot serve from a database it cannot write: make the file and its file system \
+         writable"
+    )]
+    ReadOnly {
+        /// The database file.
+        path: String,
+        /// Why it could not be opened for writing.
+        source: std::io::Error,
+    },
     /// The schema migrations failed.
     #[error("database migration failed: {0}")]
     Migration(#[from] sqlx::migrate::MigrateError),

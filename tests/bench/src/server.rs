@@ -99,6 +99,18 @@ impl YrdServer {
         postgres_url: &str,
         data_dir: &Path,
     ) -> anyhow::Result<YrdServer> {
+        Self::start_with(binary, store, postgres_url, data_dir, &[]).await
+    }
+
+    /// [`Self::start`] with more settings, as `YRD_*` variables (`("YRD_STORE__ACQUIRE_TIMEOUT_MS",
+    /// "1500")`); a restart or a replica keeps them.
+    pub async fn start_with(
+        binary: &Path,
+        store: StoreKind,
+        postgres_url: &str,
+        data_dir: &Path,
+        settings: &[(&str, &str)],
+    ) -> anyhow::Result<YrdServer> {
         let database = match store {
             StoreKind::Sqlite => None,
             StoreKind::Postgres => Some(PgDatabase::create(postgres_url).await?),
@@ -108,6 +120,10 @@ impl YrdServer {
         let serve = Serve {
             database_url: database.as_ref().map(|db| db.url.clone()),
             shared_pki: None,
+            settings: settings
+                .iter()
+                .map(|(key, value)| ((*key).to_owned(), (*value).to_owned()))
+                .collect(),
         };
         let (process, target) = match spawn(binary, data_dir, &serve, &log) {
             Ok(started) => started,
@@ -146,6 +162,7 @@ impl YrdServer {
         let serve = Serve {
             database_url: Some(url),
             shared_pki: Some(self.pki.clone()),
+            settings: self.serve.settings.clone(),
         };
         let log = data_dir.join("yrd.log");
         let (process, target) = spawn(&self.binary, data_dir, &serve, &log)?;
@@ -243,6 +260,8 @@ struct Serve {
     /// A replica: the PKI folder of the first server, whose files it is told to serve (none: the
     /// dev PKI under the data folder, made on first start).
     shared_pki: Option<PathBuf>,
+    /// Settings beyond the bench's own, as `YRD_*` variables.
+    settings: Vec<(String, String)>,
 }
 
 /// Starts `binary serve` on `data_dir` (and what `serve` names) on a free port, its stdout and
@@ -276,6 +295,7 @@ fn spawn(
         .arg("--listen")
         .arg(addr.to_string())
         .envs(LIFTED_LIMITS)
+        .envs(serve.settings.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
         .stdout(out.try_clone()?)
         .stderr(out);

@@ -13,6 +13,7 @@ use yrd_domain::case::MatchWindow;
 use yrd_audit::log_key::LogKeyRotation;
 use yrd_domain::AgencyId;
 use yrd_licensing::LicensingSettings;
+use yrd_store::StoreOptions;
 
 use crate::server::agency_limits::AgencyLimits;
 use crate::server::config::{ConfigError, Settings};
@@ -39,6 +40,8 @@ pub struct Parsed {
     pub agency_limits: AgencyLimits,
     /// `disposal.case_match_window_days`.
     pub case_window: MatchWindow,
+    /// `store.*`: the store's pool settings.
+    pub store: StoreOptions,
 }
 
 /// The problems found so far, each under its key, in the order the keys were checked.
@@ -135,6 +138,16 @@ impl Settings {
                 "must be shorter than audit.max_merge_delay_ms",
             );
         }
+        if self.store.acquire_timeout_ms >= self.limits.request_timeout_ms {
+            problems.add(
+                "store.acquire_timeout_ms",
+                format!(
+                    "{} is not shorter than limits.request_timeout_ms ({}); a call waiting on the \
+                     database would be cut before it could be refused UNAVAILABLE",
+                    self.store.acquire_timeout_ms, self.limits.request_timeout_ms
+                ),
+            );
+        }
         for &(key, value) in &self.must_be_positive() {
             if value == 0 {
                 problems.add(key, "must be greater than zero");
@@ -224,6 +237,10 @@ impl Settings {
                 concurrency: self.limits.agency_concurrency,
             },
             case_window,
+            store: StoreOptions {
+                acquire_timeout: std::time::Duration::from_millis(self.store.acquire_timeout_ms),
+                ..StoreOptions::default()
+            },
         })
     }
 
@@ -309,6 +326,7 @@ impl Settings {
                 count(limits.concurrency_per_connection),
             ),
             ("limits.request_timeout_ms", limits.request_timeout_ms),
+            ("store.acquire_timeout_ms", self.store.acquire_timeout_ms),
             ("limits.max_connection_age_s", limits.max_connection_age_s),
         ]
     }

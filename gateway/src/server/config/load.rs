@@ -297,6 +297,32 @@ mod tests {
                 Ok(())
             });
         }
+        for (value, problem) in [
+            ("0", "greater than zero"),
+            ("30000", "shorter than limits.request_timeout_ms"),
+        ] {
+            Jail::expect_with(|jail| {
+                jail.set_env("YRD_STORE__ACQUIRE_TIMEOUT_MS", value);
+                let err = load(None).expect_err("a bad acquire timeout refused");
+                let text = err.to_string();
+                assert!(
+                    text.contains("store.acquire_timeout_ms") && text.contains(problem),
+                    "{value}: {err}"
+                );
+                Ok(())
+            });
+        }
+        Jail::expect_with(|jail| {
+            jail.set_env("YRD_STORE__ACQUIRE_TIMEOUT_MS", "750");
+            let parsed = load(None)
+                .and_then(|settings| settings.check())
+                .expect("a short acquire timeout accepted");
+            assert_eq!(
+                parsed.store.acquire_timeout,
+                std::time::Duration::from_millis(750)
+            );
+            Ok(())
+        });
         Jail::expect_with(|_jail| {
             let err = load(Some("nope.toml")).expect_err("missing file refused");
             assert!(err.to_string().contains("nope.toml"), "{err}");
@@ -311,16 +337,18 @@ mod tests {
             jail.set_env("YRD_LIMITS__MAX_CONCURRENT_STREAMS", "0");
             jail.set_env("YRD_LIMITS__AGENCY_BURST", "0");
             jail.set_env("YRD_TOKEN__LIFETIME_S", "601");
+            jail.set_env("YRD_STORE__ACQUIRE_TIMEOUT_MS", "30000");
             let err = load(None).expect_err("bad values refused");
             let ConfigError::Several(problems) = &err else {
                 panic!("expected every problem, got {err}");
             };
-            assert_eq!(problems.len(), 4, "{err}");
+            assert_eq!(problems.len(), 5, "{err}");
             for key in [
                 "operator_agency",
                 "limits.max_concurrent_streams",
                 "limits.agency_burst",
                 "token.lifetime_s",
+                "store.acquire_timeout_ms",
             ] {
                 assert!(err.to_string().contains(key), "{key} missing from: {err}");
             }

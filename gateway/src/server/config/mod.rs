@@ -39,6 +39,8 @@ pub struct Settings {
     pub tls: TlsSettings,
     /// Bounds on what one connection or call may make the server do.
     pub limits: Limits,
+    /// The store's connection pools.
+    pub store: StoreSettings,
     /// Access tokens.
     pub token: TokenConfig,
     /// Certificates the exchange issues.
@@ -154,6 +156,24 @@ pub struct TlsSettings {
     /// Connections waiting for their TLS handshake from one source address (IPv4 address,
     /// IPv6 /64); beyond it a new connection from that source is closed at once.
     pub max_pending_handshakes_per_source: usize,
+}
+
+/// The store's connection pools.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreSettings {
+    /// How long one database round of a call waits for a pooled connection before the call is
+    /// refused `UNAVAILABLE`: while the database is down, how fast calls fail
+    /// (docs/reliability.md, "Database outage"). Shorter than `limits.request_timeout_ms`.
+    pub acquire_timeout_ms: u64,
+}
+
+impl Default for StoreSettings {
+    fn default() -> Self {
+        StoreSettings {
+            acquire_timeout_ms: 5_000,
+        }
+    }
 }
 
 /// Access tokens (TokenService).
@@ -300,7 +320,8 @@ pub struct Limits {
     pub max_concurrent_streams: u32,
     /// Calls one connection may have in flight at once.
     pub concurrency_per_connection: usize,
-    /// A unary call taking longer than this is cut with `DEADLINE_EXCEEDED`.
+    /// A call whose answer (a stream: its opening) takes longer than this is cut with
+    /// `DEADLINE_EXCEEDED`; so is one past the deadline its client sent (`grpc-timeout`).
     pub request_timeout_ms: u64,
     /// HTTP/2 keepalive ping interval.
     pub keepalive_interval_ms: u64,
@@ -332,6 +353,7 @@ impl Default for Settings {
             operator_agency: yrd_domain::ids::DEFAULT_OPERATOR.to_owned(),
             tls: TlsSettings::default(),
             limits: Limits::default(),
+            store: StoreSettings::default(),
             token: TokenConfig::default(),
             certificates: CertificateConfig::default(),
             writes: WritesConfig::default(),
