@@ -14,11 +14,15 @@
 //! * [`fixtures`] — the test data and waits every suite shares (USCC generator, `next_event`,
 //!   feed events, sequenced leaves).
 //! * [`raw_tls`] — a bare rustls client for the handshake matrix.
+//! * [`raw_h2`] — HTTP/2 frames written by hand, for a peer that breaks the protocol's limits.
+//! * [`calm`] — an agency's paced calls, timed while another peer misbehaves.
 
 #![forbid(unsafe_code)]
 
 pub mod agency;
+pub mod calm;
 pub mod fixtures;
+pub mod raw_h2;
 pub mod raw_tls;
 
 pub use agency::{AgencyClients, spawn_for_deadlines};
@@ -282,6 +286,33 @@ macro_rules! on_both_stores {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn postgres() {
                     if let Some(app) = $crate::TestApp::spawn($crate::StoreKind::Postgres).await {
+                        super::$scenario(app).await;
+                    }
+                }
+            }
+        )*
+    };
+}
+
+/// Runs each named scenario `async fn name(app: TestApp)` as two tests, `name::sqlite` and
+/// `name::postgres`, on servers started by the calling file's
+/// `async fn $spawn(kind: StoreKind) -> Option<TestApp>` (its settings, e.g. tighter limits).
+#[macro_export]
+macro_rules! on_both_stores_spawned_by {
+    ($spawn:ident; $($scenario:ident),* $(,)?) => {
+        $(
+            mod $scenario {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    let app = super::$spawn($crate::StoreKind::Sqlite)
+                        .await
+                        .expect("SQLite is always available");
+                    super::$scenario(app).await;
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    if let Some(app) = super::$spawn($crate::StoreKind::Postgres).await {
                         super::$scenario(app).await;
                     }
                 }

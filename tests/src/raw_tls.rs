@@ -95,14 +95,13 @@ fn tls_error(e: std::io::Error) -> Outcome {
     }
 }
 
-/// Completes a handshake and the HTTP/2 preface, then sends nothing and waits up to `limit`
-/// for the server to close the connection; answers how long that took (`None`: still open).
-pub async fn idle_until_closed(
+/// A TLS 1.3 connection to `addr` as `client` (ALPN `h2`), trusting `ca_pem`; panics when the
+/// handshake fails.
+pub async fn connect(
     addr: std::net::SocketAddr,
     ca_pem: &[u8],
     client: &ClientCert,
-    limit: Duration,
-) -> Option<Duration> {
+) -> tokio_rustls::client::TlsStream<TcpStream> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut roots = RootCertStore::empty();
     for cert in CertificateDer::pem_slice_iter(ca_pem) {
@@ -121,10 +120,21 @@ pub async fn idle_until_closed(
     config.alpn_protocols = vec![b"h2".to_vec()];
     let tcp = TcpStream::connect(addr).await.expect("TCP connect");
     let name = ServerName::try_from("localhost").expect("server name");
-    let mut stream = TlsConnector::from(Arc::new(config))
+    TlsConnector::from(Arc::new(config))
         .connect(name, tcp)
         .await
-        .expect("handshake");
+        .expect("handshake")
+}
+
+/// Completes a handshake and the HTTP/2 preface, then sends nothing and waits up to `limit`
+/// for the server to close the connection; answers how long that took (`None`: still open).
+pub async fn idle_until_closed(
+    addr: std::net::SocketAddr,
+    ca_pem: &[u8],
+    client: &ClientCert,
+    limit: Duration,
+) -> Option<Duration> {
+    let mut stream = connect(addr, ca_pem, client).await;
     stream
         .write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00")
         .await
@@ -136,6 +146,41 @@ pub async fn idle_until_closed(
             Err(_) => return None,
             Ok(Ok(0)) | Ok(Err(_)) => return Some(started.elapsed()),
             Ok(Ok(_)) => {} // SETTINGS, pings, GOAWAY: keep reading until the close.
+        }
+    }
+}
+
+/// A client that stalls in the middle of its TLS handshake: it sends its ClientHello, reads
+/// what the server answers (ServerHello … Finished) and never sends its own flight. Answers
+/// how long after connecting the server closed the connection (`None`: still open after
+/// `limit`) and how many bytes of handshake the server had sent.
+pub async fn stall_mid_handshake(
+    addr: std::net::SocketAddr,
+    limit: Duration,
+) -> (Option<Duration>, usize) {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .expect("TLS 1.3")
+        .with_root_certificates(RootCertStore::empty())
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    let name = ServerName::try_from("localhost").expect("server name");
+    let mut session =
+        rustls::ClientConnection::new(Arc::new(config), name).expect("a client session");
+    let mut hello = Vec::new();
+    session.write_tls(&mut hello).expect("a ClientHello");
+    // Timed from before the connection: the server's timeout starts when it accepts it.
+    let started = tokio::time::Instant::now();
+    let mut tcp = TcpStream::connect(addr).await.expect("TCP connect");
+    tcp.write_all(&hello).await.expect("send the ClientHello");
+    let mut received = 0;
+    let mut buf = [0u8; 4096];
+    loop {
+        match tokio::time::timeout_at(started + limit, tcp.read(&mut buf)).await {
+            Err(_) => return (None, received),
+            Ok(Ok(0)) | Ok(Err(_)) => return (Some(started.elapsed()), received),
+            Ok(Ok(n)) => received += n,
         }
     }
 }

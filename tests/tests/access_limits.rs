@@ -5,6 +5,11 @@
 //! The flood is short (1.5 s) and the latency bound generous (5× the calm median + 50 ms),
 //! because client and server share the test's two worker threads: the point is that the
 //! other agency is not queued behind the flood, not a benchmark.
+//!
+//! A flood of calls the exchange refuses anyway (issue 21, "Slow and abusive peers": a bad
+//! token, a method the certificate's roles do not grant, an invalid request) is counted by the
+//! same per-agency limits — the limit layer sits before the token check — so it is cut to the
+//! rate like any other, and another agency's paced ordinary calls are timed before and during.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -12,7 +17,8 @@ use std::time::{Duration, Instant};
 use tonic_types::StatusExt as _;
 use yrd_domain::Profile;
 use yrd_domain::clock::SystemClock;
-use yrd_e2e::{JIANGSU, StoreKind, TestApp, ZHEJIANG, call_path};
+use yrd_e2e::calm::{CalmAgency, report};
+use yrd_e2e::{JIANGSU, StoreKind, TestApp, ZHEJIANG, call_path, on_both_stores_spawned_by};
 
 /// A public method: cheap, and behind the identity and limit layers like any other.
 const JWKS: &str = "/yrd.exchange.v1.TokenService/GetJwks";
@@ -266,4 +272,123 @@ async fn calls_in_flight_are_bounded_per_agency() {
     call_path(&channel, None, JWKS)
         .await
         .expect("served again once the calls in flight are done");
+}
+
+async fn spawn_rate_limited(kind: StoreKind) -> Option<TestApp> {
+    TestApp::spawn_with(
+        kind,
+        |s| {
+            s.limits.agency_rate_per_second = 40;
+            s.limits.agency_burst = 40;
+        },
+        Arc::new(SystemClock),
+    )
+    .await
+}
+
+on_both_stores_spawned_by!(spawn_rate_limited; a_flood_of_refused_calls_is_counted_and_leaves_the_others_alone);
+
+/// The three refusals the flood cycles through: the method, the token sent, and the code the
+/// exchange answers while the agency is within its rate.
+fn refused_call(i: usize, token: &str) -> (&'static str, Option<String>, tonic::Code) {
+    match i % 3 {
+        0 => (
+            "/yrd.exchange.v1.SpotCheckService/GetResult",
+            Some("not-a-token".to_owned()),
+            tonic::Code::Unauthenticated,
+        ),
+        // Only the operator's admin profile may manage agencies.
+        1 => (
+            "/yrd.exchange.v1.AdminService/UpdateAgency",
+            Some(token.to_owned()),
+            tonic::Code::PermissionDenied,
+        ),
+        // An empty request: no request id, no result.
+        _ => (
+            "/yrd.exchange.v1.SpotCheckService/PublishResult",
+            Some(token.to_owned()),
+            tonic::Code::InvalidArgument,
+        ),
+    }
+}
+
+async fn a_flood_of_refused_calls_is_counted_and_leaves_the_others_alone(app: TestApp) {
+    let mut calm = CalmAgency::new(&app, JIANGSU).await;
+    let flooding = app.session(ZHEJIANG, yrd_domain::Profile::System).await;
+    let before = calm.paced("before", 20, Duration::from_millis(50)).await;
+
+    let during = calm.spawn_paced("during", 30, Duration::from_millis(50));
+    let length = Duration::from_millis(1500);
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..8)
+        .map(|task| {
+            let (channel, token) = (flooding.channel.clone(), flooding.token.clone());
+            tokio::spawn(async move {
+                let mut answers: Vec<(tonic::Code, tonic::Code, String)> = Vec::new();
+                let mut i = task;
+                while started.elapsed() < length {
+                    let (path, token, expected) = refused_call(i, &token);
+                    i += 1;
+                    let code = match call_path(&channel, token.as_deref(), path).await {
+                        Ok(()) => (tonic::Code::Ok, String::new()),
+                        Err(status) => (status.code(), status.message().to_owned()),
+                    };
+                    answers.push((expected, code.0, code.1));
+                }
+                answers
+            })
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for task in tasks {
+        answers.extend(task.await.expect("flood task"));
+    }
+    let elapsed = started.elapsed();
+    let during = during.await.expect("the calm agency's calls");
+
+    let refused_as_expected = answers.iter().filter(|(e, got, _)| e == got).count();
+    let exhausted: Vec<_> = answers
+        .iter()
+        .filter(|(_, got, _)| *got == tonic::Code::ResourceExhausted)
+        .collect();
+    let wrong: Vec<_> = answers
+        .iter()
+        .filter(|(e, got, _)| got != e && *got != tonic::Code::ResourceExhausted)
+        .collect();
+    println!(
+        "refused-call flood: {} calls in {elapsed:?}, {refused_as_expected} refused for what \
+         they were (UNAUTHENTICATED, PERMISSION_DENIED, INVALID_ARGUMENT), {} cut by the \
+         agency's rate (RESOURCE_EXHAUSTED)",
+        answers.len(),
+        exhausted.len()
+    );
+    assert!(wrong.is_empty(), "unexpected answers: {wrong:?}");
+    for code in [
+        tonic::Code::Unauthenticated,
+        tonic::Code::PermissionDenied,
+        tonic::Code::InvalidArgument,
+    ] {
+        assert!(
+            answers.iter().any(|(_, got, _)| *got == code),
+            "no call was refused with {code:?}"
+        );
+    }
+    // Refused calls count against the agency's rate like served ones.
+    assert!(
+        !exhausted.is_empty(),
+        "the refused-call flood was never cut"
+    );
+    assert!(
+        exhausted
+            .iter()
+            .all(|(_, _, message)| message.contains(ZHEJIANG) && message.contains("rate limit")),
+        "{:?}",
+        exhausted.first()
+    );
+    let allowed = 40 + 40 * usize::try_from(elapsed.as_secs() + 2).expect("seconds");
+    assert!(
+        refused_as_expected <= allowed,
+        "{refused_as_expected} refused calls got past the rate limit, at most {allowed} allowed"
+    );
+    report("a flood of refused calls", &before, &during);
 }

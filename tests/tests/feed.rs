@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use tonic::Code;
 use tonic::codec::Streaming;
 use yrd_domain::clock::SystemClock;
+use yrd_e2e::calm::{CalmAgency, report, resident_bytes};
 use yrd_e2e::fixtures;
 use yrd_e2e::{Authed, JIANGSU, SHANDONG, StoreKind, TestApp, on_both_stores};
 use yrd_proto::v1::feed_service_client::FeedServiceClient;
@@ -285,7 +286,8 @@ async fn resume_across_a_server_restart(app: TestApp) {
 // ----------------------------------------------------------------------------------------------
 
 /// Runs each scenario on both stores with short feed timings: heartbeats every 200 ms, a
-/// send buffer of 4 and a subscriber dropped after 300 ms without room in it.
+/// send buffer of 4, reads of 64 events, and a subscriber dropped after 300 ms without room in
+/// its buffer.
 macro_rules! on_both_stores_fast_feed {
     ($($scenario:ident),* $(,)?) => {
         $(
@@ -317,6 +319,7 @@ async fn fast_feed(kind: StoreKind) -> Option<TestApp> {
         |settings| {
             settings.feed.heartbeat_interval_ms = 200;
             settings.feed.send_buffer = 4;
+            settings.feed.read_batch = 64;
             settings.feed.slow_subscriber_timeout_ms = 300;
         },
         Arc::new(SystemClock),
@@ -366,25 +369,57 @@ async fn heartbeats_when_idle(app: TestApp) {
 }
 
 async fn a_subscriber_that_never_reads_is_dropped(app: TestApp) {
-    // 400 events of ~16 KiB: ~6.4 MiB, well beyond what HTTP/2 flow control (the client's
-    // 2 MiB stream window, the server's send buffer) and the feed's buffer of 4 can hold.
-    const EVENTS: u32 = 400;
-    let events: Vec<_> = (1..=EVENTS)
-        .map(|n| result_event(SHANDONG, n, 16 * 1024))
-        .collect();
-    for chunk in events.chunks(100) {
-        app.store.append_feed_events(chunk).await.expect("append");
+    // 2,048 events of ~16 KiB: 32 MiB, far beyond what HTTP/2 flow control (the client's
+    // 2 MiB stream window, the server's send buffer), a read of 64 events and the feed's
+    // buffer of 4 can hold. Appended in transactions of 1 MiB, so that appending them leaves
+    // little freed memory behind for the subscription to reuse unseen.
+    const EVENTS: u32 = 2048;
+    const PADDING: usize = 16 * 1024;
+    for first in (1..=EVENTS).step_by(64) {
+        let chunk: Vec<_> = (first..first + 64)
+            .map(|n| result_event(SHANDONG, n, PADDING))
+            .collect();
+        app.store.append_feed_events(&chunk).await.expect("append");
     }
+    // Another agency's ordinary calls, timed before the subscriber and while it stalls.
+    let mut calm = CalmAgency::new(&app, JIANGSU).await;
+    let before = calm.paced("before", 20, Duration::from_millis(50)).await;
     let mut dropped = app.slow_drops.watch();
     let mut client = app.as_agency(SHANDONG).await.feed;
+    let resident_before = resident_bytes();
+    let during = calm.spawn_paced("during", 20, Duration::from_millis(50));
     let mut stream = subscribe(&mut client, None).await;
     assert_eq!(next_event(&mut stream).await.cursor, 1);
     // Stop reading until the server has dropped this subscriber (its buffer stayed full for the
-    // slow-subscriber timeout, 300 ms); the deadline only fails a hung test.
-    tokio::time::timeout(Duration::from_secs(20), dropped.wait_for(|n| *n >= 1))
-        .await
-        .expect("the server drops the subscriber that does not read")
-        .expect("the count is kept");
+    // slow-subscriber timeout, 300 ms), sampling this process's memory (the server's and the
+    // test's) meanwhile; the deadline only fails a hung test.
+    let mut resident_peak = resident_before;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while *dropped.borrow_and_update() < 1 {
+        assert!(
+            Instant::now() < deadline,
+            "the server drops the subscriber that does not read"
+        );
+        resident_peak = resident_peak.max(resident_bytes());
+        let _ = tokio::time::timeout(Duration::from_millis(10), dropped.changed()).await;
+    }
+    let during = during.await.expect("the calm agency's calls");
+    let feed_bytes = u64::from(EVENTS) * PADDING as u64;
+    let growth = resident_peak.saturating_sub(resident_before);
+    println!(
+        "slow subscriber: resident memory {:.1} MiB before, {:.1} MiB at its peak while the \
+         subscriber stalled (+{:.1} MiB) for a feed of {:.0} MiB",
+        mib(resident_before),
+        mib(resident_peak),
+        mib(growth),
+        mib(feed_bytes)
+    );
+    assert!(
+        growth < feed_bytes / 2,
+        "the server's memory grew by {:.1} MiB for a subscriber that does not read",
+        mib(growth)
+    );
+    report("a subscriber that never reads", &before, &during);
     let mut received = 1u32;
     let mut last_cursor = 1;
     let end = loop {
@@ -416,6 +451,11 @@ async fn a_subscriber_that_never_reads_is_dropped(app: TestApp) {
     for expected_cursor in last_cursor + 1..=u64::from(EVENTS) {
         assert_eq!(next_event(&mut resumed).await.cursor, expected_cursor);
     }
+}
+
+/// `bytes` in MiB, for the printed figures.
+fn mib(bytes: u64) -> f64 {
+    bytes as f64 / (1024.0 * 1024.0)
 }
 
 // ----------------------------------------------------------------------------------------------

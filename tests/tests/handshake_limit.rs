@@ -8,6 +8,11 @@
 //! The silent clients bind other loopback addresses (127.0.0.2, …) so that each is its own
 //! source. The handshake timeout is long here, so what frees the server is the caps, not the
 //! timeout. The figures (connections held, the agency's latencies) are printed.
+//!
+//! Stalled handshakes (issue 21, "Slow and abusive peers"): clients that send their
+//! ClientHello, get the server's answer and never send their own flight are closed by the
+//! handshake timeout (`tls.handshake_timeout_ms`), while another agency's paced calls are
+//! timed before and during.
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -17,7 +22,9 @@ use tokio::io::AsyncReadExt as _;
 use tokio::net::{TcpSocket, TcpStream};
 use yrd_domain::Profile;
 use yrd_domain::clock::SystemClock;
-use yrd_e2e::{JIANGSU, StoreKind, TestApp, ZHEJIANG, call_path};
+use yrd_e2e::calm::{CalmAgency, report};
+use yrd_e2e::raw_tls::stall_mid_handshake;
+use yrd_e2e::{JIANGSU, StoreKind, TestApp, ZHEJIANG, call_path, on_both_stores_spawned_by};
 
 const TOTAL_CAP: usize = 256;
 const PER_SOURCE_CAP: usize = 32;
@@ -192,4 +199,53 @@ async fn silent_connections_leave_other_agencies_served(app: TestApp) {
     call_path(&other, None, JWKS)
         .await
         .expect("a new agency is served once the silent clients left");
+}
+
+/// The handshake timeout of the stalled-handshake scenario.
+const STALL_TIMEOUT: Duration = Duration::from_millis(1_000);
+/// Stalled handshakes at once, from one source: within its cap, so the timeout is what
+/// frees them.
+const STALLED: usize = 16;
+
+async fn spawn_short_timeout(kind: StoreKind) -> Option<TestApp> {
+    TestApp::spawn_with(
+        kind,
+        |s| s.tls.handshake_timeout_ms = 1_000,
+        Arc::new(SystemClock),
+    )
+    .await
+}
+
+on_both_stores_spawned_by!(spawn_short_timeout; handshakes_stalled_midway_are_closed_by_the_timeout);
+
+async fn handshakes_stalled_midway_are_closed_by_the_timeout(app: TestApp) {
+    let mut calm = CalmAgency::new(&app, JIANGSU).await;
+    let before = calm.paced("before", 20, Duration::from_millis(50)).await;
+    let during = calm.spawn_paced("during", 30, Duration::from_millis(50));
+    let stalled = (0..STALLED).map(|_| stall_mid_handshake(app.addr, Duration::from_secs(10)));
+    let outcomes = futures::future::join_all(stalled).await;
+    let during = during.await.expect("the calm agency's calls");
+
+    let mut closed_after = Vec::new();
+    for (i, (closed, received)) in outcomes.into_iter().enumerate() {
+        assert!(
+            received > 0,
+            "stalled handshake {i}: the server answered no ClientHello"
+        );
+        let closed =
+            closed.unwrap_or_else(|| panic!("stalled handshake {i} still open after 10 s"));
+        assert!(
+            closed >= STALL_TIMEOUT && closed < STALL_TIMEOUT + Duration::from_millis(1_500),
+            "stalled handshake {i} closed after {closed:?}, the timeout is {STALL_TIMEOUT:?}"
+        );
+        closed_after.push(closed);
+    }
+    closed_after.sort();
+    println!(
+        "{STALLED} handshakes stalled after the ServerHello: closed after {:?} to {:?} \
+         (tls.handshake_timeout_ms {STALL_TIMEOUT:?})",
+        closed_after[0],
+        closed_after[STALLED - 1]
+    );
+    report("handshakes stalled midway", &before, &during);
 }

@@ -6,12 +6,17 @@
 //! The messages go to `TokenService/GetJwks` (public, its request has no fields) padded with an
 //! unknown field, which protobuf decoding skips: so the size is the only thing that differs
 //! between the served call and the refused one.
+//!
+//! Meanwhile (issue 21, "Slow and abusive peers") another agency's paced ordinary calls are
+//! timed before and during a stream of oversized messages from two tasks, each of which must
+//! be refused the same way.
 
 use std::time::{Duration, Instant};
 
 use tonic::Code;
 use yrd_domain::Profile;
-use yrd_e2e::{SHANDONG, TestApp, on_both_stores};
+use yrd_e2e::calm::{CalmAgency, report};
+use yrd_e2e::{JIANGSU, SHANDONG, TestApp, on_both_stores};
 use yrd_gateway::config::Settings;
 use yrd_proto::v1::AckRequest;
 use yrd_proto::v1::feed_service_client::FeedServiceClient;
@@ -82,6 +87,41 @@ async fn an_oversized_message_is_resource_exhausted_naming_the_limit(app: TestAp
     send(&channel, padded(10))
         .await
         .expect("a small message after the refusal");
+
+    // Oversized messages back to back from two tasks for 1.5 s, while another agency's paced
+    // calls are timed: each is refused the same way, and the other agency is served.
+    let mut calm = CalmAgency::new(&app, JIANGSU).await;
+    let before = calm.paced("before", 20, Duration::from_millis(50)).await;
+    let during = calm.spawn_paced("during", 30, Duration::from_millis(50));
+    let started = Instant::now();
+    let senders: Vec<_> = (0..2)
+        .map(|_| {
+            let (channel, expected) = (channel.clone(), expected.clone());
+            tokio::spawn(async move {
+                let mut refused = 0usize;
+                while started.elapsed() < Duration::from_millis(1500) {
+                    let status = send(&channel, padded(limit + 1))
+                        .await
+                        .expect_err("an oversized message is refused");
+                    assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
+                    assert_eq!(status.message(), expected);
+                    refused += 1;
+                }
+                refused
+            })
+        })
+        .collect();
+    let mut refused = 0;
+    for sender in senders {
+        refused += sender.await.expect("oversized sender");
+    }
+    let during = during.await.expect("the calm agency's calls");
+    println!(
+        "oversized messages: {refused} of {} bytes refused in {:?}",
+        limit + 1,
+        started.elapsed()
+    );
+    report("oversized messages", &before, &during);
 
     // The refused call has its leaf, with the answer the partner got.
     let filter = yrd_store::LeafFilter {
