@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use yrd_bench::connect::{AGENCIES, Authed, failure};
 use yrd_bench::workloads::results::today;
-use yrd_e2e::fixtures::{pdf, uscc};
+use yrd_e2e::fixtures::{fertilizer, pdf, uscc};
 use yrd_proto::v1 as pb;
 use yrd_proto::v1::disposal_service_client::DisposalServiceClient;
 use yrd_proto::v1::licensing_service_client::LicensingServiceClient;
@@ -254,37 +254,22 @@ pub(crate) fn issuing_of(window: usize) -> usize {
     }
 }
 
-/// `SubmitApplication` at `window`'s window: a fertilizer (化肥) producer in the other pilot
-/// province, its USCC made unique by `serial`.
+/// `SubmitApplication` at `window`'s window: the fertilizer (化肥) producer of the e2e
+/// fixtures, moved to the other pilot province, its USCC made unique by `serial`.
 pub(crate) fn submit_application(window: usize, serial: u32, request_id: String) -> LicensingCall {
     let (_, region) = AGENCIES[issuing_of(window)];
-    let attachment = |name: &str| pdf(&format!("{name}.pdf"), name);
+    let mut application = fertilizer(serial);
+    if let Some(applicant) = application.applicant.as_mut() {
+        applicant.name = format!("某化肥有限公司{serial}");
+        applicant.uscc = uscc(region, serial);
+        applicant.production_region_code = region.into();
+    }
+    application.note = format!("沪鲁通办 {request_id}");
     LicensingCall {
         step: LicensingStep::Submitted,
         request: LicensingRequest::Submit(Box::new(pb::SubmitApplicationRequest {
-            request_id: request_id.clone(),
-            application: Some(pb::LicenceApplication {
-                applicant: Some(pb::Enterprise {
-                    name: format!("某化肥有限公司{serial}"),
-                    uscc: uscc(region, serial),
-                    residence: "某路1号".into(),
-                    production_address: "某工业园2号".into(),
-                    production_region_code: region.into(),
-                }),
-                product: Some(pb::LicensedProduct {
-                    catalogue_code: "13-001".into(),
-                    name: String::new(),
-                    units: vec![pb::ProductUnit {
-                        code: "13-001-01".into(),
-                        name: "复混肥料".into(),
-                        specifications: vec!["N-P2O5-K2O 15-15-15".into()],
-                    }],
-                }),
-                route: pb::LicensingRoute::Ordinary as i32,
-                materials: vec![attachment("申请书"), attachment("营业执照")],
-                note: format!("沪鲁通办 {request_id}"),
-                ..Default::default()
-            }),
+            request_id,
+            application: Some(application),
         })),
     }
 }
