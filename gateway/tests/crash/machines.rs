@@ -15,6 +15,7 @@ use anyhow::{Context as _, bail, ensure};
 use time::OffsetDateTime;
 use yrd_bench::connect::{AGENCIES, Authed, failure};
 use yrd_call::{FieldErrors, from_timestamp};
+use yrd_client::list_all;
 use yrd_disposal::convert;
 use yrd_disposal::parse::RequestFields as _;
 use yrd_domain::AgencyId;
@@ -474,46 +475,29 @@ fn licensing_command(entry: &pb::ApplicationStep) -> anyhow::Result<LicensingCom
     })
 }
 
-/// Every item of a listing, page after page: `page` answers one page's items and the next
-/// page's token (empty on the last).
-async fn all_pages<T, F, Fut>(mut page: F) -> anyhow::Result<Vec<T>>
-where
-    F: FnMut(String) -> Fut,
-    Fut: Future<Output = anyhow::Result<(Vec<T>, String)>>,
-{
-    let mut all = Vec::new();
-    let mut token = String::new();
-    loop {
-        let (items, next) = page(token).await?;
-        all.extend(items);
-        if next.is_empty() {
-            return Ok(all);
-        }
-        token = next;
-    }
-}
-
 /// Every referral the run's agencies list as sampling agency; a name listed twice is an error.
 async fn list_referrals(clients: &[Authed]) -> anyhow::Result<Vec<String>> {
     let mut names = Vec::new();
-    for (agency, (id, _)) in AGENCIES.iter().enumerate() {
-        names.extend(
-            all_pages(|page_token| async move {
-                let page = DisposalServiceClient::new(clients[agency].clone())
-                    .list_referrals(pb::ListReferralsRequest {
-                        role: pb::ReferralRole::Sampling as i32,
-                        page_size: 500,
-                        page_token,
-                        ..Default::default()
-                    })
-                    .await
-                    .map_err(|s| anyhow::anyhow!("ListReferrals of {id}: {}", failure(&s)))?
+    for client in clients.iter().take(AGENCIES.len()) {
+        let request = pb::ListReferralsRequest {
+            role: pb::ReferralRole::Sampling as i32,
+            page_size: 500,
+            ..Default::default()
+        };
+        let referrals = list_all(
+            "DisposalService.ListReferrals",
+            request,
+            |r, token| r.page_token = token,
+            |r| async move {
+                let page = DisposalServiceClient::new(client.clone())
+                    .list_referrals(r)
+                    .await?
                     .into_inner();
-                let names = page.referrals.into_iter().map(|r| r.name).collect();
-                Ok((names, page.next_page_token))
-            })
-            .await?,
-        );
+                Ok((page.referrals, page.next_page_token))
+            },
+        )
+        .await?;
+        names.extend(referrals.into_iter().map(|r| r.name));
     }
     let distinct: BTreeSet<&String> = names.iter().collect();
     ensure!(
@@ -531,25 +515,28 @@ pub(crate) async fn list_applications(
 ) -> anyhow::Result<Vec<String>> {
     let mut names = Vec::new();
     for agency in PILOT {
-        let id = AGENCIES[agency].0;
-        names.extend(
-            all_pages(|page_token| async move {
-                let page = LicensingServiceClient::new(clients[agency].clone())
-                    .list_applications(pb::ListApplicationsRequest {
-                        province_role: pb::ProvinceRole::Accepting as i32,
-                        applicant_uscc: uscc.to_owned(),
-                        page_size: 500,
-                        page_token,
-                        ..Default::default()
-                    })
-                    .await
-                    .map_err(|s| anyhow::anyhow!("ListApplications of {id}: {}", failure(&s)))?
+        let client = &clients[agency];
+        let request = pb::ListApplicationsRequest {
+            province_role: pb::ProvinceRole::Accepting as i32,
+            applicant_uscc: uscc.to_owned(),
+            page_size: 500,
+            ..Default::default()
+        };
+        let applications = list_all(
+            "LicensingService.ListApplications",
+            request,
+            |r, token| r.page_token = token,
+            |r| async move {
+                let page = LicensingServiceClient::new(client.clone())
+                    .list_applications(r)
+                    .await?
                     .into_inner();
-                let names = page.applications.into_iter().map(|a| a.name).collect();
-                Ok((names, page.next_page_token))
-            })
-            .await?,
-        );
+                Ok((page.applications, page.next_page_token))
+            },
+        )
+        .await
+        .with_context(|| format!("as {}", AGENCIES[agency].0))?;
+        names.extend(applications.into_iter().map(|a| a.name));
     }
     Ok(names)
 }
