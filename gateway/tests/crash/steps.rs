@@ -38,6 +38,21 @@ pub(crate) enum ReferralStep {
     /// A conforming review (复查).
     Reviewed,
     Closed,
+    /// The sampling agency filed the producer's objection (异议): the clock pauses until the
+    /// re-inspection (复检) outcome; a non-conforming one resumes the step before.
+    ObjectionFiled,
+    /// Returned (退回) by the handling agency without a suggestion: the sampling agency
+    /// reroutes it (改派), and the new handling agency acknowledges it again.
+    Returned,
+    /// Closed by a conforming re-inspection (复检推翻原结论).
+    Overturned,
+}
+
+impl ReferralStep {
+    /// Whether the referral is closed (by its handling agency or by a re-inspection).
+    pub(crate) fn is_closed(self) -> bool {
+        matches!(self, ReferralStep::Closed | ReferralStep::Overturned)
+    }
 }
 
 /// The last step the load took on an application (Hu-Lu joint processing: submitted at one
@@ -59,6 +74,13 @@ pub(crate) enum ReferralRequest {
     Start(pb::StartHandlingRequest),
     Measure(pb::RecordMeasureRequest),
     Close(pb::CloseReferralRequest),
+    Objection(pb::FileObjectionRequest),
+    Reinspection(pb::RecordReinspectionRequest),
+    /// A return; with a suggested agency the exchange reroutes it there at once (two
+    /// timeline entries).
+    Return(pb::ReturnReferralRequest),
+    Reroute(pb::RerouteReferralRequest),
+    Reaction(pb::AddReactionRequest),
 }
 
 /// A licensing request.
@@ -93,6 +115,14 @@ pub(crate) struct Owned {
     /// The result each referral is about.
     pub(crate) referred: BTreeMap<String, String>,
     pub(crate) applications: Vec<(String, LicensingStep)>,
+    /// The handling agency (index into [`AGENCIES`]) of each referral rerouted since it was
+    /// opened; the others are handled by the producer's province.
+    pub(crate) handlers: BTreeMap<String, usize>,
+    /// The step a referral with an objection pending resumes after a non-conforming
+    /// re-inspection.
+    pub(crate) resume: BTreeMap<String, ReferralStep>,
+    /// The referrals whose objection was decided (one objection per referral).
+    pub(crate) objected: BTreeSet<String>,
 }
 
 impl Owned {
@@ -115,6 +145,35 @@ impl Owned {
                 }
             }
             Request::Referral(c) => {
+                let before = self
+                    .referrals
+                    .iter()
+                    .find(|(n, _)| *n == acked.name)
+                    .map(|(_, step)| *step);
+                match &c.request {
+                    ReferralRequest::Objection(_) => {
+                        if let Some(before) = before {
+                            self.resume.insert(acked.name.clone(), before);
+                        }
+                    }
+                    ReferralRequest::Reinspection(_) => {
+                        self.resume.remove(&acked.name);
+                        self.objected.insert(acked.name.clone());
+                    }
+                    ReferralRequest::Return(pb::ReturnReferralRequest {
+                        suggested_agency: to,
+                        ..
+                    })
+                    | ReferralRequest::Reroute(pb::RerouteReferralRequest {
+                        handling_agency: to,
+                        ..
+                    }) => {
+                        if let Some(to) = agency_index(to) {
+                            self.handlers.insert(acked.name.clone(), to);
+                        }
+                    }
+                    _ => {}
+                }
                 moved(&mut self.referrals, &acked.name, c.step);
                 if let ReferralRequest::Create(r) = &c.request {
                     self.referred.insert(acked.name.clone(), r.result.clone());
@@ -132,7 +191,7 @@ impl Owned {
         let open: BTreeSet<&String> = self
             .referrals
             .iter()
-            .filter(|(_, step)| *step != ReferralStep::Closed)
+            .filter(|(_, step)| !step.is_closed())
             .filter_map(|(name, _)| self.referred.get(name))
             .collect();
         let all: BTreeSet<&String> = self.referred.values().collect();
@@ -222,7 +281,8 @@ pub(crate) fn next_referral_step(
             S::Reviewed,
         ),
         S::Reviewed => close(pb::ReferralOutcome::Rectified),
-        S::Closed => return None,
+        // The sampling agency's steps: see `crate::detours`.
+        S::Closed | S::Overturned | S::ObjectionFiled | S::Returned => return None,
     })
 }
 
@@ -242,6 +302,12 @@ pub(crate) fn create_referral(agency: usize, result: &str, request_id: String) -
             note: request_id,
         }),
     }
+}
+
+/// The index into [`AGENCIES`] of `agencies/{id}`.
+pub(crate) fn agency_index(name: &str) -> Option<usize> {
+    let id = name.strip_prefix("agencies/")?;
+    AGENCIES.iter().position(|(a, _)| *a == id)
 }
 
 /// The issuing province of an application submitted at `window`'s window (index into
@@ -386,6 +452,11 @@ impl ReferralCall {
             ReferralRequest::Start(r) => &r.request_id,
             ReferralRequest::Measure(r) => &r.request_id,
             ReferralRequest::Close(r) => &r.request_id,
+            ReferralRequest::Objection(r) => &r.request_id,
+            ReferralRequest::Reinspection(r) => &r.request_id,
+            ReferralRequest::Return(r) => &r.request_id,
+            ReferralRequest::Reroute(r) => &r.request_id,
+            ReferralRequest::Reaction(r) => &r.request_id,
         }
     }
 
@@ -397,6 +468,11 @@ impl ReferralCall {
             ReferralRequest::Start(r) => Some(&r.name),
             ReferralRequest::Measure(r) => Some(&r.name),
             ReferralRequest::Close(r) => Some(&r.name),
+            ReferralRequest::Objection(r) => Some(&r.name),
+            ReferralRequest::Reinspection(r) => Some(&r.name),
+            ReferralRequest::Return(r) => Some(&r.name),
+            ReferralRequest::Reroute(r) => Some(&r.name),
+            ReferralRequest::Reaction(r) => Some(&r.name),
         }
     }
 
@@ -425,6 +501,27 @@ impl ReferralCall {
             }
             ReferralRequest::Close(r) => {
                 let a = d.close_referral(r.clone()).await.map_err(s)?.into_inner();
+                of_referral(a.referral, a.receipt, id)
+            }
+            ReferralRequest::Objection(r) => {
+                let a = d.file_objection(r.clone()).await.map_err(s)?.into_inner();
+                of_referral(a.referral, a.receipt, id)
+            }
+            ReferralRequest::Reinspection(r) => {
+                let a = d.record_reinspection(r.clone()).await.map_err(s)?;
+                let a = a.into_inner();
+                of_referral(a.referral, a.receipt, id)
+            }
+            ReferralRequest::Return(r) => {
+                let a = d.return_referral(r.clone()).await.map_err(s)?.into_inner();
+                of_referral(a.referral, a.receipt, id)
+            }
+            ReferralRequest::Reroute(r) => {
+                let a = d.reroute_referral(r.clone()).await.map_err(s)?.into_inner();
+                of_referral(a.referral, a.receipt, id)
+            }
+            ReferralRequest::Reaction(r) => {
+                let a = d.add_reaction(r.clone()).await.map_err(s)?.into_inner();
                 of_referral(a.referral, a.receipt, id)
             }
         }
