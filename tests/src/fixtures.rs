@@ -101,6 +101,32 @@ pub fn result_event(to: &str, event_id: &str, result_id: &str, padding: usize) -
     }
 }
 
+/// A Shandong fertilizer producer in Jinan (370102), ordinary route.
+pub fn fertilizer(serial: u32) -> pb::LicenceApplication {
+    pb::LicenceApplication {
+        applicant: Some(pb::Enterprise {
+            name: "山东某化肥有限公司".into(),
+            uscc: uscc("370102", serial),
+            residence: "山东省济南市历下区某路1号".into(),
+            production_address: "山东省济南市历城区某工业园2号".into(),
+            production_region_code: "370102".into(),
+        }),
+        product: Some(pb::LicensedProduct {
+            catalogue_code: "13-001".into(),
+            name: String::new(),
+            units: vec![pb::ProductUnit {
+                code: "13-001-01".into(),
+                name: "复混肥料".into(),
+                specifications: vec!["N-P2O5-K2O 15-15-15".into()],
+            }],
+        }),
+        route: pb::LicensingRoute::Ordinary as i32,
+        materials: vec![pdf("申请书.pdf", "申请书"), pdf("营业执照.pdf", "营业执照")],
+        note: "沪鲁通办 窗口受理".into(),
+        ..Default::default()
+    }
+}
+
 /// Waits until the exchange log holds exactly `count` sequenced leaves matching `filter` (the
 /// sequencer adds them within the merge delay the receipts promise), and answers them; panics
 /// when more appear, or when `within` passes first.

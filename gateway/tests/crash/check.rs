@@ -120,13 +120,14 @@ pub(crate) async fn check(
     Ok(format!(
         "{in_flight} writes in flight at the kill ({in_flight_stored} of them stored before \
          the retry), {repeated} writes sent again got their first answer; {results} results, \
-         {} referrals ({} opened by a correction) and {} applications ({} timeline entries replayed through the domain) \
-         and {events} feed events checked; log of {} leaves consistent with {} heads seen \
-         before the kill",
+         {} referrals ({} opened by a correction) and {} applications ({} timeline entries \
+         and {} reactions replayed through the domain) and {events} feed events checked; log \
+         of {} leaves consistent with {} heads seen before the kill",
         machines.referrals,
         machines.reopened,
         machines.applications,
         machines.entries,
+        machines.reactions,
         head.size,
         seen.len()
     ))
@@ -321,7 +322,7 @@ pub(crate) fn result_events(ledger: &Ledger) -> Expected {
     for attempt in &ledger.attempts {
         if let (Some(acked), Some(_)) = (&attempt.acked, attempt.request.content()) {
             let recipient = (attempt.agency + 1) % AGENCIES.len();
-            expected[recipient].insert((acked.name.clone(), acked.version));
+            expected[recipient].insert((acked.name.clone(), acked.version, 0));
         }
     }
     expected
@@ -371,26 +372,50 @@ pub(crate) async fn check_feeds(clients: &[Authed], expected: &Expected) -> anyh
                 event.event_id
             );
             let kind = pb::EventType::try_from(event.event_type).unwrap_or_default();
-            let key = (event.resource_name.clone(), event.resource_version);
+            // A publication or correction may link its result into a case (串案) with
+            // results of the same product (docs/cases.md); which ones the load does not
+            // foresee, so case events are only checked for cursor and id here.
+            if matches!(
+                kind,
+                pb::EventType::CaseLinked | pb::EventType::CaseUnlinked
+            ) {
+                continue;
+            }
+            // A reaction adds no timeline entry: its event is told apart by its number.
+            let reaction = match (&event.resource, kind) {
+                (Some(pb::feed_event::Resource::Referral(r)), pb::EventType::ReactionAdded) => {
+                    u32::try_from(r.reactions.len()).unwrap_or(u32::MAX)
+                }
+                _ => 0,
+            };
+            let key = (
+                event.resource_name.clone(),
+                event.resource_version,
+                reaction,
+            );
             ensure!(
                 expected[agency].contains(&key),
-                "the feed of {id} has a {} event for {} version {} that no acknowledged write \
-                 made",
+                "the feed of {id} has a {} event for {} version {} (reaction {}) that no \
+                 acknowledged write made",
                 kind.as_str_name(),
                 key.0,
-                key.1
+                key.1,
+                key.2
             );
             ensure!(
                 delivered.insert(key.clone()),
-                "the feed of {id} has two events for {} version {}: a write was applied twice",
+                "the feed of {id} has two events for {} version {} (reaction {}): a write was \
+                 applied twice",
                 key.0,
-                key.1
+                key.1,
+                key.2
             );
             checked += 1;
         }
-        if let Some((name, version)) = expected[agency].difference(&delivered).next() {
+        if let Some((name, version, reaction)) = expected[agency].difference(&delivered).next() {
             bail!(
-                "the feed of {id} has no event for {name} version {version} ({} of {} events \
+                "the feed of {id} has no event for {name} version {version} (reaction \
+                 {reaction}) ({} of {} events \
                  due to it are missing)",
                 expected[agency].difference(&delivered).count(),
                 expected[agency].len()

@@ -9,7 +9,7 @@ use yrd_domain::merkle::Hash;
 use yrd_proto::v1 as pb;
 use yrd_proto::v1::spot_check_service_client::SpotCheckServiceClient;
 
-use crate::steps::{LicensingCall, LicensingStep, Owned, ReferralCall, ReferralStep};
+use crate::steps::{LicensingCall, LicensingStep, Owned, ReferralCall, ReferralRequest};
 
 /// The longest any phase may take (load until the kill, a restart, the log catching up).
 pub(crate) const PHASE_DEADLINE: Duration = Duration::from_secs(60);
@@ -50,8 +50,13 @@ impl Request {
         match self {
             Request::Publish(_) => "publish",
             Request::Correct(_) => "correct",
-            Request::Referral(c) => match c.step {
-                ReferralStep::Opened => "referral create",
+            Request::Referral(c) => match &c.request {
+                ReferralRequest::Create(_) => "referral create",
+                ReferralRequest::Objection(_) => "referral objection",
+                ReferralRequest::Reinspection(_) => "referral reinspection",
+                ReferralRequest::Return(_) => "referral return",
+                ReferralRequest::Reroute(_) => "referral reroute",
+                ReferralRequest::Reaction(_) => "referral reaction",
                 _ => "referral step",
             },
             Request::Licensing(c) => match c.step {

@@ -16,10 +16,11 @@ use yrd_bench::server::YrdServer;
 use yrd_bench::workloads::results;
 use yrd_proto::v1 as pb;
 
+use crate::detours::detour;
 use crate::ledger::{Attempt, Head, Ledger, Own, PHASE_DEADLINE, Request};
 use crate::log::{log_keys, watch_heads};
 use crate::steps::{
-    LicensingStep, Owned, PILOT, ReferralStep, create_referral, issuing_of, next_licensing_step,
+    LicensingStep, Owned, PILOT, create_referral, issuing_of, next_licensing_step,
     next_referral_step, submit_application,
 };
 
@@ -262,7 +263,7 @@ impl Writer {
     fn next_request(&mut self, n: u64, request_id: String) -> (usize, Request) {
         let roll: f64 = self.rng.random();
         let open: Vec<usize> = (0..self.owned.referrals.len())
-            .filter(|&i| self.owned.referrals[i].1 != ReferralStep::Closed)
+            .filter(|&i| !self.owned.referrals[i].1.is_closed())
             .collect();
         if roll < REFERRAL_SHARE && !open.is_empty() {
             // Half the time the oldest open referral, so that referrals reach closure (and
@@ -273,10 +274,16 @@ impl Writer {
                 open[self.rng.random_range(0..open.len())]
             };
             let (name, last) = &self.owned.referrals[at];
+            let handler = self.owned.handlers.get(name).copied();
+            let handler = handler.unwrap_or((self.agency + 1) % AGENCIES.len());
+            let parties = (self.agency, handler);
+            let (owned, rng, id) = (&self.owned, &mut self.rng, request_id.clone());
+            if let Some((acting, call)) = detour(owned, name, *last, parties, id, rng) {
+                return (acting, Request::Referral(call));
+            }
             let more = self.rng.random_bool(0.3);
             let close = self.rng.random_bool(0.3);
             if let Some(call) = next_referral_step(name, *last, request_id.clone(), more, close) {
-                let handler = (self.agency + 1) % AGENCIES.len();
                 return (handler, Request::Referral(call));
             }
         }

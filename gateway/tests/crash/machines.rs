@@ -15,6 +15,7 @@ use anyhow::{Context as _, bail, ensure};
 use time::OffsetDateTime;
 use yrd_bench::connect::{AGENCIES, Authed, failure};
 use yrd_call::{FieldErrors, from_timestamp};
+use yrd_client::list_all;
 use yrd_disposal::convert;
 use yrd_disposal::parse::RequestFields as _;
 use yrd_domain::AgencyId;
@@ -27,12 +28,12 @@ use yrd_proto::v1::disposal_service_client::DisposalServiceClient;
 use yrd_proto::v1::licensing_service_client::LicensingServiceClient;
 
 use crate::ledger::{Ledger, Request};
-use crate::steps::{PILOT, ReferralStep};
+use crate::steps::{PILOT, ReferralRequest, ReferralStep};
 
-/// Feed events every agency (index into [`AGENCIES`]) must hold exactly once: resource name
-/// and version (a result's version, a referral's timeline entry, an application's history
-/// entry).
-pub(crate) type Expected = Vec<BTreeSet<(String, u32)>>;
+/// Feed events every agency (index into [`AGENCIES`]) must hold exactly once: resource name,
+/// version (a result's version, a referral's timeline entry, an application's history entry)
+/// and, for a reaction (which adds no timeline entry), its sequence number (0 otherwise).
+pub(crate) type Expected = Vec<BTreeSet<(String, u32, u32)>>;
 
 /// What the machines' check covered.
 #[derive(Debug, Default)]
@@ -43,6 +44,8 @@ pub(crate) struct Machines {
     pub(crate) applications: usize,
     /// Timeline and history entries replayed.
     pub(crate) entries: usize,
+    /// Reactions replayed.
+    pub(crate) reactions: usize,
 }
 
 /// Checks every referral and application of the run against the ledger and the domain, and
@@ -119,14 +122,31 @@ pub(crate) async fn check_machines(
         let entries: Vec<(&str, bool)> = r
             .timeline
             .iter()
-            .map(|s| {
-                (
-                    s.note.as_str(),
-                    s.kind == pb::ReferralStepKind::Closed as i32,
-                )
-            })
+            .map(|s| (entry_text(s), s.kind == pb::ReferralStepKind::Closed as i32))
             .collect();
-        once_each(name, &entries, steps)?;
+        let (reactions, steps): (Vec<&Request>, Vec<&Request>) =
+            steps.iter().partition(|s| is_reaction(s));
+        once_each(name, &entries, &steps)?;
+        let texts: Vec<(&str, bool)> = r
+            .reactions
+            .iter()
+            .map(|x| (x.text.as_str(), false))
+            .collect();
+        for step in &reactions {
+            let found = texts.iter().filter(|(t, _)| records(t, step.id())).count();
+            ensure!(
+                found == 1,
+                "{name}: the acknowledged reaction {} is in its reactions {found} times",
+                step.id()
+            );
+        }
+        ensure!(
+            reactions.len() == r.reactions.len(),
+            "{name}: {} acknowledged reactions, {} stored",
+            reactions.len(),
+            r.reactions.len()
+        );
+        report.reactions += r.reactions.len();
         report.entries += replay_referral(&r, &rules, expected)
             .with_context(|| format!("replaying {name} through yrd_domain::referral"))?;
         report.referrals += 1;
@@ -183,9 +203,17 @@ fn once_each(name: &str, entries: &[(&str, bool)], steps: &[&Request]) -> anyhow
             continue;
         }
         let found = entries.iter().filter(|(n, _)| records(n, id)).count();
+        // A return naming the competent agency is rerouted at once: two entries.
+        let due = match step {
+            Request::Referral(c) => match &c.request {
+                ReferralRequest::Return(r) if !r.suggested_agency.is_empty() => 2,
+                _ => 1,
+            },
+            _ => 1,
+        };
         ensure!(
-            found == 1,
-            "{name}: the acknowledged step {id} is in its timeline {found} times"
+            found == due,
+            "{name}: the acknowledged step {id} is in its timeline {found} times, not {due}"
         );
     }
     let closed = entries.iter().filter(|(_, c)| *c).count();
@@ -201,6 +229,22 @@ fn once_each(name: &str, entries: &[(&str, bool)], steps: &[&Request]) -> anyhow
         );
     }
     Ok(())
+}
+
+/// What of a timeline entry names the request that made it: the note, or for a return or a
+/// reroute (whose requests have no note) the reason.
+fn entry_text(step: &pb::ReferralStep) -> &str {
+    use pb::referral_step::Detail;
+    match &step.detail {
+        Some(Detail::Returned(x)) => &x.reason,
+        Some(Detail::Reroute(x)) => &x.reason,
+        _ => &step.note,
+    }
+}
+
+/// Whether a referral step is a reaction (kept beside the timeline, not in it).
+fn is_reaction(step: &Request) -> bool {
+    matches!(step, Request::Referral(c) if matches!(c.request, ReferralRequest::Reaction(_)))
 }
 
 /// Whether a timeline entry's note records request `id`: the load sends the request id as the
@@ -237,9 +281,18 @@ fn replay_referral(
         first.kind
     );
     let opened_at = time_of(first.time.as_ref(), "entry 1")?;
+    // Opened to the agency the first reroute left, if it was rerouted.
+    let first_handler = r
+        .timeline
+        .iter()
+        .find_map(|s| match &s.detail {
+            Some(pb::referral_step::Detail::Reroute(x)) => Some(x.from_agency.as_str()),
+            _ => None,
+        })
+        .unwrap_or(&r.handling_agency);
     let t = Referral::open(
         agency(&r.sampling_agency)?,
-        agency(&r.handling_agency)?,
+        agency(first_handler)?,
         opened_at,
         rules,
     )
@@ -248,6 +301,7 @@ fn replay_referral(
     let mut last_at = opened_at;
     let mut at = 0;
     let mut events = t.events;
+    let mut reactions = r.reactions.iter().peekable();
     loop {
         for event in &events {
             let entry = r.timeline.get(at).with_context(|| {
@@ -260,13 +314,41 @@ fn replay_referral(
                 entry.kind,
                 event.kind
             );
-            tell(expected, &event.notify, &r.name, entry.seq)?;
+            tell(expected, &event.notify, (&r.name, entry.seq, 0))?;
             at += 1;
         }
-        let Some(entry) = r.timeline.get(at) else {
+        let next = r.timeline.get(at);
+        let next_at = match next {
+            Some(e) => Some(time_of(e.time.as_ref(), &format!("entry {}", e.seq))?),
+            None => None,
+        };
+        // The reactions added before the next entry (after the last, once none is left).
+        while let Some(x) = reactions.peek().copied() {
+            let x_at = time_of(x.create_time.as_ref(), &format!("reaction {}", x.seq))?;
+            if next_at.is_some_and(|n| x_at >= n) {
+                break;
+            }
+            reactions.next();
+            last_at = x_at;
+            let command = ReferralCommand::AddReaction {
+                kind: convert::reaction_kind_from_wire(x.kind)
+                    .with_context(|| format!("reaction {}: kind {}", x.seq, x.kind))?,
+                text: Remark::parse("text", &x.text)
+                    .map_err(|e| anyhow::anyhow!("reaction {}: {e}", x.seq))?,
+            };
+            let actor = Actor::Agency(agency(&x.agency)?);
+            let t = referral::apply(&machine, &command, &actor, last_at, rules)
+                .map_err(|e| anyhow::anyhow!("reaction {} is not a legal step: {e}", x.seq))?;
+            let version = u32::try_from(at).unwrap_or(u32::MAX);
+            for event in &t.events {
+                tell(expected, &event.notify, (&r.name, version, x.seq))?;
+            }
+            machine = t.new_state;
+        }
+        let (Some(entry), Some(entry_at)) = (next, next_at) else {
             break;
         };
-        last_at = time_of(entry.time.as_ref(), &format!("entry {}", entry.seq))?;
+        last_at = entry_at;
         let command = referral_command(entry, last_at, rules)?;
         let actor = Actor::Agency(agency(&entry.agency)?);
         let t = referral::apply(&machine, &command, &actor, last_at, rules).map_err(|e| {
@@ -276,11 +358,16 @@ fn replay_referral(
                 command.name()
             )
         })?;
+        // A step of several entries (a return rerouted at once) leaves its state on the last.
+        let last = r
+            .timeline
+            .get(at + t.events.len().max(1) - 1)
+            .unwrap_or(entry);
         ensure!(
-            entry.state_after == convert::state(&t.new_state.state) as i32,
+            last.state_after == convert::state(&t.new_state.state) as i32,
             "entry {} left the referral in state {:?}, the machine in {}",
-            entry.seq,
-            entry.state_after,
+            last.seq,
+            last.state_after,
             t.new_state.state
         );
         machine = t.new_state;
@@ -315,6 +402,12 @@ fn replay_referral(
     Ok(r.timeline.len())
 }
 
+/// The date of a step's detail, `YYYY-MM-DD`.
+fn date_of(entry: &pb::ReferralStep, field: &str, value: &str) -> anyhow::Result<time::Date> {
+    yrd_domain::spotcheck::parse_date(value)
+        .map_err(|e| anyhow::anyhow!("entry {}: {field}: {e}", entry.seq))
+}
+
 /// The command a timeline entry records (only the steps the load takes).
 fn referral_command(
     entry: &pb::ReferralStep,
@@ -339,6 +432,33 @@ fn referral_command(
             summary: Remark::parse("summary", &c.summary)
                 .map_err(|e| anyhow::anyhow!("entry {}: {e}", entry.seq))?,
         },
+        (pb::ReferralStepKind::ObjectionFiled, Some(Detail::Objection(o))) => {
+            ReferralCommand::FileObjection {
+                result_received_on: date_of(
+                    entry,
+                    "result_received_date",
+                    &o.result_received_date,
+                )?,
+                filed_on: date_of(entry, "received_date", &o.received_date)?,
+            }
+        }
+        (pb::ReferralStepKind::ReinspectionRecorded, Some(Detail::Reinspection(x))) => {
+            ReferralCommand::RecordReinspection {
+                result: convert::review_from_wire(x.outcome)
+                    .with_context(|| format!("entry {}: outcome {}", entry.seq, x.outcome))?,
+            }
+        }
+        (pb::ReferralStepKind::Returned, Some(Detail::Returned(x))) => ReferralCommand::Return {
+            reason: Remark::parse("reason", &x.reason)
+                .map_err(|e| anyhow::anyhow!("entry {}: {e}", entry.seq))?,
+            suggested_agency: match x.suggested_agency.as_str() {
+                "" => None,
+                a => Some(agency(a)?),
+            },
+        },
+        (pb::ReferralStepKind::Rerouted, Some(Detail::Reroute(x))) => ReferralCommand::Reroute {
+            to: agency(&x.to_agency)?,
+        },
         (kind, _) => bail!(
             "entry {} is a {} the load never takes",
             entry.seq,
@@ -347,14 +467,18 @@ fn referral_command(
     })
 }
 
-/// Adds one expected event per agency told.
-fn tell(expected: &mut Expected, notify: &[AgencyId], name: &str, seq: u32) -> anyhow::Result<()> {
+/// Adds one expected event per agency told: about `name`, `version`, reaction `reaction`.
+fn tell(
+    expected: &mut Expected,
+    notify: &[AgencyId],
+    (name, version, reaction): (&str, u32, u32),
+) -> anyhow::Result<()> {
     for a in notify {
         let at = AGENCIES
             .iter()
             .position(|(id, _)| *id == a.as_str())
             .with_context(|| format!("{a} is told of {name}, but is none of the run's agencies"))?;
-        expected[at].insert((name.to_owned(), seq));
+        expected[at].insert((name.to_owned(), version, reaction));
     }
     Ok(())
 }
@@ -395,7 +519,7 @@ fn replay_application(
         rules,
     )
     .map_err(|e| anyhow::anyhow!("submitting: {e}"))?;
-    tell(expected, &recipients(&t.events), &app.name, first.seq)?;
+    tell(expected, &recipients(&t.events), (&app.name, first.seq, 0))?;
     let mut machine = t.new_state;
     let mut last_at = submitted_at;
     for entry in &app.history[1..] {
@@ -416,7 +540,7 @@ fn replay_application(
             entry.state_after,
             t.new_state.state
         );
-        tell(expected, &recipients(&t.events), &app.name, entry.seq)?;
+        tell(expected, &recipients(&t.events), (&app.name, entry.seq, 0))?;
         machine = t.new_state;
     }
     let mut derived = app.clone();
@@ -474,46 +598,29 @@ fn licensing_command(entry: &pb::ApplicationStep) -> anyhow::Result<LicensingCom
     })
 }
 
-/// Every item of a listing, page after page: `page` answers one page's items and the next
-/// page's token (empty on the last).
-async fn all_pages<T, F, Fut>(mut page: F) -> anyhow::Result<Vec<T>>
-where
-    F: FnMut(String) -> Fut,
-    Fut: Future<Output = anyhow::Result<(Vec<T>, String)>>,
-{
-    let mut all = Vec::new();
-    let mut token = String::new();
-    loop {
-        let (items, next) = page(token).await?;
-        all.extend(items);
-        if next.is_empty() {
-            return Ok(all);
-        }
-        token = next;
-    }
-}
-
 /// Every referral the run's agencies list as sampling agency; a name listed twice is an error.
 async fn list_referrals(clients: &[Authed]) -> anyhow::Result<Vec<String>> {
     let mut names = Vec::new();
-    for (agency, (id, _)) in AGENCIES.iter().enumerate() {
-        names.extend(
-            all_pages(|page_token| async move {
-                let page = DisposalServiceClient::new(clients[agency].clone())
-                    .list_referrals(pb::ListReferralsRequest {
-                        role: pb::ReferralRole::Sampling as i32,
-                        page_size: 500,
-                        page_token,
-                        ..Default::default()
-                    })
-                    .await
-                    .map_err(|s| anyhow::anyhow!("ListReferrals of {id}: {}", failure(&s)))?
+    for client in clients.iter().take(AGENCIES.len()) {
+        let request = pb::ListReferralsRequest {
+            role: pb::ReferralRole::Sampling as i32,
+            page_size: 500,
+            ..Default::default()
+        };
+        let referrals = list_all(
+            "DisposalService.ListReferrals",
+            request,
+            |r, token| r.page_token = token,
+            |r| async move {
+                let page = DisposalServiceClient::new(client.clone())
+                    .list_referrals(r)
+                    .await?
                     .into_inner();
-                let names = page.referrals.into_iter().map(|r| r.name).collect();
-                Ok((names, page.next_page_token))
-            })
-            .await?,
-        );
+                Ok((page.referrals, page.next_page_token))
+            },
+        )
+        .await?;
+        names.extend(referrals.into_iter().map(|r| r.name));
     }
     let distinct: BTreeSet<&String> = names.iter().collect();
     ensure!(
@@ -531,25 +638,28 @@ pub(crate) async fn list_applications(
 ) -> anyhow::Result<Vec<String>> {
     let mut names = Vec::new();
     for agency in PILOT {
-        let id = AGENCIES[agency].0;
-        names.extend(
-            all_pages(|page_token| async move {
-                let page = LicensingServiceClient::new(clients[agency].clone())
-                    .list_applications(pb::ListApplicationsRequest {
-                        province_role: pb::ProvinceRole::Accepting as i32,
-                        applicant_uscc: uscc.to_owned(),
-                        page_size: 500,
-                        page_token,
-                        ..Default::default()
-                    })
-                    .await
-                    .map_err(|s| anyhow::anyhow!("ListApplications of {id}: {}", failure(&s)))?
+        let client = &clients[agency];
+        let request = pb::ListApplicationsRequest {
+            province_role: pb::ProvinceRole::Accepting as i32,
+            applicant_uscc: uscc.to_owned(),
+            page_size: 500,
+            ..Default::default()
+        };
+        let applications = list_all(
+            "LicensingService.ListApplications",
+            request,
+            |r, token| r.page_token = token,
+            |r| async move {
+                let page = LicensingServiceClient::new(client.clone())
+                    .list_applications(r)
+                    .await?
                     .into_inner();
-                let names = page.applications.into_iter().map(|a| a.name).collect();
-                Ok((names, page.next_page_token))
-            })
-            .await?,
-        );
+                Ok((page.applications, page.next_page_token))
+            },
+        )
+        .await
+        .with_context(|| format!("as {}", AGENCIES[agency].0))?;
+        names.extend(applications.into_iter().map(|a| a.name));
     }
     Ok(names)
 }

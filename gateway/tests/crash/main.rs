@@ -10,6 +10,9 @@
 //!    their referrals through the disposal steps as the handling agency (acknowledge, start,
 //!    measures, order correction, review, close), and in the Hu-Lu pilot provinces submit
 //!    licence applications that the other province accepts, reviews, verifies and decides;
+//!    off the main path they file objections and record re-inspections as the sampling
+//!    agency, return referrals as the handling one, reroute returned ones, and add reactions
+//!    as a third agency ([`detours`]);
 //!    each call has its own `request_id`, and every acknowledged answer is recorded (request
 //!    id → resource and version, receipt), while an auditor reads the signed tree heads as
 //!    they are published;
@@ -51,6 +54,8 @@
 //! * [`ledger`]: every write of the run and what the auditor trusts.
 //! * [`load`]: the writers that publish, correct and step until the kill.
 //! * [`steps`]: the referral and licensing steps, which comes next, and their requests.
+//! * [`detours`]: the referral steps off the main path (objections, returns, reroutes,
+//!   reactions).
 //! * [`log`]: the auditor's tree heads, and the log's checks after a restart.
 //! * [`check`]: the writes, searches and feeds checked after a restart.
 //! * [`machines`]: the referrals and applications checked after a restart, by replay.
@@ -58,6 +63,7 @@
 #![forbid(unsafe_code)]
 
 mod check;
+mod detours;
 mod ledger;
 mod load;
 mod log;

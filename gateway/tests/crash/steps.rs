@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use yrd_bench::connect::{AGENCIES, Authed, failure};
 use yrd_bench::workloads::results::today;
-use yrd_e2e::fixtures::{pdf, uscc};
+use yrd_e2e::fixtures::{fertilizer, pdf, uscc};
 use yrd_proto::v1 as pb;
 use yrd_proto::v1::disposal_service_client::DisposalServiceClient;
 use yrd_proto::v1::licensing_service_client::LicensingServiceClient;
@@ -38,6 +38,21 @@ pub(crate) enum ReferralStep {
     /// A conforming review (复查).
     Reviewed,
     Closed,
+    /// The sampling agency filed the producer's objection (异议): the clock pauses until the
+    /// re-inspection (复检) outcome; a non-conforming one resumes the step before.
+    ObjectionFiled,
+    /// Returned (退回) by the handling agency without a suggestion: the sampling agency
+    /// reroutes it (改派), and the new handling agency acknowledges it again.
+    Returned,
+    /// Closed by a conforming re-inspection (复检推翻原结论).
+    Overturned,
+}
+
+impl ReferralStep {
+    /// Whether the referral is closed (by its handling agency or by a re-inspection).
+    pub(crate) fn is_closed(self) -> bool {
+        matches!(self, ReferralStep::Closed | ReferralStep::Overturned)
+    }
 }
 
 /// The last step the load took on an application (Hu-Lu joint processing: submitted at one
@@ -59,6 +74,13 @@ pub(crate) enum ReferralRequest {
     Start(pb::StartHandlingRequest),
     Measure(pb::RecordMeasureRequest),
     Close(pb::CloseReferralRequest),
+    Objection(pb::FileObjectionRequest),
+    Reinspection(pb::RecordReinspectionRequest),
+    /// A return; with a suggested agency the exchange reroutes it there at once (two
+    /// timeline entries).
+    Return(pb::ReturnReferralRequest),
+    Reroute(pb::RerouteReferralRequest),
+    Reaction(pb::AddReactionRequest),
 }
 
 /// A licensing request.
@@ -93,6 +115,14 @@ pub(crate) struct Owned {
     /// The result each referral is about.
     pub(crate) referred: BTreeMap<String, String>,
     pub(crate) applications: Vec<(String, LicensingStep)>,
+    /// The handling agency (index into [`AGENCIES`]) of each referral rerouted since it was
+    /// opened; the others are handled by the producer's province.
+    pub(crate) handlers: BTreeMap<String, usize>,
+    /// The step a referral with an objection pending resumes after a non-conforming
+    /// re-inspection.
+    pub(crate) resume: BTreeMap<String, ReferralStep>,
+    /// The referrals whose objection was decided (one objection per referral).
+    pub(crate) objected: BTreeSet<String>,
 }
 
 impl Owned {
@@ -115,6 +145,35 @@ impl Owned {
                 }
             }
             Request::Referral(c) => {
+                let before = self
+                    .referrals
+                    .iter()
+                    .find(|(n, _)| *n == acked.name)
+                    .map(|(_, step)| *step);
+                match &c.request {
+                    ReferralRequest::Objection(_) => {
+                        if let Some(before) = before {
+                            self.resume.insert(acked.name.clone(), before);
+                        }
+                    }
+                    ReferralRequest::Reinspection(_) => {
+                        self.resume.remove(&acked.name);
+                        self.objected.insert(acked.name.clone());
+                    }
+                    ReferralRequest::Return(pb::ReturnReferralRequest {
+                        suggested_agency: to,
+                        ..
+                    })
+                    | ReferralRequest::Reroute(pb::RerouteReferralRequest {
+                        handling_agency: to,
+                        ..
+                    }) => {
+                        if let Some(to) = agency_index(to) {
+                            self.handlers.insert(acked.name.clone(), to);
+                        }
+                    }
+                    _ => {}
+                }
                 moved(&mut self.referrals, &acked.name, c.step);
                 if let ReferralRequest::Create(r) = &c.request {
                     self.referred.insert(acked.name.clone(), r.result.clone());
@@ -132,7 +191,7 @@ impl Owned {
         let open: BTreeSet<&String> = self
             .referrals
             .iter()
-            .filter(|(_, step)| *step != ReferralStep::Closed)
+            .filter(|(_, step)| !step.is_closed())
             .filter_map(|(name, _)| self.referred.get(name))
             .collect();
         let all: BTreeSet<&String> = self.referred.values().collect();
@@ -222,7 +281,8 @@ pub(crate) fn next_referral_step(
             S::Reviewed,
         ),
         S::Reviewed => close(pb::ReferralOutcome::Rectified),
-        S::Closed => return None,
+        // The sampling agency's steps: see `crate::detours`.
+        S::Closed | S::Overturned | S::ObjectionFiled | S::Returned => return None,
     })
 }
 
@@ -244,6 +304,12 @@ pub(crate) fn create_referral(agency: usize, result: &str, request_id: String) -
     }
 }
 
+/// The index into [`AGENCIES`] of `agencies/{id}`.
+pub(crate) fn agency_index(name: &str) -> Option<usize> {
+    let id = name.strip_prefix("agencies/")?;
+    AGENCIES.iter().position(|(a, _)| *a == id)
+}
+
 /// The issuing province of an application submitted at `window`'s window (index into
 /// [`AGENCIES`]): the other pilot province.
 pub(crate) fn issuing_of(window: usize) -> usize {
@@ -254,37 +320,22 @@ pub(crate) fn issuing_of(window: usize) -> usize {
     }
 }
 
-/// `SubmitApplication` at `window`'s window: a fertilizer (化肥) producer in the other pilot
-/// province, its USCC made unique by `serial`.
+/// `SubmitApplication` at `window`'s window: the fertilizer (化肥) producer of the e2e
+/// fixtures, moved to the other pilot province, its USCC made unique by `serial`.
 pub(crate) fn submit_application(window: usize, serial: u32, request_id: String) -> LicensingCall {
     let (_, region) = AGENCIES[issuing_of(window)];
-    let attachment = |name: &str| pdf(&format!("{name}.pdf"), name);
+    let mut application = fertilizer(serial);
+    if let Some(applicant) = application.applicant.as_mut() {
+        applicant.name = format!("某化肥有限公司{serial}");
+        applicant.uscc = uscc(region, serial);
+        applicant.production_region_code = region.into();
+    }
+    application.note = format!("沪鲁通办 {request_id}");
     LicensingCall {
         step: LicensingStep::Submitted,
         request: LicensingRequest::Submit(Box::new(pb::SubmitApplicationRequest {
-            request_id: request_id.clone(),
-            application: Some(pb::LicenceApplication {
-                applicant: Some(pb::Enterprise {
-                    name: format!("某化肥有限公司{serial}"),
-                    uscc: uscc(region, serial),
-                    residence: "某路1号".into(),
-                    production_address: "某工业园2号".into(),
-                    production_region_code: region.into(),
-                }),
-                product: Some(pb::LicensedProduct {
-                    catalogue_code: "13-001".into(),
-                    name: String::new(),
-                    units: vec![pb::ProductUnit {
-                        code: "13-001-01".into(),
-                        name: "复混肥料".into(),
-                        specifications: vec!["N-P2O5-K2O 15-15-15".into()],
-                    }],
-                }),
-                route: pb::LicensingRoute::Ordinary as i32,
-                materials: vec![attachment("申请书"), attachment("营业执照")],
-                note: format!("沪鲁通办 {request_id}"),
-                ..Default::default()
-            }),
+            request_id,
+            application: Some(application),
         })),
     }
 }
@@ -401,6 +452,11 @@ impl ReferralCall {
             ReferralRequest::Start(r) => &r.request_id,
             ReferralRequest::Measure(r) => &r.request_id,
             ReferralRequest::Close(r) => &r.request_id,
+            ReferralRequest::Objection(r) => &r.request_id,
+            ReferralRequest::Reinspection(r) => &r.request_id,
+            ReferralRequest::Return(r) => &r.request_id,
+            ReferralRequest::Reroute(r) => &r.request_id,
+            ReferralRequest::Reaction(r) => &r.request_id,
         }
     }
 
@@ -412,6 +468,11 @@ impl ReferralCall {
             ReferralRequest::Start(r) => Some(&r.name),
             ReferralRequest::Measure(r) => Some(&r.name),
             ReferralRequest::Close(r) => Some(&r.name),
+            ReferralRequest::Objection(r) => Some(&r.name),
+            ReferralRequest::Reinspection(r) => Some(&r.name),
+            ReferralRequest::Return(r) => Some(&r.name),
+            ReferralRequest::Reroute(r) => Some(&r.name),
+            ReferralRequest::Reaction(r) => Some(&r.name),
         }
     }
 
@@ -440,6 +501,27 @@ impl ReferralCall {
             }
             ReferralRequest::Close(r) => {
                 let a = d.close_referral(r.clone()).await.map_err(s)?.into_inner();
+                of_referral(a.referral, a.receipt, id)
+            }
+            ReferralRequest::Objection(r) => {
+                let a = d.file_objection(r.clone()).await.map_err(s)?.into_inner();
+                of_referral(a.referral, a.receipt, id)
+            }
+            ReferralRequest::Reinspection(r) => {
+                let a = d.record_reinspection(r.clone()).await.map_err(s)?;
+                let a = a.into_inner();
+                of_referral(a.referral, a.receipt, id)
+            }
+            ReferralRequest::Return(r) => {
+                let a = d.return_referral(r.clone()).await.map_err(s)?.into_inner();
+                of_referral(a.referral, a.receipt, id)
+            }
+            ReferralRequest::Reroute(r) => {
+                let a = d.reroute_referral(r.clone()).await.map_err(s)?.into_inner();
+                of_referral(a.referral, a.receipt, id)
+            }
+            ReferralRequest::Reaction(r) => {
+                let a = d.add_reaction(r.clone()).await.map_err(s)?.into_inner();
                 of_referral(a.referral, a.receipt, id)
             }
         }

@@ -26,6 +26,8 @@
 // The crash test's writers, ledger and checks (gateway/tests/crash/), used as they are.
 #[path = "../crash/check.rs"]
 mod check;
+#[path = "../crash/detours.rs"]
+mod detours;
 mod disk;
 #[path = "../crash/ledger.rs"]
 mod ledger;

@@ -5,7 +5,8 @@ use std::sync::OnceLock;
 
 use time::{Duration, OffsetDateTime};
 use yrd_e2e::TestApp;
-use yrd_e2e::fixtures::{self, pdf, stored_feed, uscc};
+pub use yrd_e2e::fixtures::fertilizer;
+use yrd_e2e::fixtures::{self, pdf, stored_feed};
 use yrd_proto::v1::licensing_service_client::LicensingServiceClient;
 use yrd_proto::v1::{self as pb, ApplicationStepKind as K, EventType as E};
 
@@ -32,32 +33,6 @@ pub fn morning_of(n: i64) -> OffsetDateTime {
 /// `agency`'s licensing client.
 pub async fn client(app: &TestApp, agency: &str) -> Client {
     app.as_agency(agency).await.licensing
-}
-
-/// A Shandong fertilizer producer in Jinan (370102), ordinary route.
-pub fn fertilizer(serial: u32) -> pb::LicenceApplication {
-    pb::LicenceApplication {
-        applicant: Some(pb::Enterprise {
-            name: "山东某化肥有限公司".into(),
-            uscc: uscc("370102", serial),
-            residence: "山东省济南市历下区某路1号".into(),
-            production_address: "山东省济南市历城区某工业园2号".into(),
-            production_region_code: "370102".into(),
-        }),
-        product: Some(pb::LicensedProduct {
-            catalogue_code: "13-001".into(),
-            name: String::new(),
-            units: vec![pb::ProductUnit {
-                code: "13-001-01".into(),
-                name: "复混肥料".into(),
-                specifications: vec!["N-P2O5-K2O 15-15-15".into()],
-            }],
-        }),
-        route: pb::LicensingRoute::Ordinary as i32,
-        materials: vec![pdf_named("申请书"), pdf_named("营业执照")],
-        note: "沪鲁通办 窗口受理".into(),
-        ..Default::default()
-    }
 }
 
 /// A Shandong cable producer on the commitment route (告知承诺).
