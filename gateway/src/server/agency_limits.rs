@@ -6,11 +6,8 @@
 //! back. Health checks are exempt: load balancers probe with their own rhythm.
 
 use std::collections::HashMap;
-use std::future::Future;
 use std::num::NonZeroU32;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use governor::clock::{Clock as _, DefaultClock};
@@ -18,8 +15,12 @@ use governor::{DefaultKeyedRateLimiter, Quota};
 use tokio::sync::Semaphore;
 use tonic::Code;
 use tonic_types::{ErrorDetails, StatusExt};
-use tower::{Layer, Service};
 use yrd_domain::{AgencyId, AgencyIdentity};
+
+use crate::server::intercept::{
+    Answer, Inner, Intercept, Request, RequestBody, intercepted_layer, take_ready,
+};
+use crate::server::refuse::refused;
 
 /// The bounds, per agency.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,45 +89,11 @@ fn exhausted(message: String, retry_after: Duration) -> tonic::Status {
     )
 }
 
-impl<S> Layer<S> for AgencyLimitLayer {
-    type Service = AgencyLimitService<S>;
+intercepted_layer!(AgencyLimitLayer);
 
-    fn layer(&self, inner: S) -> Self::Service {
-        AgencyLimitService {
-            inner,
-            shared: self.shared.clone(),
-        }
-    }
-}
-
-/// The service [`AgencyLimitLayer`] makes.
-#[derive(Clone)]
-pub struct AgencyLimitService<S> {
-    inner: S,
-    shared: Arc<Shared>,
-}
-
-impl<S, B> Service<http::Request<B>> for AgencyLimitService<S>
-where
-    S: Service<http::Request<B>, Response = http::Response<tonic::body::Body>>
-        + Clone
-        + Send
-        + 'static,
-    S::Future: Send + 'static,
-    B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-{
-    type Response = S::Response;
-    type Error = S::Error;
-    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, request: http::Request<B>) -> Self::Future {
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
+impl<B: RequestBody> Intercept<B> for AgencyLimitLayer {
+    fn intercept<S: Inner<B>>(&self, inner: &mut S, request: Request<B>) -> Answer<S::Error> {
+        let mut inner = take_ready(inner);
         let exempt = request.uri().path().starts_with("/grpc.health.v1.");
         let agency = request
             .extensions()
@@ -144,9 +111,7 @@ where
                 ),
                 wait.max(Duration::from_millis(1)),
             );
-            return Box::pin(async move {
-                Ok(crate::server::refuse::after_draining(request.into_body(), status).await)
-            });
+            return refused(request, status);
         }
         let permit = match self.shared.semaphore(&agency).try_acquire_owned() {
             Ok(permit) => permit,
@@ -158,9 +123,7 @@ where
                     ),
                     Duration::from_millis(50),
                 );
-                return Box::pin(async move {
-                    Ok(crate::server::refuse::after_draining(request.into_body(), status).await)
-                });
+                return refused(request, status);
             }
         };
         Box::pin(async move {

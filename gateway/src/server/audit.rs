@@ -32,17 +32,17 @@
 //! its start is a trailers-only response and is logged before the answer, as a unary call is.
 //! Health checks are not exchange calls and are not logged.
 
-use std::future::Future;
-use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::Poll;
 use std::time::Instant;
 
 use tokio_util::task::TaskTracker;
-use tower::{Layer, Service};
 use yrd_domain::audit::{CallNote, CallRecord, TokenNote};
 use yrd_domain::clock::Clock;
 use yrd_store::Store;
 
+use crate::server::intercept::{
+    Answer, Inner, Intercept, Polled, Request, Watch, intercepted_layer, take_ready, watched,
+};
 use crate::server::tls::ConnInfo;
 use crate::server::trace::TraceContext;
 
@@ -72,48 +72,11 @@ impl AuditLayer {
     }
 }
 
-impl<S> Layer<S> for AuditLayer {
-    type Service = AuditService<S>;
+intercepted_layer!(AuditLayer);
 
-    fn layer(&self, inner: S) -> Self::Service {
-        AuditService {
-            inner,
-            store: self.store.clone(),
-            clock: self.clock.clone(),
-            pending: self.pending.clone(),
-        }
-    }
-}
-
-/// The service [`AuditLayer`] makes.
-#[derive(Debug, Clone)]
-pub struct AuditService<S> {
-    inner: S,
-    store: Store,
-    clock: std::sync::Arc<dyn Clock>,
-    pending: TaskTracker,
-}
-
-impl<S, B> Service<http::Request<B>> for AuditService<S>
-where
-    S: Service<http::Request<B>, Response = http::Response<tonic::body::Body>>
-        + Clone
-        + Send
-        + 'static,
-    S::Future: Send + 'static,
-    B: Send + 'static,
-{
-    type Response = S::Response;
-    type Error = S::Error;
-    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
+impl<B: Send + 'static> Intercept<B> for AuditLayer {
+    fn intercept<S: Inner<B>>(&self, inner: &mut S, mut request: Request<B>) -> Answer<S::Error> {
+        let mut inner = take_ready(inner);
         let method = request.uri().path().to_owned();
         if method.starts_with("/grpc.health.v1.") {
             return Box::pin(inner.call(request));
@@ -164,12 +127,8 @@ where
             let note = yrd_call::reported_note(response.extensions());
             if streaming && !response.headers().contains_key("grpc-status") {
                 // Opened: its leaf is written when it ends, with the outcome it had.
-                return Ok(response.map(|body| {
-                    tonic::body::Body::new(AuditedBody {
-                        body,
-                        on_end: Some(append_stream_leaf(store, record, token, note, pending)),
-                    })
-                }));
+                let on_end = Some(append_stream_leaf(store, record, token, note, pending));
+                return Ok(response.map(|body| watched(body, AuditedBody { on_end })));
             }
             let (code, message) = outcome(response.headers());
             let leaf = record.leaf(&token, &note, code, &message);
@@ -216,10 +175,10 @@ const WITHOUT_WAITING: [i32; 2] = [4, 14];
 /// What a stream's end reports: its gRPC `(code, message)`.
 type OnEnd = Box<dyn FnOnce(i32, String) + Send>;
 
-/// A streaming response body that reports its outcome once, when the stream ends: the status
-/// of its trailers (or of its error), or `CANCELLED` when it is dropped before them.
+/// The watch of a streaming response body: it reports the stream's outcome once, when the
+/// stream ends: the status of its trailers (or of its error), or `CANCELLED` when the body is
+/// dropped before them.
 struct AuditedBody {
-    body: tonic::body::Body,
     /// Taken when the outcome is reported.
     on_end: Option<OnEnd>,
 }
@@ -255,16 +214,9 @@ fn append_stream_leaf(
     })
 }
 
-impl http_body::Body for AuditedBody {
-    type Data = bytes::Bytes;
-    type Error = tonic::Status;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
-        let polled = Pin::new(&mut self.body).poll_frame(cx);
-        let seen = match &polled {
+impl Watch for AuditedBody {
+    fn saw(&mut self, polled: &Polled) {
+        let seen = match polled {
             Poll::Ready(Some(Ok(frame))) => frame.trailers_ref().map(outcome),
             Poll::Ready(Some(Err(status))) => {
                 Some((status.code() as i32, status.message().to_owned()))
@@ -276,20 +228,9 @@ impl http_body::Body for AuditedBody {
         if let Some((code, message)) = seen {
             self.report(code, message);
         }
-        polled
     }
 
-    fn is_end_stream(&self) -> bool {
-        self.body.is_end_stream()
-    }
-
-    fn size_hint(&self) -> http_body::SizeHint {
-        self.body.size_hint()
-    }
-}
-
-impl Drop for AuditedBody {
-    fn drop(&mut self) {
+    fn dropping(&mut self) {
         // Dropped before the stream's status was seen: the client went away.
         self.report(
             CANCELLED,
@@ -351,7 +292,7 @@ mod tests {
     /// An audited body over `frames`, and where its reported outcome lands.
     fn audited(
         frames: Vec<Result<http_body::Frame<bytes::Bytes>, tonic::Status>>,
-    ) -> (AuditedBody, Reported) {
+    ) -> (tonic::body::Body, Reported) {
         let seen = Arc::new(Mutex::new(Vec::new()));
         let sink = seen.clone();
         let body = tonic::body::Body::new(http_body_util::StreamBody::new(futures::stream::iter(
@@ -362,13 +303,8 @@ mod tests {
                 seen.push((code, message));
             }
         });
-        (
-            AuditedBody {
-                body,
-                on_end: Some(on_end),
-            },
-            seen,
-        )
+        let on_end = Some(on_end);
+        (watched(body, AuditedBody { on_end }), seen)
     }
 
     fn trailers(code: &'static str, message: &'static str) -> http_body::Frame<bytes::Bytes> {

@@ -12,18 +12,19 @@
 //! [`LiveBody`](crate::server::live::LiveBody) that ends the stream with `UNAUTHENTICATED` ("expired")
 //! when the token expires, as the next unary call with that token would be refused.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
-use tower::{Layer, Service};
 use yrd_admin::TokenKeys;
 use yrd_admin::token::{TokenRefusal, TokenSettings, TokenVerifier, VerifiedToken, VerifiedTokens};
 use yrd_domain::AgencyIdentity;
 use yrd_domain::audit::TokenNote;
 use yrd_domain::clock::Clock;
 use yrd_domain::roles::{Caller, Role, RoleRequirement, required_role};
+
+use crate::server::intercept::{
+    Answer, Inner, Intercept, Request, RequestBody, intercepted_layer, take_ready,
+};
+use crate::server::refuse::refused;
 
 /// Verifies bearer tokens and roles.
 #[derive(Debug, Clone)]
@@ -54,23 +55,7 @@ impl AuthLayer {
     }
 }
 
-impl<S> Layer<S> for AuthLayer {
-    type Service = AuthService<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        AuthService {
-            inner,
-            shared: self.shared.clone(),
-        }
-    }
-}
-
-/// The service [`AuthLayer`] makes.
-#[derive(Debug, Clone)]
-pub struct AuthService<S> {
-    inner: S,
-    shared: Arc<Shared>,
-}
+intercepted_layer!(AuthLayer);
 
 /// Why a call was not authorized.
 enum Denied {
@@ -147,28 +132,9 @@ impl Shared {
     }
 }
 
-impl<S, B> Service<http::Request<B>> for AuthService<S>
-where
-    S: Service<http::Request<B>, Response = http::Response<tonic::body::Body>>
-        + Clone
-        + Send
-        + 'static,
-    S::Future: Send + 'static,
-    B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-{
-    type Response = S::Response;
-    type Error = S::Error;
-    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
-        // The clone that was driven to readiness serves this call (tower's usual swap).
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
+impl<B: RequestBody> Intercept<B> for AuthLayer {
+    fn intercept<S: Inner<B>>(&self, inner: &mut S, mut request: Request<B>) -> Answer<S::Error> {
+        let mut inner = take_ready(inner);
         let role = match required_role(request.uri().path()) {
             RoleRequirement::Public | RoleRequirement::Unknown => {
                 return Box::pin(inner.call(request));
@@ -204,12 +170,12 @@ where
                 Err(Denied::Unauthenticated(why)) => {
                     tracing::info!(reason = %why, path = %request.uri().path(), "call refused: token");
                     let status = tonic::Status::unauthenticated(why);
-                    Ok(crate::server::refuse::after_draining(request.into_body(), status).await)
+                    refused(request, status).await
                 }
                 Err(Denied::PermissionDenied(why)) => {
                     tracing::info!(reason = %why, path = %request.uri().path(), "call refused: role");
                     let status = tonic::Status::permission_denied(why);
-                    Ok(crate::server::refuse::after_draining(request.into_body(), status).await)
+                    refused(request, status).await
                 }
             }
         })

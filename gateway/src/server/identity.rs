@@ -12,14 +12,16 @@
 //! `notAfter` comes, and ends the stream with the refusal's status (see the `live` module).
 
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
-use tower::{Layer, Service};
 use yrd_domain::AgencyIdentity;
 use yrd_domain::clock::Clock;
 
+use crate::server::intercept::{
+    Answer, Inner, Intercept, Request, RequestBody, Watch, intercepted_layer, watched,
+};
 use crate::server::live::{LiveBody, is_streaming};
 use crate::server::peer::PeerCertificate;
+use crate::server::refuse::refused;
 use crate::server::revocation::Revocations;
 use crate::server::tls::{CallGuard, ConnInfo};
 
@@ -37,42 +39,10 @@ impl IdentityLayer {
     }
 }
 
-impl<S> Layer<S> for IdentityLayer {
-    type Service = IdentityService<S>;
+intercepted_layer!(IdentityLayer);
 
-    fn layer(&self, inner: S) -> Self::Service {
-        IdentityService {
-            inner,
-            clock: self.clock.clone(),
-            revocations: self.revocations.clone(),
-        }
-    }
-}
-
-/// The service [`IdentityLayer`] makes.
-#[derive(Debug, Clone)]
-pub struct IdentityService<S> {
-    inner: S,
-    clock: Arc<dyn Clock>,
-    revocations: Arc<Revocations>,
-}
-
-impl<S, B> Service<http::Request<B>> for IdentityService<S>
-where
-    S: Service<http::Request<B>, Response = http::Response<tonic::body::Body>>,
-    S::Future: Send + 'static,
-    B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-{
-    type Response = S::Response;
-    type Error = S::Error;
-    type Future = futures::future::BoxFuture<'static, Result<Self::Response, Self::Error>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
+impl<B: RequestBody> Intercept<B> for IdentityLayer {
+    fn intercept<S: Inner<B>>(&self, inner: &mut S, mut request: Request<B>) -> Answer<S::Error> {
         // The call counts as activity on its connection until its response body is done.
         let guard = request
             .extensions()
@@ -95,28 +65,21 @@ where
                 let live = peer
                     .filter(|_| is_streaming(request.uri().path()))
                     .map(|peer| (peer, self.clock.clone(), self.revocations.clone()));
-                let response = self.inner.call(request);
+                let response = inner.call(request);
                 Box::pin(async move {
                     let mut response = response.await?;
                     if let Some((peer, clock, revocations)) = live {
                         response = response.map(|body| live_body(body, peer, clock, revocations));
                     }
                     Ok(match guard {
-                        Some(guard) => response.map(|body| {
-                            tonic::body::Body::new(GuardedBody {
-                                body,
-                                _guard: guard,
-                            })
-                        }),
+                        Some(guard) => response.map(|body| watched(body, guard)),
                         None => response,
                     })
                 })
             }
             Err(status) => {
                 tracing::info!(reason = %status.message(), path = %request.uri().path(), "call refused: no identity");
-                Box::pin(async move {
-                    Ok(crate::server::refuse::after_draining(request.into_body(), status).await)
-                })
+                refused(request, status)
             }
         }
     }
@@ -168,31 +131,9 @@ fn live_body(
     tonic::body::Body::new(live)
 }
 
-/// A response body that keeps its call counted as in flight until it is finished or dropped.
-struct GuardedBody {
-    body: tonic::body::Body,
-    _guard: CallGuard,
-}
-
-impl http_body::Body for GuardedBody {
-    type Data = bytes::Bytes;
-    type Error = tonic::Status;
-
-    fn poll_frame(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
-        std::pin::Pin::new(&mut self.body).poll_frame(cx)
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.body.is_end_stream()
-    }
-
-    fn size_hint(&self) -> http_body::SizeHint {
-        self.body.size_hint()
-    }
-}
+/// A response body's guard keeps its call counted as in flight until the body is finished or
+/// dropped.
+impl Watch for CallGuard {}
 
 #[cfg(test)]
 mod tests {

@@ -110,30 +110,14 @@ impl Visit for Fields {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::{Arc, Mutex};
-
     use http::HeaderValue;
     use tower::Layer as _;
     use tracing_subscriber::layer::SubscriberExt as _;
 
     use crate::server::config::LogFormat;
     use crate::server::telemetry::log_layer;
+    use crate::server::trace::tests::Captured;
     use crate::server::trace::{TRACEPARENT, TraceLayer};
-
-    /// Collects what the log layer writes.
-    #[derive(Clone, Default)]
-    struct Captured(Arc<Mutex<Vec<u8>>>);
-
-    impl std::io::Write for Captured {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().expect("not poisoned").extend_from_slice(buf);
-            Ok(buf.len())
-        }
-
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
 
     #[tokio::test]
     async fn a_json_line_inside_a_call_carries_its_trace_and_span_ids() {

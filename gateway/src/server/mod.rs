@@ -40,6 +40,7 @@ pub mod fd_limit;
 pub mod handshake_limit;
 pub mod housekeeping;
 pub mod identity;
+pub mod intercept;
 pub mod json_log;
 pub mod live;
 pub mod message_limit;

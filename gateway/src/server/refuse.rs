@@ -12,6 +12,8 @@ use std::time::Duration;
 
 use http_body_util::{BodyExt as _, Limited};
 
+use crate::server::intercept::{Answer, Request, RequestBody};
+
 /// The longest a refusal waits for the rest of the request body: unary requests arrive with
 /// their headers; a client stream that is still sending is cut after this.
 const DRAIN_WAIT: Duration = Duration::from_millis(250);
@@ -26,4 +28,9 @@ where
 {
     let _ = tokio::time::timeout(DRAIN_WAIT, Limited::new(body, DRAIN_LIMIT).collect()).await;
     status.into_http()
+}
+
+/// A layer's refusal of `request` with `status`, after [`after_draining`] its body.
+pub fn refused<B: RequestBody, E>(request: Request<B>, status: tonic::Status) -> Answer<E> {
+    Box::pin(async move { Ok(after_draining(request.into_body(), status).await) })
 }

@@ -16,20 +16,20 @@
 //! it records the gRPC status from the trailers (or from a trailers-only answer).
 
 use std::fmt;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::Poll;
 
 use http::{HeaderMap, HeaderValue};
 use opentelemetry::propagation::{Extractor, TextMapPropagator};
 use opentelemetry::trace::{SpanId, TraceContextExt, TraceId};
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::{IdGenerator, RandomIdGenerator};
-use tower::{Layer, Service};
 use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
+use crate::server::intercept::{
+    Answer, Inner, Intercept, Polled, Request, Watch, intercepted_layer, watched,
+};
 use crate::server::tls::ConnInfo;
 
 /// The W3C header a partner's trace arrives in, and the exchange's span leaves in.
@@ -223,33 +223,7 @@ impl TraceLayer {
     pub fn with_ids(ids: Arc<dyn IdGenerator>) -> Self {
         TraceLayer { ids }
     }
-}
 
-impl<S> Layer<S> for TraceLayer {
-    type Service = TraceService<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        TraceService {
-            inner,
-            ids: self.ids.clone(),
-        }
-    }
-}
-
-/// The service [`TraceLayer`] makes.
-#[derive(Clone)]
-pub struct TraceService<S> {
-    inner: S,
-    ids: Arc<dyn IdGenerator>,
-}
-
-impl<S> fmt::Debug for TraceService<S> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TraceService").finish_non_exhaustive()
-    }
-}
-
-impl<S> TraceService<S> {
     fn new_trace_id(&self) -> TraceId {
         loop {
             let id = self.ids.new_trace_id();
@@ -341,20 +315,10 @@ impl Extractor for HeaderExtractor<'_> {
     }
 }
 
-impl<S, B> Service<http::Request<B>> for TraceService<S>
-where
-    S: Service<http::Request<B>, Response = http::Response<tonic::body::Body>>,
-    S::Future: Send + 'static,
-{
-    type Response = S::Response;
-    type Error = S::Error;
-    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
+intercepted_layer!(TraceLayer);
 
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
+impl<B> Intercept<B> for TraceLayer {
+    fn intercept<S: Inner<B>>(&self, inner: &mut S, mut request: Request<B>) -> Answer<S::Error> {
         let (span, context) = self.open_span(request.headers(), request.uri().path());
         // The certificate was verified at the handshake; the identity layer may still refuse
         // it (expired, revoked), and the span then says whose call was refused.
@@ -371,7 +335,7 @@ where
         ];
         request.extensions_mut().insert(context);
         // The inner layers' synchronous work (the identity check) logs inside the span too.
-        let response = span.in_scope(|| self.inner.call(request));
+        let response = span.in_scope(|| inner.call(request));
         let body_span = span.clone();
         Box::pin(
             async move {
@@ -386,12 +350,7 @@ where
                         if let Some(code) = grpc_status(response.headers()) {
                             record_status(&body_span, code);
                         }
-                        Ok(response.map(|body| {
-                            tonic::body::Body::new(TracedBody {
-                                body,
-                                span: body_span,
-                            })
-                        }))
+                        Ok(response.map(|body| watched(body, TracedBody { span: body_span })))
                     }
                     Err(error) => {
                         body_span.record("otel.status_code", "error");
@@ -434,43 +393,31 @@ fn record_status(span: &tracing::Span, code: i32) {
     }
 }
 
-/// A response body that keeps the call's span open until the body is finished or dropped, and
-/// records the status its trailers carry.
+/// The watch of a response body: it keeps the call's span open until the body is finished or
+/// dropped, and records the status its trailers carry.
 struct TracedBody {
-    body: tonic::body::Body,
     span: tracing::Span,
 }
 
-impl http_body::Body for TracedBody {
-    type Data = bytes::Bytes;
-    type Error = tonic::Status;
+impl Watch for TracedBody {
+    fn around(&mut self, poll: impl FnOnce() -> Polled) -> Polled {
+        let _entered = self.span.enter();
+        poll()
+    }
 
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
-        let this = &mut *self;
-        let _entered = this.span.enter();
-        let frame = Pin::new(&mut this.body).poll_frame(cx);
-        if let Poll::Ready(Some(Ok(frame))) = &frame {
+    fn saw(&mut self, polled: &Polled) {
+        if let Poll::Ready(Some(Ok(frame))) = polled {
             if let Some(code) = frame.trailers_ref().and_then(grpc_status) {
-                record_status(&this.span, code);
+                record_status(&self.span, code);
             }
         }
-        frame
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.body.is_end_stream()
-    }
-
-    fn size_hint(&self) -> http_body::SizeHint {
-        self.body.size_hint()
     }
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
+    use tower::{Layer as _, Service};
+
     use super::*;
 
     const VALID: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
@@ -660,9 +607,9 @@ mod tests {
         );
     }
 
-    /// Collects what a `fmt` subscriber writes.
+    /// Collects what a log subscriber writes (the JSON log's tests too).
     #[derive(Clone, Default)]
-    struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
+    pub(crate) struct Captured(pub(crate) Arc<std::sync::Mutex<Vec<u8>>>);
 
     impl std::io::Write for Captured {
         fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {

@@ -4,15 +4,15 @@
 //! label set.
 
 use std::collections::HashSet;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::Poll;
 use std::time::Instant;
 
 use prost::Message as _;
-use tower::{Layer, Service};
 
+use crate::server::intercept::{
+    Answer, Inner, Intercept, Polled, Request, Watch, intercepted_layer, watched,
+};
 use crate::server::metrics::Metrics;
 use crate::server::trace::grpc_status;
 
@@ -57,50 +57,22 @@ impl CallMetricsLayer {
     }
 }
 
-impl<S> Layer<S> for CallMetricsLayer {
-    type Service = CallMetricsService<S>;
+intercepted_layer!(CallMetricsLayer);
 
-    fn layer(&self, inner: S) -> Self::Service {
-        CallMetricsService {
-            inner,
-            layer: self.clone(),
-        }
-    }
-}
-
-/// See [`CallMetricsLayer`].
-#[derive(Clone, Debug)]
-pub struct CallMetricsService<S> {
-    inner: S,
-    layer: CallMetricsLayer,
-}
-
-impl<S, B> Service<http::Request<B>> for CallMetricsService<S>
-where
-    S: Service<http::Request<B>, Response = http::Response<tonic::body::Body>>,
-    S::Future: Send + 'static,
-{
-    type Response = S::Response;
-    type Error = S::Error;
-    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+impl<B> Intercept<B> for CallMetricsLayer {
+    fn intercept<S: Inner<B>>(&self, inner: &mut S, request: Request<B>) -> Answer<S::Error> {
         let path = request.uri().path();
-        let method: Arc<str> = if self.layer.methods.contains(path) {
+        let method: Arc<str> = if self.methods.contains(path) {
             Arc::from(path)
         } else {
             Arc::from(OTHER)
         };
         let mut call = Call {
-            metrics: Some(self.layer.metrics.clone()),
+            metrics: Some(self.metrics.clone()),
             method,
             started: Instant::now(),
         };
-        let response = self.inner.call(request);
+        let response = inner.call(request);
         Box::pin(async move {
             match response.await {
                 Ok(response) => {
@@ -108,7 +80,7 @@ where
                     if let Some(code) = grpc_status(response.headers()) {
                         call.finish(tonic::Code::from_i32(code));
                     }
-                    Ok(response.map(|body| tonic::body::Body::new(MeteredBody { body, call })))
+                    Ok(response.map(|body| watched(body, call)))
                 }
                 Err(error) => {
                     call.finish(tonic::Code::Unknown);
@@ -142,41 +114,19 @@ impl Drop for Call {
     }
 }
 
-/// A response body that records its call when the trailers carry the status.
-struct MeteredBody {
-    body: tonic::body::Body,
-    call: Call,
-}
-
-impl http_body::Body for MeteredBody {
-    type Data = bytes::Bytes;
-    type Error = tonic::Status;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
-        let this = &mut *self;
-        let frame = Pin::new(&mut this.body).poll_frame(cx);
-        match &frame {
+/// A response body's call, recorded when its trailers carry the status.
+impl Watch for Call {
+    fn saw(&mut self, polled: &Polled) {
+        match polled {
             Poll::Ready(Some(Ok(frame))) => {
                 if let Some(code) = frame.trailers_ref().and_then(grpc_status) {
-                    this.call.finish(tonic::Code::from_i32(code));
+                    self.finish(tonic::Code::from_i32(code));
                 }
             }
-            Poll::Ready(Some(Err(status))) => this.call.finish(status.code()),
+            Poll::Ready(Some(Err(status))) => self.finish(status.code()),
             // A body that ended without trailers after headers that carried no status.
-            Poll::Ready(None) => this.call.finish(tonic::Code::Ok),
+            Poll::Ready(None) => self.finish(tonic::Code::Ok),
             Poll::Pending => {}
         }
-        frame
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.body.is_end_stream()
-    }
-
-    fn size_hint(&self) -> http_body::SizeHint {
-        self.body.size_hint()
     }
 }
