@@ -2,8 +2,9 @@
 //! (W3C WebDriver), against an exchange on a manual clock and two consoles — the operator's
 //! (auditor and admin pages) and Shandong's (officer pages). The auditor opens an entry and
 //! sees it verified, exports the log with the button, and sees a tampered export fail; the
-//! officer sees an overdue referral highlighted; the admin sees a certificate due for
-//! rotation. Screenshots of the main pages are saved to target/console-screenshots/, or with
+//! officer sees an overdue referral highlighted, and the case (串案) three agencies' results of
+//! one product formed, with its results, referrals and timeline; the admin sees a certificate
+//! due for rotation. Screenshots of the main pages are saved to target/console-screenshots/, or with
 //! `YRD_CONSOLE_SCREENSHOTS=docs` to docs/console/ (the ones the README shows).
 //!
 //! Without /usr/bin/chromium and /usr/bin/chromedriver (or `YRD_CHROMIUM`, `YRD_CHROMEDRIVER`)
@@ -19,7 +20,7 @@ use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
 use yrd_domain::Profile;
 use yrd_e2e::fixtures::non_conforming_toy;
-use yrd_e2e::{JIANGSU, SHANDONG, SHANGHAI, StoreKind, TestApp, spawn_for_deadlines};
+use yrd_e2e::{JIANGSU, SHANDONG, SHANGHAI, StoreKind, TestApp, ZHEJIANG, spawn_for_deadlines};
 use yrd_gateway::cli::command::{Cli, Command};
 use yrd_gateway::cli::console::BoundConsole;
 use yrd_proto::v1 as pb;
@@ -205,6 +206,40 @@ async fn overdue_referral(app: &TestApp, clock: &yrd_domain::clock::ManualClock)
     panic!("referral {id} was never flagged overdue");
 }
 
+/// Jiangsu and Zhejiang publish the toy of Shanghai's referral, found on sale in their own
+/// provinces: the three results of one product form one case (串案, docs/cases.md), handled by
+/// Shandong, the producer's province. Answers the case id, as the referral names it.
+async fn case_of_three(app: &TestApp, referral: &str) -> String {
+    for (agency, seller_region) in [(JIANGSU, "320106"), (ZHEJIANG, "330106")] {
+        app.client(agency, Profile::System)
+            .await
+            .spot_check()
+            .publish_result(pb::PublishResultRequest {
+                request_id: format!("console-case-{agency}"),
+                result: Some(non_conforming_toy("370102", seller_region, app.clock.now())),
+            })
+            .await
+            .expect("publish");
+    }
+    let named = app
+        .client(SHANDONG, Profile::System)
+        .await
+        .disposal()
+        .get_referral(pb::GetReferralRequest {
+            name: format!("referrals/{referral}"),
+        })
+        .await
+        .expect("the referral")
+        .into_inner()
+        .referral
+        .expect("a referral")
+        .r#case;
+    named
+        .strip_prefix("cases/")
+        .unwrap_or_else(|| panic!("referral {referral} names no case: {named:?}"))
+        .to_owned()
+}
+
 /// Issues Jiangsu a system certificate valid for one day on the exchange's clock (through
 /// `yrd cert request` and `yrd cert issue`): its serial. The exchange's clock stands some four
 /// weeks ahead of this machine's by then, so the certificate is active there and ends within
@@ -298,6 +333,7 @@ async fn the_console_in_a_real_browser() {
         std::fs::create_dir_all(dir).expect("scratch dir");
     }
     let referral = overdue_referral(&app, &clock).await;
+    let case = case_of_three(&app, &referral).await;
     let serial = short_certificate(&app, &certs).await;
     let operator = console(&app, SHANGHAI).await;
     let shandong = console(&app, SHANDONG).await;
@@ -487,6 +523,10 @@ async fn the_console_in_a_real_browser() {
         .expect("timeline");
     shoot(&browser, "referral.png").await;
     browser
+        .find(Locator::LinkText(&case))
+        .await
+        .expect("the referral links to its case");
+    browser
         .goto(&format!("{officer}/officer/results?product=玩具"))
         .await
         .expect("results");
@@ -496,6 +536,79 @@ async fn the_console_in_a_real_browser() {
         .await
         .expect("results");
     shoot(&browser, "results.png").await;
+
+    // The case, from the home page: in the list, then on its page with its three results, the
+    // overdue referral highlighted and the calls that formed it in the log.
+    browser.goto(&format!("{officer}/")).await.expect("home");
+    browser
+        .find(Locator::Id("home-cases"))
+        .await
+        .expect("the cases link")
+        .click()
+        .await
+        .expect("click");
+    browser
+        .wait()
+        .for_element(Locator::Css("#table tbody tr"))
+        .await
+        .expect("cases");
+    let listed = page_text(&browser).await;
+    assert!(listed.contains(&case), "case {case} not in:\n{listed}");
+    shoot(&browser, "cases.png").await;
+    let page = format!("{officer}/officer/cases/{case}");
+    browser
+        .find(Locator::LinkText(&case))
+        .await
+        .expect("the case's link")
+        .click()
+        .await
+        .expect("click");
+    // The log sequences its entries a moment after the calls (reload until they are in).
+    let mut text = String::new();
+    for _ in 0..100 {
+        text = page_text(&browser).await;
+        if text.matches("PublishResult").count() >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        browser.goto(&page).await.expect("the case");
+    }
+    assert!(
+        text.matches("PublishResult").count() >= 2,
+        "the publications that formed the case are not in its timeline:\n{text}"
+    );
+    for agency in [SHANGHAI, JIANGSU, ZHEJIANG, SHANDONG] {
+        assert!(text.contains(agency), "{agency} not in:\n{text}");
+    }
+    let results = browser
+        .find_all(Locator::Css("a[href^='/officer/results?producer=']"))
+        .await
+        .expect("result links");
+    assert_eq!(results.len(), 3, "three results in:\n{text}");
+    let overdue = rows(&browser, "overdue").await;
+    assert!(
+        overdue.iter().any(|r| r.contains(&referral)),
+        "{referral} not highlighted in {overdue:?}"
+    );
+    assert!(
+        browser
+            .find_all(Locator::Css("a[href^='/audit/entries/']"))
+            .await
+            .expect("links")
+            .len()
+            >= 2,
+        "timeline entries link to their pages"
+    );
+    // The whole page, down to its timeline.
+    browser
+        .set_window_size(1200, 1600)
+        .await
+        .expect("a taller window");
+    shoot(&browser, "case.png").await;
+    browser
+        .set_window_size(1200, 800)
+        .await
+        .expect("the window again");
 
     browser.close().await.expect("closed");
 }

@@ -102,7 +102,7 @@ fn log_request(q: &HashMap<String, String>) -> Result<ListAuditEntriesRequest, S
 }
 
 /// The table of log entries, each linking to its verified page and its trace.
-fn entry_table(ctx: &Ctx, entries: &[EntryView]) -> Table {
+pub(crate) fn entry_table(ctx: &Ctx, entries: &[EntryView]) -> Table {
     let mut table = Table::new(
         ctx,
         &[
@@ -167,16 +167,7 @@ async fn log(
         .map_err(|s| Failure::exchange(RpcError::new("AuditService.ListAuditEntries", s)))?
         .into_inner();
     let views: Vec<EntryView> = page.entries.iter().map(EntryView::from_pb).collect();
-    let next = (!page.next_page_token.is_empty()).then(|| {
-        let mut q = q.clone();
-        q.insert("page".to_owned(), page.next_page_token.clone());
-        let query: Vec<String> = q
-            .iter()
-            .filter(|(_, v)| !v.is_empty())
-            .map(|(k, v)| format!("{k}={}", percent(v)))
-            .collect();
-        format!("/audit?{}", query.join("&"))
-    });
+    let next = next_page("/audit", &q, &page.next_page_token);
     let page = LogPage {
         table: entry_table(&ctx, &views),
         ctx,
@@ -185,6 +176,22 @@ async fn log(
         next,
     };
     Ok(render(&page))
+}
+
+/// The link to the page after this one of the listing at `path`, filtered by `q`: `None` when
+/// `token` (the answer's `next_page_token`) is empty, the last page.
+pub(crate) fn next_page(path: &str, q: &HashMap<String, String>, token: &str) -> Option<String> {
+    (!token.is_empty()).then(|| {
+        let mut q = q.clone();
+        q.insert("page".to_owned(), token.to_owned());
+        let mut query: Vec<String> = q
+            .iter()
+            .filter(|(_, v)| !v.is_empty())
+            .map(|(k, v)| format!("{k}={}", percent(v)))
+            .collect();
+        query.sort();
+        format!("{path}?{}", query.join("&"))
+    })
 }
 
 /// Percent-encodes a query value (everything but unreserved characters).

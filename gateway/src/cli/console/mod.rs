@@ -24,11 +24,12 @@
 //! * [`page`] — what every page shares: the language and labels (中文 by default), China
 //!   Standard Time, deadlines, tables, rendering and errors.
 //! * [`audit`], [`upload`] — the auditor's pages; [`officer`] — the officer's (system profile);
-//!   [`admin`] — the admin's. Each area is one module with its own `routes()`, so another area
-//!   (cases) is one more module merged in [`router`].
+//!   [`cases`] — the officer's cases (串案) with each case's timeline from the log; [`admin`] —
+//!   the admin's. Each area is one module with its own `routes()`, merged in [`router`].
 
 pub mod admin;
 pub mod audit;
+pub mod cases;
 pub mod officer;
 pub mod page;
 pub mod security;
@@ -198,6 +199,7 @@ pub fn router(console: Arc<Console>) -> Router {
         .merge(audit::routes())
         .merge(upload::routes())
         .merge(officer::routes())
+        .merge(cases::routes())
         .merge(admin::routes())
         .fallback(|| async { page::Failure::not_found().into_response() })
         .layer(axum::middleware::from_fn_with_state(

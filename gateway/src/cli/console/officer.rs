@@ -33,7 +33,8 @@ pub fn routes() -> Router<Arc<Console>> {
         .route("/officer/results", get(results))
 }
 
-async fn officer(console: &Console) -> Result<Session, Failure> {
+/// A session with the system certificate (the officer's profile).
+pub(crate) async fn officer(console: &Console) -> Result<Session, Failure> {
     Session::open(&console.connect.target(Profile::System))
         .await
         .map_err(Failure::exchange)
@@ -47,6 +48,50 @@ fn deadline_cells(lang: Lang, kind: &str, due_date: &str, overdue: bool) -> [Cel
     ]
 }
 
+/// The columns of a table of referrals (my referrals, a case's referrals).
+pub(crate) const REFERRAL_COLUMNS: &[&str] = &[
+    "referrals",
+    "product",
+    "from",
+    "to",
+    "state",
+    "next_deadline",
+    "due",
+];
+
+/// A referral's row under [`REFERRAL_COLUMNS`] and its class: the next deadline owed, else the
+/// one that passed unmet; `overdue` when a deadline passed unmet, `soon` within three days.
+pub(crate) fn referral_row(
+    lang: Lang,
+    r: ReferralView,
+    today: time::Date,
+) -> (&'static str, Vec<Cell>) {
+    let shown = r
+        .next_deadline
+        .as_ref()
+        .or_else(|| r.deadlines.iter().find(|d| d.overdue));
+    let (class, deadline) = match shown {
+        Some(d) => (
+            if r.overdue {
+                "overdue"
+            } else {
+                due_class(&d.due_date, d.overdue, today)
+            },
+            deadline_cells(lang, &d.kind, &d.due_date, d.overdue),
+        ),
+        None => (if r.overdue { "overdue" } else { "" }, Default::default()),
+    };
+    let mut cells = vec![
+        Cell::link(r.id.clone(), format!("/officer/referrals/{}", r.id)),
+        Cell::text(r.product_name),
+        Cell::text(r.sampling_agency),
+        Cell::text(r.handling_agency),
+        Cell::text(r.state),
+    ];
+    cells.extend(deadline);
+    (class, cells)
+}
+
 /// `GET /officer/referrals`.
 async fn referrals(State(console): State<Arc<Console>>, ctx: Ctx) -> Result<Response, Failure> {
     let session = officer(&console).await?;
@@ -58,43 +103,9 @@ async fn referrals(State(console): State<Arc<Console>>, ctx: Ctx) -> Result<Resp
         .await
         .map_err(Failure::exchange)?;
     let today = today();
-    let mut table = Table::new(
-        &ctx,
-        &[
-            "referrals",
-            "product",
-            "from",
-            "to",
-            "state",
-            "next_deadline",
-            "due",
-        ],
-    );
+    let mut table = Table::new(&ctx, REFERRAL_COLUMNS);
     for r in found.iter().map(|r| ReferralView::new(r, today)) {
-        // The next deadline owed, else the one that passed unmet.
-        let shown = r
-            .next_deadline
-            .as_ref()
-            .or_else(|| r.deadlines.iter().find(|d| d.overdue));
-        let (class, deadline) = match shown {
-            Some(d) => (
-                if r.overdue {
-                    "overdue"
-                } else {
-                    due_class(&d.due_date, d.overdue, today)
-                },
-                deadline_cells(ctx.lang, &d.kind, &d.due_date, d.overdue),
-            ),
-            None => (if r.overdue { "overdue" } else { "" }, Default::default()),
-        };
-        let mut cells = vec![
-            Cell::link(r.id.clone(), format!("/officer/referrals/{}", r.id)),
-            Cell::text(r.product_name),
-            Cell::text(r.sampling_agency),
-            Cell::text(r.handling_agency),
-            Cell::text(r.state),
-        ];
-        cells.extend(deadline);
+        let (class, cells) = referral_row(ctx.lang, r, today);
         table.push(class, cells);
     }
     Ok(render(&ListPage {
@@ -156,12 +167,23 @@ async fn referral(
             .into_iter()
             .map(|(k, text)| (ctx.t(k), Cell::text(text)))
             .chain([(ctx.t("results"), Cell::text(v.result.clone()))])
+            .chain(case_field(&ctx, &r.r#case))
             .collect(),
         checks: Vec::new(),
         tables: vec![(ctx.t("deadlines"), deadlines)],
         timeline: v.timeline,
         ctx,
     }))
+}
+
+/// The case (串案) a referral's result belongs to, linking to its page; none when it is in no
+/// case (docs/cases.md).
+fn case_field(ctx: &Ctx, case: &str) -> Option<(&'static str, Cell)> {
+    let id = case.strip_prefix("cases/").filter(|id| !id.is_empty())?;
+    Some((
+        ctx.t("case"),
+        Cell::link(id, format!("/officer/cases/{id}")),
+    ))
 }
 
 /// `GET /officer/applications`.

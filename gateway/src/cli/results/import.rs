@@ -342,7 +342,7 @@ pub async fn import(
 /// The agency the client certificate at `path` admits its holder as, when it is an exchange
 /// certificate; `None` skips the look-up of published results (the request ids still keep a
 /// re-run from publishing twice).
-fn agency_of(path: &Path) -> Option<AgencyId> {
+pub(crate) fn agency_of(path: &Path) -> Option<AgencyId> {
     use rustls_pki_types::CertificateDer;
     use rustls_pki_types::pem::PemObject as _;
     let pem = std::fs::read(path).ok()?;
