@@ -105,6 +105,21 @@ async fn one_product_found_by_three_agencies_becomes_one_case(app: TestApp) {
         ""
     );
 
+    // Every agency of the case is a reacting party of its referrals, as after a reaction:
+    // Zhejiang, which joined last, lists Shanghai's and Jiangsu's referrals by the reacting
+    // role, and Shanghai lists Zhejiang's, opened in the write that joined it. The handling
+    // agency handles them; Anhui, in no case, reacts to none.
+    let mut of_others: Vec<String> = [&sh, &js]
+        .iter()
+        .flat_map(|r| r.referrals.clone())
+        .collect();
+    of_others.sort();
+    assert_eq!(reacting(&app, ZHEJIANG).await, of_others);
+    assert_eq!(reacting(&app, SHANGHAI).await.len(), 2);
+    assert!(reacting(&app, SHANGHAI).await.contains(&zj.referrals[0]));
+    assert!(reacting(&app, SHANDONG).await.is_empty());
+    assert!(reacting(&app, ANHUI).await.is_empty());
+
     // The handling agency's step on Shanghai's referral reaches Jiangsu and Zhejiang too.
     app.as_agency(SHANDONG)
         .await
@@ -128,16 +143,49 @@ async fn one_product_found_by_three_agencies_becomes_one_case(app: TestApp) {
     // The log ties the case together: the publication that formed it, the one that joined
     // it and the step on its referral all name it.
     let entries = case_log(&app, &case.name, "the case's calls in the log", |entries| {
-        entries.len() >= 3
+        entries
+            .iter()
+            .any(|e| e.method.ends_with("AcknowledgeReferral"))
     })
     .await;
     let methods: Vec<&str> = entries.iter().map(|e| e.method.as_str()).collect();
-    for method in ["PublishResult", "AcknowledgeReferral"] {
+    for method in ["PublishResult", "AcknowledgeReferral", "GetReferral"] {
         assert!(
             methods.iter().any(|m| m.ends_with(method)),
             "{method} in {methods:?}"
         );
     }
+    // The first publication was made before the case existed and names Shanghai's result
+    // alone; the query by the case finds it all the same, and a read of a result of the case
+    // names the case. Calls about the other product are not in the case's story.
+    app.as_agency(ANHUI)
+        .await
+        .results
+        .get_result(pb::GetResultRequest {
+            name: js.name.clone(),
+        })
+        .await
+        .expect("read");
+    let entries = case_log(&app, &case.name, "the whole story of the case", |entries| {
+        entries.iter().any(|e| e.method.ends_with("GetResult"))
+    })
+    .await;
+    let first = entries
+        .iter()
+        .find(|e| e.method.ends_with("PublishResult") && e.resource_names.contains(&sh.name))
+        .expect("the first publication is in the case's story");
+    assert!(!first.resource_names.contains(&case.name));
+    let read = entries
+        .iter()
+        .find(|e| e.method.ends_with("GetResult"))
+        .expect("the read");
+    assert_eq!(read.resource_names, [js.name.clone(), case.name.clone()]);
+    assert!(
+        !entries
+            .iter()
+            .any(|e| e.resource_names.contains(&other.name)),
+        "the other product's calls are not the case's"
+    );
     assert!(
         !stored_feed(&app, ANHUI)
             .await
@@ -145,6 +193,33 @@ async fn one_product_found_by_three_agencies_becomes_one_case(app: TestApp) {
             .any(|e| e.resource_name == sh_referral.name),
         "Anhui is no party"
     );
+}
+
+/// The referrals `agency` lists by the reacting role (every page), sorted.
+async fn reacting(app: &TestApp, agency: &str) -> Vec<String> {
+    let client = app.as_agency(agency).await.disposal;
+    let mut names: Vec<String> = yrd_client::list_all(
+        "DisposalService.ListReferrals",
+        pb::ListReferralsRequest {
+            role: pb::ReferralRole::Reacting as i32,
+            ..Default::default()
+        },
+        |r, token| r.page_token = token,
+        |r| {
+            let mut client = client.clone();
+            async move {
+                let page = client.list_referrals(r).await?.into_inner();
+                Ok((page.referrals, page.next_page_token))
+            }
+        },
+    )
+    .await
+    .expect("listed")
+    .into_iter()
+    .map(|r| r.name)
+    .collect();
+    names.sort();
+    names
 }
 
 /// The exchange-log entries naming `case`, as an auditor lists them, once `enough` holds.

@@ -342,8 +342,8 @@ impl DisposalService for DisposalHandler {
         &self,
         request: Request<pb::GetReferralRequest>,
     ) -> Result<Response<pb::GetReferralResponse>, Status> {
-        Call::serve(request, async |_, request| {
-            self.get(request.into_inner()).await
+        Call::serve(request, async |call, request| {
+            self.get(call, request.into_inner()).await
         })
         .await
     }

@@ -64,8 +64,8 @@ impl SpotCheckService for SpotCheckHandler {
         &self,
         request: Request<GetResultRequest>,
     ) -> Result<Response<GetResultResponse>, Status> {
-        Call::serve(request, async |_, request| {
-            self.get(request.into_inner()).await
+        Call::serve(request, async |call, request| {
+            self.get(call, request.into_inner()).await
         })
         .await
     }

@@ -129,6 +129,18 @@ impl DisposalHandler {
             officer: &call.officer,
         })?;
         let referral: pb::Referral = decode(&new.body, "referral")?;
+        // A referral of a result in a case is part of the case's story in the log
+        // (docs/cases.md).
+        let case = self
+            .store
+            .cases_of_results(&[result_id.as_str()])
+            .await?
+            .remove(&result_id);
+        call.note(
+            std::iter::once(result_name)
+                .chain(case.map(|c| format!("cases/{c}")))
+                .collect(),
+        );
         let leaf = call.success_leaf();
         let response = pb::CreateReferralResponse::new(referral, self.receipt(leaf.as_ref(), now));
         let outcome = self

@@ -10,13 +10,15 @@ use super::{DEFAULT_PAGE, DisposalHandler, MAX_PAGE, decode};
 use crate::convert::{refresh_deadlines, state_filter};
 use crate::error::CallError;
 use crate::parse::RequestFields as _;
-use yrd_call::FieldErrors;
+use yrd_call::{Call, FieldErrors};
 
 impl DisposalHandler {
     pub(super) async fn get(
         &self,
+        call: &mut Call,
         request: pb::GetReferralRequest,
     ) -> Result<pb::GetReferralResponse, CallError> {
+        call.note(vec![request.name.trim().to_owned()]);
         let mut v = FieldErrors::new();
         let Some(id) = v.referral_id("name", &request.name) else {
             return Err(CallError::Invalid(v));
@@ -26,6 +28,11 @@ impl DisposalHandler {
             .get_referral(&id)
             .await?
             .ok_or_else(|| CallError::NotFound(format!("referrals/{id}")))?;
+        if let Some(case) = super::case_name(&stored) {
+            // A read of a referral of a case is part of the case's story in the log
+            // (docs/cases.md).
+            call.note(vec![format!("referrals/{id}"), case]);
+        }
         Ok(pb::GetReferralResponse {
             referral: Some(self.as_of_now(&stored)?),
         })

@@ -1,6 +1,6 @@
 //! The reads of `SpotCheckService`: one result (or one of its versions), and the search.
 
-use yrd_call::{FieldErrors, next_page_token, violation};
+use yrd_call::{Call, FieldErrors, next_page_token, violation};
 use yrd_proto::v1::{
     self as pb, GetResultRequest, GetResultResponse, SearchResultsRequest, SearchResultsResponse,
 };
@@ -12,9 +12,11 @@ use crate::search::{decode_token, encode_token, parse_search};
 impl SpotCheckHandler {
     pub(crate) async fn get(
         &self,
+        call: &mut Call,
         request: GetResultRequest,
     ) -> Result<GetResultResponse, CallError> {
         let name = request.name.trim();
+        call.note(vec![name.to_owned()]);
         let bad = || {
             CallError::Invalid(FieldErrors::from(violation(
                 "name",
@@ -41,6 +43,11 @@ impl SpotCheckHandler {
         let mut result = to_pb(&stored)?;
         self.with_referrals(std::slice::from_mut(&mut result))
             .await?;
+        // A read of a result in a case is part of the case's story in the log
+        // (docs/cases.md).
+        if let Some(case) = self.store.cases_of_results(&[id]).await?.remove(id) {
+            call.note(vec![name.to_owned(), format!("cases/{case}")]);
+        }
         Ok(GetResultResponse {
             result: Some(result),
         })

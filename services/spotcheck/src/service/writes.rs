@@ -15,10 +15,11 @@ use yrd_proto::v1::{
     PublishResultResponse, WithdrawResultRequest, WithdrawResultResponse,
 };
 use yrd_store::{
-    IdempotencyKey, NewCorrection, NewFeedEvent, NewPublication, NewWithdrawal, ResultState,
-    ResultWriteError, StoreError, StoredResult, WriteOutcome, stored_precision,
+    CaseRows, IdempotencyKey, NewCorrection, NewFeedEvent, NewPublication, NewWithdrawal,
+    ResultState, ResultWriteError, StoreError, StoredResult, WriteOutcome, stored_precision,
 };
 
+use super::cases::CasePlan;
 use super::{
     Change, ChangeStart, SpotCheckHandler, canonical, decode, parse_result, reason, result_id,
     to_pb, today, write_key,
@@ -77,13 +78,12 @@ impl SpotCheckHandler {
         let case = self
             .case_plan(call, &id, Some(&parsed), &publisher, &ids, &directory, now)
             .await?;
-        call.note(case.resources(&name));
         let Tail {
-            mut events,
+            events,
             leaf,
             receipt,
-        } = self.tail(call, &routing, Change::Published, &result, &publisher, now);
-        events.extend(case.events);
+            cases,
+        } = self.tail(call, case, &routing, Change::Published, &result, now);
         let response = PublishResultResponse {
             result: Some(result.clone()),
             receipt,
@@ -100,7 +100,7 @@ impl SpotCheckHandler {
             referrals,
             leaf,
             response: response.encode_to_vec(),
-            cases: case.rows,
+            cases,
         };
         commit(self.store.publish_result(&write), call, &name, response).await
     }
@@ -192,13 +192,12 @@ impl SpotCheckHandler {
         let case = self
             .case_plan(call, &id, Some(&parsed), &publisher, &ids, &directory, now)
             .await?;
-        call.note(case.resources(&name));
         let Tail {
-            mut events,
+            events,
             leaf,
             receipt,
-        } = self.tail(call, &routing, Change::Corrected, &result, &publisher, now);
-        events.extend(case.events);
+            cases,
+        } = self.tail(call, case, &routing, Change::Corrected, &result, now);
         let response = CorrectResultResponse {
             result: Some(result.clone()),
             receipt,
@@ -216,7 +215,7 @@ impl SpotCheckHandler {
             referrals,
             leaf,
             response: response.encode_to_vec(),
-            cases: case.rows,
+            cases,
         };
         commit(self.store.correct_result(&write), call, &name, response).await
     }
@@ -259,7 +258,6 @@ impl SpotCheckHandler {
         let case = self
             .case_plan(call, &id, None, &publisher, &[], &directory, now)
             .await?;
-        call.note(case.resources(&name));
         let routing = match SpotCheckResult::parse(input_of(&result), today(now)) {
             Ok(parsed) => route_result_event(&parsed, &publisher, &directory),
             Err(e) => {
@@ -273,7 +271,8 @@ impl SpotCheckHandler {
             events,
             leaf,
             receipt,
-        } = self.tail(call, &routing, Change::Withdrawn, &result, &publisher, now);
+            cases,
+        } = self.tail(call, case, &routing, Change::Withdrawn, &result, now);
         let response = WithdrawResultResponse {
             result: Some(result),
             receipt,
@@ -288,7 +287,7 @@ impl SpotCheckHandler {
             events,
             leaf,
             response: response.encode_to_vec(),
-            cases: case.rows,
+            cases,
         };
         commit(self.store.withdraw_result(&write), call, &name, response).await
     }
@@ -414,32 +413,39 @@ fn strip_outputs(r: &mut pb::SpotCheckResult) {
     *r = content;
 }
 
-/// What every write commits beside its rows: the feed events of the change, the call's audit
-/// leaf, and the receipt that signs the leaf for the answer.
+/// What every write commits beside its result's rows: the feed events of the change and of
+/// its case link, the case rows, the call's audit leaf, and the receipt that signs the leaf
+/// for the answer.
 struct Tail {
     events: Vec<NewFeedEvent>,
     leaf: Option<LeafData>,
     receipt: Option<pb::Receipt>,
+    cases: CaseRows,
 }
 
 impl SpotCheckHandler {
-    /// The [`Tail`] of a write that makes `change` to `result`, sent to `routing`'s recipients.
+    /// The [`Tail`] of the caller's write that makes `change` to `result` with `case`, sent
+    /// to `routing`'s recipients: the call's leaf names the result and the case it is in after
+    /// the write (docs/cases.md), and every agency of the case is told of a new link.
     fn tail(
         &self,
-        call: &Call,
+        call: &mut Call,
+        case: CasePlan,
         routing: &Routing,
         change: Change,
         result: &pb::SpotCheckResult,
-        publisher: &AgencyId,
         now: OffsetDateTime,
     ) -> Tail {
-        let events = Self::events(routing, change, result, publisher, &call.trace_id, now);
+        call.note(case.resources(&result.name));
+        let mut events = Self::events(routing, change, result, call.agency(), &call.trace_id, now);
+        events.extend(case.events);
         let leaf = call.success_leaf();
         let receipt = self.receipt(leaf.as_ref(), now);
         Tail {
             events,
             leaf,
             receipt,
+            cases: case.rows,
         }
     }
 }

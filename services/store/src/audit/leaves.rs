@@ -33,6 +33,29 @@ pub struct StoredLeaf {
     pub leaf_hash: Hash,
 }
 
+/// The prefix of a case's name (串案, docs/cases.md).
+const CASE_PREFIX: &str = "cases/";
+
+/// Keeps the leaves of the whole story of case `name` (`cases/{id}`, docs/cases.md "The
+/// exchange log"): those naming the case, and those naming a result that is or was in it or a
+/// referral of such a result, resolved when the query runs. The log is append-only, so the
+/// publication of a case's first result, made before the case existed, names the result
+/// alone; this is how a query by the case still finds it.
+fn case_story(q: &mut Conditions, name: &str) {
+    let case = q.bind(name);
+    let id = q.bind(&name[CASE_PREFIX.len()..]);
+    let results = format!(
+        "SELECT result_id FROM case_results WHERE case_id = {id} \
+         UNION SELECT result_id FROM case_unlinks WHERE case_id = {id}"
+    );
+    q.add(format!(
+        "id IN (SELECT leaf_id FROM audit_leaf_resources WHERE resource = {case} \
+         OR resource IN (SELECT 'results/' || result_id FROM ({results}) k) \
+         OR resource IN (SELECT 'referrals/' || r.id FROM referrals r \
+         WHERE r.result_id IN ({results})))"
+    ));
+}
+
 /// Which sequenced leaves an auditor asks for; `None` fields do not filter.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LeafFilter {
@@ -228,10 +251,13 @@ impl Store {
         q.when("method = ?", filter.method.as_deref());
         q.when("code = ?", filter.code.map(i64::from));
         q.when("trace_id = ?", filter.trace_id.as_deref());
-        q.when(
-            "id IN (SELECT leaf_id FROM audit_leaf_resources WHERE resource = ?)",
-            filter.resource.as_deref(),
-        );
+        match filter.resource.as_deref() {
+            Some(resource) if resource.starts_with(CASE_PREFIX) => case_story(&mut q, resource),
+            resource => q.when(
+                "id IN (SELECT leaf_id FROM audit_leaf_resources WHERE resource = ?)",
+                resource,
+            ),
+        }
         let limit = q.bind(i64::from(limit));
         let sql = format!(
             "SELECT {LEAF_COLUMNS} FROM audit_leaves{} ORDER BY leaf_index LIMIT {limit}",

@@ -17,6 +17,7 @@ use yrd_domain::AgencyId;
 use yrd_domain::case::Finding;
 
 pub use read::{CaseCursor, CaseFilter};
+pub(crate) use write::new_referral_reactors_in;
 pub use write::{CaseRows, LinkRows, NewCase, NewUnlink, UnlinkError};
 
 /// A stored finding: a published non-conforming result that names a model.

@@ -181,7 +181,54 @@ async fn link_in(conn: &mut AnyConnection, link: &LinkRows, at: i64) -> Result<(
         .execute(&mut *conn)
         .await?;
     }
-    refresh_case(conn, &link.case_id, at).await
+    refresh_case(conn, &link.case_id, at).await?;
+    case_reactors_in(conn, &link.case_id, at).await
+}
+
+/// Makes every agency of case `case_id` (the publishers of its results and its handling
+/// agency) a reacting agency of every referral of its results, in `referral_reactors`, the
+/// referral's own parties excepted (docs/cases.md "What the agencies see"). Run by the write
+/// that links results into the case and by the one that opens a referral of a result in it;
+/// a reacting agency is never removed, as after a reaction.
+pub(crate) async fn case_reactors_in(
+    conn: &mut AnyConnection,
+    case_id: &str,
+    at: i64,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO referral_reactors (referral_id, agency, created_at) \
+         SELECT r.id, a.agency, $2 FROM case_results m \
+         JOIN referrals r ON r.result_id = m.result_id \
+         JOIN (SELECT publisher AS agency FROM case_results WHERE case_id = $1 \
+               UNION SELECT handling_agency AS agency FROM cases \
+               WHERE id = $1 AND handling_agency IS NOT NULL) a ON 1 = 1 \
+         WHERE m.case_id = $1 AND a.agency <> r.sampling_agency \
+         AND a.agency <> r.handling_agency \
+         ON CONFLICT (referral_id, agency) DO NOTHING",
+    )
+    .bind(case_id)
+    .bind(at)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// The reacting agencies a new referral of result `result_id` gets from the case the result
+/// is in, if any (see [`case_reactors_in`]).
+pub(crate) async fn new_referral_reactors_in(
+    conn: &mut AnyConnection,
+    result_id: &str,
+    at: i64,
+) -> Result<(), StoreError> {
+    let case: Option<String> =
+        sqlx::query_scalar("SELECT case_id FROM case_results WHERE result_id = $1")
+            .bind(result_id)
+            .fetch_optional(&mut *conn)
+            .await?;
+    match case {
+        Some(case) => case_reactors_in(conn, &case, at).await,
+        None => Ok(()),
+    }
 }
 
 /// Sets case `id`'s first and last finding from its results, and its state: open with two or

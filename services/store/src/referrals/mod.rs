@@ -229,13 +229,22 @@ impl Store {
         let Some(mut stored) = stored else {
             return Ok(None);
         };
-        // The agencies of its result's case react to it (docs/cases.md): every step that
-        // loads it tells them.
-        if let Some(case) = &stored.case_id {
-            if let Some(case) = self.get_case(case).await? {
-                stored.machine.join_reacting(case.agencies());
-            }
-        }
+        // Its reacting agencies are those of `referral_reactors`, the case's agencies among
+        // them (docs/cases.md): every step that loads it tells them, as `ListReferrals` by
+        // the reacting role lists it to them.
+        let reactors: Vec<String> =
+            sqlx::query_scalar("SELECT agency FROM referral_reactors WHERE referral_id = $1")
+                .bind(id)
+                .fetch_all(&self.read)
+                .await?;
+        let reactors = reactors
+            .iter()
+            .map(|a| {
+                a.parse::<AgencyId>()
+                    .map_err(|e| StoreError::corrupt("referral reactor", e))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        stored.machine.join_reacting(reactors);
         Ok(Some(stored))
     }
 

@@ -267,6 +267,9 @@ pub(crate) async fn insert_referrals_in(
             result_id: r.result_id.clone(),
             handling_agency: r.machine.handling_agency.clone(),
         })?;
+        // A referral of a result in a case has the case's agencies as reacting agencies from
+        // its first row (docs/cases.md).
+        crate::cases::new_referral_reactors_in(conn, &r.result_id, at).await?;
     }
     Ok(())
 }
