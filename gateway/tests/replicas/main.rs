@@ -46,6 +46,8 @@ mod sequencer;
 // The crash test's writers, ledger and checks (gateway/tests/crash/), used as they are.
 #[path = "../crash/check.rs"]
 mod check;
+#[path = "../crash/detours.rs"]
+mod detours;
 #[path = "../crash/ledger.rs"]
 mod ledger;
 #[path = "../crash/load.rs"]
