@@ -146,6 +146,26 @@ async fn shoot(browser: &Client, name: &str) {
     std::fs::write(screenshots().join(name), png).expect("saved");
 }
 
+/// Clicks the element with `id` on the page.
+async fn click(browser: &Client, id: &str) {
+    browser
+        .find(Locator::Id(id))
+        .await
+        .unwrap_or_else(|e| panic!("no #{id}: {e}"))
+        .click()
+        .await
+        .unwrap_or_else(|e| panic!("#{id} not clicked: {e}"));
+}
+
+/// Waits until an element matching `css` is on the page.
+async fn wait_for(browser: &Client, css: &str) {
+    browser
+        .wait()
+        .for_element(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("no {css} on the page: {e}"));
+}
+
 async fn page_text(browser: &Client) -> String {
     browser
         .find(Locator::Css("body"))
@@ -353,24 +373,10 @@ async fn the_console_in_a_real_browser() {
     // Auditor: the log, then an entry verified here (signature, inclusion, consistency).
     let base = operator.split("/?").next().expect("base").to_owned();
     browser.goto(&format!("{base}/audit")).await.expect("log");
-    browser
-        .wait()
-        .for_element(Locator::Css("#table tbody tr"))
-        .await
-        .expect("entries");
+    wait_for(&browser, "#table tbody tr").await;
     shoot(&browser, "log.png").await;
-    browser
-        .find(Locator::Id("switch-language"))
-        .await
-        .expect("switch")
-        .click()
-        .await
-        .expect("click");
-    browser
-        .wait()
-        .for_element(Locator::Css("html[lang=en]"))
-        .await
-        .expect("English");
+    click(&browser, "switch-language").await;
+    wait_for(&browser, "html[lang=en]").await;
     browser
         .goto(&format!("{base}/audit/entries/1"))
         .await
@@ -401,22 +407,12 @@ async fn the_console_in_a_real_browser() {
         .click()
         .await
         .expect("click");
-    browser
-        .wait()
-        .for_element(Locator::Css("#table tbody tr"))
-        .await
-        .expect("trace entries");
+    wait_for(&browser, "#table tbody tr").await;
     shoot(&browser, "trace.png").await;
 
     // The export button downloads the log; the honest file passes, a tampered one fails.
     browser.goto(&format!("{base}/audit")).await.expect("log");
-    browser
-        .find(Locator::Id("export"))
-        .await
-        .expect("export")
-        .click()
-        .await
-        .expect("click");
+    click(&browser, "export").await;
     let export = downloaded(&downloads).await;
     let tampered = scratch.path().join("tampered.jsonl");
     tamper(&export, &tampered);
@@ -432,18 +428,8 @@ async fn the_console_in_a_real_browser() {
             .send_keys(file.to_str().expect("UTF-8"))
             .await
             .expect("chosen");
-        browser
-            .find(Locator::Id("upload"))
-            .await
-            .expect("upload")
-            .click()
-            .await
-            .expect("click");
-        browser
-            .wait()
-            .for_element(Locator::Css("#table"))
-            .await
-            .expect("verdicts");
+        click(&browser, "upload").await;
+        wait_for(&browser, "#table").await;
         let failing = rows(&browser, "failing").await;
         let passing = rows(&browser, "passing").await;
         if honest {
@@ -516,11 +502,7 @@ async fn the_console_in_a_real_browser() {
         .click()
         .await
         .expect("click");
-    browser
-        .wait()
-        .for_element(Locator::Css("ol.timeline li"))
-        .await
-        .expect("timeline");
+    wait_for(&browser, "ol.timeline li").await;
     shoot(&browser, "referral.png").await;
     browser
         .find(Locator::LinkText(&case))
@@ -530,28 +512,14 @@ async fn the_console_in_a_real_browser() {
         .goto(&format!("{officer}/officer/results?product=玩具"))
         .await
         .expect("results");
-    browser
-        .wait()
-        .for_element(Locator::Css("#table"))
-        .await
-        .expect("results");
+    wait_for(&browser, "#table").await;
     shoot(&browser, "results.png").await;
 
     // The case, from the home page: in the list, then on its page with its three results, the
     // overdue referral highlighted and the calls that formed it in the log.
     browser.goto(&format!("{officer}/")).await.expect("home");
-    browser
-        .find(Locator::Id("home-cases"))
-        .await
-        .expect("the cases link")
-        .click()
-        .await
-        .expect("click");
-    browser
-        .wait()
-        .for_element(Locator::Css("#table tbody tr"))
-        .await
-        .expect("cases");
+    click(&browser, "home-cases").await;
+    wait_for(&browser, "#table tbody tr").await;
     let listed = page_text(&browser).await;
     assert!(listed.contains(&case), "case {case} not in:\n{listed}");
     shoot(&browser, "cases.png").await;

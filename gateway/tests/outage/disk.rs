@@ -12,13 +12,13 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Context as _, bail, ensure};
-use rand::Rng as _;
 use sqlx::Connection as _;
 use yrd_bench::cli::StoreKind;
 use yrd_bench::server::YrdServer;
 
 use crate::ledger::Ledger;
-use crate::load::{Run, load_until_fault};
+use crate::load::load_until_fault;
+use crate::{print_log_tail, run_of, seeded};
 
 /// The file system's size: the store, its WAL, the dev PKI and the server's log, with room.
 const TMPFS_SIZE: &str = "size=48m";
@@ -73,12 +73,7 @@ pub(crate) async fn full_disk(binary: &Path) -> anyhow::Result<()> {
     let outcome = fill_and_recover(&mut server, &data, &filler).await;
     if outcome.is_err() {
         let _ = std::fs::remove_file(&filler);
-        let log = std::fs::read_to_string(&server.log).unwrap_or_default();
-        let tail: Vec<&str> = log.lines().rev().take(20).collect();
-        eprintln!("--- the last lines of the server's log ---");
-        for line in tail.iter().rev() {
-            eprintln!("{line}");
-        }
+        print_log_tail(&server);
     }
     let stopped = server.stop().await;
     outcome.and(stopped)
@@ -89,16 +84,9 @@ async fn fill_and_recover(
     data: &Path,
     filler: &Path,
 ) -> anyhow::Result<()> {
-    let seed: u64 = rand::rng().random();
-    let campaign = format!("DISKFULL-{seed}");
-    eprintln!("full-disk test: seed {seed}");
+    let (seed, campaign) = seeded("full-disk", "DISKFULL");
     let mut ledger = Ledger::default();
-    let run = Run {
-        campaign: &campaign,
-        iteration: 1,
-        kill_after: FILL_AFTER_ACKS,
-        seed,
-    };
+    let run = run_of(&campaign, seed, FILL_AFTER_ACKS);
     let seen = load_until_fault(server, &mut ledger, run, |_| fill(filler))
         .await
         .context("the load until the disk was full")?;

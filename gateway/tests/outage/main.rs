@@ -139,9 +139,7 @@ async fn sqlite_on_a_read_only_database_refuses_to_start_then_recovers() -> anyh
 
 /// The scenario of the module documentation.
 async fn outage(server: &mut YrdServer, pg: &PrivatePostgres) -> anyhow::Result<()> {
-    let seed: u64 = rand::rng().random();
-    let campaign = format!("OUTAGE-{seed}");
-    eprintln!("outage test: seed {seed}");
+    let (seed, campaign) = seeded("outage", "OUTAGE");
     let readiness = HealthClient::new(server.target.channel(AGENCIES[0].0).await?);
     // Agency 0's results go to agency 1 (`yrd_domain::routing`, the crash test's samples).
     let subscriber = server.target.session(AGENCIES[1].0).await?;
@@ -154,12 +152,7 @@ async fn outage(server: &mut YrdServer, pg: &PrivatePostgres) -> anyhow::Result<
     }
 
     let mut ledger = Ledger::default();
-    let run = Run {
-        campaign: &campaign,
-        iteration: 1,
-        kill_after: STOP_AFTER_ACKS,
-        seed,
-    };
+    let run = run_of(&campaign, seed, STOP_AFTER_ACKS);
     let seen = load_until_fault(server, &mut ledger, run, |_| pg.stop_immediate())
         .await
         .context("the load until PostgreSQL stopped")?;
@@ -331,6 +324,34 @@ async fn resume_from(session: &Authed, cursor: u64) -> anyhow::Result<String> {
         }
     }
     Ok(format!("{} events up to cursor {latest}", latest - cursor))
+}
+
+/// One fault test's random seed (printed, so that a failure can be replayed) and the campaign
+/// name of its load.
+fn seeded(test: &str, kind: &str) -> (u64, String) {
+    let seed: u64 = rand::rng().random();
+    eprintln!("{test} test: seed {seed}");
+    (seed, format!("{kind}-{seed}"))
+}
+
+/// The run of one fault test: one iteration of `campaign`, stopped for the fault after `acks`.
+fn run_of(campaign: &str, seed: u64, acks: u64) -> Run<'_> {
+    Run {
+        campaign,
+        iteration: 1,
+        kill_after: acks,
+        seed,
+    }
+}
+
+/// Prints the last lines of the server's log when a fault test failed.
+fn print_log_tail(server: &YrdServer) {
+    let log = std::fs::read_to_string(&server.log).unwrap_or_default();
+    let tail: Vec<&str> = log.lines().rev().take(20).collect();
+    eprintln!("--- the last lines of the server's log ---");
+    for line in tail.iter().rev() {
+        eprintln!("{line}");
+    }
 }
 
 /// Polls readiness until it is `wanted` (each poll a `Health/Check` of service `readiness`).

@@ -19,13 +19,13 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail, ensure};
-use rand::Rng as _;
 use yrd_bench::cli::StoreKind;
 use yrd_bench::server::YrdServer;
 
 use crate::disk::{integrity, mount_tmpfs};
 use crate::ledger::Ledger;
-use crate::load::{Run, load_until_fault};
+use crate::load::load_until_fault;
+use crate::{print_log_tail, run_of, seeded};
 
 /// Acknowledged writes before the stop.
 const STOP_AFTER_ACKS: u64 = 30;
@@ -54,12 +54,7 @@ pub(crate) async fn read_only(binary: &Path) -> anyhow::Result<()> {
     let outcome = stop_and_start_read_only(&mut server, &db_dir, &db).await;
     if outcome.is_err() {
         let _ = remount(&db_dir, "rw");
-        let log = std::fs::read_to_string(&server.log).unwrap_or_default();
-        let tail: Vec<&str> = log.lines().rev().take(20).collect();
-        eprintln!("--- the last lines of the server's log ---");
-        for line in tail.iter().rev() {
-            eprintln!("{line}");
-        }
+        print_log_tail(&server);
     }
     let stopped = server.stop().await;
     outcome.and(stopped)
@@ -70,16 +65,9 @@ async fn stop_and_start_read_only(
     db_dir: &Path,
     db: &Path,
 ) -> anyhow::Result<()> {
-    let seed: u64 = rand::rng().random();
-    let campaign = format!("READONLY-{seed}");
-    eprintln!("read-only test: seed {seed}");
+    let (seed, campaign) = seeded("read-only", "READONLY");
     let mut ledger = Ledger::default();
-    let run = Run {
-        campaign: &campaign,
-        iteration: 1,
-        kill_after: STOP_AFTER_ACKS,
-        seed,
-    };
+    let run = run_of(&campaign, seed, STOP_AFTER_ACKS);
     let seen = load_until_fault(server, &mut ledger, run, |server| {
         stop(server)?;
         remount(db_dir, "ro")

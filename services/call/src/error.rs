@@ -69,16 +69,24 @@ pub const STORE_DISK_FULL: &str =
 /// `StorageFull`, or its text, which PostgreSQL's "could not extend file" carries). The drivers'
 /// error types are not seen from here, so their messages are what can be read.
 pub fn is_disk_full(e: &(dyn std::error::Error + 'static)) -> bool {
+    any_cause(e, std::io::ErrorKind::StorageFull, |text| {
+        text.contains("database or disk is full") || text.contains("No space left on device")
+    })
+}
+
+/// True when `e` or a cause under it is an I/O error of `kind`, or has a text `says` matches.
+fn any_cause(
+    e: &(dyn std::error::Error + 'static),
+    kind: std::io::ErrorKind,
+    says: impl Fn(&str) -> bool,
+) -> bool {
     let mut next = Some(e);
     while let Some(cause) = next {
         if cause
             .downcast_ref::<std::io::Error>()
-            .is_some_and(|io| io.kind() == std::io::ErrorKind::StorageFull)
+            .is_some_and(|io| io.kind() == kind)
+            || says(&cause.to_string())
         {
-            return true;
-        }
-        let text = cause.to_string();
-        if text.contains("database or disk is full") || text.contains("No space left on device") {
             return true;
         }
         next = cause.source();
@@ -97,20 +105,7 @@ pub const STORE_READ_ONLY: &str =
 /// ("Read-only file system"), or PostgreSQL's "read-only transaction" (a standby, or
 /// `default_transaction_read_only`).
 pub fn is_read_only(e: &(dyn std::error::Error + 'static)) -> bool {
-    let mut next = Some(e);
-    while let Some(cause) = next {
-        if cause
-            .downcast_ref::<std::io::Error>()
-            .is_some_and(|io| io.kind() == std::io::ErrorKind::ReadOnlyFilesystem)
-        {
-            return true;
-        }
-        if read_only_text(&cause.to_string()) {
-            return true;
-        }
-        next = cause.source();
-    }
-    false
+    any_cause(e, std::io::ErrorKind::ReadOnlyFilesystem, read_only_text)
 }
 
 /// Whether an error's text is one of a read-only database's.
