@@ -24,11 +24,12 @@ use opentelemetry_proto::tonic::trace::v1::status::StatusCode;
 use tokio::sync::mpsc;
 use tonic::metadata::{AsciiMetadataValue, MetadataMap};
 use yrd_domain::Profile;
-use yrd_e2e::{SHANDONG, SHANGHAI, StoreKind, TestApp};
+use yrd_e2e::fixtures::{non_conforming_toy, online_seller};
+use yrd_e2e::{JIANGSU, SHANDONG, SHANGHAI, StoreKind, TestApp, next_monday_morning};
 use yrd_gateway::telemetry::{self, TelemetrySettings};
 use yrd_proto::v1::admin_service_client::AdminServiceClient;
 use yrd_proto::v1::token_service_client::TokenServiceClient;
-use yrd_proto::v1::{GetJwksRequest, ListAgenciesRequest};
+use yrd_proto::v1::{self as pb, GetJwksRequest, ListAgenciesRequest};
 
 /// The partner's trace and span, as its own tracing system would send them.
 const PARTNER_TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
@@ -44,6 +45,8 @@ const OFFICER: &str = "王小明-officer-0042";
 
 const GET_JWKS: &str = "yrd.exchange.v1.TokenService/GetJwks";
 const LIST_AGENCIES: &str = "yrd.exchange.v1.AdminService/ListAgencies";
+const PUBLISH_RESULT: &str = "yrd.exchange.v1.SpotCheckService/PublishResult";
+const GET_RESULT: &str = "yrd.exchange.v1.SpotCheckService/GetResult";
 
 /// A span as the collector received it, with the `service.name` of its resource.
 #[derive(Debug, Clone)]
@@ -208,6 +211,43 @@ fn server_span<'a>(seen: &'a [Received], name: &str, trace_id: &str) -> Option<&
         .find(|r| r.span.name == name && hex(&r.span.trace_id) == trace_id)
 }
 
+/// Publishes, as `agency`, a non-conforming toy made in Shandong with model `model` and sold
+/// in `seller_region` (the products of docs/cases.md's scenario): the result and the ids the
+/// exchange answered.
+async fn publish_toy(
+    app: &TestApp,
+    agency: &str,
+    seller_region: &str,
+    model: &str,
+) -> (pb::SpotCheckResult, Answered) {
+    let mut result = non_conforming_toy("370102", seller_region, next_monday_morning());
+    result.seller = Some(online_seller("某商贸有限公司", seller_region));
+    if let Some(product) = result.product.as_mut() {
+        product.model = model.into();
+    }
+    let response = app
+        .as_agency(agency)
+        .await
+        .results
+        .publish_result(pb::PublishResultRequest {
+            request_id: format!("trace-{agency}-{model}"),
+            result: Some(result),
+        })
+        .await
+        .expect("published");
+    let answered = Answered::from(response.metadata());
+    let result = response.into_inner().result.expect("the result");
+    (result, answered)
+}
+
+/// The `(trace id, span id)` of every link of `span`, in hex.
+fn links(span: &Span) -> Vec<(String, String)> {
+    span.links
+        .iter()
+        .map(|l| (hex(&l.trace_id), hex(&l.span_id)))
+        .collect()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn partner_traces_continue_into_the_exchange_and_reach_the_collector() {
     let (endpoint, mut rx) = start_collector().await;
@@ -298,6 +338,21 @@ async fn partner_traces_continue_into_the_exchange_and_reach_the_collector() {
     assert_eq!(refused.code(), tonic::Code::Unauthenticated, "{refused:?}");
     assert_eq!(header(refused.metadata(), "x-trace-id"), REFUSED_TRACE);
 
+    // 5. One trace per case (docs/cases.md): the publication that forms a case is the span every
+    //    later call about the case links to; the first result was published before the case.
+    let (first, _) = publish_toy(&app, SHANGHAI, "310104", "XK-100").await;
+    let (_, forming) = publish_toy(&app, JIANGSU, "320106", "xk100").await;
+    let response = app
+        .as_agency(SHANGHAI)
+        .await
+        .results
+        .get_result(pb::GetResultRequest {
+            name: first.name.clone(),
+        })
+        .await
+        .expect("the first result, now in a case");
+    let read = Answered::from(response.metadata());
+
     // Hand everything ended so far to the collector, then wait for what we expect.
     let guard = tokio::task::spawn_blocking(move || guard.force_flush().map(|()| guard))
         .await
@@ -310,6 +365,8 @@ async fn partner_traces_continue_into_the_exchange_and_reach_the_collector() {
             && server_span(seen, GET_JWKS, &restarted.x_trace_id).is_some()
             && server_span(seen, LIST_AGENCIES, ADMIN_TRACE).is_some()
             && server_span(seen, LIST_AGENCIES, REFUSED_TRACE).is_some()
+            && server_span(seen, PUBLISH_RESULT, &forming.x_trace_id).is_some()
+            && server_span(seen, GET_RESULT, &read.x_trace_id).is_some()
             && seen
                 .iter()
                 .any(|r| r.span.name == "token.verify" && hex(&r.span.trace_id) == ADMIN_TRACE)
@@ -425,6 +482,22 @@ async fn partner_traces_continue_into_the_exchange_and_reach_the_collector() {
     assert_eq!(
         refused.status.as_ref().map(|s| s.code).unwrap_or_default(),
         StatusCode::Unset as i32
+    );
+
+    // The case's calls: the forming publication links to nothing, the later read of the case's
+    // first result links to the forming call's server span.
+    let formed_span = &server_span(&seen, PUBLISH_RESULT, &forming.x_trace_id)
+        .expect("waited for")
+        .span;
+    assert_eq!(hex(&formed_span.span_id), forming.span_id());
+    assert!(links(formed_span).is_empty(), "{:?}", links(formed_span));
+    let read_span = &server_span(&seen, GET_RESULT, &read.x_trace_id)
+        .expect("waited for")
+        .span;
+    assert_eq!(
+        links(read_span),
+        [(forming.x_trace_id.clone(), forming.span_id().to_owned())],
+        "the read of a case's result links to the call that formed the case"
     );
 
     for received in &seen {

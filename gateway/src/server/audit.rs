@@ -116,6 +116,10 @@ impl<B: Send + 'static> Intercept<B> for AuditLayer {
         let streaming = crate::server::live::is_streaming(&record.method);
         Box::pin(async move {
             let response = inner.call(request).await?;
+            if outcome(response.headers()).0 == 0 {
+                let note = yrd_call::reported_note(response.extensions());
+                link_cases(&store, &record, &note.resources).await;
+            }
             if yrd_call::leaf_written(response.extensions()) {
                 return Ok(response);
             }
@@ -162,6 +166,24 @@ impl<B: Send + 'static> Intercept<B> for AuditLayer {
                 }
             }
         })
+    }
+}
+
+/// Links the call's server span to the call that formed each case the call named
+/// (`cases/{id}` among its resources): one trace per case in the OTLP export (docs/cases.md,
+/// "One trace per case"). The call that formed the case links to nothing. A case whose trace
+/// cannot be read is passed over with a warning: tracing never fails a call.
+async fn link_cases(store: &Store, record: &CallRecord, resources: &[String]) {
+    for id in resources.iter().filter_map(|r| r.strip_prefix("cases/")) {
+        match store.case_trace(id).await {
+            Ok(Some((trace_id, span_id))) if trace_id != record.trace_id => {
+                crate::server::trace::link_current(&trace_id, &span_id);
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, case = id, "the case's trace was not read; no span link")
+            }
+        }
     }
 }
 

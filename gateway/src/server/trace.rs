@@ -21,7 +21,7 @@ use std::task::Poll;
 
 use http::{HeaderMap, HeaderValue};
 use opentelemetry::propagation::{Extractor, TextMapPropagator};
-use opentelemetry::trace::{SpanId, TraceContextExt, TraceId};
+use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState};
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::{IdGenerator, RandomIdGenerator};
 use tracing::Instrument;
@@ -375,6 +375,28 @@ pub(crate) fn grpc_status(headers: &HeaderMap) -> Option<i32> {
 /// span, only the codes that mean the exchange failed are errors (OpenTelemetry semantic
 /// conventions for gRPC); a caller's mistake (`INVALID_ARGUMENT`, `PERMISSION_DENIED`, …)
 /// leaves the status unset.
+/// Adds to the current span (a call's server span, inside this layer) an OpenTelemetry link to
+/// span `span_id` of trace `trace_id`, both in lowercase hex as the exchange records them. Ids
+/// that are malformed or all zeros add nothing: a link is a pointer for the reader of the
+/// traces, never a reason for a call to fail. Answers whether a link was added.
+pub fn link_current(trace_id: &str, span_id: &str) -> bool {
+    let (Ok(trace), Ok(span)) = (TraceId::from_hex(trace_id), SpanId::from_hex(span_id)) else {
+        return false;
+    };
+    let linked = SpanContext::new(
+        trace,
+        span,
+        TraceFlags::SAMPLED,
+        true,
+        TraceState::default(),
+    );
+    if !linked.is_valid() {
+        return false;
+    }
+    tracing::Span::current().add_link(linked);
+    true
+}
+
 fn record_status(span: &tracing::Span, code: i32) {
     span.record("rpc.grpc.status_code", code);
     match tonic::Code::from_i32(code) {

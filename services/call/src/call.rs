@@ -92,6 +92,12 @@ impl Call {
         })
     }
 
+    /// The span id of the call's server span ("" when no audit layer recorded it): with
+    /// [`Call::trace_id`], what a later call links to (docs/cases.md, "One trace per case").
+    pub fn span_id(&self) -> &str {
+        self.record.as_ref().map_or("", |r| r.span_id.as_str())
+    }
+
     /// The calling agency.
     pub fn agency(&self) -> &AgencyId {
         &self.identity.agency

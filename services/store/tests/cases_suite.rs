@@ -109,6 +109,7 @@ async fn three_findings(store: &Store) -> String {
             model: "xk100".into(),
             handling_agency: Some(agency(SD)),
             trace_id: "0af7651916cd43dd8448eb211c80319c".into(),
+            span_id: "b7ad6b7169203331".into(),
         }),
         members: vec![member("r1", SH, &f1), member("r2", JS, &f2)],
     };
@@ -142,6 +143,13 @@ async fn a_case_forms_grows_and_is_read_back(store: Store) {
     assert_eq!(case.last_finding, date!(2024 - 05 - 20));
     let agencies: Vec<String> = case.agencies().iter().map(|a| a.to_string()).collect();
     assert_eq!(agencies, [SH, JS, ZJ, SD]);
+    let forming = (
+        "0af7651916cd43dd8448eb211c80319c".to_owned(),
+        "b7ad6b7169203331".to_owned(),
+    );
+    assert_eq!((case.trace_id.clone(), case.span_id.clone()), forming);
+    assert_eq!(store.case_trace(&id).await.expect("trace"), Some(forming));
+    assert_eq!(store.case_trace("c9").await.expect("no case"), None);
 
     let candidates = store
         .case_candidates(&uscc("370102", 1), "xk100", "r9")

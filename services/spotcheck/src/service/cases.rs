@@ -98,6 +98,7 @@ impl SpotCheckHandler {
                         model: finding.key.model.clone(),
                         handling_agency: handling,
                         trace_id: call.trace_id.clone(),
+                        span_id: call.span_id().to_owned(),
                     };
                     (uuid::Uuid::now_v7().simple().to_string(), Some(new), with)
                 }
@@ -186,6 +187,7 @@ fn new_case(id: &str, new: &NewCase, now: OffsetDateTime) -> StoredCase {
         first_finding: now.date(),
         last_finding: now.date(),
         trace_id: new.trace_id.clone(),
+        span_id: new.span_id.clone(),
         created_at: now,
         updated_at: now,
         members: Vec::new(),

@@ -109,6 +109,9 @@ pub struct StoredCase {
     pub last_finding: Date,
     /// W3C trace id of the call that formed the case.
     pub trace_id: String,
+    /// The span id of that call's server span ("" for a case formed untraced or before
+    /// migration 0012).
+    pub span_id: String,
     /// When it formed.
     pub created_at: OffsetDateTime,
     /// When it last changed.

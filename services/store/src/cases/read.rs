@@ -60,7 +60,7 @@ impl FromRow for StoredFinding {
 
 /// The columns of a `cases` row as [`case_row`] reads them.
 const CASE_COLUMNS: &str = "c.id, c.producer_uscc, c.model, c.handling_agency, c.state, \
-     c.first_finding, c.last_finding, c.trace_id, c.created_at, c.updated_at";
+     c.first_finding, c.last_finding, c.trace_id, c.span_id, c.created_at, c.updated_at";
 
 fn case_row(row: &AnyRow) -> Result<StoredCase, StoreError> {
     let handling: Option<String> = row.try_get("handling_agency")?;
@@ -76,6 +76,7 @@ fn case_row(row: &AnyRow) -> Result<StoredCase, StoreError> {
         first_finding: date(row, "first_finding")?,
         last_finding: date(row, "last_finding")?,
         trace_id: row.try_get("trace_id")?,
+        span_id: row.try_get("span_id")?,
         created_at: decode::time(row, "created_at")?,
         updated_at: decode::time(row, "updated_at")?,
         members: Vec::new(),
@@ -132,6 +133,17 @@ impl Store {
             }
         }
         Ok(cases)
+    }
+
+    /// The trace and span ids of the call that formed case `id` (docs/cases.md, "One trace per
+    /// case"); `None` when there is no such case.
+    pub async fn case_trace(&self, id: &str) -> Result<Option<(String, String)>, StoreError> {
+        let row = sqlx::query("SELECT trace_id, span_id FROM cases WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.read)
+            .await?;
+        row.map(|row| Ok((row.try_get("trace_id")?, row.try_get("span_id")?)))
+            .transpose()
     }
 
     /// Case `id` with its results (and their referrals) and unlinks.

@@ -25,6 +25,8 @@ pub struct NewCase {
     pub handling_agency: Option<AgencyId>,
     /// W3C trace id of the call that formed the case.
     pub trace_id: String,
+    /// The span id of that call's server span ("" when not traced).
+    pub span_id: String,
 }
 
 /// Results linked into a case.
@@ -153,8 +155,8 @@ async fn link_in(conn: &mut AnyConnection, link: &LinkRows, at: i64) -> Result<(
         };
         sqlx::query(
             "INSERT INTO cases (id, producer_uscc, model, handling_agency, state, first_finding, \
-             last_finding, trace_id, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)",
+             last_finding, trace_id, span_id, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)",
         )
         .bind(&link.case_id)
         .bind(&new.producer_uscc)
@@ -164,6 +166,7 @@ async fn link_in(conn: &mut AnyConnection, link: &LinkRows, at: i64) -> Result<(
         .bind(format_date(first))
         .bind(format_date(last))
         .bind(&new.trace_id)
+        .bind(&new.span_id)
         .bind(at)
         .execute(&mut *conn)
         .await?;
