@@ -2,8 +2,9 @@
 //! agency is in, filtered by state, producer USCC and model, page by page; and one case with its
 //! results, its referrals with their deadlines (overdue and soon-due rows highlighted as on the
 //! referrals page), its agencies, the results officers unlinked, and its timeline from the
-//! exchange log — every entry recording the case (`cases/{id}`), each linking to its verified
-//! page. Unlinking a wrong match is `yrd case`'s, not the console's.
+//! exchange log — the case's whole story (`cases/{id}`, docs/cases.md "The exchange log"), each
+//! entry linking to its verified page. Unlinking a wrong match is `CaseService.UnlinkResult`'s,
+//! not the console's.
 
 use std::collections::HashMap;
 use std::sync::Arc;
